@@ -1,0 +1,39 @@
+# The README's quick start: `make run` and `make test` do all the set-up
+# (scripts/bootstrap.sh is idempotent and fast when nothing changed).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON := .venv/bin/python
+
+.PHONY: help run test lint bench clean
+
+help:
+	@echo "make run    set up, then start the platform (embedded default; Ctrl-C stops it)"
+	@echo "make test   set up (PostgreSQL included), then ruff, mypy, lint-imports, pytest"
+	@echo "make lint   ruff, mypy and lint-imports only"
+	@echo "make bench  run every bench/*.py"
+	@echo "make clean  remove the install stamp, var/ and caches"
+
+run:
+	scripts/bootstrap.sh
+	exec .venv/bin/yui run
+
+test:
+	scripts/bootstrap.sh --with-postgres
+	scripts/test.sh
+
+lint:
+	scripts/bootstrap.sh
+	LINT_ONLY=1 scripts/test.sh
+
+# Placeholder: runs every bench/*.py in turn; stops at the first that fails.
+# Benchmarks are not part of `make test`.
+bench:
+	scripts/bootstrap.sh
+	shopt -s nullglob; for f in bench/*.py; do echo "==> $$f"; $(PYTHON) "$$f"; done
+
+clean:
+	rm -f .venv/.yui-install.sha256
+	rm -rf var .mypy-path .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	find . -path ./.venv -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

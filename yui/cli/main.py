@@ -1,0 +1,57 @@
+"""The `yui` command: every operator task, grouped by area."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from yui.cli import audit, tenant, user
+from yui.cli.common import console, database, settings
+
+app = typer.Typer(
+    help="結 Yui — 災害に強い自治体サービス基盤 / a disaster-resilient municipal platform",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(tenant.app, name="tenant", rich_help_panel="自治体と職員 / Tenants and staff")
+app.add_typer(user.app, name="user", rich_help_panel="自治体と職員 / Tenants and staff")
+app.add_typer(audit.app, name="audit", rich_help_panel="監査 / Audit")
+
+db_app = typer.Typer(help="データベース / database", no_args_is_help=True)
+app.add_typer(db_app, name="db", rich_help_panel="サイト / Site")
+
+
+@db_app.command("migrate")
+def migrate() -> None:
+    """スキーマを最新にする / bring the schema to the latest migration."""
+    with database():
+        pass
+    console.print("最新です / at head")
+
+
+@app.command("run", rich_help_panel="サイト / Site")
+def run(
+    host: Annotated[str | None, typer.Option(help="default: YUI_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default: YUI_PORT")] = None,
+) -> None:
+    """サイトノードを起動する / run this site's node until Ctrl-C."""
+    import uvicorn
+
+    from yui.logging import configure
+    from yui.site import create_app
+
+    config = settings()
+    configure(config.site, config.log_level, config.log_json)
+    application = create_app(config)
+    bind_host, bind_port = host or config.host, port or config.port
+    console.print(
+        f"[bold]Yui[/] site [cyan]{config.site}[/]: http://{bind_host}:{bind_port}/  "
+        f"(API docs: /docs, Ctrl-C で停止 / to stop)"
+    )
+    uvicorn.run(application, host=bind_host, port=bind_port, log_config=None, access_log=False)
+
+
+def main() -> None:
+    app()

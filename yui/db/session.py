@@ -1,0 +1,16 @@
+"""The session class every unit of work uses, with tenancy and change capture installed."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from yui.changelog import capture
+from yui.tenancy import scope
+
+
+class YuiSession(Session):
+    """A SQLAlchemy session scoped to one tenant, whose commits are change-logged."""
+
+
+scope.install(YuiSession)
+capture.install(YuiSession)

@@ -1,0 +1,98 @@
+"""FastAPI dependencies every router shares: the site context, the tenant, the principal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from yui.auth.models import Role
+from yui.auth.ratelimit import FailureLimiter
+from yui.auth.service import Principal, principal_from_token
+from yui.db.database import Database
+from yui.db.unit_of_work import UnitOfWork
+from yui.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
+from yui.settings import Settings
+from yui.tenancy.codes import validate_code
+from yui.tenancy.service import get_tenant
+
+
+@dataclass
+class SiteContext:
+    settings: Settings
+    db: Database
+    limiter: FailureLimiter
+    signing_key: bytes
+
+
+def site_context(request: Request) -> SiteContext:
+    context: SiteContext = request.app.state.yui
+    return context
+
+
+Context = Annotated[SiteContext, Depends(site_context)]
+
+
+def tenant_code(
+    tenant: Annotated[
+        str,
+        Path(
+            pattern=r"^\d{6}$",
+            description="全国地方公共団体コード (6 digits with check digit)",
+            examples=["041009"],
+        ),
+    ],
+    context: Context,
+) -> str:
+    """The tenant of the path: a valid code of a municipality this platform serves."""
+    try:
+        validate_code(tenant)
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
+    get_tenant(context.db, tenant)  # 404 when unknown
+    return tenant
+
+
+Tenant = Annotated[str, Depends(tenant_code)]
+
+_bearer = HTTPBearer(auto_error=False, description="token from POST /api/v1/{tenant}/auth/token")
+
+
+def authenticated(
+    tenant: Tenant,
+    context: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise NotAuthenticated("ログインしてください / a bearer token is required")
+    principal = principal_from_token(credentials.credentials, context.signing_key)
+    if principal.tenant != tenant:
+        # Same answer as for a tenant that does not exist: nothing to learn from it.
+        raise NotFound(f"テナント {tenant} はありません / no tenant {tenant}")
+    return principal
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets through a principal holding any of `roles`, else 403."""
+
+    def check(principal: Annotated[Principal, Depends(authenticated)]) -> Principal:
+        if not principal.has_any(*roles):
+            raise Forbidden(
+                f"この操作には役割 {', '.join(roles)} が必要です / this needs one of the roles: "
+                f"{', '.join(roles)}"
+            )
+        return principal
+
+    return check
+
+
+def tenant_uow(tenant: Tenant, context: Context) -> Iterator[UnitOfWork]:
+    """A unit of work for the tenant of the path (the endpoint commits)."""
+    with context.db.unit_of_work(tenant) as uow:
+        yield uow
+
+
+UoW = Annotated[UnitOfWork, Depends(tenant_uow)]

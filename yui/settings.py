@@ -1,0 +1,100 @@
+"""Settings of one site node: environment variables with the prefix YUI_.
+
+Invalid settings stop start-up with one message that names the field
+(`load_settings` raises `SettingsError`; the CLI prints it and exits 2).
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from yui.topology import Topology, TopologyError, load_topology
+
+
+class SettingsError(Exception):
+    """Start-up configuration is wrong; the message names the field."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="YUI_", extra="ignore", frozen=True)
+
+    site: str = Field(
+        default="local", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="this site's name"
+    )
+    data_dir: Path = Field(default=Path("var"), description="where the site keeps its files")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite in data_dir/<site>/yui.db"
+    )
+    topology_file: Path | None = Field(default=None, description="TOML file naming the sites")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8400, ge=1, le=65535)
+    token_secret: SecretStr | None = Field(
+        default=None,
+        description="key that signs staff tokens, shared by all sites; generated per data_dir "
+        "when unset",
+    )
+    token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=256 * 1_048_576)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    login_window_seconds: int = Field(default=300, ge=10, le=86400)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    @field_validator("token_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return value
+
+    @property
+    def site_dir(self) -> Path:
+        return self.data_dir / self.site
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.site_dir / 'yui.db').as_posix()}"
+
+    @cached_property
+    def topology(self) -> Topology | None:
+        return load_topology(self.topology_file) if self.topology_file else None
+
+    def signing_key(self) -> bytes:
+        """The token key: the setting, or a random key kept (0600) in data_dir."""
+        if self.token_secret is not None:
+            return self.token_secret.get_secret_value().encode()
+        path = self.data_dir / "token-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "?"
+    return f"設定 YUI_{field.upper()} が正しくありません / invalid setting YUI_{field.upper()}: {first['msg']}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        if settings.topology is not None and settings.topology.find(settings.site) is None:
+            raise SettingsError(
+                f"設定 YUI_SITE={settings.site} はトポロジーにありません / "
+                f"YUI_SITE={settings.site} is not a site of {settings.topology_file}"
+            )
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+    except TopologyError as error:
+        raise SettingsError(f"YUI_TOPOLOGY_FILE: {error}") from None
+    return settings

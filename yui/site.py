@@ -1,0 +1,123 @@
+"""The composition root: builds a site node (one ASGI app) from its parts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+from sqlalchemy import MetaData
+
+from yui.audit.api import router as audit_router
+from yui.auth.api import router as auth_router
+from yui.auth.ratelimit import FailureLimiter
+from yui.db.base import Base
+from yui.db.database import Database
+from yui.http import problems
+from yui.http.deps import SiteContext
+from yui.http.middleware import BodyLimit, RequestContext
+from yui.settings import Settings
+from yui.tenancy.api import router as tenancy_router
+
+API_PREFIX = "/api/v1/{tenant}"
+#: error statuses every operation may answer, all as problem+json
+DOCUMENTED_ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503)
+
+
+def all_metadata() -> MetaData:
+    """Every table of every part, for migrations (importing the models registers them)."""
+    import yui.audit.models
+    import yui.auth.models
+    import yui.changelog.models
+    import yui.tenancy.models  # noqa: F401
+
+    return Base.metadata
+
+
+def service_routers() -> list[APIRouter]:
+    """The routers mounted under /api/v1/{tenant}: the kernel's, then each service's."""
+    return [tenancy_router, auth_router, audit_router]
+
+
+def create_app(
+    settings: Settings, database: Database | None = None, *, migrate: bool = True
+) -> FastAPI:
+    db = database or Database(settings.effective_database_url)
+    if migrate:
+        db.migrate()
+    registry = CollectorRegistry()
+    Gauge("yui_site_info", "this site", ["site"], registry=registry).labels(settings.site).set(1)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if database is None:
+            db.dispose()
+
+    app = FastAPI(
+        title=f"Yui site node ({settings.site})",
+        version="1",
+        description="結 — 災害に強い自治体サービス基盤 / a disaster-resilient municipal platform",
+        lifespan=lifespan,
+    )
+    app.state.yui = SiteContext(
+        settings=settings,
+        db=db,
+        limiter=FailureLimiter(settings.login_max_failures, settings.login_window_seconds),
+        signing_key=settings.signing_key(),
+    )
+    problems.install(app)
+    for router in service_routers():
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/healthz", tags=["operations"], summary="生存確認 / liveness")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "site": settings.site}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        summary="準備完了 / readiness",
+        responses={503: {"description": "not ready"}},
+    )
+    def readyz() -> JSONResponse:
+        checks = {"database": _safe(db.ping), "migrations": _safe(db.at_head)}
+        ready = all(checks.values())
+        return JSONResponse(
+            {"ready": ready, "site": settings.site, "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    )
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            app.openapi_schema = problems.document_problems(schema, DOCUMENTED_ERRORS)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext, registry=registry, site=settings.site)
+    return app
+
+
+def _safe(check: Any) -> bool:
+    try:
+        return bool(check())
+    except Exception:
+        return False

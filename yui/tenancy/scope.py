@@ -1,0 +1,80 @@
+"""Tenant isolation, enforced here and nowhere else.
+
+Every ORM query of a `TenantScoped` class gets `tenant_id = <tenant in scope>`
+added (a query that forgets the tenant cannot see another tenant's rows); every
+write of such a row is checked against the tenant in scope before it is flushed.
+A session with no tenant in scope sees no tenant rows at all (fail closed), unless
+it asks for all tenants explicitly (`ALL_TENANTS`, used by platform tooling only).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, false
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+
+from yui.changelog.capture import APPLYING
+from yui.db.base import TenantScoped
+from yui.errors import TenantScopeError
+
+TENANT = "yui_tenant"
+ALL_TENANTS = "yui_all_tenants"
+
+
+def tenant_in_scope(session: Session) -> str | None:
+    tenant: str | None = session.info.get(TENANT)
+    return tenant
+
+
+def _touches_tenant_rows(state: ORMExecuteState) -> bool:
+    return any(
+        isinstance(mapper.class_, type) and issubclass(mapper.class_, TenantScoped)
+        for mapper in state.all_mappers
+    )
+
+
+def install(session_class: type[Session]) -> None:
+    @event.listens_for(session_class, "do_orm_execute")
+    def _scope_statement(state: ORMExecuteState) -> None:
+        session = state.session
+        if session.info.get(ALL_TENANTS) or state.execution_options.get(ALL_TENANTS):
+            return
+        if not (state.is_select or state.is_update or state.is_delete):
+            return
+        bulk_write = state.is_update or state.is_delete
+        if bulk_write and not session.info.get(APPLYING) and _touches_tenant_rows(state):
+            # Bulk statements bypass change capture; services change rows as objects.
+            raise TenantScopeError("bulk UPDATE/DELETE of tenant rows is not allowed")
+        tenant = tenant_in_scope(session)
+        if tenant is None:
+            criteria: Any = lambda cls: false()  # noqa: E731 - fail closed
+        else:
+            criteria = lambda cls: cls.tenant_id == tenant  # noqa: E731
+        state.statement = state.statement.options(
+            with_loader_criteria(
+                TenantScoped, criteria, include_aliases=True, track_closure_variables=True
+            )
+        )
+
+    @event.listens_for(session_class, "before_flush")
+    def _check_writes(session: Session, _context: Any, _instances: Any) -> None:
+        if session.info.get(ALL_TENANTS) or session.info.get(APPLYING):
+            return
+        tenant = tenant_in_scope(session)
+        for obj in session.new:
+            if not isinstance(obj, TenantScoped):
+                continue
+            if tenant is None:
+                raise TenantScopeError(f"no tenant in scope to write {type(obj).__name__}")
+            if obj.tenant_id is None:
+                obj.tenant_id = tenant
+            elif obj.tenant_id != tenant:
+                raise TenantScopeError(
+                    f"{type(obj).__name__} of tenant {obj.tenant_id} written in {tenant}"
+                )
+        for obj in (*session.dirty, *session.deleted):
+            if isinstance(obj, TenantScoped) and obj.tenant_id != tenant:
+                raise TenantScopeError(
+                    f"{type(obj).__name__} of tenant {obj.tenant_id} changed in {tenant}"
+                )

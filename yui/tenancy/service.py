@@ -1,0 +1,53 @@
+"""Creating and listing tenants (municipalities)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from yui.audit.models import AuditHead
+from yui.audit.service import GENESIS
+from yui.changelog.models import LogHead
+from yui.db.database import Database
+from yui.errors import Conflict, InvalidInput, NotFound
+from yui.tenancy.codes import validate_code
+from yui.tenancy.models import Tenant
+from yui.tenancy.prefectures import prefecture_of
+
+
+def create_tenant(db: Database, code: str, name: str, prefecture: str | None = None) -> Tenant:
+    try:
+        validate_code(code)
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("名称は1〜100文字です / the name must be 1 to 100 characters")
+    prefecture = (prefecture or prefecture_of(code) or "").strip()
+    if not prefecture:
+        raise InvalidInput(f"都道府県コードが不明です / unknown prefecture in code {code}")
+    with db.unit_of_work(code) as uow:
+        if uow.session.get(Tenant, code) is not None:
+            raise Conflict(f"テナント {code} は既にあります / tenant {code} already exists")
+        # The heads exist before the first write: concurrent first writers then queue on
+        # their row locks instead of racing to create them.
+        if uow.session.get(LogHead, code) is None:
+            uow.session.add(LogHead(tenant_id=code, last_seq=0, epoch=0))
+            uow.session.flush()
+        tenant = Tenant(tenant_id=code, name=name, prefecture=prefecture)
+        uow.session.add_all([tenant, AuditHead(tenant_id=code, n=0, hash=GENESIS)])
+        uow.commit()
+        return tenant
+
+
+def get_tenant(db: Database, code: str) -> Tenant:
+    with db.unit_of_work(code, read_only=True) as uow:
+        tenant = uow.session.get(Tenant, code)
+        if tenant is None:
+            raise NotFound(f"テナント {code} はありません / no tenant {code}")
+        return tenant
+
+
+def list_tenants(db: Database) -> list[Tenant]:
+    """Every tenant this site holds: the one cross-tenant read, for platform tooling."""
+    with db.unit_of_work(None, read_only=True, all_tenants=True) as uow:
+        return list(uow.session.execute(select(Tenant).order_by(Tenant.tenant_id)).scalars())
