@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, String, event
+from sqlalchemy import JSON, BigInteger, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yui.db.base import Base, TenantScoped
+from yui.db.types import UTCDateTime
 
 
 class AuditEntry(TenantScoped, Base):
@@ -17,7 +18,7 @@ class AuditEntry(TenantScoped, Base):
     tenant_id: Mapped[str] = mapped_column(String(6), primary_key=True)
     #: 1, 2, 3, … per tenant; a gap means a deleted entry
     n: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     actor: Mapped[str] = mapped_column(String(100), nullable=False)
     action: Mapped[str] = mapped_column(String(50), nullable=False)
     subject_type: Mapped[str] = mapped_column(String(50), nullable=False)

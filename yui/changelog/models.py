@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, String
+from sqlalchemy import JSON, BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yui.db.base import Base
+from yui.db.types import UTCDateTime
 
 
 class ChangeLogEntry(Base):
@@ -26,7 +27,7 @@ class ChangeLogEntry(Base):
     pk: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     #: insert: the whole row; update: the changed columns; delete: null (a tombstone)
     row: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    committed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    committed_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
 class LogHead(Base):

@@ -1,0 +1,76 @@
+"""Malformed input gets problem+json with a 4xx, never a 500, and changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from tests.support.factories import SENDAI, sign_in, tenant, user
+from yui.auth.models import StaffUser
+from yui.db.database import Database
+
+PROBLEM = "application/problem+json"
+
+
+def _is_problem(response: object, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    assert response.headers["content-type"] == PROBLEM  # type: ignore[attr-defined]
+    body: dict[str, object] = response.json()  # type: ignore[attr-defined]
+    assert body["status"] == status and str(body["type"]).startswith("https://")
+    assert " / " in str(body["title"])  # Japanese / English
+    return body
+
+
+def test_malformed_json_is_400(client: TestClient, db: Database) -> None:
+    tenant(db)
+    response = client.post(f"/api/v1/{SENDAI}/auth/token", content=b'{"username": "a", ',
+                           headers={"content-type": "application/json"})
+    _is_problem(response, 400)
+
+
+def test_wrong_types_are_422_with_the_field_named(client: TestClient, db: Database) -> None:
+    tenant(db)
+    response = client.post(f"/api/v1/{SENDAI}/auth/token", json={"username": 12, "password": ["x"]})
+    body = _is_problem(response, 422)
+    assert {tuple(e["loc"]) for e in body["errors"]} >= {("body", "username"), ("body", "password")}  # type: ignore[union-attr,index]
+
+
+def test_huge_bodies_are_413_by_header_and_by_stream(client: TestClient, db: Database) -> None:
+    tenant(db)
+    user(db, SENDAI, "boss", "admin")
+    headers = sign_in(client, SENDAI, "boss")
+    big = b'{"username": "' + b"a" * 2_000_000 + b'"}'
+    _is_problem(client.post(f"/api/v1/{SENDAI}/users", content=big,
+                            headers={**headers, "content-type": "application/json"}), 413)
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(40):
+            yield b"a" * 65536
+
+    response = client.post(f"/api/v1/{SENDAI}/users", content=chunks(),
+                           headers={**headers, "content-type": "application/json"})
+    _is_problem(response, 413)
+    with db.unit_of_work(SENDAI, read_only=True) as uow:
+        assert uow.session.execute(select(func.count()).select_from(StaffUser)).scalar() == 1
+
+
+def test_tenant_codes_in_the_path(client: TestClient, db: Database) -> None:
+    tenant(db)
+    assert "check digit" in str(_is_problem(client.get("/api/v1/041008/auth/me"), 422)["detail"])
+    _is_problem(client.get("/api/v1/04100x/auth/me"), 422)
+    _is_problem(client.get("/api/v1/131016/auth/me"), 404)  # valid, not served here
+
+
+def test_unknown_route_and_method(client: TestClient) -> None:
+    _is_problem(client.get("/nope"), 404)
+    _is_problem(client.delete("/healthz"), 405)
+
+
+def test_request_id_is_echoed_or_made(client: TestClient) -> None:
+    response = client.get("/healthz", headers={"X-Request-ID": "drill-0001-abc"})
+    assert response.headers["x-request-id"] == "drill-0001-abc"
+    assert response.headers["x-yui-site"] == "test-site"
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
+    assert len(made) == 32 and " " not in made

@@ -1,0 +1,33 @@
+"""The operational endpoints a load balancer and Prometheus read."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from yui.db.database import Database
+
+
+def test_health_ready_and_metrics(client: TestClient, db: Database) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "site": "test-site"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": True, "migrations": True}
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'yui_http_requests_total{method="GET",route="/readyz",status="200"} 1.0' in metrics.text
+    assert 'yui_site_info{site="test-site"} 1.0' in metrics.text
+
+
+def test_readyz_is_503_when_the_database_is_behind(client: TestClient, db: Database) -> None:
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = 'old'")
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json()["checks"]["migrations"] is False
+
+
+def test_openapi_documents_every_error_as_problem_json(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert "Problem" in schema["components"]["schemas"]
+    operations = [op for item in schema["paths"].values() for op in item.values()]
+    assert len(operations) >= 8
+    for operation in operations:
+        assert "application/problem+json" in operation["responses"]["422"]["content"]
