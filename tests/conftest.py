@@ -58,7 +58,10 @@ def db(database_url: str) -> Iterator[Database]:
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return load_settings(
-        site="test-site", data_dir=tmp_path, database_url=database_url, token_secret=TEST_SECRET,
+        site="test-site",
+        data_dir=tmp_path,
+        database_url=database_url,
+        token_secret=TEST_SECRET,
         log_json=False,
     )
 

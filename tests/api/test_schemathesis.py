@@ -37,8 +37,15 @@ def _build() -> tuple[object, dict[str, str]]:
     tenant(db)
     user(db, SENDAI, "boss", "admin")
     # generous limits: the generator must not be stopped by the login limiter
-    config = load_settings(site="fuzz", data_dir=root, database_url=url, token_secret=TEST_SECRET,
-                           login_max_failures=100, login_window_seconds=10, log_json=False)
+    config = load_settings(
+        site="fuzz",
+        data_dir=root,
+        database_url=url,
+        token_secret=TEST_SECRET,
+        login_max_failures=100,
+        login_window_seconds=10,
+        log_json=False,
+    )
     application = create_app(config, db, migrate=False)
     headers = sign_in(TestClient(application), SENDAI, "boss")
     return application, headers

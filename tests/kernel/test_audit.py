@@ -18,8 +18,14 @@ from yui.db.database import Database
 def _write(db: Database, count: int) -> None:
     with db.unit_of_work(SENDAI) as uow:
         for n in range(count):
-            audit.record(uow.session, actor="sato", action="resident.read", subject_type="resident",
-                         subject_id=f"r{n}", detail={"fields": ["name"]})
+            audit.record(
+                uow.session,
+                actor="sato",
+                action="resident.read",
+                subject_type="resident",
+                subject_id=f"r{n}",
+                detail={"fields": ["name"]},
+            )
         uow.commit()
 
 
@@ -65,12 +71,26 @@ def test_inserted_entry(chain: Database) -> None:
     _sql(chain, "UPDATE audit_log SET n = n - 9 WHERE n >= 14")
     with chain.unit_of_work(SENDAI, read_only=True) as uow:
         third = uow.session.execute(select(AuditEntry).where(AuditEntry.n == 3)).scalar_one()
-        fields = {"tenant_id": SENDAI, "n": 4, "at": third.at.isoformat() if third.at.tzinfo else third.at.isoformat() + "+00:00",
-                  "actor": "x", "action": "forged", "subject_type": "resident", "subject_id": "", "detail": {}}
+        fields = {
+            "tenant_id": SENDAI,
+            "n": 4,
+            "at": third.at.isoformat() if third.at.tzinfo else third.at.isoformat() + "+00:00",
+            "actor": "x",
+            "action": "forged",
+            "subject_type": "resident",
+            "subject_id": "",
+            "detail": {},
+        }
         forged_hash = audit.entry_hash("f" * 64, fields)
-    _sql(chain, "INSERT INTO audit_log (tenant_id, n, at, actor, action, subject_type, subject_id, detail, prev_hash, hash) "
-                "VALUES (:t, 4, :at, 'x', 'forged', 'resident', '', '{}', :p, :h)",
-         t=SENDAI, at=third.at, p="f" * 64, h=forged_hash)
+    _sql(
+        chain,
+        "INSERT INTO audit_log (tenant_id, n, at, actor, action, subject_type, subject_id, detail, prev_hash, hash) "
+        "VALUES (:t, 4, :at, 'x', 'forged', 'resident', '', '{}', :p, :h)",
+        t=SENDAI,
+        at=third.at,
+        p="f" * 64,
+        h=forged_hash,
+    )
     result = _verify(chain)
     assert not result.ok and result.first_bad_n == 4 and "inserted" in str(result.problem)
 
@@ -83,7 +103,9 @@ def test_the_orm_refuses_to_change_an_entry(chain: Database) -> None:
             uow.commit()
 
 
-def test_cli_reports_the_first_bad_entry(chain: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_reports_the_first_bad_entry(
+    chain: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("YUI_DATABASE_URL", chain.url)
     monkeypatch.setenv("YUI_DATA_DIR", str(tmp_path))
     runner = CliRunner()

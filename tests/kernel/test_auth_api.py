@@ -27,7 +27,9 @@ def test_wrong_password_and_unknown_user_get_the_same_401(client: TestClient, db
     tenant(db)
     user(db, SENDAI, "sato", "staff")
     for username, password in (("sato", "wrong password!!"), ("nobody", PASSWORD)):
-        response = client.post(f"/api/v1/{SENDAI}/auth/token", json={"username": username, "password": password})
+        response = client.post(
+            f"/api/v1/{SENDAI}/auth/token", json={"username": username, "password": password}
+        )
         assert response.status_code == 401
         assert response.headers["content-type"] == PROBLEM
         assert response.headers["www-authenticate"] == "Bearer"
@@ -39,7 +41,10 @@ def test_failed_logins_are_rate_limited(client: TestClient, db: Database) -> Non
     user(db, SENDAI, "sato", "staff")
     url = f"/api/v1/{SENDAI}/auth/token"
     for _ in range(5):
-        assert client.post(url, json={"username": "sato", "password": "guess-guess-guess"}).status_code == 401
+        assert (
+            client.post(url, json={"username": "sato", "password": "guess-guess-guess"}).status_code
+            == 401
+        )
     blocked = client.post(url, json={"username": "sato", "password": PASSWORD})
     assert blocked.status_code == 429
     assert int(blocked.headers["retry-after"]) > 0
@@ -49,9 +54,13 @@ def test_failed_logins_are_rate_limited(client: TestClient, db: Database) -> Non
 def test_failed_and_successful_logins_are_audited(client: TestClient, db: Database) -> None:
     tenant(db)
     user(db, SENDAI, "boss", "admin")
-    client.post(f"/api/v1/{SENDAI}/auth/token", json={"username": "boss", "password": "nope-nope-nope"})
+    client.post(
+        f"/api/v1/{SENDAI}/auth/token", json={"username": "boss", "password": "nope-nope-nope"}
+    )
     headers = sign_in(client, SENDAI, "boss")
-    actions = [entry["action"] for entry in client.get(f"/api/v1/{SENDAI}/audit", headers=headers).json()]
+    actions = [
+        entry["action"] for entry in client.get(f"/api/v1/{SENDAI}/audit", headers=headers).json()
+    ]
     assert actions == ["user.create", "auth.login_failed", "auth.login"]
 
 
@@ -65,7 +74,9 @@ def test_missing_forged_and_expired_tokens_get_401(client: TestClient, db: Datab
     expired = tokens.issue(claims, TEST_SECRET.encode())
     response = client.get(url, headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401 and "expired" in response.json()["detail"]
-    forged = tokens.issue(claims.__class__("id", "sato", SENDAI, ("admin",), int(time.time()) + 60), b"k" * 40)
+    forged = tokens.issue(
+        claims.__class__("id", "sato", SENDAI, ("admin",), int(time.time()) + 60), b"k" * 40
+    )
     assert client.get(url, headers={"Authorization": f"Bearer {forged}"}).status_code == 401
 
 

@@ -19,7 +19,9 @@ def log_of(db: Database, code: str) -> list[ChangeLogEntry]:
     with db.unit_of_work(code, read_only=True) as uow:
         return list(
             uow.session.execute(
-                select(ChangeLogEntry).where(ChangeLogEntry.tenant_id == code).order_by(ChangeLogEntry.seq)
+                select(ChangeLogEntry)
+                .where(ChangeLogEntry.tenant_id == code)
+                .order_by(ChangeLogEntry.seq)
             ).scalars()
         )
 
@@ -49,7 +51,11 @@ def test_insert_update_delete_are_logged_in_order(db: Database) -> None:
     ]
     assert [e.seq for e in entries] == list(range(start + 1, start + 4))
     insert, update, delete = entries
-    assert insert.row is not None and insert.row["username"] == "sato" and insert.row["tenant_id"] == SENDAI
+    assert (
+        insert.row is not None
+        and insert.row["username"] == "sato"
+        and insert.row["tenant_id"] == SENDAI
+    )
     assert update.row == {"display_name": "佐藤"}  # only what changed
     assert delete.row is None and delete.pk == {"id": user.id}  # a tombstone
     assert all(e.epoch == 0 for e in entries)
@@ -66,7 +72,9 @@ def test_rolled_back_transaction_leaves_no_entry(db: Database) -> None:
         uow.session.add(StaffUser(username="ghost2", password_hash="x", roles=["staff"]))
         uow.session.flush()
         # leaving the block without commit rolls back
-    assert log_of(db, SENDAI) == before or [e.seq for e in log_of(db, SENDAI)] == [e.seq for e in before]
+    assert log_of(db, SENDAI) == before or [e.seq for e in log_of(db, SENDAI)] == [
+        e.seq for e in before
+    ]
     with db.unit_of_work(SENDAI, read_only=True) as uow:
         assert uow.session.execute(select(StaffUser)).first() is None
 
@@ -77,7 +85,7 @@ def test_failed_commit_leaves_no_entry_and_no_gap(db: Database) -> None:
         uow.session.add(StaffUser(username="dup", password_hash="x", roles=["staff"]))
         uow.commit()
     before = [e.seq for e in log_of(db, SENDAI)]
-    with db.unit_of_work(SENDAI) as uow, pytest.raises(Exception, match="(?i)unique|duplicate"):
+    with db.unit_of_work(SENDAI) as uow, pytest.raises(Exception, match=r"(?i)unique|duplicate"):
         uow.session.add(StaffUser(username="dup", password_hash="y", roles=["staff"]))
         uow.commit()
     with db.unit_of_work(SENDAI) as uow:
@@ -90,7 +98,9 @@ def test_failed_commit_leaves_no_entry_and_no_gap(db: Database) -> None:
 def test_one_transaction_cannot_span_tenants(db: Database) -> None:
     tenant(db)
     with db.unit_of_work(SENDAI) as uow, pytest.raises(TenantScopeError):
-        uow.session.add(StaffUser(tenant_id="131016", username="x", password_hash="x", roles=["staff"]))
+        uow.session.add(
+            StaffUser(tenant_id="131016", username="x", password_hash="x", roles=["staff"])
+        )
         uow.commit()
 
 
@@ -103,8 +113,13 @@ def test_concurrent_writers_to_one_tenant_stay_gap_free(db: Database) -> None:
         try:
             for index in range(per_writer):
                 with db.unit_of_work(SENDAI) as uow:
-                    audit.record(uow.session, actor=f"w{worker}", action="test.write",
-                                 subject_type="test", subject_id=str(index))
+                    audit.record(
+                        uow.session,
+                        actor=f"w{worker}",
+                        action="test.write",
+                        subject_type="test",
+                        subject_id=str(index),
+                    )
                     uow.commit()
         except BaseException as error:  # surfaced below
             errors.append(error)
@@ -119,7 +134,9 @@ def test_concurrent_writers_to_one_tenant_stay_gap_free(db: Database) -> None:
     entries = log_of(db, SENDAI)
     assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
     audit_inserts = [e for e in entries if e.table_name == "audit_log" and e.op == "insert"]
-    assert sorted(e.row["n"] for e in audit_inserts if e.row) == list(range(1, writers * per_writer + 1))
+    assert sorted(e.row["n"] for e in audit_inserts if e.row) == list(
+        range(1, writers * per_writer + 1)
+    )
     with db.unit_of_work(SENDAI, read_only=True) as uow:
         head = uow.session.get(LogHead, SENDAI)
         assert head is not None and head.last_seq == len(entries)
@@ -137,5 +154,7 @@ def test_bulk_update_of_tenant_rows_is_refused(db: Database) -> None:
 def test_raw_sql_sees_entries_committed(db: Database) -> None:
     tenant(db)
     with db.engine.connect() as connection:
-        count = connection.execute(text("SELECT count(*) FROM change_log WHERE tenant_id = :t"), {"t": SENDAI}).scalar()
+        count = connection.execute(
+            text("SELECT count(*) FROM change_log WHERE tenant_id = :t"), {"t": SENDAI}
+        ).scalar()
     assert count == len(log_of(db, SENDAI)) > 0

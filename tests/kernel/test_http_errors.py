@@ -25,8 +25,11 @@ def _is_problem(response: object, status: int) -> dict[str, object]:
 
 def test_malformed_json_is_400(client: TestClient, db: Database) -> None:
     tenant(db)
-    response = client.post(f"/api/v1/{SENDAI}/auth/token", content=b'{"username": "a", ',
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        f"/api/v1/{SENDAI}/auth/token",
+        content=b'{"username": "a", ',
+        headers={"content-type": "application/json"},
+    )
     _is_problem(response, 400)
 
 
@@ -42,15 +45,24 @@ def test_huge_bodies_are_413_by_header_and_by_stream(client: TestClient, db: Dat
     user(db, SENDAI, "boss", "admin")
     headers = sign_in(client, SENDAI, "boss")
     big = b'{"username": "' + b"a" * 2_000_000 + b'"}'
-    _is_problem(client.post(f"/api/v1/{SENDAI}/users", content=big,
-                            headers={**headers, "content-type": "application/json"}), 413)
+    _is_problem(
+        client.post(
+            f"/api/v1/{SENDAI}/users",
+            content=big,
+            headers={**headers, "content-type": "application/json"},
+        ),
+        413,
+    )
 
     def chunks() -> Iterator[bytes]:
         for _ in range(40):
             yield b"a" * 65536
 
-    response = client.post(f"/api/v1/{SENDAI}/users", content=chunks(),
-                           headers={**headers, "content-type": "application/json"})
+    response = client.post(
+        f"/api/v1/{SENDAI}/users",
+        content=chunks(),
+        headers={**headers, "content-type": "application/json"},
+    )
     _is_problem(response, 413)
     with db.unit_of_work(SENDAI, read_only=True) as uow:
         assert uow.session.execute(select(func.count()).select_from(StaffUser)).scalar() == 1
@@ -72,5 +84,7 @@ def test_request_id_is_echoed_or_made(client: TestClient) -> None:
     response = client.get("/healthz", headers={"X-Request-ID": "drill-0001-abc"})
     assert response.headers["x-request-id"] == "drill-0001-abc"
     assert response.headers["x-yui-site"] == "test-site"
-    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers["x-request-id"]
+    made = client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"}).headers[
+        "x-request-id"
+    ]
     assert len(made) == 32 and " " not in made

@@ -32,7 +32,9 @@ url = "http://127.0.0.1:8401"
         ({"YUI_LOG_LEVEL": "LOUD"}, "YUI_LOG_LEVEL"),
     ],
 )
-def test_invalid_settings_name_the_field(env: dict[str, str], field: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_settings_name_the_field(
+    env: dict[str, str], field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with pytest.raises(SettingsError, match=field):
@@ -63,7 +65,9 @@ def test_generated_signing_key_is_kept_private(tmp_path: Path) -> None:
     assert (tmp_path / "token-secret").stat().st_mode & 0o077 == 0
 
 
-def test_cli_tenant_and_user(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_tenant_and_user(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("YUI_DATABASE_URL", database_url)
     monkeypatch.setenv("YUI_DATA_DIR", str(tmp_path))
     runner = CliRunner()
@@ -75,14 +79,43 @@ def test_cli_tenant_and_user(database_url: str, tmp_path: Path, monkeypatch: pyt
     assert wrong.exit_code == 2 and "check digit" in wrong.output
     listed = runner.invoke(app, ["tenant", "list", "--json"])
     assert listed.exit_code == 0 and '"prefecture": "宮城県"' in listed.output
-    made = runner.invoke(app, ["user", "create", "--tenant", "041009", "--username", "boss", "--role", "admin",
-                               "--password-stdin"], input="a long enough password\n")
+    made = runner.invoke(
+        app,
+        [
+            "user",
+            "create",
+            "--tenant",
+            "041009",
+            "--username",
+            "boss",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        input="a long enough password\n",
+    )
     assert made.exit_code == 0, made.output
-    short = runner.invoke(app, ["user", "create", "--tenant", "041009", "--username", "b2", "--role", "admin",
-                                "--password-stdin"], input="short\n")
+    short = runner.invoke(
+        app,
+        [
+            "user",
+            "create",
+            "--tenant",
+            "041009",
+            "--username",
+            "b2",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        input="short\n",
+    )
     assert short.exit_code == 2 and "12" in short.output
-    prompt = runner.invoke(app, ["user", "create", "--tenant", "041009", "--username", "b3", "--role", "staff"],
-                           input="first password 1\nsecond password 2\n")
+    prompt = runner.invoke(
+        app,
+        ["user", "create", "--tenant", "041009", "--username", "b3", "--role", "staff"],
+        input="first password 1\nsecond password 2\n",
+    )
     assert prompt.exit_code == 2 and "differ" in prompt.output
 
 

@@ -10,7 +10,10 @@ from yui.db.database import Database
 def test_health_ready_and_metrics(client: TestClient, db: Database) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "site": "test-site"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"database": True, "migrations": True}
+    assert ready.status_code == 200 and ready.json()["checks"] == {
+        "database": True,
+        "migrations": True,
+    }
     metrics = client.get("/metrics")
     assert metrics.status_code == 200
     assert 'yui_http_requests_total{method="GET",route="/readyz",status="200"} 1.0' in metrics.text

@@ -29,7 +29,13 @@ def test_real_codes_are_valid(code: str) -> None:
 
 @pytest.mark.parametrize(
     ("code", "reason"),
-    [("041008", "check digit"), ("04100", "6 digits"), ("0410099", "6 digits"), ("04100a", "6 digits"), ("", "6 digits")],
+    [
+        ("041008", "check digit"),
+        ("04100", "6 digits"),
+        ("0410099", "6 digits"),
+        ("04100a", "6 digits"),
+        ("", "6 digits"),
+    ],
 )
 def test_bad_codes_are_refused_with_the_reason(code: str, reason: str) -> None:
     assert not is_valid_code(code)
@@ -86,7 +92,9 @@ def _dummy(column: sa.Column[Any]) -> Any:
     return f"{n:x}"[:length].rjust(min(length, 6), "0")
 
 
-def _insert_row(connection: sa.Connection, table: sa.Table, tenant_code: str, made: dict[str, dict[str, Any]]) -> None:
+def _insert_row(
+    connection: sa.Connection, table: sa.Table, tenant_code: str, made: dict[str, dict[str, Any]]
+) -> None:
     row: dict[str, Any] = {}
     for column in table.columns:
         if column.name == "tenant_id":
@@ -120,7 +128,9 @@ def test_a_query_that_forgets_the_tenant_sees_only_its_own_tenant(db: Database) 
             count = uow.session.execute(select(sa.func.count()).select_from(model)).scalar()
             assert count == len(rows), model.__tablename__
         with db.unit_of_work(None, read_only=True) as uow:
-            assert uow.session.execute(select(model)).first() is None, "no tenant in scope sees nothing"
+            assert uow.session.execute(select(model)).first() is None, (
+                "no tenant in scope sees nothing"
+            )
 
 
 def test_writing_or_changing_another_tenants_row_is_refused(db: Database) -> None:

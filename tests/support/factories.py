@@ -19,12 +19,16 @@ def tenant(db: Database, code: str = SENDAI, name: str = "仙台市") -> str:
 
 def user(db: Database, tenant_code: str, username: str, *roles: str) -> str:
     with db.unit_of_work(tenant_code) as uow:
-        auth.create_user(uow.session, username=username, password=PASSWORD, roles=list(roles), actor="test")
+        auth.create_user(
+            uow.session, username=username, password=PASSWORD, roles=list(roles), actor="test"
+        )
         uow.commit()
     return username
 
 
 def sign_in(client: TestClient, tenant_code: str, username: str) -> dict[str, str]:
-    response = client.post(f"/api/v1/{tenant_code}/auth/token", json={"username": username, "password": PASSWORD})
+    response = client.post(
+        f"/api/v1/{tenant_code}/auth/token", json={"username": username, "password": PASSWORD}
+    )
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
