@@ -9,7 +9,7 @@ PYTHON := .venv/bin/python
 .PHONY: help run test lint bench clean
 
 help:
-	@echo "make run    set up, then start the platform (embedded default; Ctrl-C stops it)"
+	@echo "make run    set up, then start the three-site sandbox (Ctrl-C stops it)"
 	@echo "make test   set up (PostgreSQL included), then ruff, mypy, lint-imports, pytest"
 	@echo "make lint   ruff, mypy and lint-imports only"
 	@echo "make bench  run every bench/*.py"
@@ -17,7 +17,7 @@ help:
 
 run:
 	scripts/bootstrap.sh
-	exec .venv/bin/yui run
+	exec .venv/bin/yui sandbox up --foreground
 
 test:
 	scripts/bootstrap.sh --with-postgres

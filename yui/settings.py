@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=256 * 1_048_576)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_window_seconds: int = Field(default=300, ge=10, le=86400)
+    etcd_endpoints: str = Field(
+        default="", description="comma-separated host:port of etcd members; empty: no coordination"
+    )
+    redis_url: str | None = Field(default=None, description="Celery broker of this site")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint for backups"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 
@@ -52,6 +59,19 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters")
         return value
+
+    @field_validator("etcd_endpoints")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        for endpoint in filter(None, (part.strip() for part in value.split(","))):
+            host, _, port = endpoint.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"expected host:port, got {endpoint!r}")
+        return value
+
+    @property
+    def etcd_endpoint_list(self) -> list[str]:
+        return [part.strip() for part in self.etcd_endpoints.split(",") if part.strip()]
 
     @property
     def site_dir(self) -> Path:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from yui.cli import audit, tenant, user
+from yui.cli import audit, sandbox, tenant, user
 from yui.cli.common import console, database, settings
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
 app.add_typer(tenant.app, name="tenant", rich_help_panel="自治体と職員 / Tenants and staff")
 app.add_typer(user.app, name="user", rich_help_panel="自治体と職員 / Tenants and staff")
 app.add_typer(audit.app, name="audit", rich_help_panel="監査 / Audit")
+app.add_typer(sandbox.app, name="sandbox", rich_help_panel="サイト / Site")
 
 db_app = typer.Typer(help="データベース / database", no_args_is_help=True)
 app.add_typer(db_app, name="db", rich_help_panel="サイト / Site")

@@ -1,0 +1,91 @@
+"""The sandbox really starts, signals and stops processes: three sites on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from yui.sandbox.runner import Sandbox, SandboxError
+
+pytestmark = pytest.mark.etcd
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    if shutil.which("etcd") is None or shutil.which("redis-server") is None:
+        if os.environ.get("YUI_REQUIRE_SERVERS") == "1":
+            pytest.fail("etcd and redis-server are required (YUI_REQUIRE_SERVERS=1)")
+        pytest.skip("etcd or redis-server not installed")
+    box = Sandbox(tmp_path_factory.mktemp("sandbox"))
+    plan = box.up(first_node_port=18401)
+    from yui.sandbox.demo import seed
+
+    box.demo = seed(plan)  # type: ignore[attr-defined]
+    box.plan = plan  # type: ignore[attr-defined]
+    yield box
+    box.down()
+
+
+def _states(box: Sandbox, site: str) -> set[str]:
+    return {s.state for s in box.status() if s.record.site == site}
+
+
+def test_three_sites_each_with_etcd_redis_s3_and_a_node(sandbox: Sandbox) -> None:
+    status = sandbox.status()
+    assert len(status) == 12 and {s.state for s in status} == {"running"}
+    for site in sandbox.plan.sites:  # type: ignore[attr-defined]
+        with urllib.request.urlopen(f"{site.url}/healthz", timeout=5) as response:
+            assert json.loads(response.read())["site"] == site.name
+        assert Path(sandbox.root / "logs" / site.name / "node.log").exists()
+
+
+def test_demo_tenants_have_primaries_at_different_sites(sandbox: Sandbox) -> None:
+    demo = sandbox.demo  # type: ignore[attr-defined]
+    assert len({tenant.placement.primary for tenant in demo}) == 2
+    credentials = sandbox.root / "credentials.txt"
+    assert credentials.stat().st_mode & 0o077 == 0
+    for tenant in demo:
+        site = next(s for s in sandbox.plan.sites if s.name == tenant.placement.primary)  # type: ignore[attr-defined]
+        request = urllib.request.Request(
+            f"{site.url}/api/v1/{tenant.code}/auth/token",
+            method="POST",
+            data=json.dumps({"username": "admin", "password": tenant.admin_password}).encode(),
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert "access_token" in json.loads(response.read())
+
+
+def test_freeze_thaw_kill_restart_are_real_signals(sandbox: Sandbox) -> None:
+    sandbox.freeze("gcp-osaka")
+    assert _states(sandbox, "gcp-osaka") == {"frozen"}
+    sandbox.thaw("gcp-osaka")
+    assert _states(sandbox, "gcp-osaka") == {"running"}
+    sandbox.kill("sakura-ishikari")
+    import time
+
+    time.sleep(0.3)
+    assert _states(sandbox, "sakura-ishikari") == {"crashed"}  # reported, not restarted
+    assert _states(sandbox, "aws-tokyo") == {"running"}
+    sandbox.restart("sakura-ishikari")
+    assert _states(sandbox, "sakura-ishikari") == {"running"}
+    with pytest.raises(SandboxError, match="no site nowhere"):
+        sandbox.kill("nowhere")
+
+
+def test_down_stops_everything(tmp_path: Path, sandbox: Sandbox) -> None:
+    pids = [s.record.pid for s in sandbox.status()]
+    sandbox.down()
+    assert sandbox.status() == []
+    for pid in pids:
+        assert (
+            not Path(f"/proc/{pid}").exists()
+            or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
+        )
+    sandbox.up(first_node_port=18401)  # the fixture's teardown stops this one

@@ -1,0 +1,5 @@
+"""`python -m yui …` is the `yui` command."""
+
+from yui.cli.main import main
+
+main()

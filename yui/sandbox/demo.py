@@ -1,0 +1,67 @@
+"""Demo municipalities for the sandbox: placed by the policy, each with an admin whose
+random password is written to a 0600 file (there is no default password)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from failover.placement.policy import Placement, SiteInfo, place_all
+from yui.auth import service as auth
+from yui.db.database import Database
+from yui.sandbox.plan import DEMO_TENANTS, SandboxPlan
+from yui.tenancy.service import create_tenant
+
+
+@dataclass(frozen=True)
+class DemoTenant:
+    code: str
+    name: str
+    placement: Placement
+    admin_password: str
+
+
+def site_infos(plan: SandboxPlan) -> list[SiteInfo]:
+    return [
+        SiteInfo(
+            name=s.name,
+            provider=s.provider,
+            region=s.region,
+            hazard_zones=frozenset(s.hazard_zones),
+            capacity=s.capacity,
+        )
+        for s in plan.sites
+    ]
+
+
+def seed(plan: SandboxPlan) -> list[DemoTenant]:
+    placements = place_all([code for code, _ in DEMO_TENANTS], site_infos(plan))
+    names = dict(DEMO_TENANTS)
+    made = []
+    for placement in placements:
+        db = Database(plan.database_url(placement.primary))
+        try:
+            create_tenant(db, placement.tenant, names[placement.tenant])
+            password = secrets.token_urlsafe(12)
+            with db.unit_of_work(placement.tenant) as uow:
+                auth.create_user(
+                    uow.session,
+                    username="admin",
+                    password=password,
+                    roles=["admin"],
+                    display_name="サンドボックス管理者",
+                    actor="sandbox",
+                )
+                uow.commit()
+        finally:
+            db.dispose()
+        made.append(DemoTenant(placement.tenant, names[placement.tenant], placement, password))
+    credentials = plan.root / "credentials.txt"
+    credentials.touch(mode=0o600)
+    credentials.write_text(
+        "".join(
+            f"{t.code} {t.name} admin {t.admin_password} (primary {t.placement.primary})\n"
+            for t in made
+        )
+    )
+    return made

@@ -1,0 +1,198 @@
+"""The sandbox layout: three sites in three hazard zones at three providers, on loopback."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from yui.sandbox.etcd import find_etcd_binary
+from yui.sandbox.processes import ProcessRecord
+from yui.topology import SiteSpec
+
+SITES: tuple[tuple[str, str, str, tuple[str, ...], float, float], ...] = (
+    ("aws-tokyo", "aws", "ap-northeast-1", ("kanto",), 35.68, 139.69),
+    ("gcp-osaka", "gcp", "asia-northeast2", ("kansai", "nankai-trough"), 34.69, 135.50),
+    ("sakura-ishikari", "sakura", "is1b", ("hokkaido",), 43.17, 141.32),
+)
+#: two demo municipalities whose primaries the placement policy puts at different sites
+DEMO_TENANTS = (("041009", "仙台市"), ("271004", "大阪市"))
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Distinct free ports: all probes stay bound until every port is chosen."""
+    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for probe in probes:
+            probe.bind((host, 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+@dataclass(frozen=True)
+class SitePorts:
+    node: int
+    etcd_client: int
+    etcd_peer: int
+    redis: int
+    s3: int
+
+
+@dataclass(frozen=True)
+class SandboxPlan:
+    root: Path
+    sites: tuple[SiteSpec, ...]
+    ports: dict[str, SitePorts]
+
+    @property
+    def topology_file(self) -> Path:
+        return self.root / "topology.toml"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "sites"
+
+    def log_dir(self, site: str) -> Path:
+        return self.root / "logs" / site
+
+    @property
+    def etcd_endpoints(self) -> str:
+        return ",".join(f"127.0.0.1:{p.etcd_client}" for p in self.ports.values())
+
+    def database_url(self, site: str) -> str:
+        return f"sqlite:///{(self.data_dir / site / 'yui.db').as_posix()}"
+
+    def topology_toml(self) -> str:
+        blocks = []
+        for site in self.sites:
+            zones = ", ".join(f'"{zone}"' for zone in site.hazard_zones)
+            blocks.append(
+                f'[[site]]\nname = "{site.name}"\nprovider = "{site.provider}"\nregion = "{site.region}"\n'
+                f"hazard_zones = [{zones}]\nlatitude = {site.latitude}\nlongitude = {site.longitude}\n"
+                f'url = "{site.url}"\n'
+            )
+        return "\n".join(blocks)
+
+    def processes(self) -> list[ProcessRecord]:
+        etcd = find_etcd_binary()
+        if etcd is None:
+            raise RuntimeError(
+                "etcd が見つかりません / etcd not found: apt-get install etcd-server"
+            )
+        cluster = ",".join(
+            f"{s.name}=http://127.0.0.1:{self.ports[s.name].etcd_peer}" for s in self.sites
+        )
+        records: list[ProcessRecord] = []
+        for site in self.sites:
+            ports, logs = self.ports[site.name], self.log_dir(site.name)
+            records += [
+                ProcessRecord(
+                    name=f"{site.name}/etcd",
+                    site=site.name,
+                    role="etcd",
+                    port=ports.etcd_client,
+                    log=str(logs / "etcd.log"),
+                    argv=[
+                        etcd,
+                        f"--name={site.name}",
+                        f"--data-dir={self.root / 'etcd' / site.name}",
+                        f"--listen-client-urls=http://127.0.0.1:{ports.etcd_client}",
+                        f"--advertise-client-urls=http://127.0.0.1:{ports.etcd_client}",
+                        f"--listen-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
+                        f"--initial-advertise-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
+                        f"--initial-cluster={cluster}",
+                        "--initial-cluster-state=new",
+                        "--initial-cluster-token=yui-sandbox",
+                        "--heartbeat-interval=100",
+                        "--election-timeout=1000",
+                    ],
+                ),
+                ProcessRecord(
+                    name=f"{site.name}/redis",
+                    site=site.name,
+                    role="redis",
+                    port=ports.redis,
+                    log=str(logs / "redis.log"),
+                    argv=[
+                        "redis-server",
+                        "--bind",
+                        "127.0.0.1",
+                        "--port",
+                        str(ports.redis),
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                        "--protected-mode",
+                        "yes",
+                    ],
+                ),
+                ProcessRecord(
+                    name=f"{site.name}/s3",
+                    site=site.name,
+                    role="s3",
+                    port=ports.s3,
+                    log=str(logs / "s3.log"),
+                    argv=[
+                        sys.executable,
+                        "-m",
+                        "moto.server",
+                        "-H",
+                        "127.0.0.1",
+                        "-p",
+                        str(ports.s3),
+                    ],
+                ),
+                ProcessRecord(
+                    name=f"{site.name}/node",
+                    site=site.name,
+                    role="node",
+                    port=ports.node,
+                    log=str(logs / "node.log"),
+                    argv=[sys.executable, "-m", "yui", "run"],
+                    env={
+                        "YUI_SITE": site.name,
+                        "YUI_PORT": str(ports.node),
+                        "YUI_DATA_DIR": str(self.data_dir),
+                        "YUI_TOPOLOGY_FILE": str(self.topology_file),
+                        "YUI_ETCD_ENDPOINTS": self.etcd_endpoints,
+                        "YUI_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/0",
+                        "YUI_S3_ENDPOINT_URL": f"http://127.0.0.1:{ports.s3}",
+                    },
+                ),
+            ]
+        return records
+
+
+def make_plan(root: Path, first_node_port: int = 8401) -> SandboxPlan:
+    sites, ports = [], {}
+    spare = iter(free_ports(5 * len(SITES)))
+    for index, (name, provider, region, zones, lat, lon) in enumerate(SITES):
+        node_port = first_node_port + index
+        if not port_is_free(node_port):
+            node_port = next(spare)
+        ports[name] = SitePorts(node_port, next(spare), next(spare), next(spare), next(spare))
+        sites.append(
+            SiteSpec(
+                name=name,
+                provider=provider,
+                region=region,
+                hazard_zones=zones,
+                latitude=lat,
+                longitude=lon,
+                url=f"http://127.0.0.1:{node_port}",
+            )
+        )
+    return SandboxPlan(root=root, sites=tuple(sites), ports=ports)

@@ -1,0 +1,104 @@
+"""Processes the sandbox starts, remembered in a state file so any later `yui` call can
+signal, inspect or stop them. A crashed process is reported, never silently restarted."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class ProcessRecord:
+    name: str  # e.g. "aws-tokyo/node"
+    site: str
+    role: str  # node | etcd | redis | s3
+    argv: list[str]
+    log: str
+    env: dict[str, str] = field(default_factory=dict)
+    pid: int | None = None
+    port: int | None = None
+
+
+def spawn(record: ProcessRecord, cwd: Path) -> None:
+    """Start the process in its own session (so Ctrl-C of the caller reaches only us)."""
+    Path(record.log).parent.mkdir(parents=True, exist_ok=True)
+    with open(record.log, "ab") as log:
+        log.write(
+            f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} start {' '.join(record.argv)}\n".encode()
+        )
+        log.flush()
+        process = subprocess.Popen(  # noqa: S603 - argv built by the sandbox, no shell
+            record.argv,
+            cwd=cwd,
+            env={**os.environ, **record.env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    record.pid = process.pid
+
+
+def state_of(pid: int | None) -> str:
+    """running | frozen | crashed | stopped, read from /proc (works for any parent)."""
+    if pid is None:
+        return "stopped"
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return "crashed"
+    code = stat.rsplit(")", 1)[1].split()[0]
+    return {"T": "frozen", "t": "frozen", "Z": "crashed", "X": "crashed"}.get(code, "running")
+
+
+def send(pid: int | None, sig: signal.Signals) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop(pid: int | None, grace: float = 5.0) -> None:
+    """SIGCONT (a frozen process cannot exit), SIGTERM, then SIGKILL after `grace`."""
+    if pid is None or state_of(pid) == "crashed":
+        return
+    send(pid, signal.SIGCONT)
+    send(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if state_of(pid) == "crashed":
+            _reap(pid)
+            return
+        time.sleep(0.05)
+    send(pid, signal.SIGKILL)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):  # not our child: init reaps it
+        os.waitpid(pid, os.WNOHANG)
+
+
+class StateFile:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> list[ProcessRecord]:
+        if not self.path.exists():
+            return []
+        return [ProcessRecord(**item) for item in json.loads(self.path.read_text())["processes"]]
+
+    def save(self, records: list[ProcessRecord]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps({"processes": [asdict(r) for r in records]}, indent=2))
+        temporary.replace(self.path)

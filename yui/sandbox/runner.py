@@ -1,0 +1,167 @@
+"""`yui sandbox up | status | down | kill | freeze | thaw | restart`: the whole platform on
+one machine, as real processes, so drills can really kill, freeze and cut them off."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import signal
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from yui.sandbox import processes
+from yui.sandbox.plan import SandboxPlan, make_plan
+from yui.sandbox.processes import ProcessRecord, StateFile
+
+#: start order: coordination and brokers first, then the nodes that use them
+ROLE_ORDER = ("etcd", "redis", "s3", "node")
+
+
+class SandboxError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    record: ProcessRecord
+    state: str  # running | frozen | crashed | stopped
+
+
+class Sandbox:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.state = StateFile(root / "state.json")
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def up(
+        self, progress: Callable[[str], None] = lambda _: None, first_node_port: int = 8401
+    ) -> SandboxPlan:
+        if any(s.state in ("running", "frozen") for s in self.status()):
+            raise SandboxError(
+                "サンドボックスは起動済みです / the sandbox is already up: `yui sandbox down` first"
+            )
+        plan = make_plan(self.root, first_node_port)
+        # Each `up` is a fresh sandbox: ports change, and old etcd members would not rejoin.
+        for old in (self.root / "etcd", plan.data_dir, self.root / "logs"):
+            shutil.rmtree(old, ignore_errors=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        plan.topology_file.write_text(plan.topology_toml())
+        plan.data_dir.mkdir(parents=True, exist_ok=True)
+        secret = plan.data_dir / "token-secret"  # one signing key for all sites of the sandbox
+        if not secret.exists():
+            secret.touch(mode=0o600)
+            secret.write_text(secrets.token_urlsafe(48))
+        records = sorted(plan.processes(), key=lambda r: ROLE_ORDER.index(r.role))
+        started: list[ProcessRecord] = []
+        try:
+            for record in records:
+                progress(f"start {record.name}")
+                processes.spawn(record, cwd=Path.cwd())
+                started.append(record)
+                self.state.save(started)
+            for record in started:
+                self._wait_ready(record)
+                progress(f"ready {record.name}")
+        except BaseException:
+            self.down()
+            raise
+        return plan
+
+    def down(self) -> list[str]:
+        stopped = []
+        for record in reversed(self.state.load()):
+            processes.stop(record.pid)
+            stopped.append(record.name)
+        self.state.save([])
+        return stopped
+
+    def status(self) -> list[ProcessStatus]:
+        return [ProcessStatus(r, processes.state_of(r.pid)) for r in self.state.load()]
+
+    # ------------------------------------------------------------------ faults
+
+    def site_records(self, site: str) -> list[ProcessRecord]:
+        records = [r for r in self.state.load() if r.site == site]
+        if not records:
+            known = sorted({r.site for r in self.state.load()})
+            raise SandboxError(
+                f"サイト {site} はありません / no site {site} (sites: {', '.join(known) or 'none'})"
+            )
+        return records
+
+    def kill(self, site: str) -> None:
+        for record in self.site_records(site):
+            processes.send(record.pid, signal.SIGKILL)
+
+    def freeze(self, site: str) -> None:
+        for record in self.site_records(site):
+            processes.send(record.pid, signal.SIGSTOP)
+
+    def thaw(self, site: str) -> None:
+        for record in self.site_records(site):
+            processes.send(record.pid, signal.SIGCONT)
+
+    def restart(self, site: str) -> None:
+        """Start the site's processes again (after a kill), as they were configured."""
+        records = self.state.load()
+        mine = sorted(
+            (r for r in records if r.site == site), key=lambda r: ROLE_ORDER.index(r.role)
+        )
+        if not mine:
+            self.site_records(site)  # raises with the known sites
+        for record in mine:
+            processes.stop(record.pid, grace=2.0)
+            processes.spawn(record, cwd=Path.cwd())
+            self.state.save(records)
+        for record in mine:
+            self._wait_ready(record)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _wait_ready(self, record: ProcessRecord, timeout: float = 60.0) -> None:
+        url = {
+            "node": f"http://127.0.0.1:{record.port}/readyz",
+            "etcd": f"http://127.0.0.1:{record.port}/health",
+            "s3": f"http://127.0.0.1:{record.port}/moto-api/",
+        }.get(record.role)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if processes.state_of(record.pid) == "crashed":
+                raise SandboxError(
+                    f"{record.name} は起動に失敗しました / {record.name} exited; see {record.log}"
+                )
+            if record.role == "redis" and record.port is not None:
+                if _redis_ping(record.port):
+                    return
+            elif url is not None and _http_ok(url):
+                return
+            time.sleep(0.1)
+        raise SandboxError(
+            f"{record.name} が応答しません / {record.name} not ready after {timeout:.0f} s; see {record.log}"
+        )
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 - our loopback URL
+            if url.endswith("/health"):
+                return bool(json.loads(response.read()).get("health") == "true")
+            return bool(response.status == 200)
+    except (OSError, ValueError):
+        return False
+
+
+def _redis_ping(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
