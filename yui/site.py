@@ -17,8 +17,10 @@ from yui.auth.api import router as auth_router
 from yui.auth.ratelimit import FailureLimiter
 from yui.db.base import Base
 from yui.db.database import Database
+from yui.db.fencing import WriteGate
 from yui.http import problems
 from yui.http.deps import SiteContext
+from yui.http.gateway import Gateway, RouteLookup
 from yui.http.middleware import BodyLimit, RequestContext
 from yui.settings import Settings
 from yui.tenancy.api import router as tenancy_router
@@ -44,9 +46,17 @@ def service_routers() -> list[APIRouter]:
 
 
 def create_app(
-    settings: Settings, database: Database | None = None, *, migrate: bool = True
+    settings: Settings,
+    database: Database | None = None,
+    *,
+    migrate: bool = True,
+    route_lookup: RouteLookup | None = None,
+    write_gate: WriteGate | None = None,
 ) -> FastAPI:
+    """The site node. Without a route lookup (no coordination) it serves every tenant itself."""
     db = database or Database(settings.effective_database_url)
+    if write_gate is not None:
+        db.write_gate = write_gate
     if migrate:
         db.migrate()
     registry = CollectorRegistry()
@@ -111,6 +121,8 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    if route_lookup is not None:
+        app.add_middleware(Gateway, site=settings.site, lookup=route_lookup)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, registry=registry, site=settings.site)
     return app

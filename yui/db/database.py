@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import sessionmaker
 
 from yui.db.engine import make_engine
+from yui.db.fencing import WriteGate
 from yui.db.session import YuiSession
 from yui.db.unit_of_work import UnitOfWork
 
@@ -26,6 +27,8 @@ class Database:
         self.sessions = sessionmaker(bind=self.engine, class_=YuiSession, expire_on_commit=False)
         #: called after each commit that logged entries (replication wakes its sender here)
         self.on_logged: list[Callable[[str, int], None]] = []
+        #: asked before each commit that writes a tenant's rows (None: a lone site takes all)
+        self.write_gate: WriteGate | None = None
 
     def unit_of_work(
         self, tenant: str | None, *, read_only: bool = False, all_tenants: bool = False
@@ -36,6 +39,7 @@ class Database:
             read_only=read_only,
             all_tenants=all_tenants,
             on_logged=self.on_logged,
+            write_gate=self.write_gate,
         )
 
     def alembic_config(self) -> Config:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from yui.changelog import capture
+from yui.db import fencing
 from yui.tenancy import scope
 
 
@@ -13,4 +14,5 @@ class YuiSession(Session):
 
 
 scope.install(YuiSession)
+fencing.install(YuiSession)  # before capture: a refused commit logs nothing
 capture.install(YuiSession)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import sessionmaker
 
 from yui.changelog.capture import ON_LOGGED
 from yui.db.engine import READ_ONLY
+from yui.db.fencing import WRITE_GATE, WriteGate
 from yui.db.session import YuiSession
 from yui.tenancy.scope import ALL_TENANTS, TENANT
 
@@ -25,12 +26,14 @@ class UnitOfWork:
         read_only: bool = False,
         all_tenants: bool = False,
         on_logged: list[Callable[[str, int], None]] | None = None,
+        write_gate: WriteGate | None = None,
     ) -> None:
         self._factory = factory
         self.tenant = tenant
         self.read_only = read_only
         self.all_tenants = all_tenants
         self._on_logged = on_logged or []
+        self._write_gate = write_gate
         self._session: YuiSession | None = None
 
     @property
@@ -44,6 +47,7 @@ class UnitOfWork:
         session.info[TENANT] = self.tenant
         session.info[ALL_TENANTS] = self.all_tenants
         session.info[ON_LOGGED] = self._on_logged
+        session.info[WRITE_GATE] = self._write_gate
         if self.read_only:
             session.connection(execution_options={READ_ONLY: True})
         self._session = session

@@ -51,6 +51,8 @@ class RequestContext:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers += [(b"x-request-id", rid.encode()), (b"x-yui-site", self.site.encode())]
+                if not any(name == b"x-yui-served-by" for name, _ in headers):
+                    headers.append((b"x-yui-served-by", self.site.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
