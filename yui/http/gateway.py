@@ -76,9 +76,9 @@ class Gateway:
             return
         body = await _read_body(receive)
         wants_primary = headers.get(b"x-yui-consistency", b"") == b"primary"
-        if scope["method"] in SAFE_METHODS and route.has_local_copy and not wants_primary:
-            if await self._try_locally(scope, body, send, route):
-                return
+        local_read = scope["method"] in SAFE_METHODS and route.has_local_copy and not wants_primary
+        if local_read and await self._try_locally(scope, body, send, route):
+            return
         await self._forward(scope, body, send, route)
 
     async def _try_locally(self, scope: Scope, body: bytes, send: Send, route: Route) -> bool:
