@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     etcd_endpoints: str = Field(
         default="", description="comma-separated host:port of etcd members; empty: no coordination"
     )
+    lease_ttl_seconds: int = Field(default=3, ge=2, description="etcd lease TTL of this site")
+    keepalive_interval_seconds: float = Field(
+        default=1.0, gt=0, description="lease renewal interval"
+    )
+    retry_timeout_seconds: float = Field(default=1.0, gt=0, description="deadline of one etcd call")
     redis_url: str | None = Field(default=None, description="Celery broker of this site")
     s3_endpoint_url: str | None = Field(
         default=None, description="S3-compatible endpoint for backups"

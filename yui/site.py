@@ -15,6 +15,7 @@ from sqlalchemy import MetaData
 from yui.audit.api import router as audit_router
 from yui.auth.api import router as auth_router
 from yui.auth.ratelimit import FailureLimiter
+from yui.cluster import ClusterLink
 from yui.db.base import Base
 from yui.db.database import Database
 from yui.db.fencing import WriteGate
@@ -52,8 +53,11 @@ def create_app(
     migrate: bool = True,
     route_lookup: RouteLookup | None = None,
     write_gate: WriteGate | None = None,
+    cluster: ClusterLink | None = None,
 ) -> FastAPI:
-    """The site node. Without a route lookup (no coordination) it serves every tenant itself."""
+    """The site node. Without a cluster link (no etcd) it serves every tenant itself."""
+    if cluster is not None:
+        route_lookup, write_gate = cluster.route, cluster.write_gate
     db = database or Database(settings.effective_database_url)
     if write_gate is not None:
         db.write_gate = write_gate
@@ -64,9 +68,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if database is None:
-            db.dispose()
+        if cluster is not None:
+            await cluster.start()
+        try:
+            yield
+        finally:
+            if cluster is not None:
+                await cluster.stop()
+            if database is None:
+                db.dispose()
 
     app = FastAPI(
         title=f"Yui site node ({settings.site})",

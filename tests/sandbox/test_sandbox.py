@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +33,16 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     box.down()
 
 
-def _states(box: Sandbox, site: str) -> set[str]:
-    return {s.state for s in box.status() if s.record.site == site}
+def _states(box: Sandbox, site: str, expect: set[str] | None = None) -> set[str]:
+    """The site's process states, polled briefly until they equal ``expect`` (signals are async)."""
+    import time
+
+    deadline = time.monotonic() + 3
+    while True:
+        states = {s.state for s in box.status() if s.record.site == site}
+        if expect is None or states == expect or time.monotonic() > deadline:
+            return states
+        time.sleep(0.05)
 
 
 def test_three_sites_each_with_etcd_redis_s3_and_a_node(sandbox: Sandbox) -> None:
@@ -64,19 +73,47 @@ def test_demo_tenants_have_primaries_at_different_sites(sandbox: Sandbox) -> Non
 
 def test_freeze_thaw_kill_restart_are_real_signals(sandbox: Sandbox) -> None:
     sandbox.freeze("gcp-osaka")
-    assert _states(sandbox, "gcp-osaka") == {"frozen"}
+    assert _states(sandbox, "gcp-osaka", {"frozen"}) == {"frozen"}
     sandbox.thaw("gcp-osaka")
-    assert _states(sandbox, "gcp-osaka") == {"running"}
+    assert _states(sandbox, "gcp-osaka", {"running"}) == {"running"}
     sandbox.kill("sakura-ishikari")
     import time
 
     time.sleep(0.3)
-    assert _states(sandbox, "sakura-ishikari") == {"crashed"}  # reported, not restarted
+    assert _states(sandbox, "sakura-ishikari", {"crashed"}) == {"crashed"}  # reported, not restarted
     assert _states(sandbox, "aws-tokyo") == {"running"}
     sandbox.restart("sakura-ishikari")
     assert _states(sandbox, "sakura-ishikari") == {"running"}
     with pytest.raises(SandboxError, match="no site nowhere"):
         sandbox.kill("nowhere")
+
+
+def _post(
+    url: str, body: dict[str, object], headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], dict[str, object]]:
+    request = urllib.request.Request(
+        url,
+        method="POST",
+        data=json.dumps(body).encode(),
+        headers={"content-type": "application/json", **(headers or {})},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+def test_every_site_serves_every_tenant_through_its_primary(sandbox: Sandbox) -> None:
+    for tenant in sandbox.demo:  # type: ignore[attr-defined]
+        for site in sandbox.plan.sites:  # type: ignore[attr-defined]
+            status, headers, body = _post(
+                f"{site.url}/api/v1/{tenant.code}/auth/token",
+                {"username": "admin", "password": tenant.admin_password},
+            )
+            assert status == 200, body
+            assert headers["x-yui-served-by"] == tenant.placement.primary
+            assert headers["x-yui-site"] == site.name
 
 
 def test_down_stops_everything(tmp_path: Path, sandbox: Sandbox) -> None:

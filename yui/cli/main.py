@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from yui.cli import audit, sandbox, tenant, user
-from yui.cli.common import console, database, settings
+from yui.cli.common import console, database, fail, settings
 
 app = typer.Typer(
     help="結 Yui — 災害に強い自治体サービス基盤 / a disaster-resilient municipal platform",
@@ -40,12 +40,18 @@ def run(
     """サイトノードを起動する / run this site's node until Ctrl-C."""
     import uvicorn
 
+    from yui.cluster import ClusterLink
     from yui.logging import configure
+    from yui.settings import SettingsError
     from yui.site import create_app
 
     config = settings()
     configure(config.site, config.log_level, config.log_json)
-    application = create_app(config)
+    try:
+        cluster = ClusterLink(config) if config.etcd_endpoint_list else None
+    except SettingsError as error:
+        raise fail(str(error), 2) from None
+    application = create_app(config, cluster=cluster)
     bind_host, bind_port = host or config.host, port or config.port
     console.print(
         f"[bold]Yui[/] site [cyan]{config.site}[/]: http://{bind_host}:{bind_port}/  "

@@ -3,9 +3,13 @@ random password is written to a 0600 file (there is no default password)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from dataclasses import dataclass
 
+from failover.coordination import connect_etcd
+from failover.coordination.interface import PlacementConflict
 from failover.placement.policy import Placement, SiteInfo, place_all
 from yui.auth import service as auth
 from yui.db.database import Database
@@ -34,6 +38,14 @@ def site_infos(plan: SandboxPlan) -> list[SiteInfo]:
     ]
 
 
+async def publish_placements(plan: SandboxPlan, placements: list[Placement]) -> None:
+    """Write the demo placements to etcd (only where absent): the sites route by them."""
+    async with connect_etcd(plan.etcd_endpoints.split(",")) as coordination:
+        for placement in placements:
+            with contextlib.suppress(PlacementConflict):
+                await coordination.put_placement_if(placement.tenant, placement, 0)
+
+
 def seed(plan: SandboxPlan) -> list[DemoTenant]:
     placements = place_all([code for code, _ in DEMO_TENANTS], site_infos(plan))
     names = dict(DEMO_TENANTS)
@@ -56,6 +68,7 @@ def seed(plan: SandboxPlan) -> list[DemoTenant]:
         finally:
             db.dispose()
         made.append(DemoTenant(placement.tenant, names[placement.tenant], placement, password))
+    asyncio.run(publish_placements(plan, placements))
     credentials = plan.root / "credentials.txt"
     credentials.touch(mode=0o600)
     credentials.write_text(
