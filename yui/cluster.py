@@ -8,6 +8,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+import httpx
 from pydantic import ValidationError
 
 from failover.coordination import connect_etcd
@@ -60,6 +61,9 @@ class ClusterLink:
         self.view: ClusterView = self.coordination.cluster_view()
         self.registration: SiteRegistration | None = None
         self._registering: asyncio.Task[None] | None = None
+        self._failsafe_task: asyncio.Task[None] | None = None
+        #: True while etcd is down for every site we can reach (then we keep our writes)
+        self.failsafe = False
         #: set by replication when it runs here: how far this site's copy lags
         self.local_lag: LagLookup = lambda _tenant: None
 
@@ -70,6 +74,37 @@ class ClusterLink:
         if not loaded:
             log.warning("etcd unreachable at start: serving without placements until it answers")
         self._registering = asyncio.create_task(self._register())
+        self._failsafe_task = asyncio.create_task(self._keep_failsafe())
+
+    async def _keep_failsafe(self) -> None:
+        """While our lease is lost, ask the other sites whether etcd is down for them too.
+
+        If it is down for everyone we can reach (a majority with us), etcd is the failure,
+        not us: keep serving with the last placements (static stability; Patroni's
+        failsafe mode). If another site still sees etcd, we are the one cut off: fence.
+        """
+        async with httpx.AsyncClient(timeout=self.settings.retry_timeout_seconds) as client:
+            while True:
+                await asyncio.sleep(self.settings.keepalive_interval_seconds)
+                lost = self.registration is None or not self.registration.registered
+                self.failsafe = lost and await self._peers_lost_etcd_too(client)
+
+    async def _peers_lost_etcd_too(self, client: httpx.AsyncClient) -> bool:
+        peers = [url for name, url in self.urls.items() if name != self.site]
+        answers = await asyncio.gather(*(self._etcd_seen_by(client, url) for url in peers))
+        if any(answer is True for answer in answers):
+            return False
+        agreeing = sum(1 for answer in answers if answer is False)
+        return agreeing + 1 > (len(peers) + 1) // 2
+
+    @staticmethod
+    async def _etcd_seen_by(client: httpx.AsyncClient, url: str) -> bool | None:
+        try:
+            body = (await client.get(f"{url}/readyz")).json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        seen = body.get("checks", {}).get("etcd")
+        return seen if isinstance(seen, bool) else None
 
     async def _register(self) -> None:
         """Register, retrying while etcd is unreachable (the site serves meanwhile)."""
@@ -81,8 +116,9 @@ class ClusterLink:
                 await asyncio.sleep(self.settings.keepalive_interval_seconds)
 
     async def stop(self) -> None:
-        if self._registering is not None:
-            self._registering.cancel()
+        for task in (self._registering, self._failsafe_task):
+            if task is not None:
+                task.cancel()
         if self.registration is not None:
             await self.registration.close()
         await self.view.close()
@@ -113,7 +149,8 @@ class ClusterLink:
             raise NotPrimary(
                 f"{tenant} の主系は {placement.primary} です / the primary of {tenant} is {placement.primary}"
             )
-        if self.registration is not None and not self.registration.registered:
+        lease_lost = self.registration is None or not self.registration.registered
+        if lease_lost and placement is not None and not self.failsafe:
             # Self-fencing: a primary that cannot renew its lease stops taking writes.
             # Safety does not rest on this (the replicas' seal does); it bounds what an
             # isolated async primary can accept.

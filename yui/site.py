@@ -107,6 +107,9 @@ def create_app(
     def readyz() -> JSONResponse:
         checks = {"database": _safe(db.ping), "migrations": _safe(db.at_head)}
         ready = all(checks.values())
+        if cluster is not None:
+            # Informational: a site stays ready while etcd is down (static stability).
+            checks["etcd"] = cluster.view.connected
         return JSONResponse(
             {"ready": ready, "site": settings.site, "checks": checks},
             status_code=200 if ready else 503,

@@ -80,7 +80,9 @@ def test_freeze_thaw_kill_restart_are_real_signals(sandbox: Sandbox) -> None:
     import time
 
     time.sleep(0.3)
-    assert _states(sandbox, "sakura-ishikari", {"crashed"}) == {"crashed"}  # reported, not restarted
+    assert _states(sandbox, "sakura-ishikari", {"crashed"}) == {
+        "crashed"
+    }  # reported, not restarted
     assert _states(sandbox, "aws-tokyo") == {"running"}
     sandbox.restart("sakura-ishikari")
     assert _states(sandbox, "sakura-ishikari") == {"running"}
@@ -114,6 +116,32 @@ def test_every_site_serves_every_tenant_through_its_primary(sandbox: Sandbox) ->
             assert status == 200, body
             assert headers["x-yui-served-by"] == tenant.placement.primary
             assert headers["x-yui-site"] == site.name
+
+
+def test_static_stability_with_every_etcd_member_down(sandbox: Sandbox) -> None:
+    """No etcd at all: every site keeps serving with the placements it knew, writes too."""
+    import time
+
+    sandbox.kill_role("etcd")
+    time.sleep(5)  # past the 3 s lease TTL: the sites' leases are gone
+    for tenant in sandbox.demo:  # type: ignore[attr-defined]
+        for site in sandbox.plan.sites:  # type: ignore[attr-defined]
+            status, headers, body = _post(
+                f"{site.url}/api/v1/{tenant.code}/auth/token",
+                {"username": "admin", "password": tenant.admin_password},
+            )
+            assert status == 200, (site.name, body)  # sign-in writes its audit entry at the primary
+            assert headers["x-yui-served-by"] == tenant.placement.primary
+    sandbox.restart_role("etcd")
+    deadline = time.monotonic() + 20
+    site = sandbox.plan.sites[0]  # type: ignore[attr-defined]
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{site.url}/readyz", timeout=5) as response:
+            if json.loads(response.read())["checks"].get("etcd") is True:
+                break
+        time.sleep(0.2)
+    else:
+        pytest.fail("the site did not reconnect to etcd")
 
 
 def test_down_stops_everything(tmp_path: Path, sandbox: Sandbox) -> None:

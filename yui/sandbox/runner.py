@@ -106,14 +106,23 @@ class Sandbox:
         for record in self.site_records(site):
             processes.send(record.pid, signal.SIGCONT)
 
+    def kill_role(self, role: str) -> None:
+        """SIGKILL every process of one role across all sites (e.g. "etcd": etcd-down)."""
+        for record in self.state.load():
+            if record.role == role:
+                processes.send(record.pid, signal.SIGKILL)
+
+    def restart_role(self, role: str) -> None:
+        self._restart(lambda record: record.role == role)
+
     def restart(self, site: str) -> None:
         """Start the site's processes again (after a kill), as they were configured."""
+        self.site_records(site)  # raises with the known sites when there is no such site
+        self._restart(lambda record: record.site == site)
+
+    def _restart(self, chosen: Callable[[ProcessRecord], bool]) -> None:
         records = self.state.load()
-        mine = sorted(
-            (r for r in records if r.site == site), key=lambda r: ROLE_ORDER.index(r.role)
-        )
-        if not mine:
-            self.site_records(site)  # raises with the known sites
+        mine = sorted(filter(chosen, records), key=lambda r: ROLE_ORDER.index(r.role))
         for record in mine:
             processes.stop(record.pid, grace=2.0)
             processes.spawn(record, cwd=Path.cwd())
