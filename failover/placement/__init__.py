@@ -16,11 +16,9 @@ from failover.placement.policy import (
     apply_move,
     check_placement,
     choose_promotion,
-    is_valid_tenant_code,
     place_all,
     place_new_tenant,
     rebalance,
-    tenant_check_digit,
 )
 
 __all__ = [
@@ -36,9 +34,7 @@ __all__ = [
     "apply_move",
     "check_placement",
     "choose_promotion",
-    "is_valid_tenant_code",
     "place_all",
     "place_new_tenant",
     "rebalance",
-    "tenant_check_digit",
 ]

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
+from yui.tenancy.codes import is_valid_code
+
 __all__ = [
     "DEFAULT_POLICY",
     "Mode",
@@ -32,18 +34,15 @@ __all__ = [
     "apply_move",
     "check_placement",
     "choose_promotion",
-    "is_valid_tenant_code",
     "place_all",
     "place_new_tenant",
     "rebalance",
-    "tenant_check_digit",
 ]
 
 Mode = Literal["sync", "async"]
 MoveKind = Literal["switchover", "replace_replica", "add_replica"]
 MoveReason = Literal["drain", "repair", "balance-primaries", "balance-copies"]
 
-_CHECK_WEIGHTS: Final = (6, 5, 4, 3, 2)
 
 # A balancing step: given the (from, to) site pairs worth a move, make one move;
 # False when no move keeps the constraints.
@@ -59,26 +58,6 @@ def _cannot(ja: str, en: str) -> PlacementError:
 
 
 # --------------------------------------------------------------------------- tenant codes
-
-
-def tenant_check_digit(first_five: str) -> int:
-    """The check digit of a local-government code (全国地方公共団体コード) from its first five digits."""
-    if len(first_five) != 5 or not (first_five.isascii() and first_five.isdigit()):
-        raise ValueError(
-            f"{first_five!r} は5桁の数字ではありません / {first_five!r} is not five ASCII digits"
-        )
-    total = sum(int(d) * w for d, w in zip(first_five, _CHECK_WEIGHTS, strict=True))
-    return (11 - total % 11) % 10
-
-
-def is_valid_tenant_code(code: str) -> bool:
-    """True for a 6-digit local-government code whose check digit is right (041009: Sendai)."""
-    return (
-        len(code) == 6
-        and code.isascii()
-        and code.isdigit()
-        and int(code[5]) == tenant_check_digit(code[:5])
-    )
 
 
 # --------------------------------------------------------------------------- the inputs
@@ -361,7 +340,7 @@ def _diagnose(tenant: str, topo: _Topology, policy: PlacementPolicy) -> Placemen
 
 
 def _place_one(tenant: str, topo: _Topology, loads: _Loads, policy: PlacementPolicy) -> Placement:
-    if not is_valid_tenant_code(tenant):
+    if not is_valid_code(tenant):
         raise _cannot(
             f"テナントコード {tenant!r} は正しい地方公共団体コード（6桁、検査数字付き）ではありません",
             f"tenant code {tenant!r} is not a valid 6-digit local-government code",
@@ -450,7 +429,7 @@ def check_placement(
 def _check(p: Placement, topo: _Topology, policy: PlacementPolicy) -> list[str]:
     problems: list[str] = []
     t = p.tenant
-    if not is_valid_tenant_code(t):
+    if not is_valid_code(t):
         problems.append(
             f"テナントコード {t!r} は正しい地方公共団体コード（6桁、検査数字付き）ではありません"
             f" / tenant code {t!r} is not a valid 6-digit local-government code"

@@ -34,6 +34,7 @@ def test_real_codes_are_valid(code: str) -> None:
         ("04100", "6 digits"),
         ("0410099", "6 digits"),
         ("04100a", "6 digits"),
+        ("０４１００９", "6 digits"),
         ("", "6 digits"),
     ],
 )

@@ -19,12 +19,11 @@ from failover.placement import (
     apply_move,
     check_placement,
     choose_promotion,
-    is_valid_tenant_code,
     place_all,
     place_new_tenant,
     rebalance,
-    tenant_check_digit,
 )
+from yui.tenancy.codes import check_digit, is_valid_code
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -67,7 +66,7 @@ def municipality_codes(n: int = 1741) -> list[str]:
     i = 0
     while len(codes) < n:
         five = f"{i % 47 + 1:02d}{201 + i // 47:03d}"
-        code = five + str(tenant_check_digit(five))
+        code = five + str(check_digit(five))
         if code not in codes:
             codes.append(code)
         i += 1
@@ -76,7 +75,7 @@ def municipality_codes(n: int = 1741) -> list[str]:
 
 def code(i: int) -> str:
     five = f"13{100 + i:03d}"
-    return five + str(tenant_check_digit(five))
+    return five + str(check_digit(five))
 
 
 def apply_all(placements: Iterable[Placement], moves: Sequence[Move]) -> dict[str, Placement]:
@@ -124,13 +123,13 @@ def copies(placements: Iterable[Placement]) -> Counter[str]:
     ],
 )
 def test_tenant_code(candidate: str, valid: bool) -> None:
-    assert is_valid_tenant_code(candidate) is valid
+    assert is_valid_code(candidate) is valid
 
 
 def test_municipality_codes_are_distinct_and_valid() -> None:
     codes = municipality_codes()
     assert len(codes) == len(set(codes)) == 1741
-    assert all(is_valid_tenant_code(c) for c in codes)
+    assert all(is_valid_code(c) for c in codes)
 
 
 # --------------------------------------------------------------------------- placing one tenant

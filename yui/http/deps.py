@@ -40,7 +40,7 @@ def tenant_code(
     tenant: Annotated[
         str,
         Path(
-            pattern=r"^\d{6}$",
+            pattern=r"^[0-9]{6}$",
             description="全国地方公共団体コード (6 digits with check digit)",
             examples=["041009"],
         ),

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from yui.http.problems import problem_response
 
-TENANT_PATH = re.compile(r"^/api/v1/(\d{6})(?:/|$)")
+TENANT_PATH = re.compile(r"^/api/v1/([0-9]{6})(?:/|$)")
 FORWARDED_BY = b"x-yui-forwarded-by"
 HOP_BY_HOP = {
     b"connection",
