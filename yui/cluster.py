@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 
 import httpx
 from pydantic import ValidationError
@@ -16,10 +17,13 @@ from failover.coordination.interface import (
     ClusterView,
     Coordination,
     CoordinationUnavailable,
+    PlacementConflict,
     SiteRecord,
     SiteRegistration,
 )
 from failover.coordination.timing import CoordinationTiming
+from failover.placement.policy import Placement
+from replication.ports import IsrChange, TenantPlacement
 from yui.db.fencing import NotPrimary
 from yui.errors import Unavailable
 from yui.http.gateway import Route
@@ -86,8 +90,7 @@ class ClusterLink:
         async with httpx.AsyncClient(timeout=self.settings.retry_timeout_seconds) as client:
             while True:
                 await asyncio.sleep(self.settings.keepalive_interval_seconds)
-                lost = self.registration is None or not self.registration.registered
-                self.failsafe = lost and await self._peers_lost_etcd_too(client)
+                self.failsafe = not self.holds_lease and await self._peers_lost_etcd_too(client)
 
     async def _peers_lost_etcd_too(self, client: httpx.AsyncClient) -> bool:
         peers = [url for name, url in self.urls.items() if name != self.site]
@@ -143,17 +146,81 @@ class ClusterLink:
             lag_seconds=lag[1] if lag else None,
         )
 
+    @property
+    def holds_lease(self) -> bool:
+        return self.registration is not None and self.registration.registered
+
     def write_gate(self, tenant: str) -> None:
         placement = self.view.placement(tenant)
         if placement is not None and placement.primary != self.site:
             raise NotPrimary(
                 f"{tenant} の主系は {placement.primary} です / the primary of {tenant} is {placement.primary}"
             )
-        lease_lost = self.registration is None or not self.registration.registered
-        if lease_lost and placement is not None and not self.failsafe:
+        if not self.holds_lease and placement is not None and not self.failsafe:
             # Self-fencing: a primary that cannot renew its lease stops taking writes.
             # Safety does not rest on this (the replicas' seal does); it bounds what an
             # isolated async primary can accept.
             raise Unavailable(
                 "etcd のリースを更新できません / this site cannot renew its etcd lease; writes are paused"
             )
+
+
+class EtcdPlacements:
+    """Replication's view of placements (replication.ports.Placements), on etcd.
+
+    Reads come from the watch-fed view (never block, never raise); in-sync-set changes
+    are compare-and-swaps on the placement's revision, which is its epoch.
+    """
+
+    def __init__(self, link: ClusterLink) -> None:
+        self.link = link
+
+    @staticmethod
+    def _port(placement: Placement) -> TenantPlacement:
+        return TenantPlacement(
+            tenant=placement.tenant,
+            primary=placement.primary,
+            replicas=placement.replicas,
+            in_sync=placement.in_sync,
+            mode=placement.mode,
+            min_insync=placement.min_insync,
+            epoch=placement.epoch,
+        )
+
+    def placement(self, tenant: str) -> TenantPlacement | None:
+        found = self.link.view.placement(tenant)
+        return self._port(found) if found is not None else None
+
+    def placements(self) -> Mapping[str, TenantPlacement]:
+        return {tenant: self._port(p) for tenant, p in self.link.view.placements().items()}
+
+    async def _change_isr(
+        self, tenant: str, expected_epoch: int, change: Callable[[tuple[str, ...]], tuple[str, ...]]
+    ) -> IsrChange:
+        coordination = self.link.coordination
+        current, revision = await coordination.get_placement(tenant)
+        if current is None or revision != expected_epoch:
+            return IsrChange(False, self._port(current) if current else None)
+        wanted = replace(current, in_sync=change(current.in_sync))
+        try:
+            epoch = await coordination.put_placement_if(tenant, wanted, expected_epoch)
+        except PlacementConflict:
+            fresh, _ = await coordination.get_placement(tenant)
+            return IsrChange(False, self._port(fresh) if fresh else None)
+        return IsrChange(True, self._port(replace(wanted, epoch=epoch)))
+
+    async def shrink_isr(
+        self, tenant: str, remove: Collection[str], expected_epoch: int
+    ) -> IsrChange:
+        gone = set(remove)
+        return await self._change_isr(
+            tenant, expected_epoch, lambda isr: tuple(s for s in isr if s not in gone)
+        )
+
+    async def expand_isr(self, tenant: str, add: Collection[str], expected_epoch: int) -> IsrChange:
+        placement = self.link.view.placement(tenant)
+        replicas = placement.replicas if placement else ()
+        extra = [s for s in add if s in replicas]
+        return await self._change_isr(
+            tenant, expected_epoch, lambda isr: tuple(sorted({*isr, *extra}, key=replicas.index))
+        )

@@ -55,6 +55,25 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         default=None, description="S3-compatible endpoint for backups"
     )
+    replication_trust_file: Path | None = Field(
+        default=None,
+        description="TOML naming the sites this site takes replication requests from, with "
+        "their Ed25519 public keys; unset: replication is off",
+    )
+    replication_key_file: Path | None = Field(
+        default=None,
+        description="this site's Ed25519 replication key (PEM, 0600); default: "
+        "data_dir/<site>/replication-key.pem, created when missing",
+    )
+    replication_ack_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        description="how long a sync write waits for the in-sync replicas before the laggards "
+        "are removed from the in-sync set",
+    )
+    replication_batch_entries: int = Field(default=1000, ge=1, le=10_000)
+    replication_window: int = Field(default=4, ge=1, le=64, description="batches in flight")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 
@@ -87,6 +106,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.site_dir / 'yui.db').as_posix()}"
+
+    @property
+    def replication_key_path(self) -> Path:
+        return self.replication_key_file or self.site_dir / "replication-key.pem"
 
     @cached_property
     def topology(self) -> Topology | None:

@@ -12,6 +12,8 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import MetaData
 
+from replication.acks import ReplicationAcks
+from replication.node import ReplicationNode
 from yui.audit.api import router as audit_router
 from yui.auth.api import router as auth_router
 from yui.auth.ratelimit import FailureLimiter
@@ -33,6 +35,9 @@ DOCUMENTED_ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503)
 
 def all_metadata() -> MetaData:
     """Every table of every part, for migrations (importing the models registers them)."""
+    import residents.models  # noqa: F401
+
+    import replication.models  # noqa: F401
     import yui.audit.models
     import yui.auth.models
     import yui.changelog.models
@@ -43,7 +48,11 @@ def all_metadata() -> MetaData:
 
 def service_routers() -> list[APIRouter]:
     """The routers mounted under /api/v1/{tenant}: the kernel's, then each service's."""
-    return [tenancy_router, auth_router, audit_router]
+    from residents.api import router as residents_router
+
+    from failover.drill.probe_api import router as drill_probe_router
+
+    return [tenancy_router, auth_router, audit_router, residents_router, drill_probe_router]
 
 
 def create_app(
@@ -54,11 +63,15 @@ def create_app(
     route_lookup: RouteLookup | None = None,
     write_gate: WriteGate | None = None,
     cluster: ClusterLink | None = None,
+    replication: ReplicationNode | None = None,
 ) -> FastAPI:
-    """The site node. Without a cluster link (no etcd) it serves every tenant itself."""
+    """The site node. Without a cluster link (no etcd) it serves every tenant itself;
+    without a replication node it ships nothing and takes no shipped entries."""
     if cluster is not None:
         route_lookup, write_gate = cluster.route, cluster.write_gate
     db = database or Database(settings.effective_database_url)
+    if replication is not None:
+        write_gate = _both(write_gate, replication.write_gate)
     if write_gate is not None:
         db.write_gate = write_gate
     if migrate:
@@ -70,9 +83,13 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if cluster is not None:
             await cluster.start()
+        if replication is not None:
+            await replication.start()
         try:
             yield
         finally:
+            if replication is not None:
+                await replication.stop()
             if cluster is not None:
                 await cluster.stop()
             if database is None:
@@ -93,6 +110,8 @@ def create_app(
     problems.install(app)
     for router in service_routers():
         app.include_router(router, prefix=API_PREFIX)
+    if replication is not None:
+        app.include_router(replication.router())
 
     @app.get("/healthz", tags=["operations"], summary="生存確認 / liveness")
     def healthz() -> dict[str, str]:
@@ -110,6 +129,7 @@ def create_app(
         if cluster is not None:
             # Informational: a site stays ready while etcd is down (static stability).
             checks["etcd"] = cluster.view.connected
+            checks["lease"] = cluster.holds_lease
         return JSONResponse(
             {"ready": ready, "site": settings.site, "checks": checks},
             status_code=200 if ready else 503,
@@ -134,11 +154,28 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    if replication is not None:  # innermost: holds each answer until its writes replicate
+        app.add_middleware(ReplicationAcks, wait=replication.wait_replicated)
     if route_lookup is not None:
         app.add_middleware(Gateway, site=settings.site, lookup=route_lookup)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        exempt_prefixes=("/replication/",) if replication is not None else (),
+    )
     app.add_middleware(RequestContext, registry=registry, site=settings.site)
     return app
+
+
+def _both(first: WriteGate | None, second: WriteGate) -> WriteGate:
+    if first is None:
+        return second
+
+    def gate(tenant: str) -> None:
+        first(tenant)
+        second(tenant)
+
+    return gate
 
 
 def _safe(check: Any) -> bool:

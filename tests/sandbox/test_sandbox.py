@@ -106,7 +106,27 @@ def _post(
         return error.code, dict(error.headers), json.loads(error.read())
 
 
+def _settled(sandbox: Sandbox, timeout: float = 20.0) -> None:
+    """Wait until every site sees etcd and holds its lease (after faults of earlier tests)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    for site in sandbox.plan.sites:  # type: ignore[attr-defined]
+        while True:
+            try:
+                with urllib.request.urlopen(f"{site.url}/readyz", timeout=5) as response:
+                    checks = json.loads(response.read())["checks"]
+                if checks.get("etcd") and checks.get("lease"):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{site.name} did not settle")
+            time.sleep(0.1)
+
+
 def test_every_site_serves_every_tenant_through_its_primary(sandbox: Sandbox) -> None:
+    _settled(sandbox)
     for tenant in sandbox.demo:  # type: ignore[attr-defined]
         for site in sandbox.plan.sites:  # type: ignore[attr-defined]
             status, headers, body = _post(

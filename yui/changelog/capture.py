@@ -4,6 +4,12 @@ Mapper events record each INSERT / UPDATE / DELETE of a `TenantScoped` row in th
 order the flush executes them; `before_commit` flushes, takes the next seqs from
 the tenant's log head and appends the entries in the same transaction. A rolled
 back transaction therefore leaves no entry, and services write no replication code.
+
+A bulk INSERT (yui.changelog.bulk.insert_rows, for imports) fires no mapper events;
+it logs its rows itself, through `reserve_seqs`, possibly many times in one
+transaction (so a million rows never sit in memory). Every reservation of a
+transaction takes its seqs from the log head in order and tags its entries with the
+transaction's first seq (`tx_seq`), so a replica still applies them as one.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ PENDING = "yui_pending_changes"
 APPLYING = "yui_applying"
 #: callbacks run after a commit that logged entries: (tenant, last_seq)
 ON_LOGGED = "yui_on_logged"
+#: (tenant, first seq) of the transaction's first append; later appends reuse both
+TX_SEQ = "yui_tx_seq"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +105,51 @@ def _after_delete(mapper: Mapper[Any], _conn: Connection, target: Any) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Seqs first..last taken from a tenant's log head for entries of one transaction."""
+
+    tenant: str
+    first: int
+    last: int
+    epoch: int
+    #: the first seq of the whole transaction (shared by every append it makes)
+    tx_seq: int
+
+
+def reserve_seqs(session: Session, tenant: str, count: int) -> Reservation:
+    """Take the next `count` seqs of `tenant`'s log, in the session's transaction.
+
+    Every reservation of one transaction must be for the same tenant and shares the
+    transaction's first seq as `tx_seq`. On PostgreSQL the log head's row stays locked
+    until the transaction ends, so a tenant's commits follow their seqs.
+    """
+    earlier = session.info.get(TX_SEQ)
+    if earlier is not None and earlier[0] != tenant:
+        raise TenantScopeError(
+            f"one transaction changed rows of several tenants: {sorted({earlier[0], tenant})}"
+        )
+    head = session.execute(
+        update(LogHead)
+        .where(LogHead.tenant_id == tenant)
+        .values(last_seq=LogHead.last_seq + count)
+        .returning(LogHead.last_seq, LogHead.epoch)
+    ).one_or_none()
+    if head is None:
+        session.execute(insert(LogHead).values(tenant_id=tenant, last_seq=count, epoch=0))
+        last_seq, epoch = count, 0
+    else:
+        last_seq, epoch = head
+    first = last_seq - count + 1
+    tx_seq: int = session.info.setdefault(TX_SEQ, (tenant, first))[1]
+    logged: list[tuple[str, int]] = session.info.setdefault("yui_logged", [])
+    if logged and logged[-1][0] == tenant:
+        logged[-1] = (tenant, last_seq)  # a later append of the same transaction
+    else:
+        logged.append((tenant, last_seq))
+    return Reservation(tenant, first, last_seq, epoch, tx_seq)
+
+
 def append_to_log(session: Session) -> None:
     """Write the pending changes to the change log, inside the session's transaction."""
     session.flush()
@@ -109,27 +162,16 @@ def append_to_log(session: Session) -> None:
             f"one transaction changed rows of several tenants: {sorted(tenants)}"
         )
     (tenant,) = tenants
-    head = session.execute(
-        update(LogHead)
-        .where(LogHead.tenant_id == tenant)
-        .values(last_seq=LogHead.last_seq + len(changes))
-        .returning(LogHead.last_seq, LogHead.epoch)
-    ).one_or_none()
-    if head is None:
-        session.execute(insert(LogHead).values(tenant_id=tenant, last_seq=len(changes), epoch=0))
-        last_seq, epoch = len(changes), 0
-    else:
-        last_seq, epoch = head
-    first = last_seq - len(changes) + 1
+    seqs = reserve_seqs(session, tenant, len(changes))
     now = datetime.now(UTC)
     session.execute(
         insert(ChangeLogEntry),
         [
             {
                 "tenant_id": tenant,
-                "seq": first + index,
-                "epoch": epoch,
-                "tx_seq": first,
+                "seq": seqs.first + index,
+                "epoch": seqs.epoch,
+                "tx_seq": seqs.tx_seq,
                 "table_name": change.table_name,
                 "op": change.op,
                 "pk": change.pk,
@@ -139,7 +181,6 @@ def append_to_log(session: Session) -> None:
             for index, change in enumerate(changes)
         ],
     )
-    session.info.setdefault("yui_logged", []).append((tenant, last_seq))
 
 
 def install(session_class: type[Session]) -> None:
@@ -150,6 +191,7 @@ def install(session_class: type[Session]) -> None:
 
     @event.listens_for(session_class, "after_commit")
     def _after_commit(session: Session) -> None:
+        session.info.pop(TX_SEQ, None)
         logged = session.info.pop("yui_logged", [])
         for callback in session.info.get(ON_LOGGED, []):
             for tenant, last_seq in logged:
@@ -159,3 +201,9 @@ def install(session_class: type[Session]) -> None:
     def _after_rollback(session: Session) -> None:
         session.info.pop(PENDING, None)
         session.info.pop("yui_logged", None)
+        session.info.pop(TX_SEQ, None)
+
+    @event.listens_for(session_class, "after_transaction_end")
+    def _after_transaction_end(session: Session, transaction: Any) -> None:
+        if transaction.parent is None:  # the outermost transaction ended, however it ended
+            session.info.pop(TX_SEQ, None)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from residents import cli as residents_cli
 
-from yui.cli import audit, sandbox, tenant, user
+from replication import cli as replication_cli
+from yui.cli import alerts, audit, drill, sandbox, tenant, user
 from yui.cli.common import console, database, fail, settings
 
 app = typer.Typer(
@@ -18,7 +20,11 @@ app = typer.Typer(
 app.add_typer(tenant.app, name="tenant", rich_help_panel="自治体と職員 / Tenants and staff")
 app.add_typer(user.app, name="user", rich_help_panel="自治体と職員 / Tenants and staff")
 app.add_typer(audit.app, name="audit", rich_help_panel="監査 / Audit")
+app.add_typer(residents_cli.app, name="residents", rich_help_panel="住民記録 / Residents")
 app.add_typer(sandbox.app, name="sandbox", rich_help_panel="サイト / Site")
+app.add_typer(replication_cli.app, name="replication", rich_help_panel="サイト / Site")
+app.add_typer(alerts.app, name="alerts", rich_help_panel="フェイルオーバー / Failover")
+app.add_typer(drill.app, name="drill", rich_help_panel="フェイルオーバー / Failover")
 
 db_app = typer.Typer(help="データベース / database", no_args_is_help=True)
 app.add_typer(db_app, name="db", rich_help_panel="サイト / Site")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from yui.changelog.capture import APPLYING, PENDING
+from yui.changelog.capture import APPLYING, PENDING, TX_SEQ
 from yui.errors import YuiError
 from yui.tenancy.scope import TENANT
 
@@ -31,7 +31,14 @@ class NotPrimary(YuiError):
 
 
 def _writes_anything(session: Session) -> bool:
-    return bool(session.info.get(PENDING) or session.new or session.dirty or session.deleted)
+    # TX_SEQ: the transaction already took seqs of the log (a logged bulk insert)
+    return bool(
+        session.info.get(PENDING)
+        or session.info.get(TX_SEQ)
+        or session.new
+        or session.dirty
+        or session.deleted
+    )
 
 
 def install(session_class: type[Session]) -> None:

@@ -1,0 +1,1 @@
+"""The failover controller: one active across all sites, elected through etcd."""

@@ -1,0 +1,161 @@
+"""The HA loop, top to bottom (Patroni's habit): campaign; while leader, every tick,
+find the tenants whose primary is lost and promote them, in parallel.
+
+A site is lost when its lease key is gone (etcd's word), or, faster, when the
+controller's direct probes of it fail several times in a row. Either way safety
+comes from the seal and the compare-and-swap, never from the timing: a false
+suspicion costs a needless move, not a lost or doubled write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+
+from failover.controller.ports import Copies
+from failover.controller.promotion import Promotion, promote
+from failover.coordination.interface import ClusterView, Coordination, Leadership
+
+log = logging.getLogger("yui.failover")
+
+
+@dataclass
+class ControllerTiming:
+    tick_seconds: float = 0.2
+    probe_interval_seconds: float = 0.25
+    probe_timeout_seconds: float = 0.4
+    #: consecutive failed probes that make a site lost without waiting for its lease
+    probe_failures: int = 3
+
+
+@dataclass
+class _Probes:
+    failures: dict[str, int] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)
+
+
+class Controller:
+    def __init__(
+        self,
+        node_id: str,
+        coordination: Coordination,
+        view: ClusterView,
+        copies: Copies,
+        timing: ControllerTiming | None = None,
+        on_promotion: Callable[[Promotion], None] | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.coordination = coordination
+        self.view = view
+        self.copies = copies
+        self.timing = timing or ControllerTiming()
+        self.on_promotion = on_promotion or (lambda _p: None)
+        self.probes = _Probes()
+        self.lost_since: dict[str, float] = {}
+        self._inflight: dict[str, asyncio.Task[Promotion]] = {}
+        self._known_urls: dict[str, str] = {}
+
+    async def run(self) -> None:
+        async with self.coordination.campaign(self.node_id) as leadership:
+            while True:
+                await leadership.wait_elected()
+                log.info("controller %s elected (term %s)", self.node_id, leadership.term)
+                self.probes = _Probes()
+                prober = asyncio.create_task(self._probe_forever())
+                try:
+                    while leadership.is_leader:
+                        self.tick(leadership)
+                        await asyncio.sleep(self.timing.tick_seconds)
+                finally:
+                    prober.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await prober
+
+    def lost_sites(self) -> set[str]:
+        """Sites that hold a primary but are gone: no lease key, or failing probes."""
+        live = set(self.view.sites())
+        self.probes.seen |= live
+        primaries = {p.primary for p in self.view.placements().values()}
+        # Only a site this controller has seen alive can be lost: at start-up, sites
+        # that have not registered yet are not failures.
+        suspects = {s for s in primaries if s in self.probes.seen}
+        by_probe = {s for s, n in self.probes.failures.items() if n >= self.timing.probe_failures}
+        return {s for s in suspects if s not in live or s in by_probe}
+
+    def tick(self, leadership: Leadership) -> None:
+        if not self.view.connected:
+            return  # no failover without etcd (static stability)
+        lost = self.lost_sites()
+        now = time.monotonic()
+        for site in lost:
+            self.lost_since.setdefault(site, now)
+        for site in set(self.lost_since) - lost:
+            self.lost_since.pop(site)
+        sites = [record.to_site_info() for record in self.view.sites().values()]
+        primaries: dict[str, int] = {}
+        for placement in self.view.placements().values():
+            primaries[placement.primary] = primaries.get(placement.primary, 0) + 1
+        for tenant, placement in self.view.placements().items():
+            if placement.primary in lost and tenant not in self._inflight:
+                task = asyncio.create_task(
+                    promote(
+                        self.coordination,
+                        self.copies,
+                        tenant,
+                        placement.primary,
+                        sites,
+                        leader=leadership,
+                        primaries=primaries,
+                    )
+                )
+                self._inflight[tenant] = task
+                task.add_done_callback(functools.partial(self._finished, tenant))
+
+    def _finished(self, tenant: str, task: asyncio.Task[Promotion]) -> None:
+        self._inflight.pop(tenant, None)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("promotion of %s failed: %s", tenant, error)
+            return
+        result = task.result()
+        log.info(
+            "promotion %s: %s -> %s (epoch %s, %.3f s) %s",
+            tenant,
+            result.old_primary,
+            result.new_primary,
+            result.epoch,
+            result.seconds,
+            result.reason,
+        )
+        self.on_promotion(result)
+
+    async def _probe_forever(self) -> None:
+        async with httpx.AsyncClient(timeout=self.timing.probe_timeout_seconds) as client:
+            while True:
+                records = dict(self.view.sites())
+                urls = {name: r.urls[0] for name, r in records.items() if r.urls}
+                # Keep probing sites that just lost their key: their failures matter most.
+                for name in self.probes.failures:
+                    if name not in urls and name in self._known_urls:
+                        urls[name] = self._known_urls[name]
+                self._known_urls.update(urls)
+                results = await asyncio.gather(*(self._probe(client, url) for url in urls.values()))
+                for name, ok in zip(urls, results, strict=True):
+                    self.probes.failures[name] = 0 if ok else self.probes.failures.get(name, 0) + 1
+                await asyncio.sleep(self.timing.probe_interval_seconds)
+
+    @staticmethod
+    async def _probe(client: httpx.AsyncClient, url: str) -> bool:
+        try:
+            return (await client.get(f"{url}/healthz")).status_code == 200
+        except httpx.HTTPError:
+            return False

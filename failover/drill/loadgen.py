@@ -1,0 +1,348 @@
+"""The drill's load generator: uniquely identified writes through every site, as phones make them.
+
+Each write has a client-generated UUID and a fixed body. It starts at the next site in
+turn; when that site fails (no answer, a timeout, 5xx, 421, 429) the same write — same
+id, same body — is tried at the next site, then the next, backing off after each round,
+until a site acknowledges it or the write's deadline passes (the end of the load plus
+``drain_seconds``: a phone keeps a report in its outbox until the server confirms it).
+
+Every attempt is logged as one JSON line (see :class:`Attempt`): the checker reads the
+acknowledged ones, the report draws all of them. Only loopback targets are accepted: a
+drill must never load someone else's servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+__all__ = [
+    "ACK_STATUSES",
+    "DEFAULT_PATH",
+    "Attempt",
+    "AuthHeaders",
+    "BodyFactory",
+    "LoadConfig",
+    "LoadSummary",
+    "SiteEndpoint",
+    "acknowledged",
+    "probe_body",
+    "read_attempts",
+    "run_load",
+]
+
+#: what counts as an acknowledgement of a write
+ACK_STATUSES = frozenset({200, 201})
+#: answers after which the same write is tried at another site
+RETRY_STATUSES = frozenset({408, 421, 425, 429, 500, 502, 503, 504})
+DEFAULT_PATH = "/api/v1/{tenant}/drill-probes"
+MAX_RATE = 5000.0
+MAX_DURATION = 3600.0
+
+#: (tenant, id, n) → the JSON body of write number n
+BodyFactory = Callable[[str, uuid.UUID, int], dict[str, Any]]
+#: tenant → request headers (e.g. a bearer token); called before every attempt
+AuthHeaders = Callable[[str], Awaitable[Mapping[str, str]]]
+
+
+def probe_body(tenant: str, probe_id: uuid.UUID, n: int) -> dict[str, Any]:
+    """The body of a drill probe (failover.drill.probe_api)."""
+    return {"id": str(probe_id), "payload": f"drill {tenant} #{n}"}
+
+
+@dataclass(frozen=True)
+class SiteEndpoint:
+    name: str
+    url: str
+
+    def __post_init__(self) -> None:
+        host = urlsplit(self.url).hostname or ""
+        if not _is_loopback(host):
+            raise ValueError(
+                f"負荷はループバックにだけかけます / the load generator targets loopback only, "
+                f"not {self.url}"
+            )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    sites: tuple[SiteEndpoint, ...]
+    tenants: tuple[str, ...]
+    #: writes started per second, over all tenants
+    rate: float = 20.0
+    #: seconds during which new writes start
+    duration: float = 10.0
+    path_template: str = DEFAULT_PATH
+    body: BodyFactory = probe_body
+    auth: AuthHeaders | None = None
+    request_timeout: float = 2.0
+    #: how long after the load an unacknowledged write keeps being retried
+    drain_seconds: float = 10.0
+    #: writes of one tenant in flight at once (a tenant's outage never starves the others)
+    max_in_flight: int = 64
+    #: the pause after a full round of failed sites; doubles each round, capped at 1 s
+    retry_backoff: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not self.sites:
+            raise ValueError("at least one site is needed")
+        if not self.tenants:
+            raise ValueError("at least one tenant is needed")
+        if not 0 < self.rate <= MAX_RATE:
+            raise ValueError(f"rate must be in (0, {MAX_RATE:g}] writes/s")
+        if not 0 < self.duration <= MAX_DURATION:
+            raise ValueError(f"duration must be in (0, {MAX_DURATION:g}] s")
+        if self.max_in_flight < 1 or self.request_timeout <= 0 or self.drain_seconds < 0:
+            raise ValueError("max_in_flight ≥ 1, request_timeout > 0 and drain_seconds ≥ 0")
+        if "{tenant}" not in self.path_template:
+            raise ValueError("path_template must contain {tenant}")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One HTTP attempt of one write: a line of the drill's log."""
+
+    t: float  # wall-clock time the attempt started (Unix seconds)
+    t_done: float  # when its answer (or failure) came
+    tenant: str
+    id: str
+    n: int  # the write's number in the run
+    attempt: int  # 1, 2, … for the same write
+    site: str  # the site the attempt was sent to
+    status: int | None  # HTTP status, None without an answer
+    served_by: str | None = None  # X-Yui-Served-By: the site that handled it
+    epoch: int | None = None  # X-Yui-Epoch: the epoch the answering site writes with
+    error: str | None = None
+    final: bool = False  # the write's last attempt (acknowledged, rejected or given up)
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.status in ACK_STATUSES
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Attempt:
+        known = {name for name in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def read_attempts(path: Path) -> list[Attempt]:
+    """Every attempt of a log file; a torn last line (a killed writer) is skipped."""
+    attempts = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            with contextlib.suppress(ValueError, TypeError):
+                attempts.append(Attempt.from_json(json.loads(line)))
+    return attempts
+
+
+@dataclass
+class LoadSummary:
+    log: Path
+    started_at: float
+    ended_at: float = 0.0
+    writes: int = 0
+    acknowledged: int = 0
+    rejected: int = 0  # a final 4xx (conflict, auth, validation): retrying cannot help
+    unacknowledged: int = 0  # still unconfirmed at the deadline
+    shed: int = 0  # not sent: the tenant already had max_in_flight writes outstanding
+    attempts: int = 0
+    failed_attempts: int = 0
+    by_site: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["log"] = str(self.log)
+        return data
+
+
+class _Log:
+    def __init__(self, handle: IO[str], summary: LoadSummary) -> None:
+        self.handle = handle
+        self.summary = summary
+
+    def write(self, attempt: Attempt) -> None:
+        self.handle.write(attempt.to_json() + "\n")
+        self.handle.flush()
+        summary = self.summary
+        summary.attempts += 1
+        if attempt.acknowledged:
+            served = attempt.served_by or attempt.site
+            summary.by_site[served] = summary.by_site.get(served, 0) + 1
+        else:
+            summary.failed_attempts += 1
+
+
+def _rotation(sites: Sequence[SiteEndpoint], start: int) -> Iterator[tuple[int, SiteEndpoint]]:
+    """(round, site) forever, starting at sites[start]."""
+    count = 0
+    while True:
+        yield count // len(sites), sites[(start + count) % len(sites)]
+        count += 1
+
+
+async def _one_write(
+    client: httpx.AsyncClient,
+    config: LoadConfig,
+    log: _Log,
+    n: int,
+    deadline: float,
+) -> str:
+    """Write number n until acknowledged, rejected or out of time; returns the outcome."""
+    tenant = config.tenants[n % len(config.tenants)]
+    write_id = uuid.uuid4()
+    body = config.body(tenant, write_id, n)
+    path = config.path_template.format(tenant=tenant)
+    last_round = 0
+    for number, (round_no, site) in enumerate(_rotation(config.sites, n), start=1):
+        if round_no > last_round:
+            await asyncio.sleep(min(config.retry_backoff * 2 ** (round_no - 1), 1.0))
+            last_round = round_no
+        now = time.time()
+        if number > 1 and now >= deadline:
+            return "unacknowledged"
+        headers = dict(await config.auth(tenant)) if config.auth else {}
+        started = time.time()
+        status: int | None = None
+        served_by = error = None
+        epoch: int | None = None
+        try:
+            response = await client.post(
+                site.url.rstrip("/") + path,
+                json=body,
+                headers=headers,
+                timeout=min(config.request_timeout, max(deadline - started, 0.1)),
+            )
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:200]
+        else:
+            status = response.status_code
+            served_by = response.headers.get("x-yui-served-by")
+            raw_epoch = response.headers.get("x-yui-epoch")
+            epoch = int(raw_epoch) if raw_epoch and raw_epoch.isdigit() else None
+            if status not in ACK_STATUSES:
+                error = response.text[:200]
+        outcome = (
+            "acknowledged"
+            if status in ACK_STATUSES
+            else "rejected"
+            if status is not None and status not in RETRY_STATUSES
+            else None
+        )
+        log.write(
+            Attempt(
+                t=started,
+                t_done=time.time(),
+                tenant=tenant,
+                id=str(write_id),
+                n=n,
+                attempt=number,
+                site=site.name,
+                status=status,
+                served_by=served_by,
+                epoch=epoch,
+                error=error,
+                final=outcome is not None,
+            )
+        )
+        if outcome is not None:
+            return outcome
+    raise AssertionError("unreachable")  # pragma: no cover - the rotation never ends
+
+
+async def run_load(
+    config: LoadConfig,
+    log_path: Path,
+    *,
+    stop: asyncio.Event | None = None,
+    client: httpx.AsyncClient | None = None,
+) -> LoadSummary:
+    """Run the load for ``config.duration`` seconds (or until ``stop`` is set), then wait
+    for the writes still in flight; append every attempt to ``log_path``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    summary = LoadSummary(log=log_path, started_at=time.time())
+    own_client = client is None
+    http = client or httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=min(config.max_in_flight * len(config.tenants), 1024)),
+        trust_env=False,
+    )
+    slots = {tenant: asyncio.Semaphore(config.max_in_flight) for tenant in config.tenants}
+    tasks: set[asyncio.Task[None]] = set()
+    outcomes: dict[str, int] = {}
+
+    with log_path.open("a", encoding="utf-8") as handle:
+        log = _Log(handle, summary)
+        loop_start = time.monotonic()
+        deadline = summary.started_at + config.duration + config.drain_seconds
+
+        async def write(n: int, slot: asyncio.Semaphore) -> None:
+            try:
+                outcome = await _one_write(http, config, log, n, deadline)
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            finally:
+                slot.release()
+
+        try:
+            n = 0
+            while not (stop is not None and stop.is_set()):
+                offset = n / config.rate
+                if offset >= config.duration:
+                    break
+                delay = loop_start + offset - time.monotonic()
+                if delay > 0:
+                    if stop is None:
+                        await asyncio.sleep(delay)
+                    else:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), delay)
+                        if stop.is_set():
+                            break
+                slot = slots[config.tenants[n % len(config.tenants)]]
+                if slot.locked():  # this tenant's phones are all waiting: shed, never block others
+                    summary.shed += 1
+                    n += 1
+                    continue
+                await slot.acquire()
+                task = asyncio.create_task(write(n, slot))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                n += 1
+            summary.writes = n - summary.shed
+            if tasks:
+                await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            if own_client:
+                await http.aclose()
+    summary.ended_at = time.time()
+    summary.acknowledged = outcomes.get("acknowledged", 0)
+    summary.rejected = outcomes.get("rejected", 0)
+    summary.unacknowledged = outcomes.get("unacknowledged", 0)
+    return summary
+
+
+def acknowledged(attempts: Iterable[Attempt]) -> list[Attempt]:
+    return [a for a in attempts if a.acknowledged]

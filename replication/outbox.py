@@ -1,0 +1,93 @@
+"""The newest entries of one tenant's log at its primary, encoded once for every stream.
+
+The committing thread fills it right after its commit (the kernel's on_logged hook):
+it reads the entries it just logged — a small indexed read on a thread that is busy
+anyway — so a stream wakes up with its next batch in memory, already in its wire form,
+and each entry is read and encoded once however many replicas there are. A stream
+that needs older entries (a replica catching up) reads the log itself.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine
+
+from replication.entries import LogEntry, read_range
+from replication.sql import reading
+
+#: entries kept; older ones are read from the log when a stream needs them
+CAPACITY = 20_000
+#: the most a committing thread reads at once (a bulk import logs far more: streams read it)
+FILL_LIMIT = 2_000
+
+
+@dataclass(frozen=True, slots=True)
+class Shipped:
+    """An entry in its wire form (JSON bytes)."""
+
+    seq: int
+    epoch: int
+    tx_seq: int
+    at: datetime
+    json: bytes
+
+    @classmethod
+    def of(cls, entry: LogEntry) -> Shipped:
+        data = json.dumps(entry.wire(), ensure_ascii=False, separators=(",", ":")).encode()
+        return cls(entry.seq, entry.epoch, entry.tx_seq, entry.at, data)
+
+
+def read_shipped(
+    connection: Connection, tenant: str, first: int, count: int
+) -> tuple[list[Shipped], bool]:
+    """Up to ``count`` entries from ``first``, and whether the last ends its transaction."""
+    entries = read_range(connection, tenant, first, limit=count + 1)
+    complete = True
+    if len(entries) > count:
+        following = entries.pop()
+        complete = following.tx_seq == following.seq
+    return [Shipped.of(entry) for entry in entries], complete
+
+
+class Outbox:
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self._lock = threading.Lock()
+        self._entries: deque[Shipped] = deque(maxlen=capacity)
+
+    @property
+    def high(self) -> int:
+        entries = self._entries
+        return entries[-1].seq if entries else 0
+
+    def fill(self, engine: Engine, tenant: str, last_seq: int) -> None:
+        """After a commit that logged up to ``last_seq`` (the committing thread)."""
+        with self._lock:
+            high = self.high
+            if last_seq <= high:
+                return
+            first = max(high + 1, last_seq - FILL_LIMIT + 1)
+            with reading(engine) as connection:
+                entries, _complete = read_shipped(connection, tenant, first, last_seq - first + 1)
+            if not entries or entries[0].seq != first:
+                return
+            if first != high + 1:
+                self._entries.clear()  # not contiguous: keep only the newest
+            self._entries.extend(entries)
+
+    def take(self, first: int, count: int) -> tuple[list[Shipped], bool] | None:
+        """Entries first.. (at most ``count``) if held, and whether the last ends its
+        transaction; None when ``first`` is not held (read the log)."""
+        with self._lock:
+            entries = self._entries
+            if not entries or not entries[0].seq <= first <= entries[-1].seq:
+                return None
+            start = first - entries[0].seq
+            taken = [entries[i] for i in range(start, min(start + count, len(entries)))]
+            after = start + len(taken)
+            complete = after >= len(entries) or entries[after].tx_seq == entries[after].seq
+            return taken, complete

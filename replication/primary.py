@@ -1,0 +1,380 @@
+"""One tenant at its primary: its replica streams, their acknowledgements, the in-sync
+set, and the wait a write makes before it is acknowledged.
+
+Sync mode: a write is acknowledged when every member of the in-sync set (ISR) holds
+its last entry. A member that has not within ``ack_timeout`` is removed from the ISR
+by a compare-and-swap on the placement FIRST; only when that CAS succeeded is the
+write acknowledged without it. If removing it would leave fewer than ``min_insync``
+members, nothing is removed and the write gets a 503 — the ISR still names replicas
+holding every acknowledged entry, so one of them can be promoted. A replica that has
+caught up joins again: it first counts for every new acknowledgement (joining), and
+once it holds everything the primary had, a CAS adds it to the ISR.
+
+Async mode: a write is acknowledged after the local commit; the ISR is kept by lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import anyio
+
+from replication.client import PeerClient
+from replication.history import History
+from replication.outbox import Outbox
+from replication.ports import Placements, TenantPlacement
+from replication.roles import writer_history
+from replication.sql import reading
+from replication.state import read
+from replication.stream import ReplicaStream
+from yui.db.database import Database
+from yui.errors import Unavailable
+
+log = logging.getLogger("yui.replication")
+
+
+@dataclass(frozen=True)
+class ReplicationConfig:
+    #: how long a sync write waits for the ISR before the laggards are removed
+    ack_timeout: float = 2.0
+    batch_entries: int = 1000
+    #: batches in flight per replica
+    window: int = 4
+    #: an idle stream sends an empty batch this often (seal check, truncation floor)
+    heartbeat_seconds: float = 5.0
+    request_timeout: float = 30.0
+    backoff_min: float = 0.05
+    backoff_max: float = 5.0
+    cas_attempts: int = 3
+    #: how often lag is checked for the ISR (async mode) and the log truncated
+    upkeep_seconds: float = 1.0
+    #: a replica missing more entries than this is reseeded from a snapshot instead
+    snapshot_over: int = 250_000
+
+
+class NotReplicated(Unavailable):
+    """The write is committed at the primary but not where the mode promises."""
+
+    slug = "not-replicated"
+    title = "複製が確認できません / Replication not confirmed"
+
+
+class NotEnoughInSync(Unavailable):
+    slug = "not-enough-in-sync"
+    title = "同期レプリカが不足しています / Not enough in-sync replicas"
+
+
+class Deposed(Unavailable):
+    slug = "deposed"
+    title = "このサイトは主系ではなくなりました / This site is no longer the primary"
+
+
+@dataclass
+class LogView:
+    head: int
+    log_start: int
+    history: History
+
+
+class Context(Protocol):
+    """What a tenant's primary needs from its node."""
+
+    site: str
+    db: Database
+    client: PeerClient
+    placements: Placements
+    config: ReplicationConfig
+
+
+@dataclass
+class _Joining:
+    replicas: set[str] = field(default_factory=set)
+    not_before: dict[str, float] = field(default_factory=dict)
+
+
+class TenantPrimary:
+    def __init__(self, node: Context, tenant: str) -> None:
+        self.node = node
+        self.tenant = tenant
+        self.site = node.site
+        self.db = node.db
+        self.client = node.client
+        self.config = node.config
+        self.head = 0
+        self.write_epoch = 0
+        self.history: History = []
+        self.log_start = 1
+        #: the truncation floor told to replicas
+        self.floor = 0
+        self.outbox = Outbox()
+        self.streams: dict[str, ReplicaStream] = {}
+        self.acked: dict[str, int] = {}
+        self.fenced: str | None = None
+        self._joining = _Joining()
+        self._cas_placement: TenantPlacement | None = None
+        self._changed = asyncio.Event()
+        self._isr_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def load(self) -> None:
+        def load() -> LogView:
+            with reading(self.db.engine) as connection:
+                state = read(connection, self.tenant)
+                self.write_epoch = state.write_epoch
+                return LogView(state.head, state.log_start, writer_history(connection, state))
+
+        view = await anyio.to_thread.run_sync(load)
+        self.head = max(self.head, view.head)
+        self.log_start, self.history = view.log_start, view.history
+
+    async def refresh_head(self) -> bool:
+        """Re-read the log head (another process may have written); True if it moved."""
+
+        def head() -> int:
+            with reading(self.db.engine) as connection:
+                return read(connection, self.tenant).head
+
+        seq = await anyio.to_thread.run_sync(head)
+        moved = seq > self.head
+        self.logged(seq)
+        return moved
+
+    async def log_view(self) -> LogView:
+        await self.load()
+        return LogView(self.head, self.log_start, self.history)
+
+    def follow(self, placement: TenantPlacement) -> None:
+        """Run exactly one stream per replica of the placement."""
+        for replica in placement.replicas:
+            if replica not in self.streams and replica != self.site:
+                stream = ReplicaStream(self, replica)
+                self.streams[replica] = stream
+                stream.start()
+        for replica in [r for r in self.streams if r not in placement.replicas]:
+            self._spawn(self.streams.pop(replica).stop)
+            self.acked.pop(replica, None)
+
+    async def stop(self) -> None:
+        for stream in self.streams.values():
+            await stream.stop()
+        self.streams.clear()
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _spawn(self, work: Callable[[], Awaitable[None]]) -> None:
+        async def run() -> None:
+            await work()
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    # ------------------------------------------------------------------ events
+
+    def placement(self) -> TenantPlacement | None:
+        """The newest placement known: the coordination view's, or our own CAS result."""
+        viewed = self.node.placements.placement(self.tenant)
+        mine = self._cas_placement
+        if mine is not None and (viewed is None or mine.epoch > viewed.epoch):
+            return mine
+        return viewed
+
+    def _adopt(self, placement: TenantPlacement | None) -> None:
+        if placement is not None and (
+            self._cas_placement is None or placement.epoch > self._cas_placement.epoch
+        ):
+            self._cas_placement = placement
+        self._notify()
+
+    def logged(self, seq: int) -> None:
+        if seq > self.head:
+            self.head = seq
+            for stream in self.streams.values():
+                stream.wake()
+
+    def acknowledged(self, replica: str, seq: int) -> None:
+        self.acked[replica] = seq
+        self._notify()
+        placement = self.placement()
+        if (
+            placement is not None
+            and placement.primary == self.site
+            and replica in placement.replicas
+            and replica not in placement.in_sync
+            and replica not in self._joining.replicas
+            and seq >= self.head
+            and time.monotonic() >= self._joining.not_before.get(replica, 0.0)
+        ):
+            self._joining.replicas.add(replica)
+            self._spawn(lambda: self._join(replica))
+
+    def fence(self, reason: str) -> None:
+        if self.fenced is None:
+            log.error("tenant %s: fenced: %s", self.tenant, reason)
+        self.fenced = reason
+        self._notify()
+
+    # ------------------------------------------------------------------ writes
+
+    def check_writable(self) -> None:
+        """Before a commit (the write gate; any thread): refuse what could not be
+        acknowledged anyway."""
+        if self.fenced is not None:
+            raise Deposed(self.fenced)
+        placement = self.placement()
+        if placement is None or placement.primary != self.site or placement.mode != "sync":
+            return
+        if len(placement.in_sync) < placement.min_insync:
+            raise NotEnoughInSync(_too_few(placement, self.acked, self.head))
+
+    async def wait_replicated(self, seq: int) -> None:
+        """Return once the write ending at ``seq`` may be acknowledged, or raise 503."""
+        self.logged(seq)
+        deadline = time.monotonic() + self.config.ack_timeout
+        attempts = 0
+        while True:
+            if self.fenced is not None:
+                raise NotReplicated(self.fenced)
+            placement = self.placement()
+            if placement is None:
+                return  # not placed: a lone site
+            if placement.primary != self.site:
+                raise Deposed(
+                    f"テナント {self.tenant} の主系は {placement.primary} に移りました。この書き込みは"
+                    f"確定していません / the primary of {self.tenant} moved to {placement.primary} "
+                    "while this write waited: it is not acknowledged; retry (the new primary answers)"
+                )
+            if placement.mode == "async":
+                return
+            if len(placement.in_sync) < placement.min_insync:
+                raise NotEnoughInSync(_too_few(placement, self.acked, self.head))
+            required = set(placement.in_sync) | self._joining.replicas
+            if all(self.acked.get(r, -1) >= seq for r in required):
+                return
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+                continue
+            attempts += 1
+            if attempts > self.config.cas_attempts:
+                raise NotReplicated(
+                    f"テナント {self.tenant} の同期集合を更新できません / could not settle the in-sync "
+                    f"set of {self.tenant} (placement kept changing); the write is saved at "
+                    "the primary but not acknowledged"
+                )
+            await self._drop_laggards(seq)
+
+    async def _drop_laggards(self, seq: int) -> None:
+        async with self._isr_lock:
+            for replica in list(self._joining.replicas):
+                if self.acked.get(replica, -1) < seq:
+                    self._joining.replicas.discard(replica)  # never in the ISR: no CAS needed
+                    self._joining.not_before[replica] = time.monotonic() + self.config.ack_timeout
+            placement = self.placement()
+            if placement is None or placement.primary != self.site:
+                return
+            lagging = [r for r in placement.in_sync if self.acked.get(r, -1) < seq]
+            if not lagging:
+                self._notify()
+                return
+            if len(placement.in_sync) - len(lagging) < placement.min_insync:
+                raise NotEnoughInSync(_too_few(placement, self.acked, seq, lagging))
+            change = await self.node.placements.shrink_isr(self.tenant, lagging, placement.epoch)
+            if change.ok:
+                log.warning(
+                    "tenant %s: removed %s from the in-sync set (no ack of seq %d within %.1f s)",
+                    self.tenant,
+                    ", ".join(lagging),
+                    seq,
+                    self.config.ack_timeout,
+                )
+            self._adopt(change.placement)
+
+    async def _join(self, replica: str) -> None:
+        try:
+            target = self.head
+            deadline = time.monotonic() + self.config.ack_timeout
+            while self.acked.get(replica, -1) < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), remaining)
+            async with self._isr_lock:
+                placement = self.placement()
+                if (
+                    placement is None
+                    or placement.primary != self.site
+                    or replica in placement.in_sync
+                    or replica not in placement.replicas
+                    or replica not in self._joining.replicas
+                ):
+                    return
+                change = await self.node.placements.expand_isr(
+                    self.tenant, [replica], placement.epoch
+                )
+                if change.ok:
+                    log.info("tenant %s: %s is in sync again", self.tenant, replica)
+                self._adopt(change.placement)
+        except Exception:
+            log.exception("tenant %s: could not add %s to the in-sync set", self.tenant, replica)
+        finally:
+            self._joining.replicas.discard(replica)
+            self._joining.not_before[replica] = time.monotonic() + self.config.ack_timeout / 2
+            self._notify()
+
+    async def upkeep(self) -> None:
+        """Async mode: a member lagging longer than ``ack_timeout`` leaves the ISR (never
+        below min_insync, so someone stays promotable)."""
+        placement = self.placement()
+        if placement is None or placement.primary != self.site or placement.mode != "async":
+            return
+        lagging = [
+            r
+            for r in placement.in_sync
+            if (stream := self.streams.get(r)) is not None
+            and (lag := stream.lag_seconds()) is not None
+            and lag > self.config.ack_timeout
+        ]
+        if lagging and len(placement.in_sync) - len(lagging) >= placement.min_insync:
+            async with self._isr_lock:
+                change = await self.node.placements.shrink_isr(
+                    self.tenant, lagging, placement.epoch
+                )
+                self._adopt(change.placement)
+
+    @property
+    def joining(self) -> set[str]:
+        return set(self._joining.replicas)
+
+
+def _too_few(
+    placement: TenantPlacement,
+    acked: dict[str, int],
+    seq: int,
+    lagging: list[str] | None = None,
+) -> str:
+    behind = ", ".join(f"{r} (at {acked.get(r, '?')})" for r in (lagging or placement.replicas))
+    in_sync = len(placement.in_sync) - len(lagging or [])
+    return (
+        f"テナント {placement.tenant} の同期レプリカは {in_sync} で、min_insync={placement.min_insync} "
+        f"に足りません。書き込みは確認できないため拒否します / tenant {placement.tenant} has "
+        f"{in_sync} in-sync replica(s), below min_insync={placement.min_insync}: writes are "
+        f"refused so that nothing is acknowledged that is not at another site. Behind seq "
+        f"{seq}: {behind or 'none'}; retry once they catch up"
+    )

@@ -1,0 +1,102 @@
+"""A copy's role changes: sealing an epoch, becoming the primary.
+
+The failover controller seals the in-sync replicas at the new epoch before it writes
+the new placement (DESIGN.md, "Promotion" step 2); from then on they refuse batches
+from a primary of a lower epoch, so a deposed primary can gather no acknowledgement.
+The promoted site then calls `become_primary` before it takes a write (step 5).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import Connection, delete, func, select
+
+from replication import quarantine
+from replication.entries import LOG, stream_range
+from replication.history import History, with_epoch
+from replication.receive import apply_pending
+from replication.state import CopyState, applying, read, save
+from yui.db.database import Database
+from yui.errors import Conflict
+
+log = logging.getLogger("yui.replication")
+
+
+def seal(db: Database, tenant: str, epoch: int) -> CopyState:
+    """Promise to refuse every batch from a primary of an epoch below ``epoch``
+    (durable before this returns). A seal never goes down."""
+    with applying(db, tenant) as (session, connection):
+        state = read(connection, tenant, lock=True)
+        if epoch > state.sealed_epoch:
+            state.sealed_epoch = epoch
+            save(connection, state)
+            log.info("tenant %s sealed at epoch %d (log at %d)", tenant, epoch, state.head)
+        session.commit()
+        return state
+
+
+def become_primary(db: Database, tenant: str, epoch: int, site: str) -> CopyState:
+    """Make this copy the tenant's primary writing in ``epoch``.
+
+    Every complete transaction is applied first; entries of a transaction whose end
+    never arrived were never acknowledged (an acknowledgement waits for a
+    transaction's last entry), so they are cut off the log into the quarantine. The
+    log then continues from its head with the new epoch.
+    """
+    apply_pending(db, tenant)
+    with applying(db, tenant) as (session, connection):
+        state = read(connection, tenant, lock=True)
+        if epoch < state.sealed_epoch or (state.role == "primary" and epoch < state.write_epoch):
+            raise Conflict(
+                f"テナント {tenant} は既にエポック {state.sealed_epoch} に封印されています / "
+                f"tenant {tenant} is sealed at epoch {state.sealed_epoch}, above {epoch}"
+            )
+        if state.role == "primary" and state.write_epoch == epoch:
+            session.commit()
+            return state
+        if state.role == "replica" and state.head > state.applied_seq:
+            tail = list(stream_range(connection, tenant, state.applied_seq + 1, state.head))
+            quarantine.put(
+                connection,
+                tenant,
+                tail,
+                "incomplete",
+                f"昇格時に未完了のトランザクション / an incomplete transaction at promotion to "
+                f"epoch {epoch}: its last entries never arrived, so it was never acknowledged",
+                state.source_site or site,
+            )
+            connection.execute(
+                delete(LOG).where(LOG.c.tenant_id == tenant, LOG.c.seq > state.applied_seq)
+            )
+            state.head = state.complete_seq = state.applied_seq
+        state.epochs = with_epoch(writer_history(connection, state), epoch, state.head + 1)
+        state.role = "primary"
+        state.write_epoch = epoch
+        state.sealed_epoch = max(state.sealed_epoch, epoch)
+        state.source_site = site
+        state.primary_seq = state.head
+        save(connection, state)
+        session.commit()
+        log.info(
+            "tenant %s: this site is the primary in epoch %d from seq %d",
+            tenant,
+            epoch,
+            state.head + 1,
+        )
+        return state
+
+
+def writer_history(connection: Connection, state: CopyState) -> History:
+    """The epoch history of a log this site writes. A log written before any promotion
+    (or with its epoch set by hand) may lack its current epoch: it is found in the log."""
+    history = [list(pair) for pair in state.epochs]
+    last = history[-1][0] if history else 0
+    if state.write_epoch > last:
+        first = connection.execute(
+            select(func.min(LOG.c.seq)).where(
+                LOG.c.tenant_id == state.tenant, LOG.c.epoch >= state.write_epoch
+            )
+        ).scalar()
+        history.append([state.write_epoch, int(first) if first is not None else state.head + 1])
+    return history

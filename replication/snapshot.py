@@ -1,0 +1,285 @@
+"""Bootstrapping a copy from a consistent snapshot of the tenant at seq S, streamed.
+
+The primary reads every tenant table in one consistent read (with the log head S it
+saw) and writes newline-delimited JSON: a header, then per table its column names and
+one JSON array per row, then an end line; the sender adds a signed trailer line. The
+replica loads the lines as they arrive, in one transaction it commits only once the
+trailer's signature and hash check out. Neither side ever holds the whole tenant.
+
+Loading first keeps aside every entry of the replica's own log that is not in the
+primary's log (compared by epoch history: a deposed primary's unacknowledged tail),
+then replaces the tenant's rows and log: the copy is at S and takes the tail from S+1.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from replication import quarantine
+from replication.entries import LOG, stream_range
+from replication.history import History, clipped, epoch_at
+from replication.pipe import Pipe
+from replication.receive import answer
+from replication.roles import writer_history
+from replication.sql import BulkInsert, consistent_read
+from replication.state import CopyState, applying, read, save
+from replication.tables import codec, replicated_table, replicated_tables
+from replication.wire import Ack
+from yui.db.database import Database
+
+log = logging.getLogger("yui.replication")
+
+FORMAT = 1
+ROWS_PER_CHUNK = 1000
+ROWS_PER_INSERT = 5000
+#: SQLite's page cache while a snapshot loads (KiB, negative as PRAGMA cache_size wants)
+LOAD_CACHE_KIB = -131072
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class SnapshotError(ValueError):
+    """The stream is not a valid snapshot."""
+
+
+def _line(value: Any) -> bytes:
+    return _dumps(value).encode() + b"\n"
+
+
+# --------------------------------------------------------------------------- primary
+
+
+def produce(db: Database, tenant: str, epoch: int, out: Pipe[bytes | None]) -> int:
+    """Write the tenant's snapshot into ``out`` (then None); returns its seq. Runs in
+    a worker thread."""
+    with consistent_read(db.engine) as connection:
+        state = read(connection, tenant)
+        seq = state.head
+        tables = replicated_tables()
+        out.put(
+            _line(
+                {
+                    "snapshot": {
+                        "format": FORMAT,
+                        "tenant": tenant,
+                        "seq": seq,
+                        "epoch": epoch,
+                        "epochs": writer_history(connection, state),
+                        "tables": [str(t.name) for t in tables],
+                    }
+                }
+            )
+        )
+        total = 0
+        for table in tables:
+            table_codec = codec(table)
+            out.put(_line({"table": str(table.name), "columns": list(table_codec.columns)}))
+            query = select(*(table.c[name] for name in table_codec.columns)).where(
+                table.c.tenant_id == tenant
+            )
+            chunk: list[bytes] = []
+            for row in connection.execution_options(yield_per=ROWS_PER_CHUNK).execute(query):
+                chunk.append(_dumps(table_codec.encode(row)).encode())
+                if len(chunk) >= ROWS_PER_CHUNK:
+                    out.put(b"\n".join(chunk) + b"\n")
+                    total += len(chunk)
+                    chunk = []
+            if chunk:
+                out.put(b"\n".join(chunk) + b"\n")
+                total += len(chunk)
+        out.put(_line({"end": {"rows": total, "seq": seq}}))
+    out.put(None)
+    log.info("tenant %s: snapshot at seq %d, %d rows", tenant, seq, total)
+    return seq
+
+
+# --------------------------------------------------------------------------- replica
+
+COMMIT = b"commit"
+ABORT = b"abort"
+LoaderItem = list[bytes] | bytes
+
+
+@dataclass
+class _Table:
+    name: str
+    width: int
+    tenant_at: int
+    insert: BulkInsert
+
+
+class Loader:
+    """Loads one snapshot stream in one transaction (runs in a worker thread).
+
+    It takes lists of lines from a pipe and then COMMIT (the trailer checked out) or
+    ABORT; anything wrong raises SnapshotError and rolls back.
+    """
+
+    def __init__(self, db: Database, tenant: str, source: str, lines: Pipe[LoaderItem]) -> None:
+        self.db = db
+        self.tenant = tenant
+        self.source = source
+        self.lines = lines
+        self.rows = 0
+
+    def _chunks(self) -> Iterator[list[bytes]]:
+        while True:
+            item = self.lines.get()
+            if isinstance(item, bytes):
+                if item == COMMIT:
+                    return
+                raise SnapshotError("the snapshot stream ended without its signed trailer")
+            yield item
+
+    def run(self) -> Ack:
+        with applying(self.db, self.tenant) as (session, connection):
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+                # A big page cache while the indexes of a million rows are built (bounded,
+                # and given back after the load).
+                default_cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+                connection.exec_driver_sql(f"PRAGMA cache_size = {LOAD_CACHE_KIB}")
+            state = read(connection, self.tenant, lock=True)
+            chunks = self._chunks()
+            first = next(chunks, [])
+            if not first:
+                raise SnapshotError("an empty snapshot stream")
+            header = _json(first[0]).get("snapshot")
+            if not isinstance(header, dict) or header.get("format") != FORMAT:
+                raise SnapshotError("not a snapshot stream (no header line)")
+            if header.get("tenant") != self.tenant:
+                raise SnapshotError(f"a snapshot of tenant {header.get('tenant')}")
+            seq, epoch, history = int(header["seq"]), int(header["epoch"]), header["epochs"]
+            if epoch < state.sealed_epoch:
+                session.rollback()
+                self.lines.close()
+                return answer(
+                    state, "fenced", f"epoch {epoch} is below the seal {state.sealed_epoch}"
+                )
+            self._set_aside(connection, state, seq, epoch, history)
+            self._replace_rows(connection, itertools.chain([first[1:]], chunks), seq)
+            state.role = "replica"
+            state.head = state.applied_seq = state.complete_seq = state.primary_seq = seq
+            state.log_start = seq + 1
+            state.snapshot_seq = seq
+            state.epochs = clipped(history, seq)
+            state.sealed_epoch = max(state.sealed_epoch, epoch)
+            state.source_site = self.source
+            state.applied_at = None
+            state.stalled = None
+            save(connection, state)
+            if connection.dialect.name == "sqlite":
+                connection.exec_driver_sql(f"PRAGMA cache_size = {int(default_cache or -2000)}")
+            session.commit()
+        log.info(
+            "tenant %s: loaded the snapshot of %s at seq %d (%d rows)",
+            self.tenant,
+            self.source,
+            seq,
+            self.rows,
+        )
+        return answer(state, "ok")
+
+    def _set_aside(
+        self, connection: Any, state: CopyState, seq: int, epoch: int, history: History
+    ) -> None:
+        """Quarantine this log's entries that are not in the primary's, then empty it."""
+        if state.head >= state.log_start:
+            kept = (
+                entry
+                for entry in stream_range(connection, self.tenant, state.log_start, state.head)
+                if entry.seq > seq or epoch_at(history, entry.seq) != entry.epoch
+            )
+            quarantine.put(
+                connection,
+                self.tenant,
+                kept,
+                "diverged",
+                f"主系 {self.source}（エポック {epoch}）のログにない / not in the log of the primary "
+                f"{self.source} at epoch {epoch} (seq {seq}): written by a deposed primary and "
+                "never acknowledged in sync mode",
+                state.source_site or "unknown",
+            )
+        connection.execute(delete(LOG).where(LOG.c.tenant_id == self.tenant))
+
+    def _replace_rows(self, connection: Any, chunks: Iterator[list[bytes]], seq: int) -> None:
+        for table in reversed(replicated_tables()):
+            connection.execute(delete(table).where(table.c.tenant_id == self.tenant))
+        current: _Table | None = None
+        ended = False
+        for chunk in chunks:
+            run: list[bytes] = []  # consecutive rows: parsed with one json.loads
+            for raw in chunk:
+                if ended:
+                    raise SnapshotError("lines after the end of the snapshot")
+                if raw[:1] == b"[":
+                    run.append(raw)
+                    continue
+                self._rows(current, run)
+                run = []
+                line = _json(raw)
+                if "table" in line:
+                    self._flush(current)
+                    current = self._table(connection, line)
+                elif "end" in line:
+                    self._flush(current)
+                    end = line["end"]
+                    if end.get("rows") != self.rows or end.get("seq") != seq:
+                        raise SnapshotError(f"the snapshot says {end} but {self.rows} rows came")
+                    ended = True
+                else:
+                    raise SnapshotError("an unknown line in the snapshot stream")
+            self._rows(current, run)
+        if not ended:
+            raise SnapshotError("the snapshot stream ended early")
+
+    def _rows(self, current: _Table | None, run: list[bytes]) -> None:
+        if not run:
+            return
+        if current is None:
+            raise SnapshotError("a row before its table line")
+        try:
+            rows = json.loads(b"[" + b",".join(run) + b"]")
+        except ValueError:
+            raise SnapshotError("a row that is not JSON") from None
+        insert, width, at, tenant = current.insert, current.width, current.tenant_at, self.tenant
+        for values in rows:
+            if type(values) is not list or len(values) != width or values[at] != tenant:
+                raise SnapshotError(f"a malformed row, or another tenant's, in {current.name}")
+            insert.add(values)
+            if len(insert.rows) >= ROWS_PER_INSERT:
+                self.rows += insert.flush()
+
+    def _flush(self, current: _Table | None) -> None:
+        if current is not None:
+            self.rows += current.insert.flush()
+
+    def _table(self, connection: Any, line: dict[str, Any]) -> _Table:
+        name, columns = str(line["table"]), [str(c) for c in line["columns"]]
+        table = replicated_table(name)
+        if table is None:
+            raise SnapshotError(f"no tenant table {name!r} at this site")
+        table_codec = codec(table)
+        unknown = set(columns) - set(table_codec.columns)
+        if unknown or "tenant_id" not in columns:
+            raise SnapshotError(f"table {name}: columns {sorted(unknown)} unknown here")
+        raw = table_codec.stored_as_json(connection.dialect.name)
+        converters = [None if c in raw else table_codec.decoders[c] for c in columns]
+        insert = BulkInsert(connection, table, columns, converters, raw=raw)
+        return _Table(name, len(columns), columns.index("tenant_id"), insert)
+
+
+def _json(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise SnapshotError("a line that is not JSON") from None
+    if not isinstance(value, dict):
+        raise SnapshotError("a line that is not a JSON object")
+    return value

@@ -1,0 +1,133 @@
+"""Small SQL helpers that work the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+from yui.db.engine import READ_ONLY
+
+
+def insert_ignore(connection: Connection, table: Table, values: dict[str, Any]) -> None:
+    """INSERT unless a row with the same key (or unique value) exists."""
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        connection.execute(postgresql.insert(table).values(**values).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        connection.execute(sqlite.insert(table).values(**values).on_conflict_do_nothing())
+    else:  # pragma: no cover - the two supported backends are above
+        connection.execute(table.insert().values(**values))
+
+
+class BulkInsert:
+    """INSERT INTO table (columns) many rows as one DBAPI executemany, each value bound
+    through its column type's own processor — what SQLAlchemy's executemany does, minus
+    its per-row bookkeeping (a snapshot of a million rows spends its time here).
+
+    ``converters`` (one per column, or None) turn a value into the Python value first;
+    columns in ``raw`` go to the driver as they are (already in their stored form).
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        table: Table,
+        columns: Sequence[str],
+        converters: Sequence[Callable[[Any], Any] | None] | None = None,
+        *,
+        raw: Collection[str] = (),
+    ) -> None:
+        self.connection = connection
+        dialect = connection.dialect
+        compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
+        self.statement = compiled.string
+        self.columns = list(columns)
+        steps: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, name in enumerate(self.columns):
+            bind = (
+                None
+                if name in raw
+                else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            )
+            convert = converters[index] if converters is not None else None
+            step = _compose(convert, bind)
+            if step is not None:
+                steps.append((index, step))
+        self.steps = steps
+        self.positional = bool(compiled.positional)
+        order = [self.columns.index(name) for name in (compiled.positiontup or ())]
+        self.order = None if order == list(range(len(self.columns))) else order
+        self.rows: list[Any] = []
+
+    def add(self, row: list[Any]) -> None:
+        """A row in ``columns`` order (the list is converted in place)."""
+        for index, step in self.steps:
+            value = row[index]
+            if value is not None:
+                row[index] = step(value)
+        if not self.positional:
+            self.rows.append(dict(zip(self.columns, row, strict=True)))
+        elif self.order is not None:
+            self.rows.append([row[i] for i in self.order])
+        else:
+            self.rows.append(row)
+
+    def flush(self) -> int:
+        count = len(self.rows)
+        if count:
+            self.connection.exec_driver_sql(self.statement, self.rows)
+            self.rows = []
+        return count
+
+
+def _compose(
+    convert: Callable[[Any], Any] | None, bind: Callable[[Any], Any] | None
+) -> Callable[[Any], Any] | None:
+    if convert is None:
+        return bind
+    if bind is None:
+        return convert
+    return lambda value: bind(convert(value))
+
+
+def executemany_insert(
+    connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` (Python values in ``columns`` order) as one executemany."""
+    if not rows:
+        return
+    insert = BulkInsert(connection, table, columns)
+    for row in rows:
+        insert.add(list(row))
+    insert.flush()
+
+
+def table_of(model: type[Any]) -> Table:
+    """The Table of a mapped class (typed as such)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+@contextmanager
+def consistent_read(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction that sees one committed state throughout: PostgreSQL's
+    REPEATABLE READ; on SQLite (WAL) any read transaction is a snapshot."""
+    if engine.dialect.name == "postgresql":
+        repeatable = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        with repeatable as connection, connection.begin():
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield connection
+        return
+    with engine.connect().execution_options(**{READ_ONLY: True}) as connection, connection.begin():
+        yield connection
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection for reads only. On SQLite every other transaction starts with BEGIN
+    IMMEDIATE (the write lock); a read must not queue behind, or block, the writers."""
+    return engine.connect().execution_options(**{READ_ONLY: True})

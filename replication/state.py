@@ -1,0 +1,137 @@
+"""Reading and updating one tenant's copy state inside a transaction.
+
+The state spans two rows: the kernel's log head (the last seq logged here, and the
+epoch this site writes with) and replication's own row. Both are locked together for
+an update: on PostgreSQL by SELECT … FOR UPDATE, on SQLite by the write transaction
+every unit of work opens with BEGIN IMMEDIATE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.orm import Session
+
+from replication.history import History, epoch_at
+from replication.models import ReplicationState
+from replication.sql import insert_ignore, table_of
+from yui.changelog.capture import APPLYING
+from yui.changelog.models import LogHead
+from yui.db.database import Database
+from yui.tenancy.scope import TENANT
+
+_STATE = table_of(ReplicationState)
+_HEADS = table_of(LogHead)
+
+
+@dataclass
+class CopyState:
+    tenant: str
+    #: the kernel's log head: the last seq logged here, and the epoch this site writes in
+    head: int = 0
+    write_epoch: int = 0
+    role: str = "replica"
+    sealed_epoch: int = 0
+    applied_seq: int = 0
+    complete_seq: int = 0
+    log_start: int = 1
+    snapshot_seq: int | None = None
+    epochs: History = field(default_factory=list)
+    source_site: str | None = None
+    primary_seq: int = 0
+    applied_at: datetime | None = None
+    truncate_below: int = 0
+    stalled: str | None = None
+
+    @property
+    def head_epoch(self) -> int:
+        return epoch_at(self.epochs, self.head)
+
+    def epoch_at(self, seq: int) -> int:
+        return epoch_at(self.epochs, seq)
+
+
+_STATE_FIELDS = [
+    f.name for f in fields(CopyState) if f.name not in ("tenant", "head", "write_epoch")
+]
+
+
+def read(connection: Connection, tenant: str, *, lock: bool = False) -> CopyState:
+    """The tenant's copy state; rows are created when missing only under ``lock``."""
+    head_query = select(_HEADS.c.last_seq, _HEADS.c.epoch).where(_HEADS.c.tenant_id == tenant)
+    state_query = select(_STATE).where(_STATE.c.tenant_id == tenant)
+    if lock and connection.dialect.name == "postgresql":
+        head_query = head_query.with_for_update()
+        state_query = state_query.with_for_update()
+    head_row = connection.execute(head_query).one_or_none()
+    if head_row is None and lock:
+        insert_ignore(connection, _HEADS, {"tenant_id": tenant, "last_seq": 0, "epoch": 0})
+        head_row = connection.execute(head_query).one()
+    head, write_epoch = (int(head_row[0]), int(head_row[1])) if head_row else (0, 0)
+    row = connection.execute(state_query).mappings().one_or_none()
+    if row is None and lock:
+        # A site that logged entries with no state row wrote them itself: all applied.
+        insert_ignore(
+            connection,
+            _STATE,
+            {
+                "tenant_id": tenant,
+                "role": "primary" if head else "replica",
+                "sealed_epoch": write_epoch,
+                "applied_seq": head,
+                "complete_seq": head,
+                "log_start": 1,
+                "epochs": [[write_epoch, 1]] if head and write_epoch else [],
+                "primary_seq": head,
+                "truncate_below": 0,
+            },
+        )
+        row = connection.execute(state_query).mappings().one()
+    state = CopyState(tenant=tenant, head=head, write_epoch=write_epoch)
+    if row is None:  # nothing here yet, or a primary that never replicated
+        state.role = "primary" if head else "replica"
+        state.applied_seq = state.complete_seq = head
+        state.sealed_epoch = write_epoch
+        return state
+    for name in _STATE_FIELDS:
+        setattr(state, name, row[name])
+    state.epochs = [list(pair) for pair in (row["epochs"] or [])]
+    if state.role == "primary":  # a primary applies what it writes as it writes it
+        state.applied_seq = state.complete_seq = head
+    return state
+
+
+def save(connection: Connection, state: CopyState) -> None:
+    values = {name: getattr(state, name) for name in _STATE_FIELDS}
+    values["updated_at"] = datetime.now(UTC)
+    connection.execute(update(_STATE).where(_STATE.c.tenant_id == state.tenant).values(**values))
+    connection.execute(
+        update(_HEADS)
+        .where(_HEADS.c.tenant_id == state.tenant)
+        .values(last_seq=state.head, epoch=state.write_epoch)
+    )
+
+
+@contextmanager
+def applying(db: Database, tenant: str) -> Iterator[tuple[Session, Connection]]:
+    """A write transaction that applies shipped work: no change capture (the entries
+    are logged as they came), no write fence, no tenant-scope checks. The caller
+    commits; leaving without a commit rolls back."""
+    session = db.sessions()
+    session.info[APPLYING] = True
+    session.info[TENANT] = tenant
+    try:
+        yield session, session.connection()
+    finally:
+        session.close()
+
+
+def all_states(connection: Connection) -> list[CopyState]:
+    tenants = {str(t) for t in connection.execute(select(_STATE.c.tenant_id)).scalars()} | {
+        str(t) for t in connection.execute(select(_HEADS.c.tenant_id)).scalars()
+    }
+    return [read(connection, tenant) for tenant in sorted(tenants)]

@@ -1,0 +1,183 @@
+"""The registry as other services and non-staff roles see it: minimal facts, no DV-blocked.
+
+`Directory` implements the kernel's `yui.ports.ResidentDirectory`; the composition
+root may hand it to safety confirmation and relief supplies. The same functions back
+the /directory routes a shelter's screen reads. Whatever the caller, an audience
+other than STAFF never receives a resident under a DV-support block, nor a former
+resident (moved out, deceased), and every call is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from residents.assistance import service as assistance
+from residents.registry import service as registry
+from residents.registry.models import Resident, Status, address_text
+from residents.search import service as search
+from residents.search.schemas import SearchQuery
+from yui.audit import service as audit
+from yui.db.database import Database
+from yui.errors import InvalidInput
+from yui.ports import AssistanceFacts, Audience, ResidentFacts, SupporterFacts
+
+
+def facts(tenant: str, resident: Resident, *, needs_assistance: bool) -> ResidentFacts:
+    return ResidentFacts(
+        tenant=tenant,
+        resident_id=resident.id,
+        family_name=resident.family_name,
+        given_name=resident.given_name,
+        family_kana=resident.family_kana,
+        given_kana=resident.given_kana,
+        birth_date=resident.birth_date,
+        sex=resident.sex,
+        town_name=resident.town_name,
+        household_id=resident.household_id,
+        language=resident.language,
+        needs_assistance=needs_assistance,
+        dv_block=resident.dv_block,
+    )
+
+
+def lookup(session: Session, resident_id: str, *, audience: Audience) -> Resident | None:
+    statement = select(Resident).where(Resident.id == resident_id)
+    if audience is Audience.NON_STAFF:
+        statement = statement.where(registry.visible_to_non_staff())
+    else:
+        statement = statement.where(Resident.status == Status.ACTIVE)
+    return session.execute(statement).scalar_one_or_none()
+
+
+def find(
+    session: Session,
+    name: str,
+    *,
+    birth_date: date | None,
+    audience: Audience,
+    limit: int,
+    cursor: str = "",
+) -> search.Page:
+    if not name.strip() and birth_date is None:
+        raise InvalidInput("氏名か生年月日を指定してください / give a name or a date of birth")
+    query = SearchQuery(q=name, birth_date=birth_date, limit=limit, cursor=cursor)
+    return search.find(session, query, non_staff=audience is Audience.NON_STAFF)
+
+
+def needs_assistance(
+    session: Session, tenant: str, *, audience: Audience, disaster: bool
+) -> list[AssistanceFacts]:
+    listed = assistance.register_list(
+        session, non_staff=audience is Audience.NON_STAFF, disaster=disaster
+    )
+    return [
+        AssistanceFacts(
+            resident=facts(tenant, item.resident, needs_assistance=True),
+            reasons=tuple(item.entry.reasons),
+            priority=item.entry.priority,
+            needs=item.entry.needs,
+            address=address_text(
+                item.resident.town_name, item.resident.block, item.resident.building
+            ),
+            phone=item.resident.phone,
+            latitude=item.resident.latitude,
+            longitude=item.resident.longitude,
+            consent_to_share=item.entry.consent_to_share,
+            supporters=tuple(
+                SupporterFacts(name=s.name, role=s.role, phone=s.phone, email=s.email)
+                for s in item.supporters
+            ),
+        )
+        for item in listed
+    ]
+
+
+def audit_read(
+    session: Session, *, actor: str, audience: Audience, what: str, ids: list[str]
+) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action=f"directory.{what}",
+        subject_type="resident",
+        subject_id=ids[0] if len(ids) == 1 else "",
+        detail={"audience": audience.value, "results": ids[:200], "count": len(ids)},
+    )
+
+
+class Directory:
+    """`yui.ports.ResidentDirectory` over this site's database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def lookup(
+        self, tenant: str, resident_id: str, *, audience: Audience, actor: str
+    ) -> ResidentFacts | None:
+        with self.db.unit_of_work(tenant) as uow:
+            resident = lookup(uow.session, resident_id, audience=audience)
+            found = (
+                facts(
+                    tenant,
+                    resident,
+                    needs_assistance=bool(registry.assisted_ids(uow.session, [resident.id])),
+                )
+                if resident is not None
+                else None
+            )
+            audit_read(
+                uow.session,
+                actor=actor,
+                audience=audience,
+                what="lookup",
+                ids=[found.resident_id] if found else [],
+            )
+            uow.commit()
+            return found
+
+    def find(
+        self,
+        tenant: str,
+        name: str,
+        *,
+        birth_date: date | None = None,
+        audience: Audience,
+        actor: str,
+        limit: int = 20,
+    ) -> list[ResidentFacts]:
+        with self.db.unit_of_work(tenant) as uow:
+            page = find(
+                uow.session, name, birth_date=birth_date, audience=audience, limit=min(limit, 100)
+            )
+            assisted = registry.assisted_ids(uow.session, [r.id for r in page.residents])
+            found = [
+                facts(tenant, resident, needs_assistance=resident.id in assisted)
+                for resident in page.residents
+            ]
+            audit_read(
+                uow.session,
+                actor=actor,
+                audience=audience,
+                what="find",
+                ids=[item.resident_id for item in found],
+            )
+            uow.commit()
+            return found
+
+    def needs_assistance(
+        self, tenant: str, *, audience: Audience, actor: str, disaster: bool = False
+    ) -> list[AssistanceFacts]:
+        with self.db.unit_of_work(tenant) as uow:
+            found = needs_assistance(uow.session, tenant, audience=audience, disaster=disaster)
+            assistance.audit_list(
+                uow.session,
+                actor=actor,
+                non_staff=audience is Audience.NON_STAFF,
+                disaster=disaster,
+                count=len(found),
+            )
+            uow.commit()
+            return found

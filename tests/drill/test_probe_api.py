@@ -1,0 +1,119 @@
+"""The drill-probe endpoint: idempotent by id (201, then 200), 409 on other content, fenced."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from failover.drill.copies import quarantined_entries, read_copy
+from failover.drill.models import DrillProbe
+from tests.drill.sites import mount_probes, site_app, site_db
+from tests.support.factories import CHIYODA, SENDAI, sign_in, tenant, user
+from yui.changelog.models import ChangeLogEntry, LogHead
+from yui.db.database import Database
+from yui.db.fencing import NotPrimary
+
+PATH = f"/api/v1/{SENDAI}/drill-probes"
+
+
+@pytest.fixture
+def admin(app: FastAPI, client: TestClient, db: Database) -> dict[str, str]:
+    mount_probes(app)
+    tenant(db, SENDAI)
+    user(db, SENDAI, "boss", "admin")
+    user(db, SENDAI, "clerk", "staff")
+    return sign_in(client, SENDAI, "boss")
+
+
+def test_same_id_returns_the_first_result_and_other_content_is_409(
+    client: TestClient, db: Database, admin: dict[str, str]
+) -> None:
+    probe = {"id": str(uuid.uuid4()), "payload": "drill 041009 #1"}
+    first = client.post(PATH, json=probe, headers=admin)
+    assert first.status_code == 201, first.text
+    assert first.headers["x-yui-epoch"] == "0" and first.headers["x-yui-served-by"] == "test-site"
+    body = first.json()
+    assert body["site"] == "test-site" and body["tenant"] == SENDAI and body["epoch"] == 0
+    again = client.post(PATH, json=probe, headers=admin)
+    assert again.status_code == 200 and again.json() == body
+    other = client.post(PATH, json={**probe, "payload": "something else"}, headers=admin)
+    assert other.status_code == 409
+    assert other.headers["content-type"] == "application/problem+json"
+    assert probe["id"] in other.json()["detail"]
+    read = client.get(f"{PATH}/{probe['id']}", headers=admin)
+    assert read.status_code == 200 and read.json() == body
+    assert client.get(f"{PATH}/{uuid.uuid4()}", headers=admin).status_code == 404
+    with db.unit_of_work(SENDAI, read_only=True) as uow:
+        assert len(uow.session.execute(select(DrillProbe)).scalars().all()) == 1
+        logged = uow.session.execute(
+            select(ChangeLogEntry.table_name).where(ChangeLogEntry.tenant_id == SENDAI)
+        ).scalars()
+        assert "drill_probes" in set(logged)  # captured, so it replicates like any row
+
+
+def test_probes_take_the_epoch_of_the_log_head(
+    client: TestClient, db: Database, admin: dict[str, str]
+) -> None:
+    with db.engine.begin() as connection:
+        connection.execute(update(LogHead).where(LogHead.tenant_id == SENDAI).values(epoch=42))
+    response = client.post(PATH, json={"id": str(uuid.uuid4())}, headers=admin)
+    assert response.status_code == 201
+    assert response.headers["x-yui-epoch"] == "42" and response.json()["epoch"] == 42
+
+
+def test_only_admins_write_probes_and_bad_bodies_are_422(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    probe = {"id": str(uuid.uuid4())}
+    assert client.post(PATH, json=probe).status_code == 401
+    staff = sign_in(client, SENDAI, "clerk")
+    assert client.post(PATH, json=probe, headers=staff).status_code == 403
+    assert client.post(PATH, json={"id": "not-a-uuid"}, headers=admin).status_code == 422
+    assert client.post(PATH, json={**probe, "payload": "x" * 201}, headers=admin).status_code == 422
+    assert client.post(PATH, json={**probe, "extra": 1}, headers=admin).status_code == 422
+
+
+def test_the_same_id_in_another_tenant_is_another_probe(
+    client: TestClient, db: Database, admin: dict[str, str]
+) -> None:
+    tenant(db, CHIYODA, "千代田区")
+    user(db, CHIYODA, "boss", "admin")
+    other_admin = sign_in(client, CHIYODA, "boss")
+    probe = {"id": str(uuid.uuid4()), "payload": "p"}
+    assert client.post(PATH, json=probe, headers=admin).status_code == 201
+    other = client.post(f"/api/v1/{CHIYODA}/drill-probes", json=probe, headers=other_admin)
+    assert other.status_code == 201 and other.json()["tenant"] == CHIYODA
+    # a tenant's admin cannot reach another tenant's probes
+    assert client.get(f"{PATH}/{probe['id']}", headers=other_admin).status_code == 404
+    copy = read_copy(db, [SENDAI, CHIYODA, "131016"])
+    assert set(copy) == {SENDAI, CHIYODA}  # 131016 is not held here
+    assert [r.id for r in copy[SENDAI]] == [probe["id"]]
+    assert copy[SENDAI][0].site == "test-site" and copy[SENDAI][0].epoch == 0
+    assert quarantined_entries(db, [SENDAI]) == {SENDAI: 0}
+
+
+def test_a_non_primary_neither_writes_nor_confirms_a_replay(tmp_path: Path) -> None:
+    db = site_db(tmp_path, "replica")
+    fenced = {"on": False}
+
+    def gate(code: str) -> None:
+        if fenced["on"]:
+            raise NotPrimary(f"replica of {code}")
+
+    app = site_app(tmp_path, "site-b", db, write_gate=gate)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        headers = sign_in(client, SENDAI, "boss")
+        probe = {"id": str(uuid.uuid4()), "payload": "p"}
+        assert client.post(PATH, json=probe, headers=headers).status_code == 201
+        fenced["on"] = True  # deposed: its copy may hold what the new primary never got
+        assert client.post(PATH, json=probe, headers=headers).status_code == 421
+        new = {"id": str(uuid.uuid4())}
+        assert client.post(PATH, json=new, headers=headers).status_code == 421
+    with db.unit_of_work(SENDAI, read_only=True) as uow:
+        assert len(uow.session.execute(select(DrillProbe)).scalars().all()) == 1
+    db.dispose()

@@ -1,0 +1,137 @@
+"""`yui alerts ingest`: every sample decided, every negative refused, the trigger when wired."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from failover.alerts import EvacuationRequest
+from tests.failover_alerts.conftest import cap_tsunami, fixtures_dir, sandbox_sites, topology_toml
+from yui.cli import alerts as alerts_cli
+from yui.cli.main import app
+
+runner = CliRunner()
+SITES = sandbox_sites()
+
+
+@pytest.fixture
+def topology(tmp_path: Path) -> Path:
+    path = tmp_path / "topology.toml"
+    path.write_text(topology_toml(SITES))
+    return path
+
+
+@pytest.fixture
+def no_trigger() -> Iterator[None]:
+    alerts_cli.wire_trigger(None)
+    yield
+    alerts_cli.wire_trigger(None)
+
+
+def _ingest(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["alerts", "ingest", *args])
+    return result.exit_code, result.output
+
+
+def _samples() -> list[Path]:
+    cap = fixtures_dir() / "cap"
+    return sorted(p for p in [*cap.iterdir(), *(cap / "jma").iterdir()] if p.is_file())
+
+
+def test_every_sample_is_decided_and_printed_as_json(topology: Path, no_trigger: None) -> None:
+    for path in _samples():
+        for extra in ([], ["--drill"]):
+            code, output = _ingest(str(path), "--topology", str(topology), "--json", *extra)
+            assert code == 0, (path.name, output)
+            decided = json.loads(output)
+            assert decided["action"] in ("none", "drill-only")  # none is over a sandbox site
+            assert decided["executed"] is False and decided["per_site"]
+
+
+def test_every_negative_sample_is_refused_with_a_clear_message(
+    topology: Path, no_trigger: None
+) -> None:
+    negatives = sorted((fixtures_dir() / "cap" / "negative").iterdir())
+    assert negatives
+    for path in negatives:
+        code, output = _ingest(str(path), "--topology", str(topology))
+        assert code == 2, (path.name, output)
+        text = " ".join(output.split())
+        assert "cannot parse alert XML" in text and path.name in text, text
+
+
+def test_a_missing_file_and_missing_sites_are_clear_errors(
+    tmp_path: Path, topology: Path, no_trigger: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, output = _ingest(str(tmp_path / "nope.xml"), "--topology", str(topology))
+    assert code == 2 and "cannot read" in output
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("YUI_TOPOLOGY_FILE", raising=False)
+    alert = tmp_path / "a.xml"
+    alert.write_bytes(cap_tsunami(35.68, 139.69))
+    code, output = _ingest(str(alert))
+    assert code == 2 and "--topology" in output
+
+
+def test_a_tsunami_warning_without_a_controller_says_what_would_happen(
+    tmp_path: Path, topology: Path, no_trigger: None
+) -> None:
+    alert = tmp_path / "tsunami.xml"
+    alert.write_bytes(cap_tsunami(43.17, 141.32))
+    code, output = _ingest(
+        str(alert), "--topology", str(topology), "--json", "--now", "2026-11-22T15:00:00+09:00"
+    )
+    assert code == 0
+    decided = json.loads(output)
+    assert decided["action"] == "evacuate" and decided["sites"] == ["sakura-ishikari"]
+    assert decided["executed"] is False and "WOULD be evacuated" in decided["note"]
+    code, text = _ingest(
+        str(alert), "--topology", str(topology), "--now", "2026-11-22T15:00:00+09:00"
+    )
+    assert code == 0 and "sakura-ishikari" in text and "WOULD" in " ".join(text.split())
+
+
+def test_a_wired_trigger_is_called_unless_dry_run(tmp_path: Path, topology: Path) -> None:
+    calls: list[tuple[str, EvacuationRequest]] = []
+
+    class Trigger:
+        async def evacuate(self, site: str, reason: EvacuationRequest) -> None:
+            calls.append((site, reason))
+
+    alert = tmp_path / "tsunami.xml"
+    alert.write_bytes(cap_tsunami(34.69, 135.50, status="Exercise"))
+    now = ["--now", "2026-11-22T15:00:00+09:00", "--topology", str(topology), "--json"]
+    alerts_cli.wire_trigger(Trigger)
+    try:
+        code, output = _ingest(str(alert), *now)  # an exercise outside drill mode: nothing
+        assert code == 0 and json.loads(output)["action"] == "drill-only" and calls == []
+        code, output = _ingest(str(alert), "--drill", "--dry-run", *now)
+        assert code == 0 and json.loads(output)["executed"] is False and calls == []
+        code, output = _ingest(str(alert), "--drill", *now)
+        decided = json.loads(output)
+        assert code == 0 and decided["executed"] is True
+        assert decided["results"] == [{"site": "gcp-osaka", "error": None}]
+        assert [(site, reason.drill) for site, reason in calls] == [("gcp-osaka", True)]
+    finally:
+        alerts_cli.wire_trigger(None)
+
+
+def test_a_failing_trigger_exits_non_zero(tmp_path: Path, topology: Path) -> None:
+    class Broken:
+        async def evacuate(self, site: str, reason: EvacuationRequest) -> None:
+            raise RuntimeError("no quorum")
+
+    alert = tmp_path / "tsunami.xml"
+    alert.write_bytes(cap_tsunami(35.68, 139.69))
+    alerts_cli.wire_trigger(Broken)
+    try:
+        code, output = _ingest(
+            str(alert), "--topology", str(topology), "--now", "2026-11-22T15:00:00+09:00"
+        )
+    finally:
+        alerts_cli.wire_trigger(None)
+    assert code == 1 and "no quorum" in output

@@ -1,0 +1,63 @@
+"""Seals fence a deposed primary: its batches are refused and their entries kept in
+quarantine, it can no longer acknowledge a write, and a promotion continues the log."""
+
+from __future__ import annotations
+
+import pytest
+
+from replication.primary import Deposed, NotReplicated
+from tests.replication.harness import SENDAI, Cluster, add_user, commit, write_audit
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_old_epoch_refused_after_seal_and_quarantined(cluster: Cluster) -> None:
+    cluster.place("site-a", ("site-b",))
+    await cluster.create_tenant("site-a")
+    a, b = cluster["site-a"], cluster["site-b"]
+    await commit(a, write_audit(count=3))
+    held = b.state().head
+
+    # The controller promotes elsewhere: it seals b above every epoch so far.
+    seal = await cluster.client("site-c").seal("site-b", SENDAI, 50)
+    assert (seal.sealed_epoch, seal.durable_seq) == (50, held)
+
+    # a (epoch 0) still believes it is the primary: its next write cannot be acknowledged.
+    with pytest.raises((NotReplicated, Deposed)):
+        await commit(a, add_user("late"))
+    assert b.state().head == held  # nothing of the old epoch got in
+
+    await cluster.wait_for(lambda: b.quarantined() > 0, what="the refused entries in quarantine")
+    quarantined = await cluster.client("site-c").quarantine("site-b", SENDAI)
+    assert quarantined and {q.reason_code for q in quarantined} == {"fenced"}
+    assert all(q.seq > held and q.epoch == 0 and q.source_site == "site-a" for q in quarantined)
+    assert "seal" in quarantined[0].reason
+    assert {q.table for q in quarantined} >= {"staff_users"}
+
+    # Fenced: further writes are refused before their commit (503), not silently taken.
+    with pytest.raises(Deposed):
+        a.node.write_gate(SENDAI)
+
+
+async def test_promotion_continues_the_log_in_the_new_epoch(cluster: Cluster) -> None:
+    cluster.place("site-a", ("site-b", "site-c"))
+    await cluster.create_tenant("site-a")
+    a, b, c = cluster["site-a"], cluster["site-b"], cluster["site-c"]
+    await commit(a, write_audit(count=5))
+    await cluster.caught_up("site-b", "site-c")
+    cluster.router.down.add("site-a")  # the primary is lost
+
+    controller = cluster.client("site-c")
+    epoch = cluster.placements.revision + 1
+    for replica in ("site-b", "site-c"):
+        await controller.seal(replica, SENDAI, epoch)
+    placement = cluster.place("site-b", ("site-c", "site-a"), in_sync=("site-c",))
+    assert placement.epoch >= epoch
+    await cluster.wait_for(lambda: b.state().role == "primary", what="b to take over")
+    assert b.state().write_epoch == placement.epoch
+
+    await commit(b, add_user("after-failover"))
+    await cluster.caught_up("site-c")
+    assert b.digest() == c.digest()
+    assert c.state().epochs[-1] == [placement.epoch, b.state().head]
+    assert c.state().sealed_epoch == placement.epoch

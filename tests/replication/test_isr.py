@@ -1,0 +1,107 @@
+"""The in-sync set in sync mode: a replica too slow is removed by compare-and-swap
+before any write is acknowledged without it; below min_insync writes get a 503 that
+says why; a replica that caught up comes back."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from replication.primary import Deposed, NotEnoughInSync
+from tests.replication.harness import SENDAI, Cluster, commit, write_audit
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_slow_replica_dropped_only_after_the_cas_then_readded(cluster: Cluster) -> None:
+    cluster.place("site-a", ("site-b", "site-c"))
+    await cluster.create_tenant("site-a")
+    a = cluster["site-a"]
+    cluster.router.down.add("site-c")  # c stops answering
+    cluster.placements.gate = asyncio.Event()  # and every CAS is held
+
+    write = asyncio.create_task(commit(a, write_audit()))
+    await asyncio.sleep(cluster.config.ack_timeout * 3)
+    assert not write.done(), "acknowledged without c before the CAS removed it"
+    assert cluster.placements.placement(SENDAI).in_sync == ("site-b", "site-c")
+
+    cluster.placements.gate.set()
+    await asyncio.wait_for(write, 10)
+    shrink = [call for call in cluster.placements.calls if call[0] == "shrink"]
+    assert shrink == [("shrink", SENDAI, ("site-c",), shrink[0][3], True)]
+    assert cluster.placements.placement(SENDAI).in_sync == ("site-b",)
+
+    # Writes go on with b alone; c comes back, catches up, and is added again by CAS.
+    await commit(a, write_audit(count=5))
+    cluster.router.down.discard("site-c")
+    await cluster.wait_for(
+        lambda: cluster.placements.placement(SENDAI).in_sync == ("site-b", "site-c"),
+        what="c back in the ISR",
+    )
+    assert cluster["site-c"].state().head >= a.state().head - 0
+    await commit(a, write_audit())
+    await cluster.caught_up("site-b", "site-c")
+    assert a.digest() == cluster["site-b"].digest() == cluster["site-c"].digest()
+
+
+async def test_below_min_insync_writes_get_a_503_saying_why(cluster: Cluster) -> None:
+    cluster.place("site-a", ("site-b", "site-c"), min_insync=2)
+    await cluster.create_tenant("site-a")
+    a = cluster["site-a"]
+    cluster.router.down.add("site-c")
+
+    with pytest.raises(NotEnoughInSync) as refused:
+        await commit(a, write_audit())
+    assert "min_insync=2" in refused.value.detail and "site-c" in refused.value.detail
+    # Nothing was removed: the ISR still names replicas holding every acknowledged entry.
+    assert cluster.placements.placement(SENDAI).in_sync == ("site-b", "site-c")
+    assert not [call for call in cluster.placements.calls if call[0] == "shrink"]
+
+    # Over HTTP the client gets problem+json 503, and a retry succeeds once c is back.
+    http = httpx.AsyncClient(transport=cluster.router, base_url="http://site-a")
+    response = await http.post(f"/test/{SENDAI}/audit")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "min_insync=2" in response.json()["detail"]
+    assert response.json()["type"].endswith("/not-enough-in-sync")
+
+    cluster.router.down.discard("site-c")
+    response = await http.post(f"/test/{SENDAI}/audit")
+    assert response.status_code == 200, response.text
+    await http.aclose()
+
+
+async def test_an_isr_below_min_insync_refuses_before_the_commit(cluster: Cluster) -> None:
+    cluster.place("site-a", ("site-b",), in_sync=(), min_insync=1)
+    a = cluster["site-a"]
+    await cluster.wait_for(lambda: SENDAI in a.node.primaries, what="a to run the tenant")
+    with pytest.raises(NotEnoughInSync):
+        a.node.write_gate(SENDAI)
+
+
+async def test_a_lost_cas_race_is_not_acknowledged(cluster: Cluster) -> None:
+    cluster.place("site-a", ("site-b", "site-c"))
+    await cluster.create_tenant("site-a")
+    a = cluster["site-a"]
+    cluster.router.down.add("site-c")
+    cluster.placements.gate = asyncio.Event()
+    write = asyncio.create_task(commit(a, write_audit()))
+    await asyncio.sleep(cluster.config.ack_timeout * 2)
+    # Meanwhile the controller promoted b: the placement moved on, the CAS must lose.
+    cluster.place("site-b", ("site-a", "site-c"), in_sync=())
+    cluster.placements.gate.set()
+    with pytest.raises(Deposed):
+        await asyncio.wait_for(write, 10)
+    assert [call[-1] for call in cluster.placements.calls] == [False]
+
+
+async def test_async_mode_acknowledges_after_the_local_commit(cluster: Cluster) -> None:
+    cluster.place("site-a", ("site-b",), mode="async")
+    await cluster.create_tenant("site-a")
+    cluster.router.down.add("site-b")
+    await asyncio.wait_for(commit(cluster["site-a"], write_audit()), 1.0)
+    cluster.router.down.discard("site-b")
+    await cluster.caught_up("site-b")
+    assert cluster["site-a"].digest() == cluster["site-b"].digest()

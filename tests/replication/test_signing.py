@@ -1,0 +1,74 @@
+"""Only a trusted site reaches the replication endpoints, with the body it signed."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from replication.signing import (
+    SIGNATURE_HEADER,
+    SiteKey,
+    TrustStore,
+    generate_key,
+    generate_site_keys,
+    load_site_key,
+)
+from tests.replication.harness import SENDAI, Cluster
+
+pytestmark = pytest.mark.anyio
+
+
+async def _post(cluster: Cluster, headers: dict[str, str], body: bytes) -> httpx.Response:
+    async with httpx.AsyncClient(transport=cluster.router, base_url="http://site-b") as http:
+        return await http.post(f"/replication/v1/{SENDAI}/entries", content=body, headers=headers)
+
+
+async def test_unsigned_forged_and_tampered_requests_are_refused(cluster: Cluster) -> None:
+    body = json.dumps({"epoch": 99, "prev_seq": 0, "entries": []}).encode()
+    target = f"/replication/v1/{SENDAI}/entries"
+    assert (await _post(cluster, {}, body)).status_code == 401
+
+    stranger = SiteKey("site-a", generate_key())  # claims to be site-a, wrong key
+    response = await _post(cluster, stranger.headers("POST", target, body), body)
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+    genuine = cluster["site-a"].key.headers("POST", target, body)
+    tampered = body.replace(b"99", b"98")
+    assert (await _post(cluster, genuine, tampered)).status_code == 401
+    replayed_late = cluster["site-a"].key.headers("POST", target, body, now=time.time() - 3600)
+    assert (await _post(cluster, replayed_late, body)).status_code == 401
+    other_path = cluster["site-a"].key.headers("POST", f"/replication/v1/{SENDAI}/seal", body)
+    assert (await _post(cluster, other_path, body)).status_code == 401
+
+    accepted = await _post(cluster, genuine, body)
+    assert accepted.status_code == 200 and accepted.json()["status"] == "ok"
+
+
+async def test_staff_endpoints_stay_unaffected_and_status_needs_a_signature(
+    cluster: Cluster,
+) -> None:
+    async with httpx.AsyncClient(transport=cluster.router, base_url="http://site-a") as http:
+        assert (await http.get("/replication/v1/status")).status_code == 401
+        assert (await http.get(f"/replication/v1/{SENDAI}/digest")).status_code == 401
+        assert (await http.get("/healthz")).status_code == 200
+    status = await cluster.client("site-b").node_status("site-a")
+    assert status.site == "site-a"
+
+
+def test_sandbox_keys_are_private_and_trusted(tmp_path: object) -> None:
+    from pathlib import Path
+
+    directory = Path(str(tmp_path))
+    paths = generate_site_keys(directory, ["aws-tokyo", "gcp-osaka"])
+    assert {p.stat().st_mode & 0o777 for p in paths.values()} == {0o600}
+    trust = TrustStore.load(directory / "trusted-sites.toml")
+    key = load_site_key("aws-tokyo", paths["aws-tokyo"])
+    headers = key.headers("GET", "/replication/v1/status", b"")
+    assert trust.verify("GET", "/replication/v1/status", headers, b"") == "aws-tokyo"
+    again = generate_site_keys(directory, ["aws-tokyo", "gcp-osaka"])  # keys are kept
+    assert load_site_key("aws-tokyo", again["aws-tokyo"]).public_key_b64 == key.public_key_b64
+    assert SIGNATURE_HEADER in headers

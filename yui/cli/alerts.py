@@ -1,0 +1,175 @@
+"""`yui alerts ingest FILE.xml`: parse a CAP 1.2 / JMA alert and decide which sites to evacuate.
+
+The decision is failover.alerts.decide (pure). Carrying it out needs the failover
+controller: the composition root registers a trigger factory with :func:`wire_trigger`.
+Until one is wired, the command says what WOULD be evacuated and that nothing was done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from failover.alerts import (
+    EvacuationDecision,
+    EvacuationSettings,
+    EvacuationTrigger,
+    TriggerResult,
+    carry_out,
+    decide,
+)
+from yui.alerts import MAX_ALERT_BYTES, AlertError, parse_alert
+from yui.cli.common import console, fail
+from yui.settings import SettingsError, load_settings
+from yui.topology import SiteSpec, TopologyError, load_topology
+
+app = typer.Typer(help="警報の受信と退避 / alert intake and evacuation", no_args_is_help=True)
+
+#: where `yui sandbox up` writes its topology; the fallback when YUI_TOPOLOGY_FILE is unset
+SANDBOX_TOPOLOGY = Path("var/sandbox/topology.toml")
+
+TriggerFactory = Callable[[], EvacuationTrigger]
+_trigger_factory: TriggerFactory | None = None
+
+
+def wire_trigger(factory: TriggerFactory | None) -> None:
+    """The composition root plugs the failover controller in here (None unplugs it)."""
+    global _trigger_factory
+    _trigger_factory = factory
+
+
+def _sites(topology: Path | None) -> tuple[SiteSpec, ...]:
+    path = topology
+    if path is None:
+        try:
+            path = load_settings().topology_file
+        except SettingsError as error:
+            raise fail(str(error), 2) from None
+    if path is None:
+        if not SANDBOX_TOPOLOGY.exists():
+            raise fail(
+                "サイトの一覧がありません（--topology か YUI_TOPOLOGY_FILE を指定） / no sites: "
+                "give --topology or set YUI_TOPOLOGY_FILE",
+                2,
+            )
+        path = SANDBOX_TOPOLOGY
+    try:
+        return load_topology(path).sites
+    except TopologyError as error:
+        raise fail(str(error), 2) from None
+
+
+def _read_alert_file(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_ALERT_BYTES + 1)  # the parser refuses what is over the cap
+    except OSError as error:
+        raise fail(
+            f"ファイルを読めません / cannot read {path}: {error.strerror or error}", 2
+        ) from None
+    return data
+
+
+@app.command("ingest")
+def ingest(
+    file: Annotated[Path, typer.Argument(help="CAP 1.2/1.1 または気象庁XML / CAP or JMA XML file")],
+    drill: Annotated[
+        bool, typer.Option("--drill", help="訓練モード: Exercise/Test も実行 / act on exercises")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="判断だけ表示し実行しない / decide and print, do nothing"),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+    topology: Annotated[
+        Path | None, typer.Option("--topology", help="topology TOML (default: YUI_TOPOLOGY_FILE)")
+    ] = None,
+    now: Annotated[
+        datetime | None,
+        typer.Option(
+            "--now",
+            help="判断の基準時刻（再生用） / judge as of this time (replays), ISO 8601 with zone",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"],
+        ),
+    ] = None,
+) -> None:
+    """警報XMLを読み、退避するサイトを判断する / parse an alert and decide which sites to evacuate."""
+    try:
+        settings = EvacuationSettings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise fail(
+            f"設定 YUI_EVACUATION_{field.upper()} が正しくありません / invalid setting "
+            f"YUI_EVACUATION_{field.upper()}: {first['msg']}",
+            2,
+        ) from None
+    sites = _sites(topology)
+    try:
+        alert = parse_alert(_read_alert_file(file))
+    except AlertError as error:
+        raise fail(f"{file}: {error}", 2) from None
+    at = now or datetime.now(UTC)
+    if at.utcoffset() is None:
+        at = at.replace(tzinfo=UTC)
+    decision = decide(alert, sites, settings, drill=drill, now=at)
+
+    executed: list[TriggerResult] | None = None
+    note: str
+    if not decision.acts:
+        note = "実行するものはありません / nothing to carry out"
+    elif dry_run:
+        note = "--dry-run: 実行していません / nothing was done"
+    elif _trigger_factory is None:
+        note = (
+            "フェイルオーバー制御役が接続されていないため実行していません。上記のサイトが退避対象です / "
+            "no failover controller is wired: nothing was done; the sites above WOULD be evacuated"
+        )
+    else:
+        executed = asyncio.run(carry_out(decision, _trigger_factory()))
+        note = "退避を依頼しました / evacuation requested"
+    _print(decision, executed, note, as_json)
+    if executed is not None and not all(result.ok for result in executed):
+        raise typer.Exit(1)
+
+
+def _print(
+    decision: EvacuationDecision,
+    executed: list[TriggerResult] | None,
+    note: str,
+    as_json: bool,
+) -> None:
+    if as_json:
+        out: dict[str, Any] = decision.to_json()
+        out["executed"] = executed is not None
+        out["results"] = [{"site": r.site, "error": r.error} for r in executed or []]
+        out["note"] = note
+        print(json.dumps(out, ensure_ascii=False))
+        return
+    console.print(
+        f"[bold]{decision.alert_identifier}[/] ({decision.status.value}, "
+        f"{decision.msg_type.value}, {decision.kind.value})",
+        highlight=False,
+    )
+    colour = {"evacuate": "red", "drill": "yellow", "drill-only": "yellow"}.get(
+        decision.action, "green"
+    )
+    console.print(f"[{colour}]{decision.summary()}[/]", highlight=False)
+    for reason in decision.reasons:
+        console.print(f"  - {reason.text()}", highlight=False)
+    for site in decision.per_site:
+        mark = "●" if site.selected else "○"
+        console.print(f"  {mark} {site.site}", highlight=False)
+        for reason in site.reasons:
+            console.print(f"      {reason.text()}", highlight=False)
+    for result in executed or []:
+        status = "ok" if result.ok else f"[red]{result.error}[/]"
+        console.print(f"  {result.site}: {status}", highlight=False)
+    console.print(note, highlight=False)
