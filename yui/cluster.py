@@ -12,6 +12,8 @@ from dataclasses import replace
 import httpx
 from pydantic import ValidationError
 
+from failover.controller.loop import Controller
+from failover.controller.ports import Copies
 from failover.coordination import connect_etcd
 from failover.coordination.interface import (
     ClusterView,
@@ -66,6 +68,11 @@ class ClusterLink:
         self.registration: SiteRegistration | None = None
         self._registering: asyncio.Task[None] | None = None
         self._failsafe_task: asyncio.Task[None] | None = None
+        self._controller_task: asyncio.Task[None] | None = None
+        #: the tenants' copies as the controller reaches them (replication's signed client);
+        #: set before start() to make this node a controller candidate
+        self.copies: Copies | None = None
+        self.controller: Controller | None = None
         #: True while etcd is down for every site we can reach (then we keep our writes)
         self.failsafe = False
         #: set by replication when it runs here: how far this site's copy lags
@@ -79,6 +86,10 @@ class ClusterLink:
             log.warning("etcd unreachable at start: serving without placements until it answers")
         self._registering = asyncio.create_task(self._register())
         self._failsafe_task = asyncio.create_task(self._keep_failsafe())
+        if self.copies is not None:
+            # Every site node is a candidate; etcd elects one active controller.
+            self.controller = Controller(self.site, self.coordination, self.view, self.copies)
+            self._controller_task = asyncio.create_task(self.controller.run())
 
     async def _keep_failsafe(self) -> None:
         """While our lease is lost, ask the other sites whether etcd is down for them too.
@@ -119,7 +130,7 @@ class ClusterLink:
                 await asyncio.sleep(self.settings.keepalive_interval_seconds)
 
     async def stop(self) -> None:
-        for task in (self._registering, self._failsafe_task):
+        for task in (self._registering, self._failsafe_task, self._controller_task):
             if task is not None:
                 task.cancel()
         if self.registration is not None:

@@ -35,12 +35,12 @@ DOCUMENTED_ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503)
 
 def all_metadata() -> MetaData:
     """Every table of every part, for migrations (importing the models registers them)."""
-    import residents.models  # noqa: F401
-
+    import failover.drill.models  # noqa: F401
     import replication.models  # noqa: F401
-    import yui.audit.models
-    import yui.auth.models
-    import yui.changelog.models
+    import residents.models  # noqa: F401
+    import yui.audit.models  # noqa: F401
+    import yui.auth.models  # noqa: F401
+    import yui.changelog.models  # noqa: F401
     import yui.tenancy.models  # noqa: F401
 
     return Base.metadata
