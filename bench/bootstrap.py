@@ -142,7 +142,6 @@ def run_node(config_path: str, name: str) -> None:
 
 def _populate(url: str, count: int, seed: int) -> None:
     from residents.demo.service import generate
-
     from yui.db.database import Database
     from yui.tenancy.service import create_tenant
 
@@ -169,11 +168,11 @@ def _wait_ready(port: int, timeout: float = 120.0) -> None:
 
 def _copy_state(url: str) -> dict[str, int]:
     """(head, applied) of the tenant at a database, and its resident rows."""
-    from residents.registry.models import Resident
     from sqlalchemy import func, select
 
     from replication.sql import reading
     from replication.state import read
+    from residents.registry.models import Resident
     from yui.db.database import Database
 
     db = Database(url)

@@ -28,7 +28,6 @@ TENANT = "041009"
 def _import(path: str, url: str) -> None:
     """Child: import `path` into `url` and print what was measured (one JSON line)."""
     from residents.csvio.importer import import_file
-
     from yui.db.database import Database
     from yui.tenancy.service import create_tenant
 

@@ -29,6 +29,7 @@ TENANT = "041009"
 
 def _queries(count: int, seed: int) -> list[str]:
     import jaconv
+
     from residents.demo import names
 
     family, female, male = names.pools()
@@ -67,12 +68,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
+    from sqlalchemy import func, select
+
     from residents.demo.service import generate
     from residents.registry.models import Resident
     from residents.search import service as search
     from residents.search.schemas import SearchQuery
-    from sqlalchemy import func, select
-
     from yui.db.database import Database
     from yui.errors import Conflict
     from yui.tenancy.service import create_tenant

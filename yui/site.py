@@ -38,9 +38,9 @@ def all_metadata() -> MetaData:
     import failover.drill.models  # noqa: F401
     import replication.models  # noqa: F401
     import residents.models  # noqa: F401
-    import yui.audit.models  # noqa: F401
-    import yui.auth.models  # noqa: F401
-    import yui.changelog.models  # noqa: F401
+    import yui.audit.models
+    import yui.auth.models
+    import yui.changelog.models
     import yui.tenancy.models  # noqa: F401
 
     return Base.metadata
@@ -48,9 +48,8 @@ def all_metadata() -> MetaData:
 
 def service_routers() -> list[APIRouter]:
     """The routers mounted under /api/v1/{tenant}: the kernel's, then each service's."""
-    from residents.api import router as residents_router
-
     from failover.drill.probe_api import router as drill_probe_router
+    from residents.api import router as residents_router
 
     return [tenancy_router, auth_router, audit_router, residents_router, drill_probe_router]
 

@@ -6,12 +6,12 @@ import io
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+
 from residents.csvio.importer import ImportOptions, import_file, import_stream
 from residents.csvio.parser import FileError
 from residents.registry.models import Household, Resident
 from residents.settings import ResidentsSettings
-from sqlalchemy import func, select
-
 from tests.residents.conftest import HEADER, Office, audit_actions, csv_bytes, log_entries
 from yui.db.database import Database
 

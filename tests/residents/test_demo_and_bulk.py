@@ -6,11 +6,11 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
+
 from residents.demo.generator import Generator
 from residents.registry.models import Household, new_id
 from residents.search.normalize import fold
-from sqlalchemy import select
-
 from tests.residents.conftest import log_entries
 from tests.support.factories import CHIYODA, SENDAI, tenant
 from yui.auth.models import StaffUser

@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from residents.directory.service import Directory
 
+from residents.directory.service import Directory
 from tests.residents.conftest import Office
 from yui.ports import Audience, ResidentDirectory
 

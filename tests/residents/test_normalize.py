@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from residents.registry import fields
 from residents.search.normalize import address_key, fold, is_kana, name_key, successor
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from residents import cli as residents_cli
 
 from replication import cli as replication_cli
+from residents import cli as residents_cli
 from yui.cli import alerts, audit, drill, sandbox, tenant, user
 from yui.cli.common import console, database, fail, settings
 
