@@ -177,6 +177,26 @@ def _both(first: WriteGate | None, second: WriteGate) -> WriteGate:
     return gate
 
 
+def build_node(settings: Settings) -> FastAPI:
+    """A whole site node from its settings: with etcd, it joins the cluster; with a trust
+    file, it replicates; with both, it is also a failover controller candidate."""
+    from replication.setup import node_from_settings, topology_peers
+    from yui.cluster import EtcdPlacements
+
+    db = Database(settings.effective_database_url)
+    cluster = ClusterLink(settings) if settings.etcd_endpoint_list else None
+    replication = None
+    if cluster is not None:
+        replication = node_from_settings(
+            settings, db, EtcdPlacements(cluster), topology_peers(settings)
+        )
+        if replication is not None:
+            cluster.copies = replication.client
+    app = create_app(settings, db, cluster=cluster, replication=replication)
+    app.router.on_shutdown.append(db.dispose)
+    return app
+
+
 def _safe(check: Any) -> bool:
     try:
         return bool(check())

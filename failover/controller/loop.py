@@ -33,6 +33,8 @@ class ControllerTiming:
     probe_timeout_seconds: float = 0.4
     #: consecutive failed probes that make a site lost without waiting for its lease
     probe_failures: int = 3
+    #: after this long, a primary's site that never registered counts as lost
+    startup_grace_seconds: float = 10.0
 
 
 @dataclass
@@ -61,13 +63,28 @@ class Controller:
         self.lost_since: dict[str, float] = {}
         self._inflight: dict[str, asyncio.Task[Promotion]] = {}
         self._known_urls: dict[str, str] = {}
+        self.started = time.monotonic()
 
     async def run(self) -> None:
+        watcher = asyncio.create_task(self._remember_live_sites())
+        try:
+            await self._campaign()
+        finally:
+            watcher.cancel()
+
+    async def _remember_live_sites(self) -> None:
+        """Candidates too note which sites they have seen alive: a controller elected
+        because the old one's site died must still know that site was alive."""
+        while True:
+            self.probes.seen |= set(self.view.sites())
+            await asyncio.sleep(self.timing.tick_seconds)
+
+    async def _campaign(self) -> None:
         async with self.coordination.campaign(self.node_id) as leadership:
             while True:
                 await leadership.wait_elected()
                 log.info("controller %s elected (term %s)", self.node_id, leadership.term)
-                self.probes = _Probes()
+                self.probes.failures.clear()
                 prober = asyncio.create_task(self._probe_forever())
                 try:
                     while leadership.is_leader:
@@ -83,9 +100,10 @@ class Controller:
         live = set(self.view.sites())
         self.probes.seen |= live
         primaries = {p.primary for p in self.view.placements().values()}
-        # Only a site this controller has seen alive can be lost: at start-up, sites
-        # that have not registered yet are not failures.
-        suspects = {s for s in primaries if s in self.probes.seen}
+        # Only a site seen alive can be lost (sites still starting are not failures),
+        # unless it stays away longer than a start-up grace.
+        settled = time.monotonic() - self.started > self.timing.startup_grace_seconds
+        suspects = {s for s in primaries if s in self.probes.seen or settled}
         by_probe = {s for s, n in self.probes.failures.items() if n >= self.timing.probe_failures}
         return {s for s in suspects if s not in live or s in by_probe}
 

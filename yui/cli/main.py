@@ -46,18 +46,16 @@ def run(
     """サイトノードを起動する / run this site's node until Ctrl-C."""
     import uvicorn
 
-    from yui.cluster import ClusterLink
     from yui.logging import configure
     from yui.settings import SettingsError
-    from yui.site import create_app
+    from yui.site import build_node
 
     config = settings()
     configure(config.site, config.log_level, config.log_json)
     try:
-        cluster = ClusterLink(config) if config.etcd_endpoint_list else None
+        application = build_node(config)
     except SettingsError as error:
         raise fail(str(error), 2) from None
-    application = create_app(config, cluster=cluster)
     bind_host, bind_port = host or config.host, port or config.port
     console.print(
         f"[bold]Yui[/] site [cyan]{config.site}[/]: http://{bind_host}:{bind_port}/  "

@@ -61,6 +61,11 @@ class SandboxPlan:
         return self.root / "topology.toml"
 
     @property
+    def keys_dir(self) -> Path:
+        """Each site's Ed25519 replication key and the file of trusted public keys."""
+        return self.root / "keys"
+
+    @property
     def data_dir(self) -> Path:
         return self.root / "sites"
 
@@ -170,6 +175,8 @@ class SandboxPlan:
                         "YUI_ETCD_ENDPOINTS": self.etcd_endpoints,
                         "YUI_REDIS_URL": f"redis://127.0.0.1:{ports.redis}/0",
                         "YUI_S3_ENDPOINT_URL": f"http://127.0.0.1:{ports.s3}",
+                        "YUI_REPLICATION_TRUST_FILE": str(self.keys_dir / "trusted-sites.toml"),
+                        "YUI_REPLICATION_KEY_FILE": str(self.keys_dir / f"{site.name}.pem"),
                     },
                 ),
             ]

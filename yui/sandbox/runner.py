@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from replication.signing import generate_site_keys
 from yui.sandbox import processes
 from yui.sandbox.plan import SandboxPlan, make_plan
 from yui.sandbox.processes import ProcessRecord, StateFile
@@ -47,7 +48,7 @@ class Sandbox:
             )
         plan = make_plan(self.root, first_node_port)
         # Each `up` is a fresh sandbox: ports change, and old etcd members would not rejoin.
-        for old in (self.root / "etcd", plan.data_dir, self.root / "logs"):
+        for old in (self.root / "etcd", plan.data_dir, self.root / "logs", plan.keys_dir):
             shutil.rmtree(old, ignore_errors=True)
         self.root.mkdir(parents=True, exist_ok=True)
         plan.topology_file.write_text(plan.topology_toml())
@@ -56,6 +57,7 @@ class Sandbox:
         if not secret.exists():
             secret.touch(mode=0o600)
             secret.write_text(secrets.token_urlsafe(48))
+        generate_site_keys(plan.keys_dir, [site.name for site in plan.sites])
         records = sorted(plan.processes(), key=lambda r: ROLE_ORDER.index(r.role))
         started: list[ProcessRecord] = []
         try:
