@@ -44,15 +44,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     box.down()
 
 
-def test_etcd_down_nothing_fails_over_and_every_site_keeps_serving(
-    sandbox: Sandbox, tmp_path: Path
-) -> None:
+def _drill(sandbox: Sandbox, tmp_path: Path, scenario: str, target: str) -> dict[str, Any]:
     async def drill() -> dict[str, Any]:
         env, watch = await open_environment(sandbox.root)
         try:
             options = DrillOptions(
-                scenario="etcd-down",
-                target="aws-tokyo",
+                scenario=scenario,
+                target=target,
                 load=20,
                 duration=5,
                 tenants=2,
@@ -66,7 +64,34 @@ def test_etcd_down_nothing_fails_over_and_every_site_keeps_serving(
         finally:
             await watch.close()
 
-    report = asyncio.run(drill())
+    return asyncio.run(drill())
+
+
+def _no_loss(report: dict[str, Any]) -> None:
+    assert report["acknowledged_writes"], report
+    assert report["lost_acknowledged_writes"] == 0 and report["split_brain_violations"] == 0
+    assert report["duplicate_writes"] == 0 and report["digest_mismatches"] == 0
+    assert report["ok"] is True, report
+
+
+@pytest.mark.parametrize(
+    ("scenario", "target"), [("site-kill", "aws-tokyo"), ("site-freeze", "gcp-osaka")]
+)
+def test_a_lost_site_fails_over_without_losing_an_acknowledged_write(
+    sandbox: Sandbox, tmp_path: Path, scenario: str, target: str
+) -> None:
+    report = _drill(sandbox, tmp_path, scenario, target)
+    _no_loss(report)
+    assert report["tenants_affected"], report  # the target was a primary, and its tenants moved
+    assert not report["rto_seconds"]["not_recovered"], report
+    assert report["rto_seconds"]["max"] < 15, report
+    assert {s.state for s in sandbox.status()} == {"running"}  # the site was brought back
+
+
+def test_etcd_down_nothing_fails_over_and_every_site_keeps_serving(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    report = _drill(sandbox, tmp_path, "etcd-down", "aws-tokyo")
     assert report["acknowledged_writes"], report
     assert report["lost_acknowledged_writes"] == 0 and report["split_brain_violations"] == 0
     assert report["digest_mismatches"] == 0
