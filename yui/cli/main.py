@@ -8,7 +8,7 @@ import typer
 
 from replication import cli as replication_cli
 from residents import cli as residents_cli
-from yui.cli import alerts, audit, drill, sandbox, tenant, user
+from yui.cli import alerts, audit, drill, placement, sandbox, tenant, user
 from yui.cli.common import console, database, fail, settings
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.add_typer(user.app, name="user", rich_help_panel="自治体と職員 / Tenan
 app.add_typer(audit.app, name="audit", rich_help_panel="監査 / Audit")
 app.add_typer(residents_cli.app, name="residents", rich_help_panel="住民記録 / Residents")
 app.add_typer(sandbox.app, name="sandbox", rich_help_panel="サイト / Site")
+app.add_typer(placement.app, name="placement", rich_help_panel="フェイルオーバー / Failover")
 app.add_typer(replication_cli.app, name="replication", rich_help_panel="サイト / Site")
 app.add_typer(alerts.app, name="alerts", rich_help_panel="フェイルオーバー / Failover")
 app.add_typer(drill.app, name="drill", rich_help_panel="フェイルオーバー / Failover")
