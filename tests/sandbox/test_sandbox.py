@@ -164,6 +164,29 @@ def test_static_stability_with_every_etcd_member_down(sandbox: Sandbox) -> None:
         pytest.fail("the site did not reconnect to etcd")
 
 
+def test_demo_residents_reach_every_copy(sandbox: Sandbox) -> None:
+    """The demo municipalities' residents, written at their primaries, replicate to every site."""
+    import sqlite3
+    import time
+
+    plan = sandbox.plan  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while True:
+        counts = {}
+        for site in plan.sites:
+            with sqlite3.connect(plan.data_dir / site.name / "yui.db") as connection:
+                counts[site.name] = dict(
+                    connection.execute(
+                        "SELECT tenant_id, count(*) FROM residents GROUP BY tenant_id"
+                    ).fetchall()
+                )
+        if all(c == {t.code: 500 for t in sandbox.demo} for c in counts.values()):  # type: ignore[attr-defined]
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"copies differ: {counts}")
+        time.sleep(0.5)
+
+
 def test_down_stops_everything(tmp_path: Path, sandbox: Sandbox) -> None:
     pids = [s.record.pid for s in sandbox.status()]
     sandbox.down()

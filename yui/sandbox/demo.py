@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from failover.coordination import connect_etcd
 from failover.coordination.interface import PlacementConflict
 from failover.placement.policy import Placement, SiteInfo, place_all
+from residents.demo.service import generate
 from yui.auth import service as auth
 from yui.db.database import Database
 from yui.sandbox.plan import DEMO_TENANTS, SandboxPlan
@@ -46,7 +47,7 @@ async def publish_placements(plan: SandboxPlan, placements: list[Placement]) -> 
                 await coordination.put_placement_if(placement.tenant, placement, 0)
 
 
-def seed(plan: SandboxPlan) -> list[DemoTenant]:
+def seed(plan: SandboxPlan, residents: int = 500) -> list[DemoTenant]:
     placements = place_all([code for code, _ in DEMO_TENANTS], site_infos(plan))
     names = dict(DEMO_TENANTS)
     made = []
@@ -65,6 +66,7 @@ def seed(plan: SandboxPlan) -> list[DemoTenant]:
                     actor="sandbox",
                 )
                 uow.commit()
+            generate(db, placement.tenant, residents, seed=int(placement.tenant), actor="sandbox")
         finally:
             db.dispose()
         made.append(DemoTenant(placement.tenant, names[placement.tenant], placement, password))
