@@ -1,0 +1,94 @@
+"""What the drill runner needs from the rest of the platform, as small interfaces.
+
+- :class:`FailoverWatch`: read placements and site liveness, and ask for planned moves.
+  Today it reads etcd (``yui.drills.sandbox_env.EtcdWatch``); when the failover controller
+  exists, the composition root plugs a watch that also carries out switchovers and
+  evacuations (:func:`yui.drills.sandbox_env.wire_watch`).
+- :class:`FaultInjector`: break and mend a site (the sandbox's real signals).
+- :class:`CopyReader`: what every surviving copy holds after the drill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from failover.drill.checker import CopyDigest, CopyRow
+
+__all__ = [
+    "CannotRun",
+    "Copies",
+    "CopyReader",
+    "FailoverWatch",
+    "FaultInjector",
+    "NotWired",
+    "PlacementSnapshot",
+]
+
+
+class CannotRun(RuntimeError):
+    """The drill cannot run here; the message says why (Japanese / English)."""
+
+
+class NotWired(CannotRun):
+    """The step needs the failover controller, which is not plugged in yet."""
+
+
+@dataclass(frozen=True)
+class PlacementSnapshot:
+    tenant: str
+    primary: str
+    epoch: int
+    replicas: tuple[str, ...] = ()
+    mode: str = "sync"
+
+
+class FailoverWatch(Protocol):
+    async def placements(self) -> Mapping[str, PlacementSnapshot]:
+        """Every tenant's placement as known now (the last known while etcd is down)."""
+        ...
+
+    async def site_alive(self, site: str) -> bool | None:
+        """Whether the site's liveness key exists; None when that cannot be known now."""
+        ...
+
+    async def switchover(self, tenant: str, to: str | None) -> None:
+        """Move the tenant's primary (to ``to``, or the controller's choice). NotWired until
+        the controller exists."""
+        ...
+
+    async def evacuate(self, site: str) -> None:
+        """Move every primary off ``site``. NotWired until the controller exists."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class FaultInjector(Protocol):
+    """Blocking calls (the runner runs them in a thread). Raise CannotRun when a fault is
+    not possible here."""
+
+    def inject(self, scenario: str, target: str) -> None: ...
+
+    def recover(self, scenario: str, target: str) -> None: ...
+
+    def live_sites(self) -> list[str]:
+        """The sites whose node is running now (their copies can be read)."""
+        ...
+
+
+@dataclass
+class Copies:
+    #: site → tenant → probe rows
+    rows: dict[str, dict[str, list[CopyRow]]] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    digests: list[CopyDigest] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class CopyReader(Protocol):
+    def read(self, sites: Sequence[str], tenants: Sequence[str], since: datetime) -> Copies:
+        """Blocking: the copies at ``sites`` of ``tenants``; quarantine entries since ``since``."""
+        ...

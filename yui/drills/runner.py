@@ -1,0 +1,603 @@
+"""The drill runner: load on, fault in, wait for the failover, mend, check, report.
+
+It belongs to the composition root (it drives the sandbox through
+:class:`~yui.drills.ports.FaultInjector`); the pure parts — load generator, checker,
+report — are in failover.drill. The steps:
+
+1. choose the tenants (those whose primary is at the target first), refuse what cannot run;
+2. start the load and a recorder that polls the placements (the primaries' timeline) and
+   the target's liveness key (detection);
+3. after a warm-up, inject the fault; for site faults wait until every affected tenant's
+   primary has left the target, then mend the site (restart after a kill, thaw after a
+   freeze: the old primary comes back while the new one serves); for etcd faults hold
+   the fault a while, then mend it;
+4. when the load is over, let the copies converge, read every live copy, run the
+   checker, write report.json and report.html.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from failover.drill.checker import check
+from failover.drill.loadgen import AuthHeaders, LoadConfig, SiteEndpoint, read_attempts, run_load
+from failover.drill.report import (
+    ATTEMPTS_LOG,
+    DrillContext,
+    Expectation,
+    PrimaryChange,
+    build_report,
+    new_report_dir,
+    percentile,
+    write_report,
+)
+from yui.drills.ports import (
+    CannotRun,
+    Copies,
+    CopyReader,
+    FailoverWatch,
+    FaultInjector,
+    NotWired,
+    PlacementSnapshot,
+)
+
+__all__ = [
+    "ETCD_SCENARIOS",
+    "SCENARIOS",
+    "SITE_SCENARIOS",
+    "SOAK_SCENARIOS",
+    "DrillEnvironment",
+    "DrillOptions",
+    "DrillOutcome",
+    "SoakTotals",
+    "partition_refusal",
+    "run_drill",
+    "soak",
+]
+
+SITE_SCENARIOS = ("site-kill", "site-freeze", "partition")
+ETCD_SCENARIOS = ("etcd-minority", "etcd-down")
+MOVE_SCENARIOS = ("switchover", "evacuate")
+SCENARIOS = (*SITE_SCENARIOS, *ETCD_SCENARIOS, *MOVE_SCENARIOS)
+#: what `yui drill soak` draws from: the faults the sandbox can inject today
+SOAK_SCENARIOS = ("site-kill", "site-freeze", "etcd-minority", "etcd-down")
+POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class DrillOptions:
+    scenario: str
+    target: str
+    load: float = 20.0
+    duration: float = 20.0
+    tenants: int = 2
+    mode: str = "sync"
+    out_root: Path = Path("var/drills")
+    #: seconds of load before the fault (default: a quarter of the duration, 1–5 s)
+    warmup: float | None = None
+    #: how long to wait for the failover after the fault, at most
+    failover_timeout: float = 30.0
+    #: etcd faults: how long the fault lasts (default: a third of the duration, at most 10 s)
+    hold: float | None = None
+    #: after the load: how long copies may take to converge before they are read
+    settle_timeout: float = 10.0
+    drain_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise CannotRun(
+                f"シナリオ {self.scenario!r} はありません / unknown scenario {self.scenario!r} "
+                f"(one of: {', '.join(SCENARIOS)})"
+            )
+        if self.mode not in ("sync", "async"):
+            raise CannotRun(
+                f"--mode は sync か async / --mode must be sync or async, not {self.mode}"
+            )
+        if self.tenants < 1:
+            raise CannotRun("--tenants は1以上 / --tenants must be at least 1")
+        if not 0 < self.load <= 5000 or not 2 <= self.duration <= 3600:
+            raise CannotRun(
+                "--load は (0, 5000] 件/秒、--duration は 2〜3600 秒 / --load must be in (0, 5000] "
+                "writes/s and --duration in [2, 3600] s"
+            )
+
+    @property
+    def warmup_seconds(self) -> float:
+        if self.warmup is not None:
+            return self.warmup
+        return min(max(self.duration / 4, 1.0), 5.0)
+
+    @property
+    def hold_seconds(self) -> float:
+        if self.hold is not None:
+            return self.hold
+        return min(self.duration / 3, 10.0)
+
+
+@dataclass
+class DrillEnvironment:
+    sites: tuple[SiteEndpoint, ...]
+    faults: FaultInjector
+    watch: FailoverWatch
+    copies: CopyReader
+    auth: AuthHeaders | None = None
+    #: the tenants the load generator can sign in to (None: any)
+    writable_tenants: frozenset[str] | None = None
+    #: whether the watch can carry out switchovers and evacuations (a controller is wired)
+    can_move: bool = False
+
+
+@dataclass
+class DrillOutcome:
+    report: dict[str, Any]
+    directory: Path
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.report.get("ok") else 1
+
+
+def partition_refusal() -> str:
+    return (
+        "分断（partition）訓練はまだ実行できません: サンドボックスは全サイトを一つのネットワーク名前空間の"
+        "ループバック上で起動するため、自サイトのクライアントからは届いたまま他サイトと etcd からだけ切り離す"
+        "ことができません（サイトごとの名前空間、root 権限と `ip netns` が必要） / the partition drill "
+        "cannot run yet: the sandbox starts every site in one network namespace on loopback, so a site "
+        "cannot be cut off from the other sites and etcd while its own clients still reach it; that "
+        "needs each site in its own network namespace (root and `ip netns`), which the sandbox does "
+        "not do yet"
+    )
+
+
+# --------------------------------------------------------------------------- recorder
+
+
+class _Recorder:
+    """Polls the placements and the target's liveness: the primaries' timeline, detection."""
+
+    def __init__(self, watch: FailoverWatch, target: str, tenants: Sequence[str]) -> None:
+        self.watch = watch
+        self.target = target
+        self.tenants = tuple(tenants)
+        self.timeline: list[PrimaryChange] = []
+        self.current: dict[str, PlacementSnapshot | None] = {}
+        self.before: dict[str, str | None] = {}
+        self.fault_at: float | None = None
+        self.detected_at: float | None = None
+        self.errors: list[str] = []
+        self.changed = asyncio.Event()
+
+    async def poll(self) -> None:
+        placements = await self.watch.placements()
+        now = time.time()
+        for tenant in self.tenants:
+            placement = placements.get(tenant)
+            old = self.current.get(tenant, _MISSING)
+            if old is _MISSING or _key(old) != _key(placement):
+                self.current[tenant] = placement
+                self.timeline.append(
+                    PrimaryChange(
+                        now,
+                        tenant,
+                        placement.primary if placement else None,
+                        placement.epoch if placement else None,
+                    )
+                )
+                self.changed.set()
+                moved = placement is not None and placement.primary != self.before.get(tenant)
+                if self.fault_at is not None and self.detected_at is None and moved:
+                    self.detected_at = now
+        if (
+            self.fault_at is not None
+            and self.detected_at is None
+            and await self.watch.site_alive(self.target) is False
+        ):
+            self.detected_at = time.time()
+
+    def mark_fault(self, at: float) -> None:
+        self.fault_at = at
+        self.before = {t: (p.primary if p else None) for t, p in self.current.items()}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.poll()
+            except Exception as error:  # keep recording; say it in the report once
+                message = f"placement poll failed: {type(error).__name__}: {error}"
+                if message not in self.errors:
+                    self.errors.append(message)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), POLL_SECONDS)
+
+    def primaries(self) -> dict[str, str]:
+        return {t: p.primary for t, p in self.current.items() if p is not None}
+
+    async def wait_moved_off(self, tenants: Sequence[str], site: str, within: float) -> bool:
+        deadline = time.monotonic() + within
+        while True:
+            if all((p := self.current.get(t)) is not None and p.primary != site for t in tenants):
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), min(left, 0.5))
+
+
+_MISSING: Any = object()
+
+
+def _key(p: PlacementSnapshot | None) -> tuple[str | None, int | None]:
+    return (p.primary, p.epoch) if p is not None else (None, None)
+
+
+# --------------------------------------------------------------------------- the drill
+
+
+def _choose_tenants(
+    options: DrillOptions,
+    placements: Mapping[str, PlacementSnapshot],
+    env: DrillEnvironment,
+) -> tuple[list[str], list[str]]:
+    """(chosen tenants, affected tenants) — the target's tenants first."""
+    known = [t for t in placements if env.writable_tenants is None or t in env.writable_tenants]
+    if not known:
+        raise CannotRun(
+            "配置が分かる（かつ書き込める）自治体がありません。サンドボックスのデモ自治体と etcd の配置を"
+            "確認してください / no tenant with a known placement (and credentials): check the "
+            "sandbox's demo tenants and the placements in etcd"
+        )
+    ordered = sorted(known, key=lambda t: (placements[t].primary != options.target, t))
+    chosen = ordered[: options.tenants]
+    on_target = [t for t in chosen if placements[t].primary == options.target]
+    if options.scenario in ETCD_SCENARIOS:
+        return chosen, chosen
+    if not on_target:
+        raise CannotRun(
+            f"{options.target} を主系とする自治体がありません（別のターゲットか --tenants を増やす） / "
+            f"no tenant has its primary at {options.target}: choose another target or more tenants"
+        )
+    if options.scenario == "switchover":
+        return chosen, on_target[:1]
+    return chosen, on_target
+
+
+async def _settle(
+    env: DrillEnvironment, sites: list[str], tenants: list[str], since: datetime, within: float
+) -> Copies:
+    """Read the copies until every tenant's digests agree on one seq, or the time is up."""
+    deadline = time.monotonic() + within
+    while True:
+        copies = await asyncio.to_thread(env.copies.read, sites, tenants, since)
+        seqs: dict[str, set[int]] = {}
+        for digest in copies.digests:
+            seqs.setdefault(digest.tenant, set()).add(digest.seq)
+        if all(len(s) <= 1 for s in seqs.values()) or time.monotonic() >= deadline:
+            return copies
+        await asyncio.sleep(0.25)
+
+
+async def run_drill(
+    options: DrillOptions,
+    env: DrillEnvironment,
+    *,
+    progress: Callable[[str], None] = lambda _: None,
+) -> DrillOutcome:
+    """Run one drill; CannotRun (before any fault) when it cannot run here."""
+    site_names = [s.name for s in env.sites]
+    if options.target not in site_names:
+        raise CannotRun(
+            f"サイト {options.target} はありません / no site {options.target} "
+            f"(sites: {', '.join(site_names)})"
+        )
+    if options.scenario == "partition":
+        raise CannotRun(partition_refusal())
+    if options.scenario in MOVE_SCENARIOS and not env.can_move:
+        raise NotWired(
+            f"{options.scenario} にはフェイルオーバー制御役が必要ですが、まだ接続されていません / "
+            f"{options.scenario} needs the failover controller, which is not wired yet"
+        )
+    live = await asyncio.to_thread(env.faults.live_sites)
+    if sorted(live) != sorted(site_names):
+        down = sorted(set(site_names) - set(live))
+        raise CannotRun(
+            f"停止中のサイトがあります: {', '.join(down)}（yui sandbox status） / sites not running: "
+            f"{', '.join(down)} (see yui sandbox status)"
+        )
+    placements = await env.watch.placements()
+    tenants, affected = _choose_tenants(options, placements, env)
+    notes = [
+        f"tenants {', '.join(tenants)} (asked for {options.tenants})"
+        if len(tenants) < options.tenants
+        else f"tenants {', '.join(tenants)}"
+    ]
+    modes = sorted({placements[t].mode for t in tenants})
+    if modes != [options.mode]:
+        notes.append(
+            f"placements are in mode {', '.join(modes)}; --mode {options.mode} is recorded, not applied"
+        )
+
+    directory = new_report_dir(options.out_root, options.scenario)
+    log_path = directory / ATTEMPTS_LOG
+    started = time.time()
+    since = datetime.fromtimestamp(started, UTC)
+    recorder = _Recorder(env.watch, options.target, tenants)
+    await recorder.poll()
+    stop = asyncio.Event()
+    recording = asyncio.create_task(recorder.run(stop))
+    config = LoadConfig(
+        sites=env.sites,
+        tenants=tuple(tenants),
+        rate=options.load,
+        duration=options.duration,
+        auth=env.auth,
+        drain_seconds=options.drain_seconds,
+    )
+    progress(
+        f"load: {options.load:g} writes/s for {options.duration:g} s over {len(tenants)} tenants"
+    )
+    load = asyncio.create_task(run_load(config, log_path))
+    expectations: list[Expectation] = []
+    outcome = "completed"
+    fault_at: float | None = None
+    try:
+        await asyncio.sleep(options.warmup_seconds)
+        fault_at = time.time()
+        recorder.mark_fault(fault_at)
+        progress(f"fault: {options.scenario} {options.target}")
+        try:
+            await _fault_and_mend(options, env, recorder, affected, expectations, progress)
+        except CannotRun as error:
+            outcome = "failed"
+            notes.append(str(error))
+        progress("waiting for the load to finish")
+        summary = await load
+    finally:
+        if not load.done():
+            load.cancel()
+            with contextlib.suppress(BaseException):
+                await load
+        stop.set()
+        await recording
+    live = await asyncio.to_thread(env.faults.live_sites)
+    progress(f"reading copies at {', '.join(sorted(live))}")
+    copies = await _settle(env, sorted(live), tenants, since, options.settle_timeout)
+    await recorder.poll()
+    ended = time.time()
+
+    attempts = read_attempts(log_path)
+    result = check(
+        attempts,
+        copies.rows,
+        primaries=recorder.primaries(),
+        digests=copies.digests,
+        quarantined=copies.quarantined,
+    )
+    if options.scenario in ETCD_SCENARIOS and fault_at is not None:
+        _etcd_expectations(recorder, attempts, tenants, fault_at, options, expectations)
+    notes += recorder.errors + copies.notes
+    if summary.shed:
+        notes.append(
+            f"{summary.shed} writes not sent: their tenant already had "
+            f"{config.max_in_flight} writes waiting"
+        )
+    if summary.unacknowledged:
+        notes.append(f"{summary.unacknowledged} writes were never acknowledged (not a loss)")
+    rejected: dict[int, int] = {}
+    for a in attempts:
+        if a.final and not a.acknowledged and a.status is not None:
+            rejected[a.status] = rejected.get(a.status, 0) + 1
+    for status, count in sorted(rejected.items()):
+        hint = " (is the drill-probe endpoint mounted?)" if status == 404 else ""
+        notes.append(f"{count} writes refused with HTTP {status}{hint}")
+    ctx = DrillContext(
+        scenario=options.scenario,
+        target=options.target,
+        mode=options.mode,
+        started_at=started,
+        ended_at=ended,
+        fault_at=fault_at,
+        detected_at=recorder.detected_at,
+        affected=tuple(affected),
+        expect_move=options.scenario not in ETCD_SCENARIOS,
+        tenants=tuple(tenants),
+        timeline=recorder.timeline,
+        load={
+            "rate": options.load,
+            "duration": options.duration,
+            "sites": [s.name for s in env.sites],
+            "shed_writes": summary.shed,
+        },
+        outcome=outcome,
+        notes=notes,
+        expectations=expectations,
+    )
+    report = build_report(ctx, attempts, result)
+    report["report_dir"] = str(directory)
+    write_report(directory, report, ctx, attempts)
+    return DrillOutcome(report, directory)
+
+
+async def _fault_and_mend(
+    options: DrillOptions,
+    env: DrillEnvironment,
+    recorder: _Recorder,
+    affected: list[str],
+    expectations: list[Expectation],
+    progress: Callable[[str], None],
+) -> None:
+    scenario, target = options.scenario, options.target
+    if scenario in MOVE_SCENARIOS:
+        if scenario == "switchover":
+            await env.watch.switchover(affected[0], None)
+        else:
+            await env.watch.evacuate(target)
+        moved = await recorder.wait_moved_off(affected, target, options.failover_timeout)
+        expectations.append(_moved(moved, affected, target))
+        return
+    await asyncio.to_thread(env.faults.inject, scenario, target)
+    if scenario in SITE_SCENARIOS:
+        progress(f"waiting for {len(affected)} tenants to leave {target}")
+        moved = await recorder.wait_moved_off(affected, target, options.failover_timeout)
+        expectations.append(_moved(moved, affected, target))
+        progress(f"mending {target}")
+        await asyncio.to_thread(env.faults.recover, scenario, target)
+        return
+    await asyncio.sleep(options.hold_seconds)
+    progress("mending etcd")
+    await asyncio.to_thread(env.faults.recover, scenario, target)
+
+
+def _moved(moved: bool, affected: list[str], target: str) -> Expectation:
+    return Expectation(
+        "主系が移った / primaries moved off the target",
+        moved,
+        f"{len(affected)} tenants left {target}"
+        if moved
+        else f"not every tenant left {target} in time (is the failover controller running?)",
+    )
+
+
+def _etcd_expectations(
+    recorder: _Recorder,
+    attempts: Sequence[Any],
+    tenants: Sequence[str],
+    fault_at: float,
+    options: DrillOptions,
+    expectations: list[Expectation],
+) -> None:
+    moved = sorted({c.tenant for c in recorder.timeline if c.t >= fault_at})
+    expectations.append(
+        Expectation(
+            "フェイルオーバーしない / nothing fails over",
+            not moved,
+            "placements unchanged" if not moved else f"placements changed: {', '.join(moved)}",
+        )
+    )
+    window_end = fault_at + options.hold_seconds
+    served = {a.tenant for a in attempts if a.acknowledged and fault_at <= a.t_done <= window_end}
+    silent = sorted(set(tenants) - served)
+    expectations.append(
+        Expectation(
+            "書き込みが続く / writes keep being acknowledged",
+            not silent,
+            "every tenant acknowledged writes during the fault"
+            if not silent
+            else f"no acknowledged write during the fault for {', '.join(silent)}",
+        )
+    )
+
+
+# --------------------------------------------------------------------------- soak
+
+
+SUM_FIELDS = (
+    "acknowledged_writes",
+    "lost_acknowledged_writes",
+    "duplicate_writes",
+    "split_brain_violations",
+    "quarantined_entries",
+    "digest_mismatches",
+)
+
+
+@dataclass
+class SoakTotals:
+    runs: int = 0
+    completed: int = 0
+    ok_runs: int = 0
+    failed_runs: int = 0
+    refused_runs: int = 0
+    sums: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SUM_FIELDS, 0))
+    rtos: list[float] = field(default_factory=list)
+    detections: list[float] = field(default_factory=list)
+    reports: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    scenarios: dict[str, int] = field(default_factory=dict)
+
+    def add(self, report: Mapping[str, Any]) -> None:
+        self.completed += 1
+        self.ok_runs += bool(report.get("ok"))
+        self.failed_runs += not report.get("ok")
+        for name in SUM_FIELDS:
+            self.sums[name] += int(report.get(name) or 0)
+        rto = report.get("rto_seconds") or {}
+        self.rtos += [v for v in (rto.get("per_tenant") or {}).values() if v is not None]
+        if report.get("detection_seconds") is not None:
+            self.detections.append(float(report["detection_seconds"]))
+        if report.get("report_dir"):
+            self.reports.append(str(report["report_dir"]))
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.failed_runs == 0
+            and self.sums["lost_acknowledged_writes"] == 0
+            and self.sums["split_brain_violations"] == 0
+            and self.sums["digest_mismatches"] == 0
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runs": self.runs,
+            "completed": self.completed,
+            "ok_runs": self.ok_runs,
+            "failed_runs": self.failed_runs,
+            "refused_runs": self.refused_runs,
+            "ok": self.ok,
+            **self.sums,
+            "rto_seconds": {
+                "p50": percentile(self.rtos, 50),
+                "p99": percentile(self.rtos, 99),
+                "max": max(self.rtos) if self.rtos else None,
+                "samples": len(self.rtos),
+            },
+            "detection_seconds": {
+                "p50": percentile(self.detections, 50),
+                "max": max(self.detections) if self.detections else None,
+            },
+            "scenarios": self.scenarios,
+            "refusals": self.refusals,
+            "reports": self.reports,
+        }
+
+
+async def soak(
+    runs: int,
+    base: DrillOptions,
+    env: DrillEnvironment,
+    *,
+    scenarios: Sequence[str] = SOAK_SCENARIOS,
+    seed: int | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> SoakTotals:
+    """``runs`` drills back to back, each a random scenario at a random fitting target."""
+    rng = random.Random(seed)
+    totals = SoakTotals()
+    names = [s.name for s in env.sites]
+    for run in range(1, runs + 1):
+        totals.runs += 1
+        scenario = rng.choice(list(scenarios))
+        placements = await env.watch.placements()
+        hosting = sorted({p.primary for p in placements.values()} & set(names))
+        candidates = names if scenario in ETCD_SCENARIOS or not hosting else hosting
+        target = rng.choice(candidates)
+        totals.scenarios[scenario] = totals.scenarios.get(scenario, 0) + 1
+        progress(f"run {run}/{runs}: {scenario} {target}")
+        try:
+            outcome = await run_drill(replace(base, scenario=scenario, target=target), env)
+        except CannotRun as error:
+            totals.refused_runs += 1
+            totals.refusals.append(f"run {run} {scenario} {target}: {error}")
+            continue
+        totals.add(outcome.report)
+    return totals

@@ -1,0 +1,385 @@
+"""The drill environment of a running sandbox: its faults, its etcd, its copies, its admins.
+
+- faults are the sandbox's real signals (yui.sandbox.runner.Sandbox): SIGKILL, SIGSTOP and
+  SIGCONT of a site's processes; one etcd member SIGKILLed; every etcd member stopped;
+- the placements and the sites' liveness keys are read from etcd through a watch-fed
+  ClusterView (it keeps answering while etcd is down);
+- the copies are each live site's SQLite database (read-only reads);
+- the load generator signs in as each demo tenant's admin (credentials.txt, 0600).
+
+The failover controller plugs in with :func:`wire_watch` (a watch that can also switch
+over and evacuate); until then switchover and evacuate drills say they cannot run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import time
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from failover.coordination import ClusterView, Coordination, connect_etcd
+from failover.drill.checker import CopyDigest
+from failover.drill.copies import quarantined_entries, read_copy
+from failover.drill.loadgen import SiteEndpoint
+from yui.db.database import Database
+from yui.drills.ports import (
+    CannotRun,
+    Copies,
+    FailoverWatch,
+    NotWired,
+    PlacementSnapshot,
+)
+from yui.drills.runner import DrillEnvironment, partition_refusal
+from yui.sandbox import processes
+from yui.sandbox.processes import ProcessRecord
+from yui.sandbox.runner import Sandbox, SandboxError
+from yui.topology import TopologyError, load_topology
+
+__all__ = [
+    "EtcdWatch",
+    "SandboxCopies",
+    "SandboxFaults",
+    "TokenCache",
+    "open_environment",
+    "read_credentials",
+    "wire_watch",
+]
+
+WatchFactory = Callable[[list[str]], FailoverWatch]
+_watch_factory: tuple[WatchFactory, bool] | None = None
+
+
+def wire_watch(factory: WatchFactory | None, *, can_move: bool = True) -> None:
+    """The composition root plugs the failover controller's watch in here: ``factory``
+    gets the etcd endpoints; ``can_move`` says it carries out switchovers/evacuations."""
+    global _watch_factory
+    _watch_factory = None if factory is None else (factory, can_move)
+
+
+# --------------------------------------------------------------------------- faults
+
+
+class SandboxFaults:
+    def __init__(self, sandbox: Sandbox, *, ready_timeout: float = 60.0) -> None:
+        self.sandbox = sandbox
+        self.ready_timeout = ready_timeout
+
+    def inject(self, scenario: str, target: str) -> None:
+        sandbox = self.sandbox
+        if scenario == "site-kill":
+            sandbox.kill(target)
+        elif scenario == "site-freeze":
+            sandbox.freeze(target)
+        elif scenario == "etcd-minority":
+            for record in self._etcd(target):
+                processes.send(record.pid, signal.SIGKILL)
+        elif scenario == "etcd-down":
+            for record in self._etcd(None):
+                processes.stop(record.pid, grace=2.0)
+        elif scenario == "partition":
+            raise CannotRun(partition_refusal())
+        else:
+            raise CannotRun(f"no sandbox fault for {scenario}")
+
+    def recover(self, scenario: str, target: str) -> None:
+        try:
+            if scenario == "site-kill":
+                self.sandbox.restart(target)
+            elif scenario == "site-freeze":
+                self.sandbox.thaw(target)
+            elif scenario == "etcd-minority":
+                self._respawn_etcd(target)
+            elif scenario == "etcd-down":
+                self._respawn_etcd(None)
+        except SandboxError as error:
+            raise CannotRun(f"復旧できません / could not mend {target}: {error}") from None
+
+    def live_sites(self) -> list[str]:
+        return sorted(
+            s.record.site
+            for s in self.sandbox.status()
+            if s.record.role == "node" and s.state == "running"
+        )
+
+    def _etcd(self, site: str | None) -> list[ProcessRecord]:
+        records = [
+            r
+            for r in self.sandbox.state.load()
+            if r.role == "etcd" and (site is None or r.site == site)
+        ]
+        if not records:
+            raise CannotRun(
+                f"etcd のプロセスがありません / no etcd process{f' at {site}' if site else ''}"
+            )
+        return records
+
+    def _respawn_etcd(self, site: str | None) -> None:
+        records = self.sandbox.state.load()
+        mine = [r for r in records if r.role == "etcd" and (site is None or r.site == site)]
+        for record in mine:
+            processes.stop(record.pid, grace=1.0)
+            processes.spawn(record, cwd=Path.cwd())
+            self.sandbox.state.save(records)
+        deadline = time.monotonic() + self.ready_timeout
+        for record in mine:
+            while not _etcd_healthy(record.port):
+                if time.monotonic() > deadline:
+                    raise CannotRun(
+                        f"{record.name} が復帰しません / {record.name} not healthy again; "
+                        f"see {record.log}"
+                    )
+                time.sleep(0.1)
+
+
+def _etcd_healthy(port: int | None) -> bool:
+    if port is None:
+        return False
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1.0) as response:
+            return b'"health":"true"' in response.read().replace(b" ", b"")
+    except (OSError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------- etcd
+
+
+class EtcdWatch:
+    """Placements and liveness from a watch-fed ClusterView; no planned moves (no controller)."""
+
+    def __init__(self, endpoints: Sequence[str]) -> None:
+        self._coordination: Coordination = connect_etcd(list(endpoints))
+        self._view: ClusterView | None = None
+        self._seen: set[str] = set()
+
+    async def start(self) -> bool:
+        self._view = self._coordination.cluster_view()
+        return await self._view.start()
+
+    @property
+    def view(self) -> ClusterView:
+        if self._view is None:
+            raise RuntimeError("EtcdWatch.start() first")
+        return self._view
+
+    async def placements(self) -> Mapping[str, PlacementSnapshot]:
+        return {
+            tenant: PlacementSnapshot(
+                tenant=tenant,
+                primary=p.primary,
+                epoch=p.epoch,
+                replicas=tuple(p.replicas),
+                mode=p.mode,
+            )
+            for tenant, p in self.view.placements().items()
+        }
+
+    async def site_alive(self, site: str) -> bool | None:
+        view = self.view
+        present = view.site(site) is not None
+        if present:
+            self._seen.add(site)
+        if not view.connected or site not in self._seen:
+            return None  # etcd unreachable, or the site never registered: cannot tell
+        return present
+
+    async def switchover(self, tenant: str, to: str | None) -> None:
+        raise NotWired("switchover needs the failover controller (not wired yet)")
+
+    async def evacuate(self, site: str) -> None:
+        raise NotWired("evacuate needs the failover controller (not wired yet)")
+
+    async def close(self) -> None:
+        if self._view is not None:
+            await self._view.close()
+        await self._coordination.close()
+
+
+# --------------------------------------------------------------------------- sign-in
+
+
+_CREDENTIAL = re.compile(r"^(\d{6})\s.*?\s(\S+)\s(\S+)\s\(primary\s")
+
+
+def read_credentials(path: Path) -> dict[str, tuple[str, str]]:
+    """tenant → (username, password) from the sandbox's credentials.txt."""
+    found: dict[str, tuple[str, str]] = {}
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        match = _CREDENTIAL.match(line)
+        if match:
+            found[match.group(1)] = (match.group(2), match.group(3))
+    return found
+
+
+@dataclass
+class _Token:
+    headers: dict[str, str]
+    expires: float
+
+
+class TokenCache:
+    """A bearer token per tenant, signed in at any live site; renewed before it expires."""
+
+    def __init__(
+        self, sites: Sequence[SiteEndpoint], credentials: Mapping[str, tuple[str, str]]
+    ) -> None:
+        self.sites = tuple(sites)
+        self.credentials = dict(credentials)
+        self._tokens: dict[str, _Token] = {}
+
+    async def sign_in(self, tenant: str) -> _Token | None:
+        username, password = self.credentials[tenant]
+        async with httpx.AsyncClient(timeout=3.0, trust_env=False) as client:
+            for site in self.sites:
+                try:
+                    response = await client.post(
+                        f"{site.url}/api/v1/{tenant}/auth/token",
+                        json={"username": username, "password": password},
+                    )
+                except httpx.HTTPError:
+                    continue
+                if response.status_code == 200:
+                    body = response.json()
+                    return _Token(
+                        {"Authorization": f"Bearer {body['access_token']}"},
+                        time.time() + float(body.get("expires_in", 900)),
+                    )
+        return None
+
+    async def prefetch(self, tenants: Sequence[str]) -> list[str]:
+        """Sign in for each tenant now; returns the tenants that could not sign in."""
+        failed = []
+        for tenant in tenants:
+            token = await self.sign_in(tenant) if tenant in self.credentials else None
+            if token is None:
+                failed.append(tenant)
+            else:
+                self._tokens[tenant] = token
+        return failed
+
+    async def headers(self, tenant: str) -> Mapping[str, str]:
+        token = self._tokens.get(tenant)
+        if tenant in self.credentials and (token is None or token.expires - time.time() < 120):
+            fresh = await self.sign_in(tenant)
+            if fresh is not None:
+                self._tokens[tenant] = token = fresh
+        return token.headers if token is not None else {}
+
+
+# --------------------------------------------------------------------------- copies
+
+
+class SandboxCopies:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def database(self, site: str) -> Database:
+        return Database(f"sqlite:///{(self.root / 'sites' / site / 'yui.db').as_posix()}")
+
+    def read(self, sites: Sequence[str], tenants: Sequence[str], since: datetime) -> Copies:
+        from yui.site import all_metadata
+
+        all_metadata()  # every table registered: the digests cover the same tables everywhere
+        copies = Copies()
+        for site in sites:
+            db = self.database(site)
+            try:
+                held = read_copy(db, tenants)
+                copies.rows[site] = held
+                for tenant, count in quarantined_entries(db, held, since=since).items():
+                    copies.quarantined[tenant] = copies.quarantined.get(tenant, 0) + count
+                copies.digests += self._digests(db, site, list(held), copies.notes)
+            except Exception as error:  # one unreadable copy must not hide the others
+                copies.notes.append(f"copy at {site} unreadable: {type(error).__name__}: {error}")
+            finally:
+                db.dispose()
+        return copies
+
+    @staticmethod
+    def _digests(db: Database, site: str, tenants: list[str], notes: list[str]) -> list[CopyDigest]:
+        try:
+            from replication.digest import tenant_digest
+        except ImportError as error:
+            note = f"no digests: {error}"
+            if note not in notes:
+                notes.append(note)
+            return []
+        found = []
+        for tenant in tenants:
+            try:
+                digest = tenant_digest(db, tenant)
+            except Exception as error:
+                notes.append(
+                    f"digest of {tenant} at {site} failed: {type(error).__name__}: {error}"
+                )
+                continue
+            found.append(CopyDigest(tenant, site, digest.seq, digest.digest))
+        return found
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+@dataclass(frozen=True)
+class _SandboxParts:
+    sandbox: Sandbox
+    sites: tuple[SiteEndpoint, ...]
+    endpoints: list[str]
+    credentials: dict[str, tuple[str, str]]
+
+
+def _sandbox_parts(root: Path) -> _SandboxParts:
+    sandbox = Sandbox(root.resolve())
+    if not sandbox.status():
+        raise CannotRun(
+            f"サンドボックスが起動していません（yui sandbox up） / the sandbox at {root} is not up: "
+            "run `yui sandbox up` first"
+        )
+    try:
+        topology = load_topology(sandbox.root / "topology.toml")
+    except TopologyError as error:
+        raise CannotRun(str(error)) from None
+    return _SandboxParts(
+        sandbox=sandbox,
+        sites=tuple(SiteEndpoint(s.name, s.url) for s in topology.sites),
+        endpoints=[
+            f"127.0.0.1:{r.port}" for r in sandbox.state.load() if r.role == "etcd" and r.port
+        ],
+        credentials=read_credentials(sandbox.root / "credentials.txt"),
+    )
+
+
+async def open_environment(root: Path) -> tuple[DrillEnvironment, FailoverWatch]:
+    """The environment of the sandbox at ``root`` (close the returned watch when done)."""
+    parts = await asyncio.to_thread(_sandbox_parts, root)
+    if _watch_factory is not None:
+        factory, can_move = _watch_factory
+        watch = factory(parts.endpoints)
+    else:
+        etcd = EtcdWatch(parts.endpoints)
+        await etcd.start()
+        watch, can_move = etcd, False
+    tokens = TokenCache(parts.sites, parts.credentials)
+    signed_out = await tokens.prefetch(sorted(parts.credentials))
+    env = DrillEnvironment(
+        sites=parts.sites,
+        faults=SandboxFaults(parts.sandbox),
+        watch=watch,
+        copies=SandboxCopies(parts.sandbox.root),
+        auth=tokens.headers,
+        writable_tenants=frozenset(parts.credentials) - set(signed_out),
+        can_move=can_move,
+    )
+    return env, watch
