@@ -2,7 +2,8 @@
 
 The primary reads every tenant table in one consistent read (with the log head S it
 saw) and writes newline-delimited JSON: a header, then per table its column names and
-one JSON array per row, then an end line; the sender adds a signed trailer line. The
+lines of up to 1000 rows (a JSON array of arrays), then an end line; the sender adds a
+signed trailer line. The
 replica loads the lines as they arrive, in one transaction it commits only once the
 trailer's signature and hash check out. Neither side ever holds the whole tenant.
 
@@ -83,16 +84,11 @@ def produce(db: Database, tenant: str, epoch: int, out: Pipe[bytes | None]) -> i
             query = select(*(table.c[name] for name in table_codec.columns)).where(
                 table.c.tenant_id == tenant
             )
-            chunk: list[bytes] = []
-            for row in connection.execution_options(yield_per=ROWS_PER_CHUNK).execute(query):
-                chunk.append(_dumps(table_codec.encode(row)).encode())
-                if len(chunk) >= ROWS_PER_CHUNK:
-                    out.put(b"\n".join(chunk) + b"\n")
-                    total += len(chunk)
-                    chunk = []
-            if chunk:
-                out.put(b"\n".join(chunk) + b"\n")
-                total += len(chunk)
+            result = connection.execution_options(yield_per=ROWS_PER_CHUNK).execute(query)
+            encode = table_codec.encode
+            for rows in result.partitions(ROWS_PER_CHUNK):
+                out.put(_line([encode(row) for row in rows]))
+                total += len(rows)
         out.put(_line({"end": {"rows": total, "seq": seq}}))
     out.put(None)
     log.info("tenant %s: snapshot at seq %d, %d rows", tenant, seq, total)
@@ -214,15 +210,12 @@ class Loader:
         current: _Table | None = None
         ended = False
         for chunk in chunks:
-            run: list[bytes] = []  # consecutive rows: parsed with one json.loads
             for raw in chunk:
                 if ended:
                     raise SnapshotError("lines after the end of the snapshot")
                 if raw[:1] == b"[":
-                    run.append(raw)
+                    self._rows(current, raw)
                     continue
-                self._rows(current, run)
-                run = []
                 line = _json(raw)
                 if "table" in line:
                     self._flush(current)
@@ -235,19 +228,17 @@ class Loader:
                     ended = True
                 else:
                     raise SnapshotError("an unknown line in the snapshot stream")
-            self._rows(current, run)
         if not ended:
             raise SnapshotError("the snapshot stream ended early")
 
-    def _rows(self, current: _Table | None, run: list[bytes]) -> None:
-        if not run:
-            return
+    def _rows(self, current: _Table | None, raw: bytes) -> None:
+        """A line of rows: a JSON array of rows, each an array of its column values."""
         if current is None:
-            raise SnapshotError("a row before its table line")
+            raise SnapshotError("rows before their table line")
         try:
-            rows = json.loads(b"[" + b",".join(run) + b"]")
+            rows = json.loads(raw)
         except ValueError:
-            raise SnapshotError("a row that is not JSON") from None
+            raise SnapshotError("a line of rows that is not JSON") from None
         insert, width, at, tenant = current.insert, current.width, current.tenant_at, self.tenant
         for values in rows:
             if type(values) is not list or len(values) != width or values[at] != tenant:

@@ -72,9 +72,9 @@ class BulkInsert:
         if not self.positional:
             self.rows.append(dict(zip(self.columns, row, strict=True)))
         elif self.order is not None:
-            self.rows.append([row[i] for i in self.order])
+            self.rows.append(tuple([row[i] for i in self.order]))
         else:
-            self.rows.append(row)
+            self.rows.append(tuple(row))
 
     def flush(self) -> int:
         count = len(self.rows)

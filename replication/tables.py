@@ -10,6 +10,7 @@ because a snapshot converts millions of rows.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -63,16 +64,12 @@ def _python_type(table: Table, name: str) -> type | None:
     return python_type
 
 
-def _isoformat(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.date | dt.time) else to_json(value)
-
-
 def _encoder(python_type: type | None) -> Callable[[Any], Any] | None:
     """None when the value is already JSON as it is (the kernel's encoding otherwise)."""
     if python_type in _PLAIN:
         return None
     if python_type in (dt.datetime, dt.date, dt.time):
-        return _isoformat
+        return operator.methodcaller("isoformat")
     return to_json
 
 
@@ -98,20 +95,25 @@ class TableCodec:
     columns: tuple[str, ...]
     encoders: tuple[Callable[[Any], Any] | None, ...]
     decoders: dict[str, Callable[[Any], Any] | None]
+    #: (index, encoder) of the columns whose values need encoding
+    steps: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     def encode(self, row: Sequence[Any]) -> list[Any]:
         """A database row (values in ``columns`` order) as a list of JSON values."""
-        return [
-            value if encode is None or value is None else encode(value)
-            for value, encode in zip(row, self.encoders, strict=True)
-        ]
+        values = list(row)
+        for index, encode in self.steps:
+            value = values[index]
+            if value is not None:
+                values[index] = encode(value)
+        return values
 
     def stored_as_json(self, dialect: str) -> frozenset[str]:
         """Columns whose JSON value is already what the database stores (SQLite keeps a
-        date as its ISO text): a bulk load passes them through untouched."""
+        date as its ISO text, a boolean as 0 or 1): a bulk load passes them untouched."""
         if dialect != "sqlite":
             return frozenset()
-        return frozenset(name for name in self.columns if _python_type(self.table, name) is dt.date)
+        kept = (dt.date, bool)
+        return frozenset(c for c in self.columns if _python_type(self.table, c) in kept)
 
     def decode(self, values: dict[str, Any]) -> dict[str, Any]:
         """JSON values by column name back to Python values."""
@@ -127,9 +129,11 @@ class TableCodec:
 def codec(table: Table) -> TableCodec:
     columns = tuple(str(column.name) for column in table.columns)
     types = {name: _python_type(table, name) for name in columns}
+    encoders = tuple(_encoder(types[name]) for name in columns)
     return TableCodec(
         table=table,
         columns=columns,
-        encoders=tuple(_encoder(types[name]) for name in columns),
+        encoders=encoders,
         decoders={name: _decoder(table, name, types[name]) for name in columns},
+        steps=tuple((i, encode) for i, encode in enumerate(encoders) if encode is not None),
     )
