@@ -1,6 +1,6 @@
 """Ingest throughput with and without sync replication (issue 5, "Performance").
 
-    python bench/ingest.py [--seconds 10] [--clients 12] [--backend sqlite]
+    python bench/ingest.py [--seconds 10] [--clients 4] [--postgres URL]
 
 (a) one site node, replication off; (b) three site nodes on loopback, the tenant's
 primary replicating in sync mode to two replicas. Each node is its own process
@@ -328,7 +328,7 @@ def main() -> None:
     parser.add_argument("--node", nargs=2, metavar=("CONFIG", "SITE"), help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--clients", type=int, default=12)
+    parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--postgres", help="a PostgreSQL server URL (a database per site is made)")
     args = parser.parse_args()
     if args.node:
@@ -354,6 +354,8 @@ def main() -> None:
                 "seconds": args.seconds,
                 "failures": plain["failures"] + replicated["failures"],
                 "backend": "postgresql" if args.postgres else "sqlite",
+                "cpus": os.cpu_count(),
+                "load_average": [round(value, 2) for value in os.getloadavg()],
             }
         )
     )

@@ -260,3 +260,126 @@ def keygen(
     for site, path in paths.items():
         console.print(f"{site}: {path}")
     console.print(f"YUI_REPLICATION_TRUST_FILE={directory / 'trusted-sites.toml'}")
+
+
+# --------------------------------------------------------------------------- backups
+
+backup_app = typer.Typer(
+    help="バックアップ / encrypted backups in other sites' S3 buckets", no_args_is_help=True
+)
+
+
+def _plan() -> Any:
+    from replication.backup.plan import backup_plan
+
+    try:
+        plan = backup_plan(_settings())
+    except ValueError as error:
+        raise _fail(f"YUI_BACKUP_TARGETS: {error}", 2) from None
+    if plan is None:
+        raise _fail("YUI_BACKUP_TARGETS is empty: no bucket to back up to", 2)
+    return plan
+
+
+Tenant = Annotated[str, typer.Option("--tenant", help="自治体コード / tenant code")]
+
+
+@backup_app.command("create")
+def backup_create(tenant: Tenant) -> None:
+    """今すぐバックアップ / a snapshot and the log since the last backup, now."""
+    from replication.backup.archive import create_backup
+
+    plan = _plan()
+    with _database() as db:
+        made = create_backup(db, tenant, plan.master, plan.buckets, _settings().site)
+    for manifest in made:
+        console.print(
+            f"{manifest.kind} {manifest.first}–{manifest.last}: {manifest.name} ({manifest.size} B)"
+        )
+    console.print(f"→ {', '.join(str(b.target) for b in plan.buckets)}")
+
+
+@backup_app.command("list")
+def backup_list(
+    tenant: Tenant,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output")] = False,
+) -> None:
+    """バックアップ一覧 / the backups of a tenant, per bucket."""
+    from replication.backup.archive import list_backups
+
+    plan = _plan()
+    found = {
+        str(b.target): [m.data() for m in list_backups(b, plan.master, tenant)]
+        for b in plan.buckets
+    }
+    if as_json:
+        print(json.dumps(found, ensure_ascii=False))
+        return
+    table = Table("bucket", "kind", "seq", "as of", "bytes", "object")
+    for bucket, manifests in found.items():
+        for m in manifests:
+            table.add_row(
+                bucket,
+                m["kind"],
+                f"{m['first']}–{m['last']}",
+                m["as_of"],
+                str(m["size"]),
+                m["name"],
+            )
+    console.print(table)
+
+
+@backup_app.command("verify")
+def backup_verify(tenant: Tenant) -> None:
+    """全オブジェクトを検証 / download, hash-check and decrypt every object of every bucket."""
+    from replication.backup.archive import verify as verify_bucket
+
+    plan = _plan()
+    failed = False
+    for bucket in plan.buckets:
+        result = verify_bucket(bucket, plan.master, tenant)
+        if result.error:
+            failed = True
+            console.print(f"[red]{result.bucket}: {result.error}[/]")
+        for checked in result.objects:
+            mark = "[green]ok[/]" if checked.error is None else f"[red]{checked.error}[/]"
+            console.print(f"{result.bucket} {checked.manifest.name}: {mark}")
+            failed = failed or checked.error is not None
+    if failed:
+        raise typer.Exit(1)
+
+
+@backup_app.command("restore")
+def backup_restore(
+    tenant: Tenant,
+    into: Annotated[str, typer.Option("--into", help="database URL to restore into")],
+    seq: Annotated[int | None, typer.Option("--seq", help="restore to this seq")] = None,
+    at: Annotated[
+        str | None, typer.Option("--at", help="restore to this moment (ISO 8601)")
+    ] = None,
+    bucket: Annotated[int, typer.Option("--bucket", help="which target (0 = first)")] = 0,
+) -> None:
+    """時点復元 / rebuild the tenant as it was at a seq or a moment, in another database."""
+    from datetime import datetime
+
+    from replication.backup.archive import restore
+    from replication.backup.crypto import BackupCorrupted
+    from replication.digest import tenant_digest
+
+    plan = _plan()
+    moment = datetime.fromisoformat(at) if at else None
+    if moment is not None and moment.tzinfo is None:
+        raise _fail("--at needs a time zone (e.g. 2026-11-22T06:00:00+09:00)", 2)
+    target = Database(into)
+    try:
+        target.migrate()
+        restored = restore(plan.buckets[bucket], plan.master, tenant, target, seq=seq, at=moment)
+        digest = tenant_digest(target, tenant)
+    except BackupCorrupted as error:
+        raise _fail(f"バックアップが壊れています / the backup is damaged: {error}") from None
+    finally:
+        target.dispose()
+    console.print(
+        f"復元 / restored {tenant} at seq {restored.seq} (snapshot {restored.snapshot_seq} "
+        f"+ {restored.entries_applied} entries); digest {digest.digest}"
+    )

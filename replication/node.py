@@ -24,6 +24,8 @@ from fastapi import APIRouter
 from starlette.types import ASGIApp
 
 from replication import acks
+from replication.backup.archive import scheduled_backup
+from replication.backup.plan import BackupPlan
 from replication.client import PeerClient
 from replication.ports import Peers, Placements, TenantPlacement
 from replication.primary import ReplicationConfig, TenantPrimary
@@ -55,6 +57,7 @@ class ReplicationNode:
         peers: Peers,
         config: ReplicationConfig | None = None,
         http: httpx.AsyncClient | None = None,
+        backups: BackupPlan | None = None,
     ) -> None:
         self.site = site
         self.db = db
@@ -70,6 +73,11 @@ class ReplicationNode:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._upkeep: asyncio.Task[None] | None = None
         self._reconciling = asyncio.Lock()
+        self.backups = backups
+        #: per tenant: the highest seq its backups hold (known once a backup ran here)
+        self.backed_up: dict[str, int] = {}
+        self._backup_due: dict[str, float] = {}
+        self._backing_up: asyncio.Task[int | None] | None = None
         db.on_logged.append(self._on_logged)
 
     # ------------------------------------------------------------------ wiring
@@ -92,6 +100,10 @@ class ReplicationNode:
         self._upkeep = asyncio.create_task(self._run_upkeep(), name="replication upkeep")
 
     async def stop(self) -> None:
+        if self._backing_up is not None:
+            self._backing_up.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._backing_up
         if self._upkeep is not None:
             self._upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -213,6 +225,7 @@ class ReplicationNode:
                     await primary.upkeep()
                 if rounds % TRUNCATE_EVERY == 0:
                     await self.truncate_logs()
+                self._schedule_backups()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -224,6 +237,8 @@ class ReplicationNode:
         if placement is None or not placement.replicas:
             return 0
         held = [primary.acked.get(replica) for replica in placement.replicas]
+        if self.backups is not None:  # the latest backup must hold it too
+            held.append(self.backed_up.get(primary.tenant))
         if any(seq is None for seq in held):
             return 0
         return min(seq for seq in held if seq is not None)
@@ -246,6 +261,41 @@ class ReplicationNode:
                 await anyio.to_thread.run_sync(
                     truncate, self.db, state.tenant, state.truncate_below
                 )
+
+    # ------------------------------------------------------------------ backups
+
+    def _schedule_backups(self) -> None:
+        """One backup at a time, each tenant this site is primary of every interval."""
+        plan = self.backups
+        if plan is None or plan.interval_seconds <= 0:
+            return
+        if self._backing_up is not None and not self._backing_up.done():
+            return
+        now = asyncio.get_running_loop().time()
+        due = [t for t in sorted(self.primaries) if self._backup_due.get(t, 0.0) <= now]
+        if due:
+            self._backup_due[due[0]] = now + plan.interval_seconds
+            self._backing_up = asyncio.create_task(self.back_up(due[0]), name="backup")
+
+    async def back_up(self, tenant: str) -> int | None:
+        plan = self.backups
+        if plan is None:
+            return None
+        try:
+            held = await anyio.to_thread.run_sync(
+                scheduled_backup,
+                self.db,
+                tenant,
+                plan.master,
+                plan.buckets,
+                self.site,
+                plan.snapshot_over,
+            )
+        except Exception:
+            log.exception("tenant %s: backup failed; the log is kept until one succeeds", tenant)
+            return None
+        self.backed_up[tenant] = max(held, self.backed_up.get(tenant, 0))
+        return held
 
     # ------------------------------------------------------------------ status
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from replication.backup.plan import backup_plan
 from replication.node import ReplicationNode
 from replication.ports import Peers, Placements, StaticPeers
 from replication.primary import ReplicationConfig
@@ -47,4 +48,5 @@ def node_from_settings(
         placements=placements,
         peers=peers or topology_peers(settings),
         config=config_of(settings),
+        backups=backup_plan(settings),
     )

@@ -74,6 +74,19 @@ class Settings(BaseSettings):
     )
     replication_batch_entries: int = Field(default=1000, ge=1, le=10_000)
     replication_window: int = Field(default=4, ge=1, le=64, description="batches in flight")
+    backup_targets: str = Field(
+        default="",
+        description="comma-separated S3 buckets of other sites that hold this site's "
+        "backups, each https://endpoint/bucket (or s3://bucket); empty: no backups",
+    )
+    backup_key_file: Path | None = Field(
+        default=None,
+        description="the backup master key (tenant keys derive from it; every site that "
+        "may restore needs it); default: data_dir/backup-master.key, created when missing",
+    )
+    backup_interval_seconds: float = Field(
+        default=0, ge=0, description="how often a primary backs its tenants up; 0: on demand"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 
@@ -106,6 +119,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.site_dir / 'yui.db').as_posix()}"
+
+    @property
+    def backup_key_path(self) -> Path:
+        return self.backup_key_file or self.data_dir / "backup-master.key"
 
     @property
     def replication_key_path(self) -> Path:

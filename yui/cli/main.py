@@ -24,6 +24,7 @@ app.add_typer(residents_cli.app, name="residents", rich_help_panel="住民記録
 app.add_typer(sandbox.app, name="sandbox", rich_help_panel="サイト / Site")
 app.add_typer(placement.app, name="placement", rich_help_panel="フェイルオーバー / Failover")
 app.add_typer(replication_cli.app, name="replication", rich_help_panel="サイト / Site")
+app.add_typer(replication_cli.backup_app, name="backup", rich_help_panel="サイト / Site")
 app.add_typer(alerts.app, name="alerts", rich_help_panel="フェイルオーバー / Failover")
 app.add_typer(drill.app, name="drill", rich_help_panel="フェイルオーバー / Failover")
 
