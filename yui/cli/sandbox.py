@@ -48,10 +48,11 @@ def up(
                 tenants = seed(plan)
     except SandboxError as error:
         raise fail(str(error)) from None
-    table = Table("サイト / site", "プロバイダ / provider", "ハザード / zones", "URL")
-    for site in plan.sites:
-        table.add_row(site.name, site.provider, ", ".join(site.hazard_zones), site.url)
-    console.print(table)
+    for site in plan.sites:  # one line each, so no terminal width ever cuts a URL
+        console.print(
+            f"  [cyan]{site.name}[/] ({site.provider}; {', '.join(site.hazard_zones)}): {site.url}",
+            soft_wrap=True,
+        )
     for tenant in tenants:
         console.print(
             f"  {tenant.code} {tenant.name}: primary [cyan]{tenant.placement.primary}[/], "
