@@ -25,7 +25,7 @@ from tests.support.servers import serving
 from yui.db.database import Database
 from yui.db.fencing import NotPrimary
 from yui.http.gateway import Route
-from yui.sandbox.plan import free_ports
+from yui.sandbox.etcd import free_ports
 
 
 def _token(url: str) -> dict[str, str]:

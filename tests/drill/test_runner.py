@@ -36,7 +36,7 @@ from yui.db.fencing import NotPrimary, WriteGate
 from yui.drills.ports import CannotRun, Copies, NotWired, PlacementSnapshot
 from yui.drills.runner import DrillEnvironment, DrillOptions, run_drill, soak
 from yui.http.gateway import Route
-from yui.sandbox.plan import free_ports
+from yui.sandbox.etcd import free_ports
 
 
 class _Server:

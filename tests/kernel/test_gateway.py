@@ -17,7 +17,7 @@ from yui.auth.models import StaffUser
 from yui.db.database import Database
 from yui.db.fencing import NotPrimary
 from yui.http.gateway import Route
-from yui.sandbox.plan import free_ports
+from yui.sandbox.etcd import free_ports
 from yui.settings import load_settings
 from yui.site import create_app
 

@@ -25,7 +25,7 @@ from replication.sql import reading
 from replication.state import read
 from tests.replication.harness import SENDAI, add_user, rename_user, write_audit
 from yui.db.database import Database
-from yui.sandbox.plan import free_ports
+from yui.sandbox.etcd import free_ports
 from yui.tenancy.service import create_tenant
 
 

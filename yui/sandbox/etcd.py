@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-__all__ = ["EtcdLaunchError", "EtcdMember", "LocalEtcdCluster", "find_etcd_binary"]
+__all__ = ["EtcdLaunchError", "EtcdMember", "LocalEtcdCluster", "find_etcd_binary", "free_ports"]
 
 _DEFAULT_BINARY = "/usr/bin/etcd"
 # etcd 3.4 refuses to start on architectures it does not officially support
@@ -58,7 +58,7 @@ def find_etcd_binary() -> str | None:
     return None
 
 
-def _free_ports(count: int, host: str) -> list[int]:
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
     """Ports the kernel reports free, all held open together so none repeats."""
     sockets: list[socket.socket] = []
     try:
@@ -203,7 +203,7 @@ class LocalEtcdCluster:
         if self.members:
             raise EtcdLaunchError("cluster already started")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        ports = _free_ports(2 * self.size, self.host)
+        ports = free_ports(2 * self.size, self.host)
         for index in range(self.size):
             self._generation[index] = 0
             self.members.append(
@@ -328,7 +328,7 @@ class LocalEtcdCluster:
             self._member_call(others, "remove", {"ID": old_id}, timeout=timeout)
         self._generation[index] += 1
         if new_ports:
-            client_port, peer_port = _free_ports(2, self.host)
+            client_port, peer_port = free_ports(2, self.host)
         else:
             client_port, peer_port = old.client_port, old.peer_port
         new = self._new_member(index, client_port=client_port, peer_port=peer_port)

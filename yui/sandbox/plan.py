@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from yui.sandbox.etcd import find_etcd_binary
+from yui.sandbox.etcd import find_etcd_binary, free_ports
 from yui.sandbox.processes import ProcessRecord
 from yui.topology import SiteSpec
 
@@ -18,18 +18,6 @@ SITES: tuple[tuple[str, str, str, tuple[str, ...], float, float], ...] = (
 )
 #: two demo municipalities whose primaries the placement policy puts at different sites
 DEMO_TENANTS = (("041009", "仙台市"), ("271004", "大阪市"))
-
-
-def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """Distinct free ports: all probes stay bound until every port is chosen."""
-    probes = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for probe in probes:
-            probe.bind((host, 0))
-        return [int(probe.getsockname()[1]) for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
