@@ -87,10 +87,20 @@ class Settings(BaseSettings):
     backup_interval_seconds: float = Field(
         default=0, ge=0, description="how often a primary backs its tenants up; 0: on demand"
     )
+    alert_intake_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token of alert senders for POST /alerts/v1/ingest; unset: the "
+        "endpoint refuses every request",
+    )
+    evacuation_drill_mode: bool = Field(
+        default=False,
+        description="act on Exercise/Test alerts pushed to /alerts/v1/ingest even without "
+        "?drill=true (a site set aside for drills)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 
-    @field_validator("token_secret")
+    @field_validator("token_secret", "alert_intake_token")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,6 +12,10 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import MetaData
 
+from failover.alerts.api import AlertIntake
+from failover.alerts.api import build_router as build_alerts_router
+from failover.alerts.settings import EvacuationSettings
+from failover.alerts.trigger import EvacuationTrigger
 from replication.acks import ReplicationAcks
 from replication.node import ReplicationNode
 from yui.audit.api import router as audit_router
@@ -63,6 +67,7 @@ def create_app(
     write_gate: WriteGate | None = None,
     cluster: ClusterLink | None = None,
     replication: ReplicationNode | None = None,
+    alerts: AlertIntake | None = None,
 ) -> FastAPI:
     """The site node. Without a cluster link (no etcd) it serves every tenant itself;
     without a replication node it ships nothing and takes no shipped entries."""
@@ -111,6 +116,7 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX)
     if replication is not None:
         app.include_router(replication.router())
+    app.include_router(build_alerts_router(alerts or alert_intake(settings)))
 
     @app.get("/healthz", tags=["operations"], summary="生存確認 / liveness")
     def healthz() -> dict[str, str]:
@@ -164,6 +170,22 @@ def create_app(
     )
     app.add_middleware(RequestContext, registry=registry, site=settings.site)
     return app
+
+
+def alert_intake(
+    settings: Settings, trigger: Callable[[], EvacuationTrigger] | None = None
+) -> AlertIntake:
+    """The alert endpoint's parts from the settings: the sites of the topology (none without
+    one: every alert then decides "no site covered"), the evacuation rules, the token."""
+    topology = settings.topology
+    token = settings.alert_intake_token
+    return AlertIntake(
+        sites=topology.sites if topology is not None else (),
+        settings=EvacuationSettings(),
+        token=token.get_secret_value() if token is not None else None,
+        trigger=trigger,
+        drill_mode=settings.evacuation_drill_mode,
+    )
 
 
 def _both(first: WriteGate | None, second: WriteGate) -> WriteGate:

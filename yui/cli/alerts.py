@@ -10,21 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
-from failover.alerts import (
-    EvacuationDecision,
-    EvacuationSettings,
-    EvacuationTrigger,
-    TriggerResult,
-    carry_out,
-    decide,
-)
+from failover.alerts import EvacuationSettings, EvacuationTrigger, intake
 from yui.alerts import MAX_ALERT_BYTES, AlertError, parse_alert
 from yui.cli.common import console, fail
 from yui.settings import SettingsError, load_settings
@@ -116,43 +109,27 @@ def ingest(
         alert = parse_alert(_read_alert_file(file))
     except AlertError as error:
         raise fail(f"{file}: {error}", 2) from None
-    at = now or datetime.now(UTC)
-    if at.utcoffset() is None:
-        at = at.replace(tzinfo=UTC)
-    decision = decide(alert, sites, settings, drill=drill, now=at)
-
-    executed: list[TriggerResult] | None = None
-    note: str
-    if not decision.acts:
-        note = "実行するものはありません / nothing to carry out"
-    elif dry_run:
-        note = "--dry-run: 実行していません / nothing was done"
-    elif _trigger_factory is None:
-        note = (
-            "フェイルオーバー制御役が接続されていないため実行していません。上記のサイトが退避対象です / "
-            "no failover controller is wired: nothing was done; the sites above WOULD be evacuated"
+    outcome = asyncio.run(
+        intake.ingest(
+            alert,
+            sites,
+            settings,
+            trigger=None if _trigger_factory is None else _trigger_factory(),
+            drill=drill,
+            dry_run=dry_run,
+            now=now,
         )
-    else:
-        executed = asyncio.run(carry_out(decision, _trigger_factory()))
-        note = "退避を依頼しました / evacuation requested"
-    _print(decision, executed, note, as_json)
-    if executed is not None and not all(result.ok for result in executed):
+    )
+    _print(outcome, as_json)
+    if not outcome.ok:
         raise typer.Exit(1)
 
 
-def _print(
-    decision: EvacuationDecision,
-    executed: list[TriggerResult] | None,
-    note: str,
-    as_json: bool,
-) -> None:
+def _print(outcome: intake.IngestOutcome, as_json: bool) -> None:
     if as_json:
-        out: dict[str, Any] = decision.to_json()
-        out["executed"] = executed is not None
-        out["results"] = [{"site": r.site, "error": r.error} for r in executed or []]
-        out["note"] = note
-        print(json.dumps(out, ensure_ascii=False))
+        print(json.dumps(outcome.to_json(), ensure_ascii=False))
         return
+    decision = outcome.decision
     console.print(
         f"[bold]{decision.alert_identifier}[/] ({decision.status.value}, "
         f"{decision.msg_type.value}, {decision.kind.value})",
@@ -169,7 +146,7 @@ def _print(
         console.print(f"  {mark} {site.site}", highlight=False)
         for reason in site.reasons:
             console.print(f"      {reason.text()}", highlight=False)
-    for result in executed or []:
+    for result in outcome.executed or []:
         status = "ok" if result.ok else f"[red]{result.error}[/]"
         console.print(f"  {result.site}: {status}", highlight=False)
-    console.print(note, highlight=False)
+    console.print(outcome.note, highlight=False)

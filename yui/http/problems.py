@@ -149,7 +149,8 @@ def document_problems(schema: dict[str, Any], statuses: tuple[int, ...]) -> dict
     for path_item in schema.get("paths", {}).values():
         for operation in path_item.values():
             responses = operation.setdefault("responses", {})
-            for status in statuses:
+            extra = (int(code) for code in responses if code.isdigit() and int(code) >= 400)
+            for status in sorted({*statuses, *extra}):
                 responses[str(status)] = {
                     "description": _TITLES.get(status, "Error"),
                     "content": {MEDIA_TYPE: {"schema": PROBLEM_REF}},
