@@ -147,3 +147,54 @@ def test_an_unreachable_primary_is_a_clear_503(
     )
     assert response.status_code == 503 and response.headers["retry-after"] == "1"
     assert "unreachable" in response.json()["detail"]
+
+
+def test_an_audited_read_at_a_replica_is_served_by_the_primary(
+    tmp_path: Path, replica: Any
+) -> None:
+    """Reading a resident's details writes an audit entry; a replica cannot write (421 from
+    its write fence), so the gateway forwards the read and the audit lands at the primary."""
+    import sqlite3
+
+    import httpx
+
+    from tests.residents.conftest import resident_payload
+
+    primary_db = _site(tmp_path, "primary")
+    user(primary_db, SENDAI, "clerk", "staff")
+    settings = load_settings(
+        site="site-a", data_dir=tmp_path, token_secret=TEST_SECRET, log_json=False
+    )
+    with serving(create_app(settings, primary_db, migrate=False)) as url:
+        api = f"{url}/api/v1/{SENDAI}"
+        token = httpx.post(f"{api}/auth/token", json={"username": "clerk", "password": PASSWORD})
+        staff = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        created = httpx.post(f"{api}/residents", json=resident_payload(), headers=staff)
+        assert created.status_code == 201, created.text
+        resident_id = created.json()["id"]
+        # the replica holds the same rows, as replication would leave them
+        with (
+            sqlite3.connect(tmp_path / "primary.db") as source,
+            sqlite3.connect(tmp_path / "replica.db") as copy,
+        ):
+            source.backup(copy)
+        replica_db = Database(f"sqlite:///{tmp_path / 'replica.db'}")
+        client = replica(replica_db, url)
+
+        boss = httpx.post(f"{api}/auth/token", json={"username": "boss", "password": PASSWORD})
+        admin = {"Authorization": f"Bearer {boss.json()['access_token']}"}
+
+        def audited() -> int:
+            answer = httpx.get(f"{api}/audit", params={"limit": 1000}, headers=admin)
+            assert answer.status_code == 200, answer.text
+            return sum(1 for entry in answer.json() if entry["subject_id"] == resident_id)
+
+        before = audited()
+        shown = client.get(f"/api/v1/{SENDAI}/residents/{resident_id}", headers=staff)
+        assert shown.status_code == 200, shown.text
+        assert shown.json()["id"] == resident_id
+        assert shown.headers["x-yui-served-by"] == "site-a"  # not the replica's copy
+        assert "x-yui-copy" not in shown.headers
+        assert audited() == before + 1
+        replica_db.dispose()
+    primary_db.dispose()
