@@ -19,16 +19,14 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from _sites import Sites, peer_urls, serve_node, write_config
 
 TENANT, TENANT_NAME = "041009", "仙台市"
 PRIMARY, REPLICA = "bench-primary", "bench-replica"
@@ -101,43 +99,14 @@ def place(path: Path, replicas: tuple[str, ...], epoch: int) -> None:
 
 def run_node(config_path: str, name: str) -> None:
     """Child: one site node (uvicorn) with replication, placements from the file."""
-    import logging
-
-    import uvicorn
-
-    from replication.node import ReplicationNode
-    from replication.ports import StaticPeers
-    from replication.primary import ReplicationConfig
-    from replication.signing import TrustStore, load_site_key
-    from yui.db.database import Database
-    from yui.settings import load_settings
-    from yui.site import create_app
-
     config = json.loads(Path(config_path).read_text())
-    site = config["sites"][name]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = load_settings(
-        site=name,
-        data_dir=config["root"],
-        database_url=site["db"],
-        token_secret="bench-" + "s" * 40,
-        log_json=False,
-        log_level="WARNING",
-    )
-    db = Database(site["db"])
-    db.migrate()
-    keys = Path(config["keys"])
-    node = ReplicationNode(
-        site=name,
-        db=db,
-        key=load_site_key(name, keys / f"{name}.pem"),
-        trust=TrustStore.load(keys / "trusted-sites.toml"),
+    serve_node(
+        config_path,
+        name,
         placements=FilePlacements(Path(config["placement"])),
-        peers=StaticPeers({n: f"http://127.0.0.1:{s['port']}" for n, s in config["sites"].items()}),
-        config=ReplicationConfig(upkeep_seconds=0.2, snapshot_over=config["snapshot_over"]),
+        replication={"upkeep_seconds": 0.2, "snapshot_over": config["snapshot_over"]},
+        log_level="INFO",
     )
-    app = create_app(settings, db, migrate=False, replication=node)
-    uvicorn.run(app, host="127.0.0.1", port=site["port"], log_level="warning", access_log=False)
 
 
 def _populate(url: str, count: int, seed: int) -> None:
@@ -152,18 +121,6 @@ def _populate(url: str, count: int, seed: int) -> None:
     if not result.report.committed:
         raise SystemExit(f"the import was not committed: {result.report}")
     db.dispose()
-
-
-def _wait_ready(port: int, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"node on port {port} did not start")
 
 
 def _copy_state(url: str) -> dict[str, int]:
@@ -198,7 +155,7 @@ async def _replica_seq(config: dict[str, Any], seq: int, limit: float) -> float:
     from replication.signing import load_site_key
 
     keys = Path(config["keys"])
-    peers = StaticPeers({n: f"http://127.0.0.1:{s['port']}" for n, s in config["sites"].items()})
+    peers = StaticPeers(peer_urls(config))
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=10.0) as http:
         client = PeerClient(load_site_key(PRIMARY, keys / f"{PRIMARY}.pem"), peers, http)
@@ -233,9 +190,6 @@ def main() -> None:
         run_node(*args.node)
         return
 
-    from replication.signing import generate_site_keys
-    from yui.sandbox.plan import free_ports
-
     with tempfile.TemporaryDirectory(prefix="yui-bench-bootstrap-") as temp:
         root = Path(temp)
         primary_db = root / "primary.db"
@@ -249,44 +203,22 @@ def main() -> None:
         prepared = time.perf_counter() - began
         before = _copy_state(f"sqlite:///{primary_db}")
 
-        ports = free_ports(2)
-        keys = root / "keys"
-        generate_site_keys(keys, [PRIMARY, REPLICA])
         placement = root / "placement.json"
         place(placement, (), 1)
-        config = {
-            "root": str(root),
-            "keys": str(keys),
-            "placement": str(placement),
-            "snapshot_over": args.snapshot_over,
-            "sites": {
-                PRIMARY: {"port": ports[0], "db": f"sqlite:///{primary_db}"},
-                REPLICA: {"port": ports[1], "db": f"sqlite:///{root / 'replica.db'}"},
-            },
+        databases = {
+            PRIMARY: f"sqlite:///{primary_db}",
+            REPLICA: f"sqlite:///{root / 'replica.db'}",
         }
-        (root / "bench.json").write_text(json.dumps(config))
-        processes = [
-            subprocess.Popen(
-                [sys.executable, __file__, "--node", str(root / "bench.json"), name],
-                stdout=subprocess.DEVNULL,
-                stderr=(root / f"{name}.log").open("wb"),
-                start_new_session=True,
-            )
-            for name in (PRIMARY, REPLICA)
-        ]
-        try:
-            for port in ports:
-                _wait_ready(port)
+        config_path = write_config(
+            root,
+            (PRIMARY, REPLICA),
+            databases.__getitem__,
+            placement=str(placement),
+            snapshot_over=args.snapshot_over,
+        )
+        with Sites(__file__, config_path) as sites:
             place(placement, (REPLICA,), 2)  # the new replica: measured from here
-            seconds = asyncio.run(_replica_seq(config, before["head"], args.timeout))
-        finally:
-            for process in processes:
-                os.killpg(process.pid, signal.SIGTERM)
-            for process in processes:
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
+            seconds = asyncio.run(_replica_seq(sites.config, before["head"], args.timeout))
         after = _copy_state(f"sqlite:///{root / 'replica.db'}")
         log = (root / f"{PRIMARY}.log").read_text(errors="replace")
         result = {

@@ -16,13 +16,10 @@ import asyncio
 import json
 import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
@@ -30,7 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, FastAPI, status
+from _sites import Sites, serve_node, write_config
+from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Float, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -131,68 +129,34 @@ class StaticPlacements:
 
 
 def run_node(config_path: str, name: str) -> None:
-    import logging
-
-    import uvicorn
-
-    from replication.node import ReplicationNode
-    from replication.ports import StaticPeers, TenantPlacement
-    from replication.primary import ReplicationConfig
-    from replication.signing import TrustStore, load_site_key
-    from yui.db.database import Database
-    from yui.settings import load_settings
-    from yui.site import create_app
+    from replication.ports import TenantPlacement
     from yui.tenancy.service import create_tenant
 
     config = json.loads(Path(config_path).read_text())
-    site = config["sites"][name]
-    settings = load_settings(
-        site=name,
-        data_dir=config["root"],
-        database_url=site["db"],
-        token_secret="bench-" + "s" * 40,
-        log_json=False,
-        log_level="WARNING",
+    placement = TenantPlacement(
+        tenant=TENANT,
+        primary=SITES[0],
+        replicas=tuple(SITES[1:]),
+        in_sync=tuple(SITES[1:]),
+        mode="sync",
+        min_insync=1,
+        epoch=1,
     )
-    logging.basicConfig(level=logging.WARNING)
-    db = Database(site["db"])
-    db.migrate()
-    BenchReport.__table__.create(db.engine, checkfirst=True)
-    node = None
-    if config["replicate"]:
-        placement = TenantPlacement(
-            tenant=TENANT,
-            primary=SITES[0],
-            replicas=tuple(SITES[1:]),
-            in_sync=tuple(SITES[1:]),
-            mode="sync",
-            min_insync=1,
-            epoch=1,
-        )
-        node = ReplicationNode(
-            site=name,
-            db=db,
-            key=load_site_key(name, Path(config["keys"]) / f"{name}.pem"),
-            trust=TrustStore.load(Path(config["keys"]) / "trusted-sites.toml"),
-            placements=StaticPlacements(placement),
-            peers=StaticPeers(
-                {n: f"http://127.0.0.1:{s['port']}" for n, s in config["sites"].items()}
-            ),
-            config=ReplicationConfig(ack_timeout=2.0),
-        )
-    if name == SITES[0]:
-        create_tenant(db, TENANT, TENANT_NAME)
-    app: FastAPI = create_app(settings, db, migrate=False, replication=node)
-    app.include_router(router)
-    serve = lambda: uvicorn.run(  # noqa: E731
-        app, host="127.0.0.1", port=site["port"], log_level="warning", access_log=False
-    )
-    if profile := os.environ.get("YUI_BENCH_PROFILE"):  # a cProfile of this node, on exit
-        import cProfile
 
-        cProfile.runctx("serve()", globals(), {"serve": serve}, f"{profile}.{name}")
-    else:
-        serve()
+    def prepare(db: Any) -> None:
+        BenchReport.__table__.create(db.engine, checkfirst=True)
+        if name == SITES[0]:
+            create_tenant(db, TENANT, TENANT_NAME)
+
+    serve_node(
+        config_path,
+        name,
+        placements=StaticPlacements(placement),
+        replicate=config["replicate"],
+        replication={"ack_timeout": 2.0},
+        prepare=prepare,
+        customize=lambda app: app.include_router(router),
+    )
 
 
 # --------------------------------------------------------------------------- the load
@@ -219,7 +183,12 @@ def _request(port: int) -> bytes:
 
 
 async def _client(
-    port: int, until: float, measure_from: float, latencies: list[float], failures: list[int]
+    port: int,
+    until: float,
+    measure_from: float,
+    latencies: list[float],
+    failures: list[int],
+    warmup: list[int],
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -239,6 +208,8 @@ async def _client(
                     latencies.append(time.perf_counter() - now)
                 else:
                     failures.append(code)
+            else:
+                warmup.append(code)
     finally:
         writer.close()
 
@@ -248,8 +219,12 @@ async def _load(port: int, clients: int, warmup: float, seconds: float) -> dict[
     measure_from, until = start + warmup, start + warmup + seconds
     latencies: list[float] = []
     failures: list[int] = []
+    warmup_codes: list[int] = []
     await asyncio.gather(
-        *(_client(port, until, measure_from, latencies, failures) for _ in range(clients))
+        *(
+            _client(port, until, measure_from, latencies, failures, warmup_codes)
+            for _ in range(clients)
+        )
     )
     latencies.sort()
     p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")
@@ -259,66 +234,28 @@ async def _load(port: int, clients: int, warmup: float, seconds: float) -> dict[
         "p99_ms": p99 * 1000,
         "requests": len(latencies),
         "failures": len(failures),
+        "warmup_requests": sum(1 for code in warmup_codes if code == 201),
     }
 
 
 # --------------------------------------------------------------------------- the runs
 
 
-def _wait_ready(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"node on port {port} did not start")
-
-
 def _run(
     root: Path, replicate: bool, names: tuple[str, ...], args: argparse.Namespace
 ) -> dict[str, float]:
-    from replication.signing import generate_site_keys
-    from yui.sandbox.plan import free_ports
-
     root.mkdir(parents=True)
-    ports = free_ports(len(names))
-    keys = root / "keys"
-    generate_site_keys(keys, names)
-    config = {
-        "root": str(root),
-        "replicate": replicate,
-        "keys": str(keys),
-        "sites": {
-            name: {"port": port, "db": args.database(root, name)}
-            for name, port in zip(names, ports, strict=True)
-        },
-    }
-    config_path = root / "bench.json"
-    config_path.write_text(json.dumps(config))
-    processes = [
-        subprocess.Popen(
-            [sys.executable, __file__, "--node", str(config_path), name],
-            stdout=subprocess.DEVNULL,
-            stderr=open(root / f"{name}.log", "wb"),  # noqa: SIM115 - closed with the process
-            start_new_session=True,
-        )
-        for name in names
-    ]
-    try:
-        for port in ports:
-            _wait_ready(port)
-        return asyncio.run(_load(ports[0], args.clients, args.warmup, args.seconds))
-    finally:
-        for process in processes:
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+    config = write_config(root, names, lambda name: args.database(root, name), replicate=replicate)
+    with Sites(__file__, config) as sites:
+        port = sites.ports[0]
+        before = sites.cpu_seconds()
+        result = asyncio.run(_load(port, args.clients, args.warmup, args.seconds))
+        after = sites.cpu_seconds()
+    # CPU per acknowledged write (warm-up included in both counts): what each node spends
+    written = result["requests"] + result["warmup_requests"]
+    for name in names:
+        result[f"cpu_ms_per_write_{name}"] = (after[name] - before[name]) * 1000 / max(written, 1)
+    return result
 
 
 def main() -> None:
@@ -350,6 +287,13 @@ def main() -> None:
                 "replicated_p99_ms": round(replicated["p99_ms"], 1),
                 "replicated_p50_ms": round(replicated["p50_ms"], 1),
                 "unreplicated_p99_ms": round(plain["p99_ms"], 1),
+                "cpu_ms_per_write": {
+                    "unreplicated": round(plain[f"cpu_ms_per_write_{SITES[0]}"], 2),
+                    "primary": round(replicated[f"cpu_ms_per_write_{SITES[0]}"], 2),
+                    "replicas": [
+                        round(replicated[f"cpu_ms_per_write_{name}"], 2) for name in SITES[1:]
+                    ],
+                },
                 "clients": args.clients,
                 "seconds": args.seconds,
                 "failures": plain["failures"] + replicated["failures"],

@@ -24,6 +24,8 @@ import time
 import unicodedata
 from pathlib import Path
 
+import _sites  # noqa: F401 - bench/failover.py must not shadow the failover package
+
 TENANT = "041009"
 
 

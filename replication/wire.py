@@ -100,6 +100,29 @@ class PromoteIn(BaseModel):
     epoch: int = Field(ge=1)
 
 
+class PauseIn(BaseModel):
+    """Stop new writes of a tenant at its primary (a planned move); they get a retryable 503."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: the pause ends by itself after this long (a mover that died leaves no stuck tenant)
+    ttl_seconds: float = Field(default=10.0, gt=0, le=120)
+    #: how long to wait for the in-sync set to hold the head before giving up (503)
+    wait_seconds: float = Field(default=5.0, gt=0, le=60)
+
+
+class PauseOut(BaseModel):
+    """The primary's log head once every in-sync replica holds it (writes paused)."""
+
+    tenant: str
+    site: str
+    head_seq: int
+    epoch: int
+    in_sync: list[str]
+    acked: dict[str, int]
+    waited_seconds: float
+
+
 class HoldIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from residents.csvio.parser import FileError
 from residents.registry.models import Household, Resident
 from residents.settings import ResidentsSettings
 from tests.residents.conftest import HEADER, Office, audit_actions, csv_bytes, log_entries
+from yui.changelog.encoding import to_json
 from yui.db.database import Database
 
 GOOD = [
@@ -76,6 +78,40 @@ def test_import_is_change_logged_as_one_transaction(office: Office) -> None:
         "created_at",
         "version",
     }
+
+
+def test_each_imported_row_is_logged_as_the_database_holds_it(office: Office) -> None:
+    """The import's change-log rows (JSON made partly in the parser process) say exactly
+    what the ORM's change capture would say of the stored rows: a replica rebuilds them."""
+    before = len(log_entries(office.db, office.code))
+    status, _ = _upload(
+        office,
+        csv_bytes(*GOOD, "100004,H3,鈴木　二郎,スズキ　ジロウ,1990-01-02,男,世帯主,三番町,1,,,1"),
+    )
+    assert status == 200
+    logged = {
+        e.pk["id"]: e.row
+        for e in log_entries(office.db, office.code)[before:]
+        if e.table_name == "residents"
+    }
+    with office.db.unit_of_work(office.code, read_only=True) as uow:
+        stored = {
+            resident.id: {
+                column.name: to_json(getattr(resident, column.name))
+                for column in Resident.__table__.columns
+            }
+            for resident in uow.session.execute(select(Resident)).scalars()
+        }
+    assert len(logged) == 4 and set(logged) <= set(stored)
+    for key, row in logged.items():
+        assert row is not None
+        # timestamps: the same instant (SQLite returns them without the zone)
+        for name in ("created_at", "updated_at"):
+            assert datetime.fromisoformat(row.pop(name)) == datetime.fromisoformat(
+                stored[key].pop(name)
+            ).replace(tzinfo=UTC)
+        assert row == stored[key]
+    assert any(row["dv_block"] and row["dv_block_since"] for row in logged.values())
 
 
 def test_bad_rows_are_reported_and_nothing_is_written(office: Office) -> None:

@@ -14,7 +14,7 @@ from residents.search.normalize import fold
 from tests.residents.conftest import log_entries
 from tests.support.factories import CHIYODA, SENDAI, tenant
 from yui.auth.models import StaffUser
-from yui.changelog.bulk import insert_rows
+from yui.changelog.bulk import Encoded, insert_columns, insert_rows
 from yui.db.database import Database
 from yui.errors import TenantScopeError
 
@@ -104,3 +104,28 @@ def test_bulk_insert_asks_the_write_gate(db: Database) -> None:
     db.write_gate = gate
     with db.unit_of_work(SENDAI) as uow, pytest.raises(NotPrimary):
         insert_rows(uow.session, Household, [{"id": new_id(), "household_no": "G"}])
+
+
+def test_bulk_insert_refuses_encoded_json_that_differs_from_the_values(db: Database) -> None:
+    """JSON made by the caller (an import's parser process) is checked against the values:
+    an entry a replica would apply differently is never written."""
+    tenant(db)
+    before = len(log_entries(db, SENDAI))
+    ids = [new_id(), new_id()]
+    good = Encoded(frozenset({"household_no"}), ['"household_no":"E1"', '"household_no":"E2"'])
+    wrong = Encoded(frozenset({"household_no"}), ['"household_no":"E1"', '"household_no":"X"'])
+    with db.unit_of_work(SENDAI) as uow, pytest.raises(ValueError, match="does not match"):
+        insert_columns(
+            uow.session, Household, {"id": ids, "household_no": ["E1", "E2"]}, encoded=wrong
+        )
+    assert len(log_entries(db, SENDAI)) == before
+    with db.unit_of_work(SENDAI) as uow:
+        insert_columns(
+            uow.session, Household, {"id": ids, "household_no": ["E1", "E2"]}, encoded=good
+        )
+        uow.commit()
+    entries = log_entries(db, SENDAI)[before:]
+    assert [(e.pk["id"], e.row and e.row["household_no"]) for e in entries] == [
+        (ids[0], "E1"),
+        (ids[1], "E2"),
+    ]

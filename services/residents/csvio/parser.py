@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 from residents.csvio.columns import BY_FIELD, STATUS_BY_LABEL, Column, column_for
 from residents.registry import fields
 from residents.search.normalize import address_key, name_key
+from yui.changelog.bulk import encode_members
 
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "cp932", "shift_jis")
 SAMPLE_BYTES = 64 * 1024
@@ -77,9 +78,11 @@ DV_BLOCK = VALUE_FIELDS.index("dv_block")
 _CELL_SEPARATOR = "\x1f"  # no valid cell holds a control character
 
 #: a row that passed its own checks: (line, 世帯番号, values in VALUE_FIELDS order, the
-#: cells joined by U+001F). A plain tuple: a batch crosses to the writer process and
-#: plain tuples pickle five times faster than objects.
-Candidate = tuple[int, str, tuple[Any, ...], str]
+#: cells joined by U+001F, the values' change-log JSON members — see
+#: yui.changelog.bulk.Encoded — made here, in the parser process, while the writer is
+#: busy). A plain tuple: a batch crosses to the writer process and plain tuples pickle
+#: five times faster than objects.
+Candidate = tuple[int, str, tuple[Any, ...], str, str]
 
 
 def candidate_cells(candidate: Candidate) -> list[str]:
@@ -492,6 +495,7 @@ class RowChecker:
             status_on=values["status_on"] if status != "active" else None,
             address_key=address_key(values["town_name"], values["block"]),
         )
+        members = encode_members(values)  # exactly the VALUE_FIELDS, dates as dates
         for name in DATE_FIELDS:
             if values[name] is not None:
                 values[name] = values[name].toordinal()
@@ -500,4 +504,5 @@ class RowChecker:
             household_no,
             tuple([values[name] for name in VALUE_FIELDS]),
             _CELL_SEPARATOR.join(cells),
+            members,
         )
