@@ -123,12 +123,19 @@ def _snapshot_lines(db: Database, tenant: str) -> Iterator[bytes]:
 
 
 def backup_snapshot(
-    db: Database, tenant: str, master: MasterKey, buckets: list[Bucket], site: str
+    db: Database,
+    tenant: str,
+    master: MasterKey,
+    buckets: list[Bucket],
+    site: str,
+    *,
+    key: str | None = None,
 ) -> Manifest:
     """The tenant's rows at its current seq, sealed, in every bucket (the seq is in the
-    manifest: it is known once the snapshot's consistent read began)."""
+    manifest: it is known once the snapshot's consistent read began). ``key`` names the
+    object (a job's id: running the job's step again overwrites the same object)."""
     as_of = datetime.now(UTC)
-    name = f"{_prefix(tenant)}snapshot/{as_of:%Y%m%dT%H%M%S%f}.snap"
+    name = f"{_prefix(tenant)}snapshot/{key or f'{as_of:%Y%m%dT%H%M%S%f}'}.snap"
     header: dict[str, Any] = {}
 
     def lines() -> Iterator[bytes]:
@@ -441,6 +448,19 @@ def scheduled_backup(
     """The periodic job: the log since the last archived segment, and a new snapshot
     when there is none yet or the log since the last one is long. Returns the highest
     seq the backups now hold."""
+    held, newest_snapshot = archive_log(db, tenant, master, buckets, site)
+    if newest_snapshot is None or held - newest_snapshot > snapshot_over:
+        held = max(held, backup_snapshot(db, tenant, master, buckets, site).last)
+    return held
+
+
+def archive_log(
+    db: Database, tenant: str, master: MasterKey, buckets: list[Bucket], site: str
+) -> tuple[int, int | None]:
+    """The log since what the buckets hold, as one more segment. Returns the highest seq
+    the backups now hold and the seq of the newest snapshot (None: none yet). Running it
+    again archives nothing twice: the segment's name is its seq range, and the next run
+    starts after the last segment it finds."""
     manifests = list_backups(buckets[0], master, tenant)
     archived = max((m.last for m in manifests if m.kind == "log"), default=0)
     snapshots = [m.last for m in manifests if m.kind == "snapshot"]
@@ -448,6 +468,4 @@ def scheduled_backup(
         db, tenant, master, buckets, site, max(archived, max(snapshots, default=0))
     )
     held = max([archived, *snapshots, segment.last if segment else 0])
-    if not snapshots or held - max(snapshots) > snapshot_over:
-        held = max(held, backup_snapshot(db, tenant, master, buckets, site).last)
-    return held
+    return held, max(snapshots, default=None)

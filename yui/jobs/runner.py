@@ -1,0 +1,133 @@
+"""Running one job, step by step, from the step its row records.
+
+Each step's database effects and its marker commit together (one unit of work). The
+commit passes the site's write fence: at a site that is not the tenant's primary (a
+deposed primary whose worker still runs) the commit is refused, nothing is recorded,
+and the run stops — the new primary's worker runs the step instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from yui.db.database import Database
+from yui.db.fencing import NotPrimary
+from yui.errors import InvalidInput, NotFound, Unavailable
+from yui.jobs import service
+from yui.jobs.kinds import JobKinds, StepContext
+from yui.jobs.models import UNFINISHED
+
+log = logging.getLogger("yui.jobs")
+
+#: attempts before a job of a kind this site does not know is failed
+UNKNOWN_KIND_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str  # done | failed | queued (to retry) | fenced (not ours) | missing
+    steps_run: int
+
+
+def run_job(
+    db: Database,
+    kinds: JobKinds,
+    tenant: str,
+    job_id: uuid.UUID,
+    *,
+    site: str,
+    still_ours: Callable[[], bool] = lambda: True,
+) -> Outcome:
+    """Run the job's remaining steps. ``still_ours`` is asked before each step (the
+    worker's in-flight lease); the write fence guards each commit regardless."""
+    ran = 0
+    while True:
+        with db.unit_of_work(tenant, read_only=True) as uow:
+            try:
+                job = service.get(uow, job_id)
+            except NotFound:
+                return Outcome("missing", ran)
+            state, number, kind_name = job.state, job.step, job.kind
+            params, results = dict(job.params), list(job.results)
+        if state not in UNFINISHED:
+            return Outcome(state, ran)
+        if not still_ours():
+            return Outcome("queued", ran)
+        try:
+            kind = kinds.get(kind_name)
+        except InvalidInput as unknown:  # a kind this site cannot run: counted, then failed
+            log.error("job %s: %s", job_id, unknown.detail)
+            return _failed(db, tenant, job_id, number, unknown, UNKNOWN_KIND_ATTEMPTS, site, ran)
+        steps = kind.steps(params)
+        context = StepContext(db, tenant, job_id, params, results, site)
+        try:
+            if number >= len(steps):  # a job whose last marker predates a shorter plan
+                _record(db, tenant, job_id, number, None, last=True, site=site)
+                continue
+            step = steps[number]
+            last = number == len(steps) - 1
+            if step.external:
+                result = step.run(context)
+                _record(db, tenant, job_id, number, result, last=last, site=site)
+            else:
+                with db.unit_of_work(tenant) as uow:
+                    job = service.get(uow, job_id, lock=True)
+                    if job.step != number:
+                        continue  # another run got there first: read again
+                    result = step.run(replace(context, session=uow.session))
+                    service.record_step(uow, job, number, result, last=last, site=site)
+                    uow.commit()
+            ran += 1
+            log.info(
+                "job %s (%s, %s): step %d/%d done",
+                job_id,
+                kind_name,
+                tenant,
+                number + 1,
+                len(steps),
+            )
+        except service.StepAlreadyDone:
+            continue
+        except (NotPrimary, Unavailable) as fenced:
+            log.warning("job %s: not run here: %s", job_id, fenced.detail)
+            return Outcome("fenced", ran)
+        except Exception as error:
+            log.exception("job %s (%s): step %d failed", job_id, kind_name, number)
+            return _failed(db, tenant, job_id, number, error, kind.max_attempts, site, ran)
+
+
+def _record(
+    db: Database, tenant: str, job_id: uuid.UUID, number: int, result: Any, *, last: bool, site: str
+) -> None:
+    with db.unit_of_work(tenant) as uow:
+        job = service.get(uow, job_id, lock=True)
+        service.record_step(uow, job, number, result, last=last, site=site)
+        uow.commit()
+
+
+def _failed(
+    db: Database,
+    tenant: str,
+    job_id: uuid.UUID,
+    number: int,
+    error: Exception,
+    max_attempts: int,
+    site: str,
+    ran: int,
+) -> Outcome:
+    try:
+        with db.unit_of_work(tenant) as uow:
+            job = service.get(uow, job_id, lock=True)
+            if job.step != number:
+                return Outcome(job.state, ran)
+            service.record_failure(
+                uow, job, f"{type(error).__name__}: {error}", max_attempts=max_attempts, site=site
+            )
+            uow.commit()
+            return Outcome(job.state, ran)
+    except (NotPrimary, Unavailable):
+        return Outcome("fenced", ran)
