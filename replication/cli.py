@@ -285,11 +285,25 @@ Tenant = Annotated[str, typer.Option("--tenant", help="自治体コード / tena
 
 
 @backup_app.command("create")
-def backup_create(tenant: Tenant) -> None:
-    """今すぐバックアップ / a snapshot and the log since the last backup, now."""
+def backup_create(
+    tenant: Tenant,
+    job: Annotated[
+        bool,
+        typer.Option(
+            "--job", help="ジョブとして主系のワーカーで / as a job of the primary's worker"
+        ),
+    ] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="with --job: wait until it is done")] = False,
+    timeout: Annotated[float, typer.Option(min=1, help="--wait: seconds")] = 600,
+) -> None:
+    """今すぐバックアップ / a snapshot and the log since the last backup, now (here, or
+    with --job as a background job that the tenant's primary runs and a failover resumes)."""
     from replication.backup.archive import create_backup
 
     plan = _plan()
+    if job or wait:
+        _backup_job(tenant, wait, timeout)
+        return
     with _database() as db:
         made = create_backup(db, tenant, plan.master, plan.buckets, _settings().site)
     for manifest in made:
@@ -297,6 +311,27 @@ def backup_create(tenant: Tenant) -> None:
             f"{manifest.kind} {manifest.first}–{manifest.last}: {manifest.name} ({manifest.size} B)"
         )
     console.print(f"→ {', '.join(str(b.target) for b in plan.buckets)}")
+
+
+def _backup_job(tenant: str, wait: bool, timeout: float) -> None:
+    from replication.backup.job import enqueue_backup
+    from yui.jobs.service import wait_finished
+
+    with _database() as db:
+        job_id = enqueue_backup(db, tenant, _settings().site)
+        console.print(f"ジョブ / job {job_id} (backup, {tenant})")
+        if not wait:
+            return
+        done = wait_finished(
+            db,
+            tenant,
+            job_id,
+            timeout=timeout,
+            progress=lambda j: console.print(f"  {j.state}: {j.step}/2"),
+        )
+    if done.state != "done":
+        raise _fail(f"バックアップに失敗しました / the backup failed: {done.last_error}", 1)
+    console.print(f"held seq {done.results[-1]['held']}: {done.results[-1]['snapshot'] or '-'}")
 
 
 @backup_app.command("list")

@@ -11,7 +11,16 @@ from pydantic import BaseModel
 
 from replication.ports import Peers
 from replication.signing import SIGNATURE_HEADER, SiteKey
-from replication.wire import Ack, DigestOut, NodeStatus, QuarantineOut, ReplicaStatus, SealOut
+from replication.transport import BatchConnections
+from replication.wire import (
+    Ack,
+    DigestOut,
+    NodeStatus,
+    PauseOut,
+    QuarantineOut,
+    ReplicaStatus,
+    SealOut,
+)
 
 PREFIX = "/replication/v1"
 M = TypeVar("M", bound=BaseModel)
@@ -27,9 +36,17 @@ class PeerError(Exception):
 
 
 class PeerClient:
-    def __init__(self, key: SiteKey, peers: Peers, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        key: SiteKey,
+        peers: Peers,
+        http: httpx.AsyncClient,
+        batches: BatchConnections | None = None,
+    ) -> None:
         self.key = key
         self.peers = peers
+        #: entry batches to http:// peers over kept-alive connections (replication.transport)
+        self.batches = batches
         self.http = http
 
     def url(self, site: str, path: str, params: dict[str, Any] | None = None) -> httpx.URL:
@@ -77,6 +94,18 @@ class PeerClient:
         return model.model_validate_json(response.content)
 
     async def send_batch(self, site: str, tenant: str, body: bytes, time_limit: float) -> Ack:
+        if self.batches is not None:
+            url = self.url(site, f"/{tenant}/entries")
+            if url.scheme == "http" and url.host:
+                target = url.raw_path.decode("ascii")
+                headers = self.key.headers("POST", target, body)
+                headers["content-type"] = "application/json"
+                status, content = await self.batches.post(
+                    url.host, url.port or 80, target, headers, body, time_limit
+                )
+                if status >= 400:
+                    raise PeerError(site, _problem_text(status, content), status)
+                return Ack.model_validate_json(content)
         response = await self.request(
             site, "POST", f"/{tenant}/entries", body=body, time_limit=time_limit
         )
@@ -95,6 +124,15 @@ class PeerClient:
         return await self._model(
             ReplicaStatus, site, "POST", f"/{tenant}/promote", {"epoch": epoch}
         )
+
+    async def pause(self, site: str, tenant: str, ttl: float = 10.0, wait: float = 5.0) -> PauseOut:
+        payload = {"ttl_seconds": ttl, "wait_seconds": wait}
+        return await self._model(
+            PauseOut, site, "POST", f"/{tenant}/pause", payload, time_limit=wait + 5.0
+        )
+
+    async def resume(self, site: str, tenant: str) -> ReplicaStatus:
+        return await self._model(ReplicaStatus, site, "DELETE", f"/{tenant}/pause")
 
     async def hold(
         self, site: str, tenant: str, seq: int | None, ttl: float = 60.0
@@ -146,10 +184,14 @@ class PeerClient:
 
 
 def _problem(response: httpx.Response) -> str:
+    return _problem_text(response.status_code, response.content)
+
+
+def _problem_text(status: int, content: bytes) -> str:
     try:
-        data = response.json()
+        data = json.loads(content)
     except ValueError:
-        return f"HTTP {response.status_code}"
+        return f"HTTP {status}"
     if isinstance(data, dict):
-        return f"HTTP {response.status_code}: {data.get('detail') or data.get('title')}"
-    return f"HTTP {response.status_code}"
+        return f"HTTP {status}: {data.get('detail') or data.get('title')}"
+    return f"HTTP {status}"

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 
 from replication import acks
 from replication.backup.archive import scheduled_backup
+from replication.backup.job import held_by_backups
 from replication.backup.plan import BackupPlan
 from replication.client import PeerClient
 from replication.ports import Peers, Placements, TenantPlacement
@@ -34,8 +35,9 @@ from replication.roles import become_primary
 from replication.signing import SiteKey, TrustStore
 from replication.sql import reading
 from replication.state import CopyState, all_states, read
+from replication.transport import BatchConnections
 from replication.truncate import truncate
-from replication.wire import NodeStatus, ReplicaStatus, StreamStatus, TenantStatus
+from replication.wire import NodeStatus, PauseOut, ReplicaStatus, StreamStatus, TenantStatus
 from yui.db.database import Database
 from yui.errors import Conflict
 
@@ -43,6 +45,8 @@ log = logging.getLogger("yui.replication")
 
 #: truncation runs once per this many upkeep rounds
 TRUNCATE_EVERY = 10
+#: how often the upkeep looks for finished backup jobs (the Celery worker's)
+FOLLOW_JOBS_SECONDS = 1.0
 
 
 class ReplicationNode:
@@ -66,7 +70,12 @@ class ReplicationNode:
         self.config = config or ReplicationConfig()
         self._own_http = http is None
         self.client = PeerClient(
-            key, peers, http or httpx.AsyncClient(timeout=self.config.request_timeout)
+            key,
+            peers,
+            http or httpx.AsyncClient(timeout=self.config.request_timeout),
+            # batches over the network: kept-alive connections without httpx's cost; a
+            # client given to the node (requests routed in memory) carries them too
+            batches=BatchConnections() if http is None else None,
         )
         self.primaries: dict[str, TenantPrimary] = {}
         self.receiver = Receiver(self)
@@ -76,8 +85,6 @@ class ReplicationNode:
         self.backups = backups
         #: per tenant: the highest seq its backups hold (known once a backup ran here)
         self.backed_up: dict[str, int] = {}
-        self._backup_due: dict[str, float] = {}
-        self._backing_up: asyncio.Task[int | None] | None = None
         db.on_logged.append(self._on_logged)
 
     # ------------------------------------------------------------------ wiring
@@ -100,10 +107,6 @@ class ReplicationNode:
         self._upkeep = asyncio.create_task(self._run_upkeep(), name="replication upkeep")
 
     async def stop(self) -> None:
-        if self._backing_up is not None:
-            self._backing_up.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._backing_up
         if self._upkeep is not None:
             self._upkeep.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -114,6 +117,8 @@ class ReplicationNode:
         self.primaries.clear()
         if self._own_http:
             await self.client.http.aclose()
+        if self.client.batches is not None:
+            await self.client.batches.aclose()
         self._loop = None
 
     # ------------------------------------------------------------------ events
@@ -148,7 +153,33 @@ class ReplicationNode:
         old = self.primaries.pop(tenant, None)
         if old is not None:
             await old.stop()
-        await self.reconcile()
+        # This tenant only (an evacuation promotes many at once; the upkeep reconciles all):
+        # once the placement names this site, its primary starts (here, or at its first write).
+        placement = self.placements.placement(tenant)
+        if placement is not None and placement.primary == self.site:
+            await self._primary(placement)
+
+    async def pause_writes(self, tenant: str, ttl: float, wait: float) -> PauseOut:
+        """A planned move: stop the tenant's new writes here and wait for its in-sync set."""
+        primary = self.primaries.get(tenant)
+        if primary is None:
+            placement = self.placements.placement(tenant)
+            if placement is not None and placement.primary == self.site:
+                primary = await self._primary(placement)
+        if primary is None:
+            raise Conflict(
+                f"{self.site} はテナント {tenant} の主系ではありません / {self.site} is not the "
+                f"primary of {tenant}"
+            )
+        return await primary.pause(ttl, wait)
+
+    def resume_writes(self, tenant: str) -> bool:
+        """End a pause (a move that aborted, or done); False when nothing was paused here."""
+        primary = self.primaries.get(tenant)
+        if primary is None:
+            return False
+        primary.resume()
+        return True
 
     async def wait_replicated(self, committed: Sequence[tuple[str, int]]) -> None:
         last: dict[str, int] = {}
@@ -225,7 +256,8 @@ class ReplicationNode:
                     await primary.upkeep()
                 if rounds % TRUNCATE_EVERY == 0:
                     await self.truncate_logs()
-                self._schedule_backups()
+                if rounds % max(1, round(FOLLOW_JOBS_SECONDS / self.config.upkeep_seconds)) == 0:
+                    await self._follow_backup_jobs()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -264,18 +296,17 @@ class ReplicationNode:
 
     # ------------------------------------------------------------------ backups
 
-    def _schedule_backups(self) -> None:
-        """One backup at a time, each tenant this site is primary of every interval."""
-        plan = self.backups
-        if plan is None or plan.interval_seconds <= 0:
+    async def _follow_backup_jobs(self) -> None:
+        """Backups run as jobs of the site's Celery worker (yui.jobs, another process):
+        learn what the finished ones hold (the truncation floor waits for it). The
+        worker's commits themselves ship when an idle stream's heartbeat re-reads the
+        log head (``refresh_head``)."""
+        if self.backups is None:
             return
-        if self._backing_up is not None and not self._backing_up.done():
-            return
-        now = asyncio.get_running_loop().time()
-        due = [t for t in sorted(self.primaries) if self._backup_due.get(t, 0.0) <= now]
-        if due:
-            self._backup_due[due[0]] = now + plan.interval_seconds
-            self._backing_up = asyncio.create_task(self.back_up(due[0]), name="backup")
+        for tenant in list(self.primaries):
+            held = await anyio.to_thread.run_sync(held_by_backups, self.db, tenant)
+            if held is not None:
+                self.backed_up[tenant] = max(held, self.backed_up.get(tenant, 0))
 
     async def back_up(self, tenant: str) -> int | None:
         plan = self.backups

@@ -33,6 +33,7 @@ from replication.roles import writer_history
 from replication.sql import reading
 from replication.state import read
 from replication.stream import ReplicaStream
+from replication.wire import PauseOut
 from yui.db.database import Database
 from yui.errors import Unavailable
 
@@ -73,6 +74,17 @@ class NotEnoughInSync(Unavailable):
 class Deposed(Unavailable):
     slug = "deposed"
     title = "このサイトは主系ではなくなりました / This site is no longer the primary"
+
+
+class WritesPaused(Unavailable):
+    """A planned move (switchover) holds the tenant's writes for a moment: retry."""
+
+    slug = "writes-paused"
+    title = "切り替え中のため書き込みを一時停止しています / Writes paused for a switchover"
+
+
+#: what a paused write's 503 tells the client to wait (seconds, the Retry-After header)
+PAUSE_RETRY_AFTER = 1
 
 
 @dataclass
@@ -116,6 +128,8 @@ class TenantPrimary:
         self.streams: dict[str, ReplicaStream] = {}
         self.acked: dict[str, int] = {}
         self.fenced: str | None = None
+        #: new writes are refused (retryable 503) until then (time.monotonic; a planned move)
+        self.paused_until = 0.0
         self._joining = _Joining()
         self._cas_placement: TenantPlacement | None = None
         self._changed = asyncio.Event()
@@ -235,6 +249,13 @@ class TenantPrimary:
         acknowledged anyway."""
         if self.fenced is not None:
             raise Deposed(self.fenced)
+        if time.monotonic() < self.paused_until:
+            raise WritesPaused(
+                f"テナント {self.tenant} は主系の切り替え中です。{PAUSE_RETRY_AFTER} 秒後に再試行して"
+                f"ください / tenant {self.tenant} is switching its primary: retry in "
+                f"{PAUSE_RETRY_AFTER} s (nothing was written)",
+                retry_after=PAUSE_RETRY_AFTER,
+            )
         placement = self.placement()
         if placement is None or placement.primary != self.site or placement.mode != "sync":
             return
@@ -267,8 +288,10 @@ class TenantPrimary:
                 return
             remaining = deadline - time.monotonic()
             if remaining > 0:
+                # asyncio.timeout, not wait_for: no task per wake-up of every waiting write
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await self._changed.wait()
                 continue
             attempts += 1
             if attempts > self.config.cas_attempts:
@@ -278,6 +301,57 @@ class TenantPrimary:
                     "the primary but not acknowledged"
                 )
             await self._drop_laggards(seq)
+
+    # ------------------------------------------------------------------ planned moves
+
+    async def pause(self, ttl: float, wait: float) -> PauseOut:
+        """Refuse new writes (retryable 503) for up to ``ttl`` seconds; return once every
+        in-sync replica holds the log head (re-read from the database: a commit that
+        passed the write gate just before the pause is counted once it lands; one that
+        lands later still is refused by the mover's seal of the new primary)."""
+        started = time.monotonic()
+        self.paused_until = started + ttl
+        deadline = started + wait
+        while True:
+            placement = self.placement()
+            if self.fenced is not None or placement is None or placement.primary != self.site:
+                self.resume()
+                raise Deposed(
+                    self.fenced
+                    or f"{self.site} はテナント {self.tenant} の主系ではありません / {self.site} "
+                    f"is not the primary of {self.tenant}"
+                )
+            await self.refresh_head()
+            if all(self.acked.get(r, -1) >= self.head for r in placement.in_sync):
+                return PauseOut(
+                    tenant=self.tenant,
+                    site=self.site,
+                    head_seq=self.head,
+                    epoch=placement.epoch,
+                    in_sync=list(placement.in_sync),
+                    acked={r: self.acked.get(r, -1) for r in placement.in_sync},
+                    waited_seconds=time.monotonic() - started,
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.resume()
+                behind = ", ".join(
+                    f"{r} (at {self.acked.get(r, '?')})"
+                    for r in placement.in_sync
+                    if self.acked.get(r, -1) < self.head
+                )
+                raise NotReplicated(
+                    f"同期レプリカが {wait:g} 秒以内に追いつきません / the in-sync replicas of "
+                    f"{self.tenant} did not reach seq {self.head} within {wait:g} s (behind: "
+                    f"{behind or 'none'}); writes resume"
+                )
+            for stream in self.streams.values():
+                stream.wake()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.02))
+
+    def resume(self) -> None:
+        self.paused_until = 0.0
 
     async def _drop_laggards(self, seq: int) -> None:
         async with self._isr_lock:

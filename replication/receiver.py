@@ -36,6 +36,8 @@ from replication.wire import (
     DigestOut,
     HoldIn,
     NodeStatus,
+    PauseIn,
+    PauseOut,
     PromoteIn,
     QuarantineOut,
     ReplicaStatus,
@@ -67,6 +69,10 @@ class Host(Protocol):
     async def promoted(self, tenant: str) -> None: ...
 
     async def node_status(self) -> NodeStatus: ...
+
+    async def pause_writes(self, tenant: str, ttl: float, wait: float) -> PauseOut: ...
+
+    def resume_writes(self, tenant: str) -> bool: ...
 
 
 @dataclass
@@ -338,6 +344,26 @@ def build_router(host: Host, receiver: Receiver) -> APIRouter:
             gate.hold = None
             state = await anyio.to_thread.run_sync(apply_pending, host.db, tenant, None)
         return _status(host.site, state, None)
+
+    @router.post(
+        "/{tenant}/pause",
+        response_model=PauseOut,
+        summary="書き込みの一時停止 / pause writes at the primary for a planned move",
+    )
+    async def pause(tenant: TenantPath, _source: Site, request: Request) -> PauseOut:
+        body = parsed(PauseIn.model_validate_json, await request.body())
+        return await host.pause_writes(tenant, body.ttl_seconds, body.wait_seconds)
+
+    @router.delete(
+        "/{tenant}/pause",
+        response_model=ReplicaStatus,
+        summary="書き込みの再開 / resume writes at this site",
+    )
+    async def resume(tenant: TenantPath, _source: Site) -> ReplicaStatus:
+        host.resume_writes(tenant)
+        return _status(
+            host.site, await receiver.state(tenant), receiver.gate(tenant).current_hold()
+        )
 
     @router.get(
         "/{tenant}/digest", response_model=DigestOut, summary="ダイジェスト / digest at a seq"

@@ -12,7 +12,7 @@ from dataclasses import replace
 import httpx
 from pydantic import ValidationError
 
-from failover.controller.loop import Controller
+from failover.controller.loop import Controller, ControllerTiming
 from failover.controller.ports import Copies
 from failover.coordination import connect_etcd
 from failover.coordination.interface import (
@@ -88,7 +88,10 @@ class ClusterLink:
         self._failsafe_task = asyncio.create_task(self._keep_failsafe())
         if self.copies is not None:
             # Every site node is a candidate; etcd elects one active controller.
-            self.controller = Controller(self.site, self.coordination, self.view, self.copies)
+            timing = ControllerTiming(restore_grace_seconds=self.settings.restore_grace_seconds)
+            self.controller = Controller(
+                self.site, self.coordination, self.view, self.copies, timing=timing
+            )
             self._controller_task = asyncio.create_task(self.controller.run())
 
     async def _keep_failsafe(self) -> None:

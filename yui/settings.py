@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     )
     replication_batch_entries: int = Field(default=1000, ge=1, le=10_000)
     replication_window: int = Field(default=4, ge=1, le=64, description="batches in flight")
+    restore_grace_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long a site holding a tenant's copy may be gone before the controller "
+        "adds a replica at another site to restore the replication factor",
+    )
     backup_targets: str = Field(
         default="",
         description="comma-separated S3 buckets of other sites that hold this site's "
@@ -97,6 +103,17 @@ class Settings(BaseSettings):
         description="act on Exercise/Test alerts pushed to /alerts/v1/ingest even without "
         "?drill=true (a site set aside for drills)",
     )
+    jobs_lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="how long a background job stays in flight at this site's worker "
+        "without a sign of life (then the dispatcher sends it again)",
+    )
+    jobs_dispatch_seconds: float = Field(
+        default=1.0, gt=0, le=300, description="how often the worker looks for jobs to run"
+    )
+    jobs_concurrency: int = Field(default=2, ge=1, le=64, description="jobs run at once")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -16,6 +16,7 @@ from failover.alerts.api import AlertIntake
 from failover.alerts.api import build_router as build_alerts_router
 from failover.alerts.settings import EvacuationSettings
 from failover.alerts.trigger import EvacuationTrigger
+from failover.controller.moves import BackgroundEvacuations, MoveTrigger
 from replication.acks import ReplicationAcks
 from replication.node import ReplicationNode
 from yui.audit.api import router as audit_router
@@ -29,8 +30,12 @@ from yui.http import problems
 from yui.http.deps import SiteContext
 from yui.http.gateway import Gateway, RouteLookup
 from yui.http.middleware import BodyLimit, RequestContext
+from yui.jobs.kinds import DEMO, JobKinds
 from yui.settings import Settings
 from yui.tenancy.api import router as tenancy_router
+
+if TYPE_CHECKING:
+    from yui.jobs.worker import Schedule
 
 API_PREFIX = "/api/v1/{tenant}"
 #: error statuses every operation may answer, all as problem+json
@@ -45,6 +50,7 @@ def all_metadata() -> MetaData:
     import yui.audit.models
     import yui.auth.models
     import yui.changelog.models
+    import yui.jobs.models
     import yui.tenancy.models  # noqa: F401
 
     return Base.metadata
@@ -54,8 +60,40 @@ def service_routers() -> list[APIRouter]:
     """The routers mounted under /api/v1/{tenant}: the kernel's, then each service's."""
     from failover.drill.probe_api import router as drill_probe_router
     from residents.api import router as residents_router
+    from yui.jobs.api import router as jobs_router
 
-    return [tenancy_router, auth_router, audit_router, residents_router, drill_probe_router]
+    return [
+        tenancy_router,
+        auth_router,
+        audit_router,
+        jobs_router,
+        residents_router,
+        drill_probe_router,
+    ]
+
+
+def job_kinds(settings: Settings) -> JobKinds:
+    """Every kind of background job this site's worker runs (yui.jobs)."""
+    from replication.backup.job import backup_kind
+    from replication.backup.plan import backup_plan
+
+    kinds = JobKinds()
+    kinds.register(DEMO)
+    plan = backup_plan(settings)
+    if plan is not None:
+        kinds.register(backup_kind(plan))
+    return kinds
+
+
+def job_schedules(settings: Settings) -> list[Schedule]:
+    """The periodic jobs: a backup of every tenant this site is primary of, every
+    YUI_BACKUP_INTERVAL_SECONDS when backup targets are set."""
+    from replication.backup.job import KIND as BACKUP
+    from yui.jobs.worker import Schedule
+
+    if not settings.backup_targets or settings.backup_interval_seconds <= 0:
+        return []
+    return [Schedule(BACKUP, settings.backup_interval_seconds)]
 
 
 def create_app(
@@ -214,8 +252,20 @@ def build_node(settings: Settings) -> FastAPI:
         )
         if replication is not None:
             cluster.copies = replication.client
-    app = create_app(settings, db, cluster=cluster, replication=replication)
+    evacuations = None
+    if cluster is not None and replication is not None:
+        # Alerts pushed to this node evacuate through the same moves as the CLI.
+        evacuations = BackgroundEvacuations(MoveTrigger(cluster.coordination, replication.client))
+    app = create_app(
+        settings,
+        db,
+        cluster=cluster,
+        replication=replication,
+        alerts=alert_intake(settings, trigger=(lambda: evacuations) if evacuations else None),
+    )
     app.router.on_shutdown.append(db.dispose)
+    if evacuations is not None:
+        app.router.on_shutdown.append(evacuations.close)
     return app
 
 

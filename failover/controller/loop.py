@@ -21,6 +21,7 @@ import httpx
 
 from failover.controller.ports import Copies
 from failover.controller.promotion import Promotion, promote
+from failover.controller.repair import Restorer
 from failover.coordination.interface import ClusterView, Coordination, Leadership
 
 log = logging.getLogger("yui.failover")
@@ -35,6 +36,8 @@ class ControllerTiming:
     probe_failures: int = 3
     #: after this long, a primary's site that never registered counts as lost
     startup_grace_seconds: float = 10.0
+    #: a member's site gone this long no longer counts as a copy: a replica is added elsewhere
+    restore_grace_seconds: float = 30.0
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Controller:
         self._inflight: dict[str, asyncio.Task[Promotion]] = {}
         self._known_urls: dict[str, str] = {}
         self.started = time.monotonic()
+        self.restorer = Restorer(self)
 
     async def run(self) -> None:
         watcher = asyncio.create_task(self._remember_live_sites())
@@ -135,6 +139,7 @@ class Controller:
                 )
                 self._inflight[tenant] = task
                 task.add_done_callback(functools.partial(self._finished, tenant))
+        self.restorer.tick(leadership)
 
     def _finished(self, tenant: str, task: asyncio.Task[Promotion]) -> None:
         self._inflight.pop(tenant, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from replication.wire import ReplicaStatus, SealOut
+from replication.wire import PauseOut, ReplicaStatus, SealOut
 
 
 class Copies(Protocol):
@@ -15,3 +15,17 @@ class Copies(Protocol):
 
     async def promote(self, site: str, tenant: str, epoch: int) -> ReplicaStatus:
         """Become the tenant's primary, writing in ``epoch``."""
+
+
+class MoveCopies(Copies, Protocol):
+    """What a planned move asks beyond a promotion: pause and resume a primary's writes,
+    and read a copy's state."""
+
+    async def pause(self, site: str, tenant: str, ttl: float = 10.0, wait: float = 5.0) -> PauseOut:
+        """Stop new writes at the primary; answer once its in-sync set holds the head."""
+
+    async def resume(self, site: str, tenant: str) -> ReplicaStatus:
+        """End a pause (writes resume at that site if it is still the primary)."""
+
+    async def status(self, site: str, tenant: str) -> ReplicaStatus:
+        """The copy's state at ``site``."""

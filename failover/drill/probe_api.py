@@ -8,7 +8,9 @@ Every answer carries ``X-Yui-Epoch``: the epoch the answering site holds for the
 now (its log head), so the checker can tell two sites acknowledging in one epoch (split
 brain). A replay answers only where a write would be accepted (the site's write gate):
 a deposed primary must not confirm, from its stale copy, a probe the new primary never
-received. Only the tenant's admins may write probes: drills are an operator's act.
+received. Nor may a primary confirm a probe it committed but could not replicate (a first
+attempt that timed out while the site was cut off): a replay answers only once the log up
+to the head is where the tenant's mode promises, exactly as a first write does. Only the tenant's admins may write probes: drills are an operator's act.
 
 The router needs nothing beyond the kernel's dependencies; the site node mounts it under
 ``/api/v1/{tenant}``.
@@ -122,9 +124,17 @@ def write_probe(
     gate = context.db.write_gate
     if gate is not None:
         gate(tenant)  # NotPrimary (421): only the primary confirms a probe
+    replayed = _replay(found, body, tenant)
+    head = session.execute(
+        select(LogHead.last_seq).where(LogHead.tenant_id == tenant)
+    ).scalar_one_or_none()
+    epoch = _epoch(session, tenant)
+    uow.rollback()  # nothing to write: the connection goes back before the answer waits
+    for logged in context.db.on_logged:  # the answer waits for replication up to the head
+        logged(tenant, int(head or 0))
     response.status_code = status.HTTP_200_OK
-    response.headers[EPOCH_HEADER] = str(_epoch(session, tenant))
-    return _replay(found, body, tenant)
+    response.headers[EPOCH_HEADER] = str(epoch)
+    return replayed
 
 
 @router.get(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
@@ -30,12 +30,14 @@ __all__ = [
     "Placement",
     "PlacementError",
     "PlacementPolicy",
+    "Restoration",
     "SiteInfo",
     "apply_move",
     "check_placement",
     "choose_promotion",
     "place_all",
     "place_new_tenant",
+    "plan_restoration",
     "rebalance",
 ]
 
@@ -909,3 +911,102 @@ def choose_promotion(
     if not candidates:
         return None
     return min(candidates, key=key).name
+
+
+# --------------------------------------------------------------------------- restoring the factor
+
+
+@dataclass(frozen=True)
+class Restoration:
+    """How a tenant's live copies compare with the replication factor, and what restores it.
+
+    ``live``: members at available sites, the primary first; ``lost``: members at
+    unavailable or unknown sites (they keep their place in the placement until they
+    return); ``catching_up``: live replicas outside the in-sync set (a new replica
+    bootstrapping, or one coming back); ``target``: the site to add a replica at now,
+    or None; ``reason``: why nothing can be added (Japanese / English), empty otherwise.
+    """
+
+    tenant: str
+    wanted: int
+    live: tuple[str, ...]
+    lost: tuple[str, ...]
+    catching_up: tuple[str, ...]
+    target: str | None = None
+    reason: str = ""
+
+    @property
+    def under_replicated(self) -> bool:
+        return len(self.live) < self.wanted
+
+    def summary(self) -> str:
+        """One line for `yui placement show` (Japanese / English)."""
+        count = f"{len(self.live)}/{self.wanted}"
+        joining = ", ".join(self.catching_up)
+        if not self.under_replicated:
+            if joining:
+                return f"{count} 追いつき中 {joining} / {count} catching up: {joining}"
+            return f"{count} ok"
+        lost = ", ".join(self.lost) or "-"
+        if self.target is not None:
+            return (
+                f"{count} 不足（{lost} 喪失）→ {self.target} に追加 / {count} under-replicated"
+                f" ({lost} lost): restoring at {self.target}"
+            )
+        return f"{count} 不足（{lost} 喪失）/ {count} under-replicated ({lost} lost): {self.reason}"
+
+
+def plan_restoration(
+    placement: Placement,
+    sites: Iterable[SiteInfo],
+    existing: Iterable[Placement] = (),
+    policy: PlacementPolicy = DEFAULT_POLICY,
+    *,
+    suspect: Collection[str] = (),
+) -> Restoration:
+    """Where to add a replica so that ``placement`` has ``replication_factor`` live copies.
+
+    Counts the members at available sites. When they are fewer than the factor and the
+    primary is available (it bootstraps the new copy), the target is an available site
+    that holds no copy yet such that the live copies and the new ones span
+    ``min_zones`` hazard zones and ``min_providers`` providers, chosen as replicas are
+    (fewest replicas of this primary's tenants, then fewest copies per capacity over
+    ``existing``, then the site adding a missing provider or zone, then name). A member
+    at an unavailable site is never removed here: it rejoins as a replica when it returns.
+    ``suspect`` sites (gone, but not yet for long) still count as copies and take none.
+    """
+    topo = _Topology(sites)
+    p = placement
+    live = tuple(n for n in dict.fromkeys(p.copies) if topo.usable(n))
+    lost = tuple(n for n in dict.fromkeys(p.copies) if not topo.usable(n))
+    catching_up = tuple(r for r in p.replicas if r in live and r not in p.in_sync)
+    found = Restoration(p.tenant, policy.replication_factor, live, lost, catching_up)
+    needed = policy.replication_factor - len(live)
+    if needed <= 0:
+        return found
+    if not topo.usable(p.primary):
+        return replace(
+            found,
+            reason="主系サイトが失われています（昇格を待っています）"
+            " / the primary's site is lost (waiting for a promotion)",
+        )
+    pool = [s for s in topo.available if s.name not in p.copies and s.name not in suspect]
+    if not pool:
+        return replace(
+            found,
+            reason="コピーを持たない利用可能なサイトがありません"
+            " / no available site is without a copy of this tenant",
+        )
+    chosen = [topo.by_name[n] for n in live]
+    loads = _Loads(existing)
+    added = _fill(chosen, min(needed, len(pool)), pool, loads, policy, p.primary)
+    if added is None:
+        names = ", ".join(s.name for s in pool)
+        return replace(
+            found,
+            reason=f"コピーを持たないサイト（{names}）を足しても {policy.min_zones} つ以上のハザードゾーンと"
+            f" {policy.min_providers} 社以上の事業者にまたがりません / no site without a copy ({names})"
+            f" keeps the copies across {policy.min_zones} hazard zones and"
+            f" {policy.min_providers} providers",
+        )
+    return replace(found, target=added[len(chosen)].name)

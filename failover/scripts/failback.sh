@@ -95,7 +95,7 @@ if ((MOVE == 0)); then
 fi
 if help="$("$YUI_BIN" failover failback --help 2>/dev/null)"; then
     if grep -q -- '--site' <<<"$help"; then
-        "$YUI_BIN" failover failback --site "$SITE"
+        "$YUI_BIN" failover failback --site "$SITE" --root "$ROOT"
     else
         "$YUI_BIN" failover failback
     fi

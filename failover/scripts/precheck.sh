@@ -82,14 +82,16 @@ else
     bad "稼働していないプロセス / not running: $(printf '%s' "$not_running" | tr '\n' ' ')"
 fi
 
-while read -r port; do
+# host: 127.0.0.1, or the site's namespace address (yui sandbox up --netns)
+while read -r host port; do
     [[ -n "$port" ]] || continue
-    if curl -fsS --max-time 3 "http://127.0.0.1:$port/health" 2>/dev/null | grep -q '"health":"true"'; then
-        ok "etcd 127.0.0.1:$port 健全 / healthy"
+    if curl -fsS --max-time 3 "http://$host:$port/health" 2>/dev/null | grep -q '"health":"true"'; then
+        ok "etcd $host:$port 健全 / healthy"
     else
-        bad "etcd 127.0.0.1:$port が不健全 / unhealthy"
+        bad "etcd $host:$port が不健全 / unhealthy"
     fi
-done < <(printf '%s\n' "$processes" | grep '"role": "etcd"' | grep -o '"port": [0-9]*' | grep -o '[0-9]*$')
+done < <(printf '%s\n' "$processes" | grep '"role": "etcd"' |
+    sed -n 's/.*"port": \([0-9]*\), "host": "\([^"]*\)".*/\2 \1/p')
 
 topology="$ROOT/topology.toml"
 if [[ ! -f "$topology" ]]; then

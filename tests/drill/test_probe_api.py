@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,37 @@ def test_a_non_primary_neither_writes_nor_confirms_a_replay(tmp_path: Path) -> N
     with db.unit_of_work(SENDAI, read_only=True) as uow:
         assert len(uow.session.execute(select(DrillProbe)).scalars().all()) == 1
     db.dispose()
+
+
+def test_a_replay_is_confirmed_only_once_replicated_like_a_first_write(tmp_path: Path) -> None:
+    """A first attempt that committed at the primary but timed out before its replicas had
+    it (a site cut off) must not be confirmed by the retry: the retry waits like a write."""
+    from replication.acks import ReplicationAcks, record
+    from yui.errors import Unavailable
+
+    replicas_reachable = True
+    waited: list[tuple[str, int]] = []
+
+    async def wait(committed: Sequence[tuple[str, int]]) -> None:
+        waited.extend(committed)
+        if not replicas_reachable:
+            raise Unavailable("replicas unreachable")
+
+    db = site_db(tmp_path, "primary")
+    db.on_logged.append(record)
+    app = site_app(tmp_path, "primary", db)
+    app.add_middleware(ReplicationAcks, wait=wait)
+    with TestClient(app) as client:
+        admin = sign_in(client, SENDAI, "boss")
+        replicated = {"id": str(uuid.uuid4()), "payload": "replicated"}
+        assert client.post(PATH, json=replicated, headers=admin).status_code == 201
+        replicas_reachable = False
+        stranded = {"id": str(uuid.uuid4()), "payload": "committed here only"}
+        assert client.post(PATH, json=stranded, headers=admin).status_code == 503
+        retry = client.post(PATH, json=stranded, headers=admin)
+        assert retry.status_code == 503, retry.text  # not 200: its replicas never got it
+        assert retry.headers["content-type"] == "application/problem+json"
+        replicas_reachable = True
+        assert client.post(PATH, json=stranded, headers=admin).status_code == 200
+    head = max(seq for _, seq in waited)
+    assert waited[-1] == (SENDAI, head)  # the replay waited for the log up to its head

@@ -7,6 +7,7 @@ import asyncio
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,10 @@ def _probes_mounted(tmp_path: Path) -> bool:
     return "/api/v1/{tenant}/drill-probes" in app.openapi()["paths"]
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+def sandbox_up(
+    tmp_path_factory: pytest.TempPathFactory, *, first_node_port: int, netns: bool = False
+) -> Sandbox:
+    """A seeded sandbox of real processes (skips when the servers or probes are missing)."""
     if not _probes_mounted(tmp_path_factory.mktemp("check")):
         pytest.skip("the site node does not mount failover.drill.probe_api yet (yui/site.py)")
     if shutil.which("etcd") is None or shutil.which("redis-server") is None:
@@ -36,15 +39,27 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
             pytest.fail("etcd and redis-server are required (YUI_REQUIRE_SERVERS=1)")
         pytest.skip("etcd or redis-server not installed")
     box = Sandbox(tmp_path_factory.mktemp("sandbox"))
-    plan = box.up(first_node_port=18501)
+    plan = box.up(first_node_port=first_node_port, netns=netns)
     from yui.sandbox.demo import seed
 
-    seed(plan)
+    try:
+        seed(plan)
+    except BaseException:
+        box.down()
+        raise
+    return box
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    box = sandbox_up(tmp_path_factory, first_node_port=18501)
     yield box
     box.down()
 
 
-def _drill(sandbox: Sandbox, tmp_path: Path, scenario: str, target: str) -> dict[str, Any]:
+def drill_report(
+    sandbox: Sandbox, tmp_path: Path, scenario: str, target: str, **overrides: Any
+) -> dict[str, Any]:
     async def drill() -> dict[str, Any]:
         env, watch = await open_environment(sandbox.root)
         try:
@@ -60,6 +75,7 @@ def _drill(sandbox: Sandbox, tmp_path: Path, scenario: str, target: str) -> dict
                 settle_timeout=3,
                 drain_seconds=5,
             )
+            options = replace(options, **overrides)
             return (await run_drill(options, env)).report
         finally:
             await watch.close()
@@ -67,7 +83,7 @@ def _drill(sandbox: Sandbox, tmp_path: Path, scenario: str, target: str) -> dict
     return asyncio.run(drill())
 
 
-def _no_loss(report: dict[str, Any]) -> None:
+def no_loss(report: dict[str, Any]) -> None:
     assert report["acknowledged_writes"], report
     assert report["lost_acknowledged_writes"] == 0 and report["split_brain_violations"] == 0
     assert report["duplicate_writes"] == 0 and report["digest_mismatches"] == 0
@@ -80,8 +96,10 @@ def _no_loss(report: dict[str, Any]) -> None:
 def test_a_lost_site_fails_over_without_losing_an_acknowledged_write(
     sandbox: Sandbox, tmp_path: Path, scenario: str, target: str
 ) -> None:
-    report = _drill(sandbox, tmp_path, scenario, target)
-    _no_loss(report)
+    # A longer window than the other drills: when the lost site also held the controller,
+    # a second lease must expire first (≈ 2 × TTL), and a loaded CI machine adds seconds.
+    report = drill_report(sandbox, tmp_path, scenario, target, duration=9, drain_seconds=8)
+    no_loss(report)
     assert report["tenants_affected"], report  # the target was a primary, and its tenants moved
     assert not report["rto_seconds"]["not_recovered"], report
     assert report["rto_seconds"]["max"] < 15, report
@@ -91,7 +109,7 @@ def test_a_lost_site_fails_over_without_losing_an_acknowledged_write(
 def test_etcd_down_nothing_fails_over_and_every_site_keeps_serving(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    report = _drill(sandbox, tmp_path, "etcd-down", "aws-tokyo")
+    report = drill_report(sandbox, tmp_path, "etcd-down", "aws-tokyo")
     assert report["acknowledged_writes"], report
     assert report["lost_acknowledged_writes"] == 0 and report["split_brain_violations"] == 0
     assert report["digest_mismatches"] == 0

@@ -1,8 +1,8 @@
 """`yui alerts ingest FILE.xml`: parse a CAP 1.2 / JMA alert and decide which sites to evacuate.
 
-The decision is failover.alerts.decide (pure). Carrying it out needs the failover
-controller: the composition root registers a trigger factory with :func:`wire_trigger`.
-Until one is wired, the command says what WOULD be evacuated and that nothing was done.
+The decision is failover.alerts.decide (pure). Carrying it out is the planned moves'
+evacuation: the composition root (yui.cli.main) registers it with :func:`wire_trigger`.
+Without one wired, the command says what WOULD be evacuated and that nothing was done.
 """
 
 from __future__ import annotations

@@ -95,8 +95,11 @@ def run(
         raise fail(str(error), 2) from None
     if scenario == "partition":  # say why at once, before touching the sandbox
         from yui.drills.runner import partition_refusal
+        from yui.sandbox.runner import Sandbox
 
-        raise fail(partition_refusal(), 2)
+        reason = Sandbox(root.resolve()).partition_refusal()
+        if reason is not None:
+            raise fail(partition_refusal(reason), 2)
     outcome = _with_environment(
         root, lambda env: run_drill(options, env, progress=_progress(as_json))
     )

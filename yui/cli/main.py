@@ -8,7 +8,8 @@ import typer
 
 from replication import cli as replication_cli
 from residents import cli as residents_cli
-from yui.cli import alerts, audit, drill, placement, sandbox, tenant, user
+from yui.cli import alerts, audit, drill, jobs, placement, sandbox, tenant, user
+from yui.cli import failover as failover_cli
 from yui.cli.common import console, database, fail, settings
 
 app = typer.Typer(
@@ -25,8 +26,12 @@ app.add_typer(sandbox.app, name="sandbox", rich_help_panel="サイト / Site")
 app.add_typer(placement.app, name="placement", rich_help_panel="フェイルオーバー / Failover")
 app.add_typer(replication_cli.app, name="replication", rich_help_panel="サイト / Site")
 app.add_typer(replication_cli.backup_app, name="backup", rich_help_panel="サイト / Site")
+app.add_typer(jobs.app, name="jobs", rich_help_panel="サイト / Site")
 app.add_typer(alerts.app, name="alerts", rich_help_panel="フェイルオーバー / Failover")
 app.add_typer(drill.app, name="drill", rich_help_panel="フェイルオーバー / Failover")
+app.add_typer(failover_cli.app, name="failover", rich_help_panel="フェイルオーバー / Failover")
+# An alert that qualifies evacuates through the planned moves (failover.controller.moves).
+alerts.wire_trigger(failover_cli.AlertEvacuation)
 
 db_app = typer.Typer(help="データベース / database", no_args_is_help=True)
 app.add_typer(db_app, name="db", rich_help_panel="サイト / Site")

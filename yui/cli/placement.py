@@ -14,7 +14,16 @@ from rich.table import Table
 
 from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination, CoordinationUnavailable, PlacementConflict
-from failover.placement.policy import Mode, Move, Placement, SiteInfo, check_placement, rebalance
+from failover.placement.policy import (
+    Mode,
+    Move,
+    Placement,
+    Restoration,
+    SiteInfo,
+    check_placement,
+    plan_restoration,
+    rebalance,
+)
 from yui.cli.common import console, fail, settings
 from yui.sandbox.processes import StateFile
 
@@ -38,7 +47,7 @@ def endpoints(etcd: str | None, root: Path) -> list[str]:
     if configured:
         return configured
     sandbox = [
-        f"127.0.0.1:{r.port}" for r in StateFile(root / "state.json").load() if r.role == "etcd"
+        f"{r.host}:{r.port}" for r in StateFile(root / "state.json").load() if r.role == "etcd"
     ]
     if not sandbox:
         raise fail(
@@ -73,16 +82,23 @@ def show(
 ) -> None:
     """配置を表示する / show placements (primary, replicas, in-sync set, mode, epoch)."""
 
-    async def work(coordination: Coordination) -> dict[str, Placement]:
+    async def work(coordination: Coordination) -> tuple[dict[str, Placement], list[SiteInfo]]:
         placements, _ = await coordination.list_placements()
-        return placements
+        return placements, await _sites(coordination)
 
-    placements = _run(endpoints(etcd, root), work)
+    placements, live = _run(endpoints(etcd, root), work)
     chosen = [p for code, p in sorted(placements.items()) if tenant in (None, code)]
     if tenant and not chosen:
         raise fail(f"テナント {tenant} の配置はありません / no placement for {tenant}", 1)
+    # Copies at sites without a lease key count as lost here (the controller waits a grace).
+    copies = {p.tenant: plan_restoration(p, live, placements.values()) for p in chosen}
     if as_json:
-        print(json.dumps([asdict(p) for p in chosen], ensure_ascii=False))
+        print(
+            json.dumps(
+                [asdict(p) | {"copies": _copies_json(copies[p.tenant])} for p in chosen],
+                ensure_ascii=False,
+            )
+        )
         return
     table = Table(
         "テナント / tenant",
@@ -92,8 +108,11 @@ def show(
         "mode",
         "min",
         "epoch",
+        "複製数 / copies",
     )
     for p in chosen:
+        restoring = copies[p.tenant]
+        colour = "red" if restoring.under_replicated else "green"
         table.add_row(
             p.tenant,
             p.primary,
@@ -102,8 +121,21 @@ def show(
             p.mode,
             str(p.min_insync),
             str(p.epoch),
+            f"[{colour}]{restoring.summary()}[/]",
         )
     console.print(table)
+
+
+def _copies_json(restoring: Restoration) -> dict[str, object]:
+    return {
+        "live": list(restoring.live),
+        "lost": list(restoring.lost),
+        "catching_up": list(restoring.catching_up),
+        "replication_factor": restoring.wanted,
+        "under_replicated": restoring.under_replicated,
+        "restore_at": restoring.target,
+        "summary": restoring.summary(),
+    }
 
 
 @app.command("set")

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from yui.cli.common import console, fail
-from yui.sandbox.runner import Sandbox, SandboxError
+from yui.sandbox.runner import ALERT_TOKEN_FILE, Sandbox, SandboxError
 
 app = typer.Typer(
     help="一台で動く3サイトのサンドボックス / the three-site sandbox on one machine",
@@ -34,12 +34,25 @@ def up(
     demo: Annotated[
         bool, typer.Option("--demo/--no-demo", help="create the demo municipalities")
     ] = True,
+    sites: Annotated[
+        int,
+        typer.Option(
+            "--sites", min=3, max=4, help="3, or 4 with oci-fukuoka (restoring copies after a loss)"
+        ),
+    ] = 3,
+    netns: Annotated[
+        bool,
+        typer.Option(
+            "--netns",
+            help="each site in its own network namespace (root; needed by the partition drill)",
+        ),
+    ] = False,
 ) -> None:
     """3サイト（etcd・Redis・S3・サイトノード）を起動する / start three sites with etcd, Redis, S3 and nodes."""
     sandbox = _sandbox(root)
     try:
         with console.status("起動中 / starting…") as status:
-            plan = sandbox.up(progress=lambda line: status.update(line))
+            plan = sandbox.up(progress=lambda line: status.update(line), sites=sites, netns=netns)
             tenants = []
             if demo:
                 from yui.sandbox.demo import seed
@@ -60,6 +73,10 @@ def up(
         )
     if tenants:
         console.print(f"  管理者パスワード / admin passwords: {plan.root / 'credentials.txt'}")
+        console.print(
+            f"  警報受信トークン / alert intake token: {plan.root / ALERT_TOKEN_FILE}"
+            " (POST /alerts/v1/ingest)"
+        )
     console.print(f"  ログ / logs: {plan.root / 'logs'}/<site>/")
     if not foreground:
         console.print("停止は / stop with: yui sandbox down")
@@ -103,6 +120,7 @@ def status(
                         "role": i.record.role,
                         "pid": i.record.pid,
                         "port": i.record.port,
+                        "host": i.record.host,
                         "state": i.state,
                         "log": i.record.log,
                     }
@@ -166,3 +184,16 @@ def thaw(site: str, root: RootOption = DEFAULT_ROOT) -> None:
 def restart(site: str, root: RootOption = DEFAULT_ROOT) -> None:
     """サイトを再起動 / start SITE's processes again."""
     _fault("restart", site, root)
+
+
+@app.command("partition")
+def partition(site: str, root: RootOption = DEFAULT_ROOT) -> None:
+    """サイトを他サイトと etcd から切り離す（--netns のみ） / cut SITE off from the other sites and
+    etcd; its clients still reach it (sandboxes started with --netns)."""
+    _fault("partition", site, root)
+
+
+@app.command("heal")
+def heal(site: str, root: RootOption = DEFAULT_ROOT) -> None:
+    """分断を解く / give a partitioned SITE its routes back."""
+    _fault("heal", site, root)

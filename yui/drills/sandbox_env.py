@@ -1,14 +1,17 @@
 """The drill environment of a running sandbox: its faults, its etcd, its copies, its admins.
 
 - faults are the sandbox's real signals (yui.sandbox.runner.Sandbox): SIGKILL, SIGSTOP and
-  SIGCONT of a site's processes; one etcd member SIGKILLed; every etcd member stopped;
+  SIGCONT of a site's processes; one etcd member SIGKILLed; every etcd member stopped; and,
+  when the sandbox runs in network namespaces (``--netns``), a site's route to the other
+  sites removed and put back (partition, heal: yui.sandbox.netns);
 - the placements and the sites' liveness keys are read from etcd through a watch-fed
   ClusterView (it keeps answering while etcd is down);
 - the copies are each live site's SQLite database (read-only reads);
 - the load generator signs in as each demo tenant's admin (credentials.txt, 0600).
 
-The failover controller plugs in with :func:`wire_watch` (a watch that can also switch
-over and evacuate); until then switchover and evacuate drills say they cannot run.
+Switchover and evacuate drills are carried out by :class:`MovingWatch` (the planned moves
+of failover.controller.moves, signed with a sandbox site's replication key); another watch
+plugs in with :func:`wire_watch`.
 """
 
 from __future__ import annotations
@@ -25,10 +28,14 @@ from pathlib import Path
 
 import httpx
 
+from failover.controller.moves import MoveResult, request_evacuation, switchover
 from failover.coordination import ClusterView, Coordination, connect_etcd
 from failover.drill.checker import CopyDigest
 from failover.drill.copies import quarantined_entries, read_copy
 from failover.drill.loadgen import SiteEndpoint
+from replication.client import PeerClient
+from replication.ports import StaticPeers
+from replication.signing import load_site_key
 from yui.db.database import Database
 from yui.drills.ports import (
     CannotRun,
@@ -38,18 +45,21 @@ from yui.drills.ports import (
     PlacementSnapshot,
 )
 from yui.drills.runner import DrillEnvironment, partition_refusal
-from yui.sandbox import processes
+from yui.errors import YuiError
+from yui.sandbox import netns, processes
 from yui.sandbox.processes import ProcessRecord
 from yui.sandbox.runner import Sandbox, SandboxError
 from yui.topology import TopologyError, load_topology
 
 __all__ = [
     "EtcdWatch",
+    "MovingWatch",
     "SandboxCopies",
     "SandboxFaults",
     "TokenCache",
     "open_environment",
     "read_credentials",
+    "sandbox_peer_client",
     "wire_watch",
 ]
 
@@ -85,7 +95,13 @@ class SandboxFaults:
             for record in self._etcd(None):
                 processes.stop(record.pid, grace=2.0)
         elif scenario == "partition":
-            raise CannotRun(partition_refusal())
+            reason = sandbox.partition_refusal()
+            if reason is not None:
+                raise CannotRun(partition_refusal(reason))
+            try:
+                sandbox.partition(target)
+            except SandboxError as error:
+                raise CannotRun(str(error)) from None
         else:
             raise CannotRun(f"no sandbox fault for {scenario}")
 
@@ -95,6 +111,8 @@ class SandboxFaults:
                 self.sandbox.restart(target)
             elif scenario == "site-freeze":
                 self.sandbox.thaw(target)
+            elif scenario == "partition":
+                self.sandbox.heal(target)
             elif scenario == "etcd-minority":
                 self._respawn_etcd(target)
             elif scenario == "etcd-down":
@@ -130,7 +148,7 @@ class SandboxFaults:
             self.sandbox.state.save(records)
         deadline = time.monotonic() + self.ready_timeout
         for record in mine:
-            while not _etcd_healthy(record.port):
+            while not _etcd_healthy(record.host, record.port):
                 if time.monotonic() > deadline:
                     raise CannotRun(
                         f"{record.name} が復帰しません / {record.name} not healthy again; "
@@ -139,11 +157,11 @@ class SandboxFaults:
                 time.sleep(0.1)
 
 
-def _etcd_healthy(port: int | None) -> bool:
+def _etcd_healthy(host: str, port: int | None) -> bool:
     if port is None:
         return False
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1.0) as response:
+        with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=1.0) as response:
             return b'"health":"true"' in response.read().replace(b" ", b"")
     except (OSError, ValueError):
         return False
@@ -201,6 +219,71 @@ class EtcdWatch:
         if self._view is not None:
             await self._view.close()
         await self._coordination.close()
+
+
+def sandbox_peer_client(root: Path, http: httpx.AsyncClient) -> PeerClient:
+    """Replication's signed client, signing as the sandbox's first site (every site of the
+    sandbox trusts every other): what a planned move asks of the copies."""
+    try:
+        topology = load_topology(root / "topology.toml")
+        signer = topology.sites[0].name
+        key = load_site_key(signer, root / "keys" / f"{signer}.pem")
+    except (TopologyError, OSError, ValueError) as error:
+        raise CannotRun(
+            f"サンドボックスの鍵が読めません / cannot read the sandbox's replication key under "
+            f"{root}: {error}"
+        ) from None
+    return PeerClient(key, StaticPeers({s.name: s.url for s in topology.sites}), http)
+
+
+class MovingWatch(EtcdWatch):
+    """An etcd watch that also carries out switchovers and evacuations (started lazily)."""
+
+    def __init__(self, endpoints: Sequence[str], root: Path) -> None:
+        super().__init__(endpoints)
+        self.root = root
+        #: every move this watch made, in order
+        self.moves: list[MoveResult] = []
+
+    async def _started(self) -> None:
+        if self._view is None:
+            await self.start()
+
+    async def placements(self) -> Mapping[str, PlacementSnapshot]:
+        await self._started()
+        return await super().placements()
+
+    async def site_alive(self, site: str) -> bool | None:
+        await self._started()
+        return await super().site_alive(site)
+
+    async def switchover(self, tenant: str, to: str | None) -> None:
+        await self._started()
+        async with httpx.AsyncClient(timeout=30.0, trust_env=False) as http:
+            copies = sandbox_peer_client(self.root, http)
+            try:
+                result = await switchover(self._coordination, copies, tenant, to)
+            except YuiError as error:
+                raise CannotRun(error.detail) from None
+        self._record([result])
+
+    async def evacuate(self, site: str) -> None:
+        await self._started()
+        async with httpx.AsyncClient(timeout=30.0, trust_env=False) as http:
+            copies = sandbox_peer_client(self.root, http)
+            done = await request_evacuation(
+                self._coordination, copies, site, "訓練 / drill", drill=True
+            )
+        self._record(done.results)
+
+    def _record(self, results: Sequence[MoveResult]) -> None:
+        failed = [r for r in results if not r.ok]
+        self.moves += [r for r in results if r.ok and r.epoch is not None]
+        if failed:
+            raise CannotRun(
+                "; ".join(f"{r.tenant}: {r.reason}" for r in failed[:5])
+                + f" ({len(failed)} of {len(results)} moves failed)"
+            )
 
 
 # --------------------------------------------------------------------------- sign-in
@@ -338,6 +421,7 @@ class _SandboxParts:
     sites: tuple[SiteEndpoint, ...]
     endpoints: list[str]
     credentials: dict[str, tuple[str, str]]
+    cannot_partition: str | None
 
 
 def _sandbox_parts(root: Path) -> _SandboxParts:
@@ -347,17 +431,24 @@ def _sandbox_parts(root: Path) -> _SandboxParts:
             f"サンドボックスが起動していません（yui sandbox up） / the sandbox at {root} is not up: "
             "run `yui sandbox up` first"
         )
+    layout = netns.load_layout(sandbox.root)
     try:
         topology = load_topology(sandbox.root / "topology.toml")
     except TopologyError as error:
         raise CannotRun(str(error)) from None
     return _SandboxParts(
         sandbox=sandbox,
-        sites=tuple(SiteEndpoint(s.name, s.url) for s in topology.sites),
+        sites=tuple(
+            SiteEndpoint(s.name, s.url, layout.site(s.name).namespace if layout else None)
+            for s in topology.sites
+        ),
         endpoints=[
-            f"127.0.0.1:{r.port}" for r in sandbox.state.load() if r.role == "etcd" and r.port
+            f"{r.host}:{r.port}" for r in sandbox.state.load() if r.role == "etcd" and r.port
         ],
         credentials=read_credentials(sandbox.root / "credentials.txt"),
+        cannot_partition=None
+        if (reason := sandbox.partition_refusal()) is None
+        else partition_refusal(reason),
     )
 
 
@@ -368,9 +459,9 @@ async def open_environment(root: Path) -> tuple[DrillEnvironment, FailoverWatch]
         factory, can_move = _watch_factory
         watch = factory(parts.endpoints)
     else:
-        etcd = EtcdWatch(parts.endpoints)
-        await etcd.start()
-        watch, can_move = etcd, False
+        moving = MovingWatch(parts.endpoints, parts.sandbox.root)
+        await moving.start()
+        watch, can_move = moving, True
     tokens = TokenCache(parts.sites, parts.credentials)
     signed_out = await tokens.prefetch(sorted(parts.credentials))
     env = DrillEnvironment(
@@ -381,5 +472,6 @@ async def open_environment(root: Path) -> tuple[DrillEnvironment, FailoverWatch]
         auth=tokens.headers,
         writable_tenants=frozenset(parts.credentials) - set(signed_out),
         can_move=can_move,
+        cannot_partition=parts.cannot_partition,
     )
     return env, watch

@@ -91,6 +91,8 @@ def install(app: FastAPI) -> None:
             headers["WWW-Authenticate"] = "Bearer"
         if isinstance(error, TooManyRequests):
             headers["Retry-After"] = str(error.retry_after)
+        elif isinstance(error.extra.get("retry_after"), int):  # e.g. writes paused for a move
+            headers["Retry-After"] = str(error.extra["retry_after"])
         if error.status >= 500:
             log.error("domain error %s: %s", error.slug, error.detail)
         return problem_response(

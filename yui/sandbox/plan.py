@@ -1,4 +1,5 @@
-"""The sandbox layout: three sites in three hazard zones at three providers, on loopback."""
+"""The sandbox layout: three sites in three hazard zones at three providers, on loopback
+(optionally a fourth, `--sites 4`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ SITES: tuple[tuple[str, str, str, tuple[str, ...], float, float], ...] = (
     ("gcp-osaka", "gcp", "asia-northeast2", ("kansai", "nankai-trough"), 34.69, 135.50),
     ("sakura-ishikari", "sakura", "is1b", ("hokkaido",), 43.17, 141.32),
 )
+#: a fourth site (`yui sandbox up --sites 4`): another provider and hazard zone, so that a
+#: lost site's copies can be restored somewhere that holds none yet
+EXTRA_SITES: tuple[tuple[str, str, str, tuple[str, ...], float, float], ...] = (
+    ("oci-fukuoka", "oci", "ap-fukuoka-1", ("kyushu",), 33.59, 130.40),
+)
+#: how long a site may be gone before its copies are restored elsewhere (production: 30 s)
+RESTORE_GRACE_SECONDS = 5.0
 #: two demo municipalities whose primaries the placement policy puts at different sites
 DEMO_TENANTS = (("041009", "仙台市"), ("271004", "大阪市"))
 
@@ -165,16 +173,31 @@ class SandboxPlan:
                         "YUI_S3_ENDPOINT_URL": f"http://127.0.0.1:{ports.s3}",
                         "YUI_REPLICATION_TRUST_FILE": str(self.keys_dir / "trusted-sites.toml"),
                         "YUI_REPLICATION_KEY_FILE": str(self.keys_dir / f"{site.name}.pem"),
+                        "YUI_RESTORE_GRACE_SECONDS": str(RESTORE_GRACE_SECONDS),
                     },
                 ),
             ]
+        records += [_worker_of(record) for record in records if record.role == "node"]
         return records
 
 
-def make_plan(root: Path, first_node_port: int = 8401) -> SandboxPlan:
+def _worker_of(node: ProcessRecord) -> ProcessRecord:
+    """The site's Celery worker (`yui jobs worker`): the node's settings, its Redis."""
+    return ProcessRecord(
+        name=f"{node.site}/worker",
+        site=node.site,
+        role="worker",
+        log=str(Path(node.log).with_name("worker.log")),
+        argv=[sys.executable, "-m", "yui", "jobs", "worker"],
+        env=dict(node.env),
+    )
+
+
+def make_plan(root: Path, first_node_port: int = 8401, site_count: int = 3) -> SandboxPlan:
+    chosen = (*SITES, *EXTRA_SITES)[:site_count]
     sites, ports = [], {}
-    spare = iter(free_ports(5 * len(SITES)))
-    for index, (name, provider, region, zones, lat, lon) in enumerate(SITES):
+    spare = iter(free_ports(5 * len(chosen)))
+    for index, (name, provider, region, zones, lat, lon) in enumerate(chosen):
         node_port = first_node_port + index
         if not port_is_free(node_port):
             node_port = next(spare)

@@ -17,12 +17,14 @@ from pathlib import Path
 class ProcessRecord:
     name: str  # e.g. "aws-tokyo/node"
     site: str
-    role: str  # node | etcd | redis | s3
+    role: str  # node | etcd | redis | s3 | worker
     argv: list[str]
     log: str
     env: dict[str, str] = field(default_factory=dict)
     pid: int | None = None
     port: int | None = None
+    #: the address it listens on (a site's namespace address under `yui sandbox up --netns`)
+    host: str = "127.0.0.1"
 
 
 def spawn(record: ProcessRecord, cwd: Path) -> None:

@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from replication.signing import generate_site_keys
-from yui.sandbox import processes
+from yui.sandbox import netns, processes
 from yui.sandbox.plan import SandboxPlan, make_plan
 from yui.sandbox.processes import ProcessRecord, StateFile
 
 #: start order: coordination and brokers first, then the nodes that use them
-ROLE_ORDER = ("etcd", "redis", "s3", "node")
+ROLE_ORDER = ("etcd", "redis", "s3", "node", "worker")
+
+
+#: the file under the sandbox folder holding the alert-intake token
+ALERT_TOKEN_FILE = "alert-intake-token"  # noqa: S105 - a file name, not a secret
 
 
 class SandboxError(RuntimeError):
@@ -40,13 +44,21 @@ class Sandbox:
     # ------------------------------------------------------------------ lifecycle
 
     def up(
-        self, progress: Callable[[str], None] = lambda _: None, first_node_port: int = 8401
+        self,
+        progress: Callable[[str], None] = lambda _: None,
+        first_node_port: int = 8401,
+        sites: int = 3,
+        netns: bool = False,
     ) -> SandboxPlan:
         if any(s.state in ("running", "frozen") for s in self.status()):
             raise SandboxError(
                 "サンドボックスは起動済みです / the sandbox is already up: `yui sandbox down` first"
             )
-        plan = make_plan(self.root, first_node_port)
+        plan = make_plan(self.root, first_node_port, site_count=sites)
+        if netns:
+            plan = self._enter_namespaces(plan)
+        else:
+            self._leave_namespaces()
         # Each `up` is a fresh sandbox: ports change, and old etcd members would not rejoin.
         for old in (self.root / "etcd", plan.data_dir, self.root / "logs", plan.keys_dir):
             shutil.rmtree(old, ignore_errors=True)
@@ -58,7 +70,11 @@ class Sandbox:
             secret.touch(mode=0o600)
             secret.write_text(secrets.token_urlsafe(48))
         generate_site_keys(plan.keys_dir, [site.name for site in plan.sites])
+        alert_token = _alert_intake_token(plan.root)
         records = sorted(plan.processes(), key=lambda r: ROLE_ORDER.index(r.role))
+        for record in records:
+            if record.role == "node":
+                record.env["YUI_ALERT_INTAKE_TOKEN"] = alert_token
         started: list[ProcessRecord] = []
         try:
             for record in records:
@@ -80,6 +96,7 @@ class Sandbox:
             processes.stop(record.pid)
             stopped.append(record.name)
         self.state.save([])
+        self._leave_namespaces()
         return stopped
 
     def status(self) -> list[ProcessStatus]:
@@ -108,6 +125,14 @@ class Sandbox:
         for record in self.site_records(site):
             processes.send(record.pid, signal.SIGCONT)
 
+    def partition(self, site: str) -> None:
+        """Cut the site off from the other sites and etcd; its clients still reach it."""
+        self._routes(site, netns.cut)
+
+    def heal(self, site: str) -> None:
+        """Give a partitioned site its route to the other sites back (idempotent)."""
+        self._routes(site, netns.heal)
+
     def kill_role(self, role: str) -> None:
         """SIGKILL every process of one role across all sites (e.g. "etcd": etcd-down)."""
         for record in self.state.load():
@@ -132,13 +157,65 @@ class Sandbox:
         for record in mine:
             self._wait_ready(record)
 
+    # ------------------------------------------------------------------ namespaces
+
+    def partition_refusal(self) -> tuple[str, str] | None:
+        """Why this sandbox cannot be partitioned, as (日本語, English); None when it can."""
+        reason = netns.unavailable()
+        if reason is None and netns.load_layout(self.root) is None:
+            return (
+                "サンドボックスがネットワーク名前空間なしで起動されています（yui sandbox down の後 "
+                "yui sandbox up --netns）",
+                "the sandbox does not run in network namespaces (yui sandbox down, then "
+                "yui sandbox up --netns)",
+            )
+        return reason
+
+    def _enter_namespaces(self, plan: SandboxPlan) -> SandboxPlan:
+        reason = netns.unavailable()
+        if reason is not None:
+            raise SandboxError(f"--netns: {reason[0]} / {reason[1]}")
+        self._leave_namespaces()
+        layout = netns.plan_layout(self.root, [site.name for site in plan.sites])
+        self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / netns.LAYOUT_FILE).write_text(layout.to_json())  # first: down cleans up
+        try:
+            netns.create(layout)
+        except netns.NetnsError as error:
+            self._leave_namespaces()
+            raise SandboxError(str(error)) from None
+        return netns.relocate(plan, layout)
+
+    def _leave_namespaces(self) -> None:
+        """Remove this sandbox's namespaces and veths, if any (idempotent; after crashes too)."""
+        layout = netns.load_layout(self.root)
+        if layout is not None:
+            netns.destroy(layout.short)
+            (self.root / netns.LAYOUT_FILE).unlink(missing_ok=True)
+
+    def _routes(self, site: str, change: Callable[[netns.NetLayout, str], None]) -> None:
+        layout = self._layout(site)
+        try:
+            change(layout, site)
+        except netns.NetnsError as error:
+            raise SandboxError(str(error)) from None
+
+    def _layout(self, site: str) -> netns.NetLayout:
+        self.site_records(site)  # raises with the known sites when there is no such site
+        reason = self.partition_refusal()
+        layout = netns.load_layout(self.root)
+        if reason is not None or layout is None:
+            ja, en = reason or ("", "")
+            raise SandboxError(f"分断できません: {ja} / cannot partition: {en}")
+        return layout
+
     # ------------------------------------------------------------------ helpers
 
     def _wait_ready(self, record: ProcessRecord, timeout: float = 60.0) -> None:
         url = {
-            "node": f"http://127.0.0.1:{record.port}/readyz",
-            "etcd": f"http://127.0.0.1:{record.port}/health",
-            "s3": f"http://127.0.0.1:{record.port}/moto-api/",
+            "node": f"http://{record.host}:{record.port}/readyz",
+            "etcd": f"http://{record.host}:{record.port}/health",
+            "s3": f"http://{record.host}:{record.port}/moto-api/",
         }.get(record.role)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -146,8 +223,10 @@ class Sandbox:
                 raise SandboxError(
                     f"{record.name} は起動に失敗しました / {record.name} exited; see {record.log}"
                 )
+            if record.role == "worker":  # no port: running is ready (its log says more)
+                return
             if record.role == "redis" and record.port is not None:
-                if _redis_ping(record.port):
+                if _redis_ping(record.port, record.host):
                     return
             elif url is not None and _http_ok(url):
                 return
@@ -167,12 +246,22 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _redis_ping(port: int) -> bool:
+def _redis_ping(port: int, host: str = "127.0.0.1") -> bool:
     import socket
 
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as connection:
+        with socket.create_connection((host, port), timeout=1.0) as connection:
             connection.sendall(b"PING\r\n")
             return connection.recv(16).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def _alert_intake_token(root: Path) -> str:
+    """The sandbox's alert-intake token (`POST /alerts/v1/ingest`), kept for the operator
+    in ``alert-intake-token`` (mode 600), generated once per sandbox folder."""
+    path = root / ALERT_TOKEN_FILE
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return path.read_text().strip()

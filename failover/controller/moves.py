@@ -1,0 +1,505 @@
+"""Planned moves: switchover, evacuation, failback (DESIGN.md, "Planned switchover /
+evacuation": stop new writes on the old primary, wait for the ISR to catch up, seal,
+CAS, resume on the new primary — zero loss, the pause measured).
+
+One switchover of a tenant from its primary ``P`` to an in-sync replica ``X``:
+
+1. read the placement (revision ``R``); ``X`` must be in its in-sync set;
+2. **pause** at ``P``: new writes get a retryable 503 (Retry-After); ``P`` answers once
+   every in-sync replica holds its log head (writes already waiting are acknowledged);
+3. **seal** ``X`` at ``R + 1``: from now on ``X`` refuses ``P``'s epoch, so ``P`` can
+   acknowledge nothing ``X`` lacks (whatever slipped past the pause);
+4. **compare-and-swap** the placement with ``X`` as primary; ``P`` stays a replica, in
+   the in-sync set when its head is no further than ``X``'s (it has everything);
+5. **promote** ``X`` at the new epoch; gateways follow their etcd watch.
+
+A failure before the seal releases the pause and changes nothing. A failure after
+the seal (a lost CAS, a target that died) reinstates ``P``: the placement is rewritten
+unchanged (a new epoch above the seal) and ``P`` is promoted at it, so its replicas
+take its entries again. Either way the placement names a primary that holds every
+acknowledged write. The mover is whoever calls these functions (the CLI, a drill, the
+alert endpoint): every step is guarded by the seal and the CAS, so it may race the
+controller's promotions safely (docs/failover.md, "Planned moves").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from failover.alerts.trigger import EvacuationRequest
+from failover.controller.ports import MoveCopies
+from failover.coordination.interface import Coordination, PlacementConflict
+from failover.placement.policy import Placement, SiteInfo, choose_promotion, rebalance
+from yui.errors import Conflict, NotFound, YuiError
+
+log = logging.getLogger("yui.failover")
+
+#: how long a pause may last before the old primary resumes by itself
+PAUSE_TTL_SECONDS = 10.0
+#: how long the in-sync set may take to catch up once writes are paused
+CATCH_UP_SECONDS = 5.0
+STEP_TIMEOUT_SECONDS = 5.0
+#: switchovers in flight at once during an evacuation or a failback
+DEFAULT_CONCURRENCY = 64
+
+Progress = Callable[["MoveResult"], None]
+
+
+class UnknownTenant(NotFound):
+    slug = "unknown-tenant"
+    title = "テナントの配置がありません / No placement for this tenant"
+
+
+class MoveRefused(Conflict):
+    """The move cannot start (nothing was changed)."""
+
+    slug = "move-refused"
+    title = "切り替えできません / The move cannot be made"
+
+
+@dataclass(frozen=True)
+class MoveResult:
+    tenant: str
+    source: str
+    target: str | None
+    ok: bool
+    #: the placement's epoch after the move (None when it did not change)
+    epoch: int | None = None
+    #: from the pause at the old primary to the new primary accepting writes
+    pause_seconds: float | None = None
+    seconds: float = 0.0
+    #: why it did not move (Japanese / English), or a note
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Evacuation:
+    site: str
+    reason: str
+    drill: bool
+    results: list[MoveResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def moved(self) -> list[MoveResult]:
+        return [r for r in self.results if r.ok and r.epoch is not None]
+
+    @property
+    def failed(self) -> list[MoveResult]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def to_json(self) -> dict[str, Any]:
+        pauses = [r.pause_seconds for r in self.results if r.pause_seconds is not None]
+        return {
+            "site": self.site,
+            "reason": self.reason,
+            "drill": self.drill,
+            "tenants": len(self.results),
+            "moved": len(self.moved),
+            "failed": len(self.failed),
+            "seconds": round(self.seconds, 3),
+            "max_pause_seconds": round(max(pauses), 3) if pauses else None,
+            "results": [r.to_json() for r in self.results],
+        }
+
+
+# --------------------------------------------------------------------------- one tenant
+
+
+def switched_placement(placement: Placement, target: str, source_in_sync: bool) -> Placement:
+    """``target`` becomes the primary; the old primary becomes its first replica, in the
+    in-sync set when it holds no entry the target lacks."""
+    source = placement.primary
+    replicas = tuple(s for s in placement.copies if s != target)
+    in_sync = tuple(
+        s for s in replicas if s in placement.in_sync or (s == source and source_in_sync)
+    )
+    return replace(placement, primary=target, replicas=replicas, in_sync=in_sync)
+
+
+def choose_target(
+    placement: Placement,
+    sites: list[SiteInfo],
+    primaries: Mapping[str, int] | None = None,
+) -> str | None:
+    """The in-sync replica the policy prefers: a live site outside the primary's hazard
+    zones, then the fewest primaries per capacity (failover.placement.choose_promotion)."""
+    even = dict.fromkeys(placement.in_sync, 0)  # all in sync: no seq preference
+    return choose_promotion(placement, sites, even, placement.primary, primaries=primaries)
+
+
+async def _quietly(work: Awaitable[object], what: str) -> str | None:
+    try:
+        async with asyncio.timeout(STEP_TIMEOUT_SECONDS):
+            await work
+    except Exception as error:
+        log.warning("%s failed: %s", what, error)
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+async def _reinstate(
+    coordination: Coordination, copies: MoveCopies, tenant: str, source: str
+) -> str:
+    """After a seal, a move that cannot finish gives the tenant back to ``source`` at a
+    new epoch above the seal (its replicas would refuse its old epoch)."""
+    for _attempt in range(3):
+        current, revision = await coordination.get_placement(tenant)
+        if current is None or current.primary != source:
+            return "the placement moved meanwhile; its new primary serves"
+        try:
+            epoch = await coordination.put_placement_if(tenant, current, revision)
+        except PlacementConflict:
+            continue
+        problem = await _quietly(copies.promote(source, tenant, epoch), f"reinstate {tenant}")
+        await _quietly(copies.resume(source, tenant), f"resume {tenant}")
+        return f"{source} reinstated at epoch {epoch}" + (f" ({problem})" if problem else "")
+    return "could not reinstate (the placement kept changing)"
+
+
+async def switchover(
+    coordination: Coordination,
+    copies: MoveCopies,
+    tenant: str,
+    target: str | None = None,
+    *,
+    source: str | None = None,
+    sites: list[SiteInfo] | None = None,
+    primaries: Mapping[str, int] | None = None,
+) -> MoveResult:
+    """Move ``tenant``'s primary to ``target`` (None: the replica the policy prefers).
+
+    Raises :class:`UnknownTenant` or :class:`MoveRefused` before anything changes;
+    ``source`` (when given) must still be the primary, else nothing is done (ok).
+    Other failures come back as a result with ``ok=False``; the placement then names a
+    primary that holds every acknowledged write (the old one, or the target).
+    """
+    started = time.monotonic()
+    placement, revision = await coordination.get_placement(tenant)
+    if placement is None:
+        raise UnknownTenant(f"テナント {tenant} の配置はありません / no placement for {tenant}")
+    old = placement.primary
+    if source is not None and old != source:
+        return MoveResult(tenant, source, old, True, reason="already moved")
+    if target is None:
+        if sites is None:
+            sites = [r.to_site_info() for r in (await coordination.list_sites()).values()]
+        target = choose_target(placement, sites, primaries)
+        if target is None:
+            raise MoveRefused(
+                f"テナント {tenant} には移せる同期レプリカがありません / {tenant} has no in-sync "
+                f"replica to move to (in sync: {', '.join(placement.in_sync) or 'none'})"
+            )
+    if target == old:
+        return MoveResult(tenant, old, target, True, reason="already the primary")
+    if target not in placement.in_sync:
+        raise MoveRefused(
+            f"{target} はテナント {tenant} の同期レプリカではありません（同期: "
+            f"{', '.join(placement.in_sync) or 'なし'}） / {target} is not an in-sync replica of "
+            f"{tenant} (in sync: {', '.join(placement.in_sync) or 'none'})"
+        )
+
+    def failed(reason: str, epoch: int | None = None) -> MoveResult:
+        log.warning("switchover %s %s -> %s failed: %s", tenant, old, target, reason)
+        return MoveResult(
+            tenant, old, target, False, epoch, None, time.monotonic() - started, reason
+        )
+
+    # 2. pause at the old primary until its in-sync set holds the head
+    paused_at = time.monotonic()
+    try:
+        paused = await copies.pause(old, tenant, PAUSE_TTL_SECONDS, CATCH_UP_SECONDS)
+    except Exception as error:
+        await _quietly(copies.resume(old, tenant), f"resume {tenant}")
+        return failed(f"書き込みを止められません / could not pause writes at {old}: {error}")
+    if paused.epoch != revision:  # the placement moved (as the primary saw it): read it again
+        placement, revision = await coordination.get_placement(tenant)
+    if placement is None or placement.primary != old or target not in placement.in_sync:
+        await _quietly(copies.resume(old, tenant), f"resume {tenant}")
+        return failed(
+            f"配置が変わりました / the placement changed meanwhile; {target} is no longer an "
+            "in-sync replica: nothing was moved"
+        )
+    # 3. seal the target above the current epoch
+    # (the old primary's head is read meanwhile: a write that slipped past the pause)
+    source_head = asyncio.create_task(_head(copies, old, tenant))
+    try:
+        async with asyncio.timeout(STEP_TIMEOUT_SECONDS):
+            sealed = await copies.seal(target, tenant, revision + 1)
+    except Exception as error:
+        source_head.cancel()
+        note = await _reinstate(coordination, copies, tenant, old)
+        return failed(f"封印できません / could not seal {target}: {error}; {note}")
+    if sealed.durable_seq < paused.head_seq:
+        source_head.cancel()
+        note = await _reinstate(coordination, copies, tenant, old)
+        return failed(
+            f"{target} は seq {sealed.durable_seq} で {paused.head_seq} に届きません / {target} "
+            f"holds seq {sealed.durable_seq}, not {paused.head_seq}; {note}"
+        )
+    # a write that slipped past the pause leaves the old primary out of the in-sync set
+    head = await source_head
+    wanted = switched_placement(placement, target, head is not None and head <= sealed.durable_seq)
+    # 4. compare-and-swap
+    try:
+        epoch = await coordination.put_placement_if(tenant, wanted, revision)
+    except PlacementConflict:
+        note = await _reinstate(coordination, copies, tenant, old)
+        return failed(f"配置が同時に変更されました / the placement changed meanwhile; {note}")
+    # 5. the new primary takes writes. The old one's pause needs no release: it is a
+    # replica now (its write fence refuses the tenant's writes; the pause expires anyway).
+    problem = await _quietly(copies.promote(target, tenant, epoch), f"promote {tenant}")
+    accepted = time.monotonic()
+    log.info(
+        "switchover %s: %s -> %s (epoch %d, pause %.3f s)",
+        tenant,
+        old,
+        target,
+        epoch,
+        accepted - paused_at,
+    )
+    return MoveResult(
+        tenant,
+        old,
+        target,
+        True,
+        epoch,
+        accepted - paused_at,
+        time.monotonic() - started,
+        # the target's node also promotes itself from the placement it watches
+        f"promote answered: {problem}" if problem else "",
+    )
+
+
+async def _head(copies: MoveCopies, site: str, tenant: str) -> int | None:
+    try:
+        async with asyncio.timeout(STEP_TIMEOUT_SECONDS):
+            return (await copies.status(site, tenant)).durable_seq
+    except Exception:
+        return None
+
+
+# --------------------------------------------------------------------------- many tenants
+
+
+async def _run_all(
+    moves: list[tuple[str, str | None, str]],
+    work: Callable[[str, str | None, str], Awaitable[MoveResult]],
+    concurrency: int,
+    progress: Progress | None,
+) -> list[MoveResult]:
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(tenant: str, target: str | None, source: str) -> MoveResult:
+        async with gate:
+            try:
+                result = await work(tenant, target, source)
+            except YuiError as error:
+                result = MoveResult(tenant, source, target, False, reason=error.detail)
+            except Exception as error:  # one tenant's failure must not stop the others
+                result = MoveResult(tenant, source, target, False, reason=f"{error}")
+        if progress is not None:
+            progress(result)
+        return result
+
+    return list(await asyncio.gather(*(one(*move) for move in moves)))
+
+
+async def _sites(coordination: Coordination) -> list[SiteInfo]:
+    return [r.to_site_info() for r in (await coordination.list_sites()).values()]
+
+
+async def plan_evacuation(coordination: Coordination, site: str) -> list[tuple[str, str | None]]:
+    """(tenant, target) for every tenant whose primary is at ``site``: targets by the
+    policy, the evacuated site counting as unavailable, the load spread as planned."""
+    placements, _ = await coordination.list_placements()
+    sites = [
+        replace(s, available=False) if s.name == site else s for s in await _sites(coordination)
+    ]
+    primaries = Counter(p.primary for p in placements.values())
+    plan: list[tuple[str, str | None]] = []
+    for tenant, placement in sorted(placements.items()):
+        if placement.primary != site:
+            continue
+        target = choose_target(placement, sites, primaries)
+        if target is not None:
+            primaries[target] += 1
+            primaries[site] -= 1
+        plan.append((tenant, target))
+    return plan
+
+
+async def evacuate(
+    coordination: Coordination,
+    copies: MoveCopies,
+    site: str,
+    *,
+    reason: str = "",
+    drill: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> Evacuation:
+    """Switch every primary off ``site`` (in parallel, ``concurrency`` at a time).
+    Idempotent: tenants already moved are skipped, a second call moves what is left."""
+    started = time.monotonic()
+    plan = await plan_evacuation(coordination, site)
+    if on_plan is not None:
+        on_plan(len(plan))
+
+    async def move(tenant: str, target: str | None, source: str) -> MoveResult:
+        if target is None:
+            return MoveResult(
+                tenant,
+                source,
+                None,
+                False,
+                reason="同期レプリカが他のサイトにありません / no in-sync replica at another site",
+            )
+        result = await switchover(coordination, copies, tenant, target, source=source)
+        if not result.ok:  # the controller may have promoted it elsewhere meanwhile
+            current, _ = await coordination.get_placement(tenant)
+            if current is not None and current.primary != site:
+                return replace(result, ok=True, target=current.primary, epoch=current.epoch)
+        return result
+
+    results = await _run_all([(t, x, site) for t, x in plan], move, concurrency, progress)
+    evacuation = Evacuation(site, reason, drill, results, time.monotonic() - started)
+    log.warning(
+        "%sevacuation of %s: %d moved, %d failed in %.2f s (%s)",
+        "[drill] " if drill else "",
+        site,
+        len(evacuation.moved),
+        len(evacuation.failed),
+        evacuation.seconds,
+        reason,
+    )
+    return evacuation
+
+
+async def request_evacuation(
+    coordination: Coordination,
+    copies: MoveCopies,
+    site: str,
+    reason: str,
+    drill: bool = False,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> Evacuation:
+    """The one entry point for an evacuation (CLI, drills, alert-driven): move every
+    primary off ``site``. ``reason`` is logged and returned; ``drill`` labels it."""
+    log.warning(
+        "%sevacuation of %s requested: %s", "[訓練 / drill] " if drill else "", site, reason
+    )
+    return await evacuate(
+        coordination,
+        copies,
+        site,
+        reason=reason,
+        drill=drill,
+        concurrency=concurrency,
+        progress=progress,
+        on_plan=on_plan,
+    )
+
+
+async def plan_failback(
+    coordination: Coordination, site: str | None = None
+) -> list[tuple[str, str, str]]:
+    """(tenant, source, target) of the switchovers the placement policy wants now
+    (failover.placement.rebalance), only those toward ``site`` when it is given."""
+    placements, _ = await coordination.list_placements()
+    moves = rebalance(placements.values(), await _sites(coordination))
+    return [
+        (m.tenant, m.source, m.target)
+        for m in moves
+        if m.kind == "switchover" and m.source is not None and site in (None, m.target)
+    ]
+
+
+async def failback(
+    coordination: Coordination,
+    copies: MoveCopies,
+    *,
+    site: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    progress: Progress | None = None,
+    on_plan: Callable[[int], None] | None = None,
+) -> list[MoveResult]:
+    """Carry out the policy's switchovers (primaries go back to a returned site)."""
+    plan = await plan_failback(coordination, site)
+    if on_plan is not None:
+        on_plan(len(plan))
+
+    async def move(tenant: str, target: str | None, source: str) -> MoveResult:
+        try:
+            return await switchover(coordination, copies, tenant, target, source=source)
+        except MoveRefused as error:  # the returned site is not in sync yet: try again later
+            return MoveResult(tenant, source, target, False, reason=error.detail)
+
+    return await _run_all([(t, x, s) for t, s, x in plan], move, concurrency, progress)
+
+
+class MoveTrigger:
+    """The alerts' :class:`failover.alerts.EvacuationTrigger`, carried out by
+    :func:`request_evacuation`."""
+
+    def __init__(self, coordination: Coordination, copies: MoveCopies) -> None:
+        self.coordination = coordination
+        self.copies = copies
+
+    async def evacuate(self, site: str, reason: EvacuationRequest) -> None:
+        result = await request_evacuation(
+            self.coordination, self.copies, site, reason.text(), reason.drill
+        )
+        if not result.ok:
+            raise MoveRefused(
+                f"{site} の退避で {len(result.failed)} 件が移せませんでした / evacuation of {site}: "
+                f"{len(result.failed)} tenant(s) could not move: "
+                + "; ".join(f"{r.tenant}: {r.reason}" for r in result.failed[:5])
+            )
+
+
+class BackgroundEvacuations:
+    """An :class:`failover.alerts.EvacuationTrigger` that answers at once and evacuates
+    in the background — what the alert endpoint needs: a sender must not wait minutes
+    for 1,000 switchovers, and the same warning arrives again as Updates while the first
+    evacuation runs (one evacuation per site at a time; a repeat is a no-op)."""
+
+    def __init__(self, trigger: MoveTrigger) -> None:
+        self.trigger = trigger
+        self.running: dict[str, asyncio.Task[None]] = {}
+
+    async def evacuate(self, site: str, reason: EvacuationRequest) -> None:
+        task = self.running.get(site)
+        if task is not None and not task.done():
+            log.info("evacuation of %s already running: %s", site, reason.text())
+            return
+        self.running[site] = asyncio.create_task(self._run(site, reason), name=f"evacuate-{site}")
+
+    async def _run(self, site: str, reason: EvacuationRequest) -> None:
+        try:
+            await self.trigger.evacuate(site, reason)
+        except Exception:  # logged for the operator; the controller's failover still applies
+            log.exception("alert-driven evacuation of %s did not complete", site)
+
+    async def close(self) -> None:
+        for task in self.running.values():
+            task.cancel()
+        await asyncio.gather(*self.running.values(), return_exceptions=True)
+        self.running.clear()

@@ -1,0 +1,246 @@
+"""`yui failover switchover | evacuate | failback`: planned moves of tenants' primaries.
+
+The command carries the move out itself (failover.controller.moves), each step guarded by
+the seal and the placement's compare-and-swap (docs/failover.md, "Planned moves"). It
+signs its requests to the sites with a replication key: this site's (YUI_SITE,
+YUI_REPLICATION_KEY_FILE, YUI_TOPOLOGY_FILE), else the sandbox's.
+
+Exit codes: 0 done; 1 a move failed or etcd is unreachable; 2 the move cannot be made
+(unknown tenant, target not an in-sync replica, no key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import httpx
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from failover.alerts.trigger import EvacuationRequest
+from failover.controller.moves import (
+    DEFAULT_CONCURRENCY,
+    MoveRefused,
+    MoveResult,
+    MoveTrigger,
+    UnknownTenant,
+    failback,
+    request_evacuation,
+    switchover,
+)
+from failover.controller.ports import MoveCopies
+from failover.coordination import connect_etcd
+from failover.coordination.interface import Coordination, CoordinationUnavailable
+from replication.client import PeerClient
+from replication.setup import site_key, topology_peers
+from yui.cli.common import console, fail, settings
+from yui.cli.placement import EtcdOption, RootOption, endpoints
+from yui.drills.ports import CannotRun
+from yui.drills.sandbox_env import sandbox_peer_client
+
+app = typer.Typer(
+    help="計画的な主系の移動 / planned moves: switchover, evacuation, failback",
+    no_args_is_help=True,
+)
+
+T = TypeVar("T")
+JsonOption = Annotated[bool, typer.Option("--json", help="JSON output")]
+ConcurrencyOption = Annotated[
+    int, typer.Option("--concurrency", min=1, help="tenants moved at once")
+]
+Work = Callable[[Coordination, MoveCopies], Awaitable[T]]
+
+
+def _client(root: Path, http: httpx.AsyncClient) -> PeerClient:
+    configured = settings()
+    if configured.replication_key_file is not None and configured.topology_file is not None:
+        return PeerClient(site_key(configured), topology_peers(configured), http)
+    return sandbox_peer_client(root, http)
+
+
+def _run(etcd: str | None, root: Path, work: Work[T]) -> T:
+    hosts = endpoints(etcd, root)
+
+    async def main() -> T:
+        async with (
+            connect_etcd(hosts) as coordination,
+            httpx.AsyncClient(timeout=30.0, trust_env=False) as http,
+        ):
+            return await work(coordination, _client(root, http))
+
+    try:
+        return asyncio.run(main())
+    except (UnknownTenant, MoveRefused) as error:
+        raise fail(error.detail, 2) from None
+    except CannotRun as error:
+        raise fail(str(error), 2) from None
+    except CoordinationUnavailable as error:
+        raise fail(f"etcd に接続できません / etcd unreachable: {error.detail}", 1) from None
+
+
+class AlertEvacuation:
+    """`yui alerts ingest`'s trigger (wired in yui.cli.main): an alert's evacuation is
+    carried out here, by the same moves as `yui failover evacuate`, with etcd and the
+    signing key found the same way (YUI_ETCD_ENDPOINTS and this site's key, else the
+    sandbox's)."""
+
+    def __init__(self, root: Path = Path("var/sandbox")) -> None:
+        self.root = root
+
+    async def evacuate(self, site: str, reason: EvacuationRequest) -> None:
+        hosts = endpoints(None, self.root)  # a clear message and exit 2 when there is none
+        async with (
+            connect_etcd(hosts) as coordination,
+            httpx.AsyncClient(timeout=30.0, trust_env=False) as http,
+        ):
+            await MoveTrigger(coordination, _client(self.root, http)).evacuate(site, reason)
+
+
+@contextmanager
+def _bar(label: str, quiet: bool) -> Iterator[tuple[Callable[[int], None], Callable[[Any], None]]]:
+    """(on_plan, progress) callbacks drawing a rich progress bar (nothing when quiet)."""
+    if quiet:
+        yield (lambda _n: None), (lambda _r: None)
+        return
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as bar:
+        task = bar.add_task(label, total=None, failed=0)
+        failed = 0
+
+        def on_plan(total: int) -> None:
+            bar.update(task, total=total)
+
+        def progress(result: MoveResult) -> None:
+            nonlocal failed
+            failed += 0 if result.ok else 1
+            bar.update(task, advance=1, failed=failed)
+
+        yield on_plan, progress
+
+
+def _print_results(results: list[MoveResult]) -> None:
+    for r in results:
+        if r.ok and r.epoch is not None:
+            pause = f"{r.pause_seconds:.3f}" if r.pause_seconds is not None else "-"
+            console.print(f"{r.tenant}: {r.source} → {r.target} (epoch {r.epoch}, pause {pause} s)")
+        elif not r.ok:
+            console.print(f"[red]{r.tenant}: {r.source} → {r.target or '-'}: {r.reason}[/]")
+
+
+@app.command("switchover")
+def switchover_(
+    tenant: Annotated[str, typer.Option("--tenant", help="自治体コード / tenant code")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="new primary (an in-sync replica; default: policy)")
+    ] = None,
+    as_json: JsonOption = False,
+    etcd: EtcdOption = None,
+    root: RootOption = Path("var/sandbox"),
+) -> None:
+    """主系を同期レプリカへ切り替える（無損失） / move a tenant's primary, losing nothing.
+
+    Writes pause at the old primary until the target holds everything; the pause is reported.
+    """
+
+    async def work(coordination: Coordination, copies: MoveCopies) -> MoveResult:
+        return await switchover(coordination, copies, tenant, to)
+
+    result = _run(etcd, root, work)
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    elif result.ok and result.epoch is None:
+        console.print(f"{tenant}: {result.target} は既に主系です / already the primary")
+    elif result.ok:
+        console.print(
+            f"{tenant}: {result.source} → {result.target} 切り替え完了 / switched over "
+            f"(epoch {result.epoch}); 書き込み停止 / write pause {result.pause_seconds:.3f} s"
+        )
+    if not result.ok:
+        raise fail(f"{tenant}: 切り替えできませんでした / switchover failed: {result.reason}", 1)
+
+
+@app.command("evacuate")
+def evacuate_(
+    site: Annotated[str, typer.Option("--site", help="the site to empty of primaries")],
+    reason: Annotated[str, typer.Option("--reason", help="why (logged)")] = "operator",
+    drill: Annotated[bool, typer.Option("--drill", help="label it a drill")] = False,
+    concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
+    as_json: JsonOption = False,
+    etcd: EtcdOption = None,
+    root: RootOption = Path("var/sandbox"),
+) -> None:
+    """サイトから全主系を退避する / move every primary off a site (in parallel, zero loss)."""
+    with _bar(f"退避 / evacuating {site}", as_json) as (on_plan, progress):
+
+        async def work(coordination: Coordination, copies: MoveCopies) -> Any:
+            return await request_evacuation(
+                coordination,
+                copies,
+                site,
+                reason,
+                drill,
+                concurrency=concurrency,
+                progress=progress,
+                on_plan=on_plan,
+            )
+
+        done = _run(etcd, root, work)
+    if as_json:
+        print(json.dumps(done.to_json(), ensure_ascii=False))
+    else:
+        _print_results(done.failed)
+        console.print(
+            f"{site}: {len(done.moved)} 件退避 / moved, {len(done.failed)} 件失敗 / failed "
+            f"in {done.seconds:.2f} s"
+        )
+    if done.failed:
+        raise fail(f"{len(done.failed)} 件のテナントが移せませんでした / tenants not moved", 1)
+
+
+@app.command("failback")
+def failback_(
+    site: Annotated[
+        str | None, typer.Option("--site", help="only moves toward this (returned) site")
+    ] = None,
+    concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
+    as_json: JsonOption = False,
+    etcd: EtcdOption = None,
+    root: RootOption = Path("var/sandbox"),
+) -> None:
+    """配置方針どおりに主系を戻す / move primaries back where the placement policy wants them.
+
+    Carries out the switchovers of `yui placement rebalance` (replica moves are left out).
+    """
+    with _bar("切り戻し / failing back", as_json) as (on_plan, progress):
+
+        async def work(coordination: Coordination, copies: MoveCopies) -> list[MoveResult]:
+            return await failback(
+                coordination,
+                copies,
+                site=site,
+                concurrency=concurrency,
+                progress=progress,
+                on_plan=on_plan,
+            )
+
+        results = _run(etcd, root, work)
+    failed = [r for r in results if not r.ok]
+    if as_json:
+        print(json.dumps([r.to_json() for r in results], ensure_ascii=False))
+    else:
+        _print_results(results)
+        if not results:
+            console.print("戻す主系はありません / nothing to move back: the primaries are balanced")
+    if failed:
+        raise fail(f"{len(failed)} 件のテナントが移せませんでした / tenants not moved", 1)
