@@ -1,6 +1,7 @@
 """Failover targets (issue 6): site-kill RTO, switchover pause, evacuation of 1,000 tenants.
 
     python bench/failover.py [--runs 5] [--switchovers 3] [--evacuate-tenants 1000] [--quick]
+                             [--concurrency 64] [--evacuation-only]
 
 Starts its own sandbox (three sites, real etcd, demo tenants) in a temporary folder, then:
 1. ``--runs`` site-kill drills (the drill machinery: load, SIGKILL, checker), targets
@@ -10,6 +11,7 @@ Starts its own sandbox (three sites, real etcd, demo tenants) in a temporary fol
    only, their data empty: yui.sandbox.bulk), timed from the request to the last move.
 The last line is one JSON object: rto_p50_s, rto_p99_s, evacuate_1000_s (the evacuation's
 seconds, whatever the count), switchover_pause_s (the largest), lost_acknowledged_writes.
+``--evacuation-only`` skips the demo data and the drills (1 and 2): only step 3 is run.
 """
 
 # ruff: noqa: E402 - the path is mended before the imports
@@ -128,15 +130,21 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="2 site-kills, 1 switchover, 100 tenants"
     )
+    parser.add_argument(
+        "--evacuation-only", action="store_true", help="no demo data, no drills: step 3 only"
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.switchovers, args.evacuate_tenants = 2, 1, 100
+    if args.evacuation_only:
+        args.runs = args.switchovers = 0
 
     with tempfile.TemporaryDirectory(prefix="yui-bench-failover-") as folder:
         box = Sandbox(Path(folder) / "sandbox")
         plan = box.up(first_node_port=args.first_port)
         try:
-            seed(plan, residents=100)
+            if not args.evacuation_only:
+                seed(plan, residents=100)
             out = Path(folder) / "drills"
             kills = asyncio.run(drills(box, "site-kill", args.runs, out))
             moves = asyncio.run(drills(box, "switchover", args.switchovers, out))

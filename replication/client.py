@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel
 
+from replication.bulk import Answers, gathered
 from replication.ports import Peers
 from replication.signing import SIGNATURE_HEADER, SiteKey
 from replication.transport import BatchConnections
@@ -134,6 +136,73 @@ class PeerClient:
     async def resume(self, site: str, tenant: str) -> ReplicaStatus:
         return await self._model(ReplicaStatus, site, "DELETE", f"/{tenant}/pause")
 
+    # The batched forms (replication.bulk): one request for many tenants of ``site``;
+    # each tenant's answer is its result or its own PeerError. A site without them
+    # (an older node: 404) is asked tenant by tenant instead.
+
+    async def pause_many(
+        self, site: str, tenants: Sequence[str], ttl: float = 10.0, wait: float = 5.0
+    ) -> Answers[PauseOut]:
+        payload = {"tenants": list(tenants), "ttl_seconds": ttl, "wait_seconds": wait}
+        return await self._many(
+            PauseOut, site, "pause", payload, lambda t: self.pause(site, t, ttl, wait), wait + 5.0
+        )
+
+    async def resume_many(self, site: str, tenants: Sequence[str]) -> Answers[ReplicaStatus]:
+        payload = {"tenants": list(tenants)}
+        return await self._many(
+            ReplicaStatus, site, "resume", payload, lambda t: self.resume(site, t)
+        )
+
+    async def status_many(self, site: str, tenants: Sequence[str]) -> Answers[ReplicaStatus]:
+        payload = {"tenants": list(tenants)}
+        return await self._many(
+            ReplicaStatus, site, "status", payload, lambda t: self.status(site, t)
+        )
+
+    async def seal_many(self, site: str, epochs: Mapping[str, int]) -> Answers[SealOut]:
+        payload = {"items": [{"tenant": t, "epoch": e} for t, e in epochs.items()]}
+        return await self._many(
+            SealOut, site, "seal", payload, lambda t: self.seal(site, t, epochs[t])
+        )
+
+    async def promote_many(self, site: str, epochs: Mapping[str, int]) -> Answers[ReplicaStatus]:
+        payload = {"items": [{"tenant": t, "epoch": e} for t, e in epochs.items()]}
+        return await self._many(
+            ReplicaStatus, site, "promote", payload, lambda t: self.promote(site, t, epochs[t])
+        )
+
+    async def _many(
+        self,
+        model: type[M],
+        site: str,
+        step: str,
+        payload: dict[str, Any],
+        one: Callable[[str], Awaitable[M]],
+        time_limit: float | None = None,
+    ) -> Answers[M]:
+        tenants = list(payload["tenants"] if "tenants" in payload else _item_tenants(payload))
+        body = json.dumps(payload).encode()
+        try:
+            response = await self.request(
+                site, "POST", f"/batch/{step}", body=body, time_limit=time_limit
+            )
+        except PeerError as error:
+            if error.status not in (404, 405):
+                raise
+            return await _one_by_one(tenants, one)
+        answers: Answers[M] = {}
+        for item in response.json()["results"]:
+            tenant = str(item["tenant"])
+            if item.get("status", 200) >= 400 or item.get("result") is None:
+                detail = f"HTTP {item.get('status')}: {item.get('detail')}"
+                answers[tenant] = PeerError(site, detail, item.get("status"))
+            else:
+                answers[tenant] = model.model_validate(item["result"])
+        for tenant in tenants:  # a tenant the site did not answer for is an error too
+            answers.setdefault(tenant, PeerError(site, f"no answer for tenant {tenant}"))
+        return answers
+
     async def hold(
         self, site: str, tenant: str, seq: int | None, ttl: float = 60.0
     ) -> ReplicaStatus:
@@ -181,6 +250,25 @@ class PeerClient:
         if response.status_code >= 400:
             raise PeerError(site, _problem(response), response.status_code)
         return Ack.model_validate_json(response.content)
+
+
+def _item_tenants(payload: dict[str, Any]) -> list[str]:
+    return [str(item["tenant"]) for item in payload["items"]]
+
+
+#: requests in flight at once when a site without the batched endpoints is asked
+#: tenant by tenant
+ONE_BY_ONE_CONCURRENCY = 32
+
+
+async def _one_by_one(tenants: list[str], one: Callable[[str], Awaitable[M]]) -> Answers[M]:
+    gate = asyncio.Semaphore(ONE_BY_ONE_CONCURRENCY)
+
+    async def answer(tenant: str) -> M:
+        async with gate:
+            return await one(tenant)
+
+    return await gathered((answer(t) for t in tenants), tenants)
 
 
 def _problem(response: httpx.Response) -> str:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import anyio
 import httpx
@@ -27,11 +28,13 @@ from replication import acks
 from replication.backup.archive import scheduled_backup
 from replication.backup.job import held_by_backups
 from replication.backup.plan import BackupPlan
+from replication.bulk import Answers, gathered
 from replication.client import PeerClient
+from replication.history import History
 from replication.ports import Peers, Placements, TenantPlacement
-from replication.primary import ReplicationConfig, TenantPrimary
+from replication.primary import PAUSE_RETRY_AFTER, ReplicationConfig, TakingOver, TenantPrimary
 from replication.receiver import Receiver, build_router
-from replication.roles import become_primary
+from replication.roles import become_primaries, become_primary, writer_history
 from replication.signing import SiteKey, TrustStore
 from replication.sql import reading
 from replication.state import CopyState, all_states, read
@@ -40,6 +43,7 @@ from replication.truncate import truncate
 from replication.wire import NodeStatus, PauseOut, ReplicaStatus, StreamStatus, TenantStatus
 from yui.db.database import Database
 from yui.errors import Conflict
+from yui.tasks import cancel_and_wait
 
 log = logging.getLogger("yui.replication")
 
@@ -47,6 +51,9 @@ log = logging.getLogger("yui.replication")
 TRUNCATE_EVERY = 10
 #: how often the upkeep looks for finished backup jobs (the Celery worker's)
 FOLLOW_JOBS_SECONDS = 1.0
+#: primaries started at once, and the pause between such slices (_start_primaries)
+START_SLICE = 10
+START_PAUSE_SECONDS = 0.1
 
 
 class ReplicationNode:
@@ -82,6 +89,10 @@ class ReplicationNode:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._upkeep: asyncio.Task[None] | None = None
         self._reconciling = asyncio.Lock()
+        #: primaries being started after a batched promotion
+        self._starting: set[asyncio.Task[None]] = set()
+        #: set when the placements changed: the upkeep reconciles at once, not at its tick
+        self._placements_changed = asyncio.Event()
         self.backups = backups
         #: per tenant: the highest seq its backups hold (known once a backup ran here)
         self.backed_up: dict[str, int] = {}
@@ -100,6 +111,17 @@ class ReplicationNode:
         primary = self.primaries.get(tenant)
         if primary is not None:
             primary.check_writable()
+            return
+        placement = self.placements.placement(tenant)
+        if placement is not None and placement.primary == self.site:
+            # Between the placement's CAS and our promotion (the watch can be faster than
+            # the mover's promote call): nothing may commit before the new epoch is ours.
+            raise TakingOver(
+                f"{self.site} はテナント {tenant} の主系を引き継いでいる最中です。"
+                f"{PAUSE_RETRY_AFTER} 秒後に再試行してください / {self.site} is taking over as "
+                f"the primary of {tenant}: retry in {PAUSE_RETRY_AFTER} s (nothing was written)",
+                retry_after=PAUSE_RETRY_AFTER,
+            )
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -108,10 +130,10 @@ class ReplicationNode:
 
     async def stop(self) -> None:
         if self._upkeep is not None:
-            self._upkeep.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._upkeep
+            await cancel_and_wait(self._upkeep)
             self._upkeep = None
+        for task in list(self._starting):
+            await cancel_and_wait(task)
         for primary in list(self.primaries.values()):
             await primary.stop()
         self.primaries.clear()
@@ -122,6 +144,12 @@ class ReplicationNode:
         self._loop = None
 
     # ------------------------------------------------------------------ events
+
+    def placements_changed(self) -> None:
+        """The coordination view saw a placement change (its listener, on our loop): a
+        tenant placed here starts being primary now rather than at the next upkeep tick,
+        which shortens the 503 window of :class:`TakingOver` writes."""
+        self._placements_changed.set()
 
     def _on_logged(self, tenant: str, last_seq: int) -> None:
         """After a commit that logged entries, in the committing thread."""
@@ -158,6 +186,28 @@ class ReplicationNode:
         placement = self.placements.placement(tenant)
         if placement is not None and placement.primary == self.site:
             await self._primary(placement)
+
+    async def promoted_many(self, tenants: list[str]) -> None:
+        """:meth:`promoted` for many tenants: their primaries start together (one
+        worker-thread hop for all, not two each)."""
+        for tenant in tenants:
+            old = self.primaries.pop(tenant, None)
+            if old is not None:
+                await old.stop()
+        here = [
+            placement
+            for tenant in tenants
+            if (placement := self.placements.placement(tenant)) is not None
+            and placement.primary == self.site
+        ]
+        if here:  # in the background: the promotion is answered (writes start them too)
+            task = asyncio.create_task(self._start_quietly(here), name="start primaries")
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
+
+    async def pause_many(self, tenants: list[str], ttl: float, wait: float) -> Answers[PauseOut]:
+        """:meth:`pause_writes` for many tenants at once (each waits for its own set)."""
+        return await gathered((self.pause_writes(t, ttl, wait) for t in tenants), tenants)
 
     async def pause_writes(self, tenant: str, ttl: float, wait: float) -> PauseOut:
         """A planned move: stop the tenant's new writes here and wait for its in-sync set."""
@@ -202,13 +252,20 @@ class ReplicationNode:
         """Run a TenantPrimary for exactly the tenants placed here as primary."""
         async with self._reconciling:
             placements = dict(self.placements.placements())
+            new: list[TenantPlacement] = []
             for placement in placements.values():
-                if placement.primary == self.site:
-                    await self._primary(placement, locked=True)
+                if placement.primary != self.site:
+                    continue
+                existing = self.primaries.get(placement.tenant)
+                if existing is not None:
+                    existing.follow(placement)
+                else:
+                    new.append(placement)
             for tenant in list(self.primaries):
                 current = placements.get(tenant)
                 if current is None or current.primary != self.site:
                     await self.primaries.pop(tenant).stop()
+        await self._start_primaries(new)
 
     async def _primary(
         self, placement: TenantPlacement, *, locked: bool = False
@@ -236,6 +293,49 @@ class ReplicationNode:
         primary.follow(placement)
         return primary
 
+    async def _start_primaries(self, placements: list[TenantPlacement]) -> None:
+        """Start the primaries of tenants placed here, a slice at a time: each slice's
+        takeovers and log reads in one worker-thread hop. Starting hundreds at once
+        (every one opens a stream to each replica) starved this loop of its lease
+        renewals on a small machine; a short pause between slices spreads them."""
+        for start in range(0, len(placements), START_SLICE):
+            if start:
+                await asyncio.sleep(START_PAUSE_SECONDS)
+            async with self._reconciling:
+                await self._start_slice(placements[start : start + START_SLICE])
+
+    async def _start_quietly(self, placements: list[TenantPlacement]) -> None:
+        try:
+            await self._start_primaries(placements)
+        except Exception:  # the upkeep's reconcile starts whatever is missing
+            log.exception("could not start %d primaries; the upkeep tries again", len(placements))
+
+    async def _start_slice(self, placements: list[TenantPlacement]) -> None:
+        """(The reconcile lock held.) Only tenants still placed here and not running."""
+        wanted = [
+            placement
+            for placement in placements
+            if placement.tenant not in self.primaries
+            and (current := self.placements.placement(placement.tenant)) is not None
+            and current.primary == self.site
+        ]
+        if not wanted:
+            return
+        loaded = await anyio.to_thread.run_sync(_take_over, self.db, self.site, wanted)
+        for placement in wanted:
+            view = loaded.get(placement.tenant)
+            if view is None or placement.tenant in self.primaries:
+                continue
+            primary = TenantPrimary(self, placement.tenant)
+            primary.write_epoch, primary.log_start, primary.history = (
+                view.write_epoch,
+                view.log_start,
+                view.history,
+            )
+            primary.head = max(primary.head, view.head)
+            self.primaries[placement.tenant] = primary
+            primary.follow(placement)
+
     async def _state(self, tenant: str) -> CopyState:
         def load() -> CopyState:
             with reading(self.db.engine) as connection:
@@ -246,12 +346,23 @@ class ReplicationNode:
     # ------------------------------------------------------------------ upkeep
 
     async def _run_upkeep(self) -> None:
+        """Every ``upkeep_seconds``: reconcile, ISR upkeep, truncation, backup jobs. A
+        placement change wakes it early for the reconcile alone."""
+        loop = asyncio.get_running_loop()
         rounds = 0
+        next_tick = loop.time() + self.config.upkeep_seconds
         while True:
-            await asyncio.sleep(self.config.upkeep_seconds)
-            rounds += 1
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(next_tick):
+                    await self._placements_changed.wait()
+            self._placements_changed.clear()
+            ticked = loop.time() >= next_tick
             try:
                 await self.reconcile()
+                if not ticked:
+                    continue
+                next_tick = loop.time() + self.config.upkeep_seconds
+                rounds += 1
                 for primary in list(self.primaries.values()):
                     await primary.upkeep()
                 if rounds % TRUNCATE_EVERY == 0:
@@ -262,6 +373,7 @@ class ReplicationNode:
                 raise
             except Exception:
                 log.exception("replication upkeep failed; trying again")
+                next_tick = max(next_tick, loop.time() + self.config.upkeep_seconds)
 
     def truncation_floor(self, primary: TenantPrimary) -> int:
         """The lowest seq every replica of the placement holds (0: unknown)."""
@@ -389,3 +501,40 @@ class ReplicationNode:
             replicas=streams,
             fenced=primary.fenced,
         )
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    """What ``TenantPrimary.load`` reads, for a primary started in a batch."""
+
+    write_epoch: int
+    head: int
+    log_start: int
+    history: History
+
+
+def _take_over(db: Database, site: str, placements: list[TenantPlacement]) -> dict[str, _Loaded]:
+    """In a worker thread: make this copy the primary where it is not yet (as ``_primary``
+    does; all in one transaction where it can), then read every log's head and epoch
+    history over one connection. A tenant that cannot take over yet (sealed higher) is
+    left out; the upkeep tries it again."""
+    epochs = {p.tenant: p.epoch for p in placements}
+    with reading(db.engine) as connection:
+        states = {tenant: read(connection, tenant) for tenant in epochs}
+    behind = {
+        tenant: epochs[tenant]
+        for tenant, state in states.items()
+        if state.role != "primary" or state.sealed_epoch > state.write_epoch
+    }
+    refused = set()
+    for tenant, answer in become_primaries(db, behind, site).items():
+        if isinstance(answer, Conflict):
+            log.warning("tenant %s: not taking over yet: %s", tenant, answer.detail)
+            refused.add(tenant)
+    loaded: dict[str, _Loaded] = {}
+    with reading(db.engine) as connection:
+        for tenant in epochs.keys() - refused:
+            state = read(connection, tenant)
+            history = writer_history(connection, state)
+            loaded[tenant] = _Loaded(state.write_epoch, state.head, state.log_start, history)
+    return loaded

@@ -36,6 +36,7 @@ from replication.stream import ReplicaStream
 from replication.wire import PauseOut
 from yui.db.database import Database
 from yui.errors import Unavailable
+from yui.tasks import cancel_and_wait
 
 log = logging.getLogger("yui.replication")
 
@@ -81,6 +82,15 @@ class WritesPaused(Unavailable):
 
     slug = "writes-paused"
     title = "切り替え中のため書き込みを一時停止しています / Writes paused for a switchover"
+
+
+class TakingOver(Unavailable):
+    """The placement already names this site, but it has not yet taken the tenant over
+    (sealed its epoch and started its streams): a write now would be logged outside any
+    epoch, and promotion would cut its entry off while its rows stayed — retry."""
+
+    slug = "taking-over"
+    title = "主系を引き継いでいます / Taking over as the primary"
 
 
 #: what a paused write's 503 tells the client to wait (seconds, the Retry-After header)
@@ -181,9 +191,7 @@ class TenantPrimary:
             await stream.stop()
         self.streams.clear()
         for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_and_wait(task)
 
     def _spawn(self, work: Callable[[], Awaitable[None]]) -> None:
         async def run() -> None:

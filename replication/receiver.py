@@ -22,7 +22,7 @@ import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
 
-from replication import quarantine, roles
+from replication import bulk, quarantine, roles
 from replication.digest import tenant_digest
 from replication.pipe import Pipe, PipeClosed, in_thread
 from replication.receive import apply_pending, receive_batch
@@ -73,6 +73,12 @@ class Host(Protocol):
     async def pause_writes(self, tenant: str, ttl: float, wait: float) -> PauseOut: ...
 
     def resume_writes(self, tenant: str) -> bool: ...
+
+    async def pause_many(
+        self, tenants: list[str], ttl: float, wait: float
+    ) -> bulk.Answers[PauseOut]: ...
+
+    async def promoted_many(self, tenants: list[str]) -> None: ...
 
 
 @dataclass
@@ -199,6 +205,16 @@ async def _feed(
     await pipe.aput(COMMIT if trailer_ok else ABORT)
 
 
+def _sealed(tenant: str, state: CopyState) -> SealOut:
+    return SealOut(
+        tenant=tenant,
+        sealed_epoch=state.sealed_epoch,
+        durable_seq=state.head,
+        durable_epoch=state.head_epoch,
+        applied_seq=state.applied_seq,
+    )
+
+
 def _status(site: str, state: CopyState, hold: int | None) -> ReplicaStatus:
     return ReplicaStatus(
         tenant=state.tenant,
@@ -250,6 +266,80 @@ def build_router(host: Host, receiver: Receiver) -> APIRouter:
                 f"形式が正しくありません / malformed: {error.errors()[0]['msg']}"
             ) from None
 
+    # The batched forms come first: "/batch/..." would otherwise match "/{tenant}/...".
+    @router.post(
+        "/batch/pause",
+        response_model=bulk.ManyOut[PauseOut],
+        summary="一括の書き込み停止 / pause writes of many tenants (a planned move)",
+    )
+    async def pause_many(_source: Site, request: Request) -> bulk.ManyOut[PauseOut]:
+        body = parsed(bulk.PauseManyIn.model_validate_json, await request.body())
+        answers = await host.pause_many(body.tenants, body.ttl_seconds, body.wait_seconds)
+        return bulk.ManyOut(site=host.site, results=bulk.outcomes(answers))
+
+    @router.post(
+        "/batch/resume",
+        response_model=bulk.ManyOut[ReplicaStatus],
+        summary="一括の書き込み再開 / resume writes of many tenants",
+    )
+    async def resume_many(_source: Site, request: Request) -> bulk.ManyOut[ReplicaStatus]:
+        body = parsed(bulk.TenantsIn.model_validate_json, await request.body())
+        for tenant in body.tenants:
+            host.resume_writes(tenant)
+        return await statuses(body.tenants)
+
+    @router.post(
+        "/batch/status",
+        response_model=bulk.ManyOut[ReplicaStatus],
+        summary="複数の複製の状態 / the state of many copies",
+    )
+    async def status_many(_source: Site, request: Request) -> bulk.ManyOut[ReplicaStatus]:
+        body = parsed(bulk.TenantsIn.model_validate_json, await request.body())
+        return await statuses(body.tenants)
+
+    async def statuses(tenants: list[str]) -> bulk.ManyOut[ReplicaStatus]:
+        states = await anyio.to_thread.run_sync(bulk.read_states, host.db, tenants)
+        answers: bulk.Answers[ReplicaStatus] = {
+            t: _status(host.site, s, receiver.gate(t).current_hold()) for t, s in states.items()
+        }
+        return bulk.ManyOut(site=host.site, results=bulk.outcomes(answers))
+
+    @router.post(
+        "/batch/seal",
+        response_model=bulk.ManyOut[SealOut],
+        summary="一括の封印 / seal many tenants, each at its epoch",
+    )
+    async def seal_many(_source: Site, request: Request) -> bulk.ManyOut[SealOut]:
+        epochs = parsed(bulk.EpochsIn.model_validate_json, await request.body()).epochs()
+        async with bulk.all_locked({t: receiver.gate(t).lock for t in epochs}):
+            states = await anyio.to_thread.run_sync(roles.seal_many, host.db, epochs)
+        answers: bulk.Answers[SealOut] = {}
+        for tenant, state in states.items():
+            host.sealed(tenant, state.sealed_epoch)
+            answers[tenant] = _sealed(tenant, state)
+        return bulk.ManyOut(site=host.site, results=bulk.outcomes(answers))
+
+    @router.post(
+        "/batch/promote",
+        response_model=bulk.ManyOut[ReplicaStatus],
+        summary="一括で主系になる / become the primary of many tenants, each at its epoch",
+    )
+    async def promote_many(_source: Site, request: Request) -> bulk.ManyOut[ReplicaStatus]:
+        epochs = parsed(bulk.EpochsIn.model_validate_json, await request.body()).epochs()
+        async with bulk.all_locked({t: receiver.gate(t).lock for t in epochs}):
+            states = await anyio.to_thread.run_sync(
+                roles.become_primaries, host.db, epochs, host.site
+            )
+            for tenant, state in states.items():
+                if not isinstance(state, Exception):
+                    receiver.gate(tenant).moved(state.head)
+        await host.promoted_many([t for t, s in states.items() if not isinstance(s, Exception)])
+        answers: bulk.Answers[ReplicaStatus] = {
+            t: s if isinstance(s, Exception) else _status(host.site, s, None)
+            for t, s in states.items()
+        }
+        return bulk.ManyOut(site=host.site, results=bulk.outcomes(answers))
+
     @router.post(
         "/{tenant}/entries",
         response_model=Ack,
@@ -282,13 +372,7 @@ def build_router(host: Host, receiver: Receiver) -> APIRouter:
         async with receiver.gate(tenant).lock:
             state = await anyio.to_thread.run_sync(roles.seal, host.db, tenant, body.epoch)
         host.sealed(tenant, state.sealed_epoch)
-        return SealOut(
-            tenant=tenant,
-            sealed_epoch=state.sealed_epoch,
-            durable_seq=state.head,
-            durable_epoch=state.head_epoch,
-            applied_seq=state.applied_seq,
-        )
+        return _sealed(tenant, state)
 
     @router.post(
         "/{tenant}/promote", response_model=ReplicaStatus, summary="主系になる / become the primary"

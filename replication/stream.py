@@ -36,6 +36,7 @@ from replication.pipe import Pipe, in_thread
 from replication.signing import trailer_input
 from replication.sql import reading
 from replication.wire import Ack
+from yui.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from replication.primary import TenantPrimary
@@ -82,9 +83,7 @@ class ReplicaStream:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     def wake(self) -> None:

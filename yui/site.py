@@ -252,6 +252,8 @@ def build_node(settings: Settings) -> FastAPI:
         )
         if replication is not None:
             cluster.copies = replication.client
+            node = replication
+            cluster.view.subscribe(lambda _event: node.placements_changed())
     evacuations = None
     if cluster is not None and replication is not None:
         # Alerts pushed to this node evacuate through the same moves as the CLI.

@@ -10,7 +10,6 @@ suspicion costs a needless move, not a lost or doubled write.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -23,6 +22,7 @@ from failover.controller.ports import Copies
 from failover.controller.promotion import Promotion, promote
 from failover.controller.repair import Restorer
 from failover.coordination.interface import ClusterView, Coordination, Leadership
+from yui.tasks import cancel_and_wait
 
 log = logging.getLogger("yui.failover")
 
@@ -95,9 +95,7 @@ class Controller:
                         self.tick(leadership)
                         await asyncio.sleep(self.timing.tick_seconds)
                 finally:
-                    prober.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await prober
+                    await cancel_and_wait(prober)
 
     def lost_sites(self) -> set[str]:
         """Sites that hold a primary but are gone: no lease key, or failing probes."""

@@ -19,7 +19,9 @@ unchanged (a new epoch above the seal) and ``P`` is promoted at it, so its repli
 take its entries again. Either way the placement names a primary that holds every
 acknowledged write. The mover is whoever calls these functions (the CLI, a drill, the
 alert endpoint): every step is guarded by the seal and the CAS, so it may race the
-controller's promotions safely (docs/failover.md, "Planned moves").
+controller's promotions safely (docs/failover.md, "Planned moves"). Evacuations and
+failbacks take the same steps for batches of tenants, one request per site and step
+(failover.controller.batched).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from failover.alerts.trigger import EvacuationRequest
 from failover.controller.ports import MoveCopies
 from failover.coordination.interface import Coordination, PlacementConflict
 from failover.placement.policy import Placement, SiteInfo, choose_promotion, rebalance
-from yui.errors import Conflict, NotFound, YuiError
+from yui.errors import Conflict, NotFound
 
 log = logging.getLogger("yui.failover")
 
@@ -151,7 +153,7 @@ async def _quietly(work: Awaitable[object], what: str) -> str | None:
     return None
 
 
-async def _reinstate(
+async def reinstate(
     coordination: Coordination, copies: MoveCopies, tenant: str, source: str
 ) -> str:
     """After a seal, a move that cannot finish gives the tenant back to ``source`` at a
@@ -241,11 +243,11 @@ async def switchover(
             sealed = await copies.seal(target, tenant, revision + 1)
     except Exception as error:
         source_head.cancel()
-        note = await _reinstate(coordination, copies, tenant, old)
+        note = await reinstate(coordination, copies, tenant, old)
         return failed(f"封印できません / could not seal {target}: {error}; {note}")
     if sealed.durable_seq < paused.head_seq:
         source_head.cancel()
-        note = await _reinstate(coordination, copies, tenant, old)
+        note = await reinstate(coordination, copies, tenant, old)
         return failed(
             f"{target} は seq {sealed.durable_seq} で {paused.head_seq} に届きません / {target} "
             f"holds seq {sealed.durable_seq}, not {paused.head_seq}; {note}"
@@ -257,7 +259,7 @@ async def switchover(
     try:
         epoch = await coordination.put_placement_if(tenant, wanted, revision)
     except PlacementConflict:
-        note = await _reinstate(coordination, copies, tenant, old)
+        note = await reinstate(coordination, copies, tenant, old)
         return failed(f"配置が同時に変更されました / the placement changed meanwhile; {note}")
     # 5. the new primary takes writes. The old one's pause needs no release: it is a
     # replica now (its write fence refuses the tenant's writes; the pause expires anyway).
@@ -295,29 +297,6 @@ async def _head(copies: MoveCopies, site: str, tenant: str) -> int | None:
 # --------------------------------------------------------------------------- many tenants
 
 
-async def _run_all(
-    moves: list[tuple[str, str | None, str]],
-    work: Callable[[str, str | None, str], Awaitable[MoveResult]],
-    concurrency: int,
-    progress: Progress | None,
-) -> list[MoveResult]:
-    gate = asyncio.Semaphore(max(1, concurrency))
-
-    async def one(tenant: str, target: str | None, source: str) -> MoveResult:
-        async with gate:
-            try:
-                result = await work(tenant, target, source)
-            except YuiError as error:
-                result = MoveResult(tenant, source, target, False, reason=error.detail)
-            except Exception as error:  # one tenant's failure must not stop the others
-                result = MoveResult(tenant, source, target, False, reason=f"{error}")
-        if progress is not None:
-            progress(result)
-        return result
-
-    return list(await asyncio.gather(*(one(*move) for move in moves)))
-
-
 async def _sites(coordination: Coordination) -> list[SiteInfo]:
     return [r.to_site_info() for r in (await coordination.list_sites()).values()]
 
@@ -342,6 +321,17 @@ async def plan_evacuation(coordination: Coordination, site: str) -> list[tuple[s
     return plan
 
 
+async def _moved_meanwhile(coordination: Coordination, site: str, result: MoveResult) -> MoveResult:
+    """A tenant that did not move may have been promoted elsewhere by the controller
+    meanwhile: then it is off ``site`` all the same."""
+    if result.ok:
+        return result
+    current, _ = await coordination.get_placement(result.tenant)
+    if current is not None and current.primary != site:
+        return replace(result, ok=True, target=current.primary, epoch=current.epoch)
+    return result
+
+
 async def evacuate(
     coordination: Coordination,
     copies: MoveCopies,
@@ -353,30 +343,28 @@ async def evacuate(
     progress: Progress | None = None,
     on_plan: Callable[[int], None] | None = None,
 ) -> Evacuation:
-    """Switch every primary off ``site`` (in parallel, ``concurrency`` at a time).
+    """Switch every primary off ``site`` in batches (``concurrency`` tenants in flight).
     Idempotent: tenants already moved are skipped, a second call moves what is left."""
     started = time.monotonic()
     plan = await plan_evacuation(coordination, site)
     if on_plan is not None:
         on_plan(len(plan))
 
-    async def move(tenant: str, target: str | None, source: str) -> MoveResult:
-        if target is None:
-            return MoveResult(
-                tenant,
-                source,
-                None,
-                False,
-                reason="同期レプリカが他のサイトにありません / no in-sync replica at another site",
-            )
-        result = await switchover(coordination, copies, tenant, target, source=source)
-        if not result.ok:  # the controller may have promoted it elsewhere meanwhile
-            current, _ = await coordination.get_placement(tenant)
-            if current is not None and current.primary != site:
-                return replace(result, ok=True, target=current.primary, epoch=current.epoch)
-        return result
+    from failover.controller.batched import switch_many  # it builds on this module
 
-    results = await _run_all([(t, x, site) for t, x in plan], move, concurrency, progress)
+    def moved(result: MoveResult) -> None:
+        if result.ok and progress is not None:
+            progress(result)
+
+    moves = [(t, x, site) for t, x in plan]
+    results = await switch_many(
+        coordination, copies, moves, concurrency=concurrency, progress=moved
+    )
+    for index, result in enumerate(results):
+        if not result.ok:
+            results[index] = await _moved_meanwhile(coordination, site, result)
+            if progress is not None:
+                progress(results[index])
     evacuation = Evacuation(site, reason, drill, results, time.monotonic() - started)
     log.warning(
         "%sevacuation of %s: %d moved, %d failed in %.2f s (%s)",
@@ -446,13 +434,13 @@ async def failback(
     if on_plan is not None:
         on_plan(len(plan))
 
-    async def move(tenant: str, target: str | None, source: str) -> MoveResult:
-        try:
-            return await switchover(coordination, copies, tenant, target, source=source)
-        except MoveRefused as error:  # the returned site is not in sync yet: try again later
-            return MoveResult(tenant, source, target, False, reason=error.detail)
+    from failover.controller.batched import switch_many  # it builds on this module
 
-    return await _run_all([(t, x, s) for t, s, x in plan], move, concurrency, progress)
+    # a returned site not in sync yet is refused (ok=False): run failback again later
+    moves = [(t, x, s) for t, s, x in plan]
+    return await switch_many(
+        coordination, copies, moves, concurrency=concurrency, progress=progress
+    )
 
 
 class MoveTrigger:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from replication.bulk import Answers
 from replication.wire import PauseOut, ReplicaStatus, SealOut
 
 
@@ -19,7 +21,8 @@ class Copies(Protocol):
 
 class MoveCopies(Copies, Protocol):
     """What a planned move asks beyond a promotion: pause and resume a primary's writes,
-    and read a copy's state."""
+    and read a copy's state — for one tenant, or for many tenants of one site in one
+    request (an evacuation; each tenant's answer is its result or its own error)."""
 
     async def pause(self, site: str, tenant: str, ttl: float = 10.0, wait: float = 5.0) -> PauseOut:
         """Stop new writes at the primary; answer once its in-sync set holds the head."""
@@ -29,3 +32,17 @@ class MoveCopies(Copies, Protocol):
 
     async def status(self, site: str, tenant: str) -> ReplicaStatus:
         """The copy's state at ``site``."""
+
+    async def pause_many(
+        self, site: str, tenants: Sequence[str], ttl: float = 10.0, wait: float = 5.0
+    ) -> Answers[PauseOut]: ...
+
+    async def resume_many(self, site: str, tenants: Sequence[str]) -> Answers[ReplicaStatus]: ...
+
+    async def status_many(self, site: str, tenants: Sequence[str]) -> Answers[ReplicaStatus]: ...
+
+    async def seal_many(self, site: str, epochs: Mapping[str, int]) -> Answers[SealOut]: ...
+
+    async def promote_many(
+        self, site: str, epochs: Mapping[str, int]
+    ) -> Answers[ReplicaStatus]: ...

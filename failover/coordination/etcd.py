@@ -48,6 +48,7 @@ from failover.coordination.interface import (
 )
 from failover.coordination.timing import SANDBOX, CoordinationTiming
 from failover.placement.policy import Placement
+from yui.tasks import cancel_and_wait
 
 __all__ = ["EtcdCoordination"]
 
@@ -65,6 +66,11 @@ _PERMANENT: tuple[type[BaseException], ...] = (
     etcd_errors.RevisionCompactedError,
     etcd_errors.DuplicateLeaseError,
 )
+
+
+#: placements written by one transaction: etcd refuses more than 128 operations in a
+#: branch (``--max-txn-ops``); the success branch holds one put each and one read
+_TXN_PLACEMENTS = 100
 
 
 def _is_transient(error: BaseException) -> bool:
@@ -328,6 +334,82 @@ class EtcdCoordination(Coordination):
             return current_revision
         raise PlacementConflict(tenant, expected_revision, current_revision)
 
+    async def put_placements_if(
+        self, changes: Sequence[tuple[Placement, int]]
+    ) -> dict[str, int | PlacementConflict]:
+        """One transaction per chunk of placements (an evacuation writes hundreds; one
+        round trip each would dominate it). Every placement keeps its own compare."""
+        tenants = [placement.tenant for placement, _ in changes]
+        if len(set(tenants)) != len(tenants):
+            raise ValueError("each tenant may appear once in a batch of placements")
+        results: dict[str, int | PlacementConflict] = {}
+        for start in range(0, len(changes), _TXN_PLACEMENTS):
+            results.update(await self._put_chunk(changes[start : start + _TXN_PLACEMENTS]))
+        return results
+
+    async def _put_chunk(
+        self, changes: Sequence[tuple[Placement, int]]
+    ) -> dict[str, int | PlacementConflict]:
+        """A failed transaction tells, by its reads, which compares failed: those lose;
+        the rest go again together (a few rounds), then one by one."""
+        pending = {placement.tenant: (placement, revision) for placement, revision in changes}
+        results: dict[str, int | PlacementConflict] = {}
+        for _round in range(3):
+            if not pending:
+                return results
+            written, current, retried = await self._placements_txn(list(pending.values()))
+            if written is not None:
+                return results | dict.fromkeys(pending, written)
+            for tenant, (placement, expected) in list(pending.items()):
+                revision, value = current[tenant]
+                if revision == expected:
+                    continue  # its compare held: it goes again with the others
+                del pending[tenant]
+                if retried and value == encode_placement(placement) and revision > expected:
+                    results[tenant] = revision  # an attempt that timed out was applied
+                else:
+                    results[tenant] = PlacementConflict(tenant, expected, revision)
+        for tenant, (placement, expected) in pending.items():
+            try:
+                results[tenant] = await self.put_placement_if(tenant, placement, expected)
+            except PlacementConflict as conflict:
+                results[tenant] = conflict
+        return results
+
+    async def _placements_txn(
+        self, changes: Sequence[tuple[Placement, int]]
+    ) -> tuple[int | None, dict[str, tuple[int, bytes | None]], bool]:
+        """(the revision written, or None when a compare failed; each key's revision and
+        value when one failed; whether the call was retried)."""
+        keys = [self.placement_key(placement.tenant) for placement, _ in changes]
+        values = [encode_placement(placement) for placement, _ in changes]
+        attempts = 0
+
+        async def transaction(client: Any) -> Any:
+            nonlocal attempts
+            attempts += 1
+            t = client.transactions
+            return await client.transaction(
+                compare=[t.mod(k) == rev for k, (_, rev) in zip(keys, changes, strict=True)],
+                # one revision for the whole transaction: read it back from the last key
+                success=[t.put(k, v) for k, v in zip(keys, values, strict=True)]
+                + [t.get(keys[-1])],
+                failure=[t.get(k) for k in keys],
+            )
+
+        succeeded, responses = await self._link.call(
+            transaction, what=f"write {len(keys)} placements", budget=self.budget
+        )
+        if succeeded:
+            return int(_first_kv(responses[-1]).mod_revision), {}, attempts > 1
+        current: dict[str, tuple[int, bytes | None]] = {}
+        for (placement, _), response in zip(changes, responses, strict=True):
+            kv = _first_kv(response)
+            current[placement.tenant] = (
+                (int(kv.mod_revision), kv.value) if kv is not None else (0, None)
+            )
+        return None, current, attempts > 1
+
     # ----------------------------------------------------------- controller
 
     async def current_controller(self) -> tuple[str, int] | None:
@@ -469,10 +551,7 @@ class _EtcdSiteRegistration(SiteRegistration):
         if self._closed:
             return
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if revoke and self._lease_id:
             lease_id = self._lease_id
             with contextlib.suppress(CoordinationUnavailable):
@@ -686,9 +765,7 @@ class _EtcdLeadership(Leadership):
         if self._resigned:
             return
         self._resigned = True
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         if self._revocations:
             await asyncio.wait(set(self._revocations))
         term, lease_id = self._term, self._lease_id
@@ -799,11 +876,8 @@ class _EtcdClusterView(ClusterView):
         return self.loaded
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self._connected = False
         await self._link.close()
         self._owner._forget(self)
@@ -932,9 +1006,7 @@ class _EtcdClusterView(ClusterView):
                 await asyncio.wait_for(client.get(self._probe_key), timing.retry_timeout_seconds)
                 self.last_contact = time.monotonic()
         finally:
-            consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await consumer
+            await cancel_and_wait(consumer)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(watch.cancel(), 0.5)
 

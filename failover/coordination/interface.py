@@ -9,7 +9,8 @@ Sites, the failover controller and the gateways use these types; only
 - Everyone reads placements from a :class:`ClusterView` (a local copy fed by a
   watch), which keeps answering from memory while etcd is unreachable.
 - Placements change only by compare-and-swap
-  (:meth:`Coordination.put_placement_if`); the revision of the write is the
+  (:meth:`Coordination.put_placement_if`, or many at once with
+  :meth:`Coordination.put_placements_if`); the revision of the write is the
   placement's epoch, the fencing token.
 - The failover controller runs for leadership with
   :meth:`Coordination.campaign`.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal, Self
@@ -406,6 +407,28 @@ class Coordination(ABC):
         etcd cannot be reached (then the write may or may not have happened:
         re-read before trying again).
         """
+
+    async def put_placements_if(
+        self, changes: Sequence[tuple[Placement, int]]
+    ) -> dict[str, int | PlacementConflict]:
+        """Many compare-and-swaps at once: each ``(placement, expected_revision)`` is
+        written only if its key is still at its own revision, as with
+        :meth:`put_placement_if` (no ``leader``: for planned moves, not the controller).
+
+        Per tenant: the new epoch, or the :class:`PlacementConflict` it lost. A backend
+        may write them in fewer round trips (the etcd one: one transaction per chunk);
+        this default writes them one by one. Raises :class:`CoordinationUnavailable`
+        when etcd cannot be reached (the writes not answered may or may not have
+        happened: re-read before trying again)."""
+        results: dict[str, int | PlacementConflict] = {}
+        for placement, expected_revision in changes:
+            try:
+                results[placement.tenant] = await self.put_placement_if(
+                    placement.tenant, placement, expected_revision
+                )
+            except PlacementConflict as conflict:
+                results[placement.tenant] = conflict
+        return results
 
     @abstractmethod
     async def current_controller(self) -> tuple[str, int] | None:

@@ -222,6 +222,58 @@ def test_an_evacuation_moves_every_primary_off_a_site_and_failback_brings_some_b
     assert sum(p.primary == site for p in placements.values()) == len(back)
 
 
+class _OnlyBatched(PeerClient):
+    """Fails a move that asks one tenant at a time: the evacuation must be batched."""
+
+    async def pause(self, site: str, tenant: str, ttl: float = 10.0, wait: float = 5.0) -> Any:
+        raise AssertionError(f"single-tenant pause of {tenant}: the batched path was not taken")
+
+    async def seal(self, site: str, tenant: str, epoch: int) -> Any:
+        raise AssertionError(f"single-tenant seal of {tenant}: the batched path was not taken")
+
+    async def promote(self, site: str, tenant: str, epoch: int) -> Any:
+        raise AssertionError(f"single-tenant promote of {tenant}: the batched path was not taken")
+
+
+def test_a_batched_evacuation_moves_every_primary_and_loses_nothing(sandbox: Sandbox) -> None:
+    site = _placement(sandbox).primary  # Sendai moves too, with writes acknowledged before
+    others = [s for s in _urls(sandbox) if s != site]
+    asyncio.run(place_empty_tenants(_endpoints(sandbox), site, others, 40, first=91000))
+    _acknowledged_soon(sandbox, site)
+    for _ in range(5):
+        assert _write(sandbox, site).status_code == 201
+    time.sleep(3)  # the site's node starts the new tenants' streams
+
+    async def work(coordination: Coordination, copies: PeerClient) -> tuple[Any, ...]:
+        placements, _ = await coordination.list_placements()
+        moving = sorted(t for t, p in placements.items() if p.primary == site)
+        before = await copies.status_many(site, moving)
+        batched = _OnlyBatched(copies.key, copies.peers, copies.http)
+        evacuation = await request_evacuation(
+            coordination, batched, site, "test", drill=True, concurrency=16
+        )
+        placements, _ = await coordination.list_placements()
+        after: dict[str, Any] = {}
+        for target in others:
+            mine = [t for t in moving if placements[t].primary == target]
+            after |= await copies.status_many(target, mine) if mine else {}
+        return moving, before, evacuation, placements, after
+
+    moving, before, evacuation, placements, after = _with(sandbox, work)
+    assert len(moving) > 40 and SENDAI in moving
+    assert evacuation.ok, [r.reason for r in evacuation.failed]
+    assert {r.tenant for r in evacuation.moved} == set(moving)
+    assert all(placements[t].primary in others for t in moving)
+    assert all(placements[t].epoch == r.epoch for r in evacuation.moved for t in [r.tenant])
+    assert all(r.pause_seconds is not None for r in evacuation.moved)
+    for tenant in moving:  # every acknowledged write is at the new primary
+        held, had = after[tenant], before[tenant]
+        assert not isinstance(held, Exception) and not isinstance(had, Exception)
+        assert held.role == "primary" and held.durable_seq >= had.durable_seq, (held, had)
+    _acknowledged_soon(sandbox, placements[SENDAI].primary)  # writes go on at the new primary
+    _fail_back(sandbox, site)
+
+
 def _primaries_at(sandbox: Sandbox, site: str) -> list[str]:
     async def work(coordination: Coordination, _copies: PeerClient) -> list[str]:
         placements, _ = await coordination.list_placements()
@@ -289,10 +341,19 @@ def test_a_killed_target_aborts_and_the_old_primary_takes_writes_again(
 ) -> None:
     before = _placement(sandbox)
     victim = before.in_sync[0]  # its own primaries fail over meanwhile; not this tenant
-    sandbox.kill(victim)
     try:
 
         async def work(coordination: Coordination, copies: PeerClient) -> Any:
+            real_pause = copies.pause
+
+            async def pause_then_kill(site: str, tenant: str, ttl: float, wait: float) -> Any:
+                # the target dies after the writes are paused (and its copy caught up):
+                # killed earlier, the pause itself would fail and nothing would move
+                paused = await real_pause(site, tenant, ttl, wait)
+                sandbox.kill(victim)
+                return paused
+
+            copies.pause = pause_then_kill  # type: ignore[method-assign,assignment]
             return await switchover(coordination, copies, SENDAI, victim)
 
         result = _with(sandbox, work, victim)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from tests.support.factories import SENDAI, sign_in, tenant, user
 from yui.auth.models import StaffUser
+from yui.db import engine
 from yui.db.database import Database
+from yui.db.engine import is_sqlite
+from yui.settings import Settings
+from yui.site import create_app
 
 PROBLEM = "application/problem+json"
 
@@ -88,3 +93,37 @@ def test_request_id_is_echoed_or_made(client: TestClient) -> None:
         "x-request-id"
     ]
     assert len(made) == 32 and " " not in made
+
+
+def test_a_write_stuck_behind_a_held_lock_gets_a_503_and_changes_nothing(
+    database_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "LOCK_WAIT_MS", 300)  # production waits 30 s
+    db = Database(database_url)
+    db.migrate()
+    tenant(db)
+    user(db, SENDAI, "boss", "admin")
+    new = {"username": "tanaka", "display_name": "田中", "password": "x" * 16, "roles": ["shelter"]}
+    with TestClient(
+        create_app(settings, db, migrate=False), raise_server_exceptions=False
+    ) as client:
+        admin = sign_in(client, SENDAI, "boss")
+        with db.engine.connect() as holder, holder.begin():  # a stalled transaction
+            if not is_sqlite(db.engine):  # (SQLite's BEGIN IMMEDIATE already holds the lock)
+                holder.exec_driver_sql("LOCK TABLE staff_users IN ACCESS EXCLUSIVE MODE")
+            stuck = client.post(f"/api/v1/{SENDAI}/users", json=new, headers=admin)
+        body = _is_problem(stuck, 503)
+        assert body["type"] == "https://yui.example/problems/database-busy"
+        assert stuck.headers["retry-after"] == "1"
+        with db.unit_of_work(SENDAI, read_only=True) as uow:
+            assert (
+                uow.session.scalar(
+                    select(func.count())
+                    .select_from(StaffUser)
+                    .where(StaffUser.username == "tanaka")
+                )
+                == 0
+            )
+        # the lock released, the client's retry goes through
+        assert client.post(f"/api/v1/{SENDAI}/users", json=new, headers=admin).status_code == 201
+    db.dispose()

@@ -7,9 +7,14 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 #: execution option that asks for a read-only transaction (SQLite: deferred BEGIN)
 READ_ONLY = "yui_read_only"
+#: the longest a statement waits for a lock before it fails (SQLite's busy timeout, and
+#: PostgreSQL's lock_timeout): a writer stuck behind a stalled transaction gets a 503,
+#: never a request (or a site's shutdown) that hangs for ever
+LOCK_WAIT_MS = 30_000
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -19,6 +24,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
+    if parsed.get_backend_name() == "postgresql":
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args.setdefault("options", f"-c lock_timeout={LOCK_WAIT_MS}")
     return create_engine(url, **kwargs)
 
 
@@ -26,7 +34,9 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": LOCK_WAIT_MS / 1000}, **kwargs
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -36,7 +46,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -50,6 +60,13 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def is_lock_timeout(error: OperationalError) -> bool:
+    """A lock waited for longer than :data:`LOCK_WAIT_MS` (either database)."""
+    if getattr(error.orig, "sqlstate", None) == "55P03":  # PostgreSQL lock_not_available
+        return True
+    return "database is locked" in str(error.orig)
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -9,8 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from yui.db.engine import is_lock_timeout
 from yui.errors import NotAuthenticated, TooManyRequests, YuiError
 
 log = logging.getLogger("yui.http")
@@ -130,6 +132,20 @@ def install(app: FastAPI) -> None:
             str(error.detail),
             instance=request.url.path,
             headers=dict(error.headers) if error.headers else None,
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, error: OperationalError) -> JSONResponse:
+        if not is_lock_timeout(error):
+            return await _unexpected(request, error)
+        log.warning("lock wait timed out on %s: %s", request.url.path, error.orig)
+        return problem_response(
+            503,
+            "データベースが混み合っています。しばらくしてから再試行してください"
+            " / the database is busy: retry shortly (nothing was written)",
+            slug="database-busy",
+            instance=request.url.path,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(Exception)

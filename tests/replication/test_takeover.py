@@ -1,0 +1,53 @@
+"""Between a placement's compare-and-swap and the new primary's takeover, a write at
+the new primary is refused (503 "taking over", Retry-After) and leaves nothing behind;
+once the takeover is done the retried write commits in the new epoch.
+
+Found by the 30-run soak: such a write used to commit at epoch 0, the takeover cut its
+log entry off as an incomplete tail while its rows stayed, and the copies diverged."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from replication.primary import TakingOver
+from tests.replication.harness import SENDAI, Cluster, commit, write_audit
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_write_before_the_takeover_gets_a_503_and_changes_nothing(
+    cluster: Cluster,
+) -> None:
+    cluster.place("site-a", ("site-b",))
+    await cluster.create_tenant("site-a")
+    a, b = cluster["site-a"], cluster["site-b"]
+    await commit(a, write_audit(count=2))
+    await cluster.caught_up("site-b")
+    head_before, digest_before = b.state().head, b.digest()
+
+    # The controller moves the tenant to b; b's takeover is slow (its reconcile is held).
+    async with b.node._reconciling:
+        cluster.place("site-b", ("site-a",))
+        assert SENDAI not in b.node.primaries
+
+        with pytest.raises(TakingOver):
+            write_audit()(b.db)
+        http = httpx.AsyncClient(transport=cluster.router, base_url="http://site-b")
+        refused = await http.post(f"/test/{SENDAI}/audit")
+        assert refused.status_code == 503
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["type"].endswith("/taking-over")
+        assert "retry" in refused.json()["detail"]
+        assert (b.state().head, b.digest()) == (head_before, digest_before)
+
+    # The takeover finishes: the client's retry commits, in b's new epoch, everywhere.
+    await cluster.wait_for(lambda: SENDAI in b.node.primaries, what="b to take over")
+    accepted = await http.post(f"/test/{SENDAI}/audit")
+    assert accepted.status_code == 200, accepted.text
+    await http.aclose()
+    await cluster.caught_up("site-a")
+    assert b.state().head > head_before
+    assert b.node.primaries[SENDAI].write_epoch > 0
+    assert a.digest() == b.digest()
