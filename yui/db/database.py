@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fcntl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -12,12 +14,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import sessionmaker
 
-from yui.db.engine import make_engine
+from yui.db.engine import is_sqlite, make_engine
 from yui.db.fencing import WriteGate
 from yui.db.session import YuiSession
 from yui.db.unit_of_work import UnitOfWork
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+#: PostgreSQL advisory lock key held while migrating ("yui-mig" in ASCII)
+MIGRATION_LOCK = 0x7975692D6D6967
 
 
 class Database:
@@ -49,8 +53,34 @@ class Database:
         return config
 
     def migrate(self) -> None:
-        """Bring the schema to the head of the one migration history."""
-        command.upgrade(self.alembic_config(), "head")
+        """Bring the schema to the head of the one migration history.
+
+        Safe when several processes of a site start at once (the node and its jobs
+        worker): they take turns under a lock that spans processes, and whoever comes
+        second finds the schema at head and does nothing."""
+        with self._migration_lock():
+            if not self.at_head():
+                command.upgrade(self.alembic_config(), "head")
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        if is_sqlite(self.engine):
+            database = self.engine.url.database
+            if not database or database == ":memory:":
+                yield
+                return
+            with open(f"{database}.migrate-lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                yield
+            return
+        with self.engine.connect() as connection:  # a session-level advisory lock
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+                connection.commit()
 
     def at_head(self) -> bool:
         head = ScriptDirectory.from_config(self.alembic_config()).get_current_head()
