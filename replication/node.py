@@ -31,6 +31,7 @@ from replication.backup.plan import BackupPlan
 from replication.bulk import Answers, gathered
 from replication.client import PeerClient
 from replication.history import History
+from replication.outbox import staging_engine
 from replication.ports import Peers, Placements, TenantPlacement
 from replication.primary import PAUSE_RETRY_AFTER, ReplicationConfig, TakingOver, TenantPrimary
 from replication.receiver import Receiver, build_router
@@ -96,6 +97,9 @@ class ReplicationNode:
         self.backups = backups
         #: per tenant: the highest seq its backups hold (known once a backup ran here)
         self.backed_up: dict[str, int] = {}
+        #: the outbox's own small pool: a committing thread reads its new entries back
+        #: while it still holds a connection of the main pool (see ChangeOutbox.fill)
+        self._staging = staging_engine(db.engine)
         db.on_logged.append(self._on_logged)
 
     # ------------------------------------------------------------------ wiring
@@ -137,6 +141,8 @@ class ReplicationNode:
         for primary in list(self.primaries.values()):
             await primary.stop()
         self.primaries.clear()
+        if self._staging is not self.db.engine:
+            self._staging.dispose()
         if self._own_http:
             await self.client.http.aclose()
         if self.client.batches is not None:
@@ -157,7 +163,7 @@ class ReplicationNode:
         primary = self.primaries.get(tenant)
         if primary is not None:
             try:
-                primary.outbox.fill(self.db.engine, tenant, last_seq)
+                primary.outbox.fill(self._staging, tenant, last_seq)
             except Exception:  # the streams read the log instead; the commit stands
                 log.exception("tenant %s: could not stage entries up to %d", tenant, last_seq)
         loop = self._loop

@@ -19,9 +19,15 @@ from sqlalchemy import Connection, Engine
 
 from replication.entries import LogEntry, read_range
 from replication.sql import reading
+from yui.db.engine import make_engine
 
 #: entries kept; older ones are read from the log when a stream needs them
 CAPACITY = 20_000
+#: the staging pool's connections, and how long a committer waits for one before it
+#: skips staging (the streams then read the log: staging only saves them that read)
+STAGING_POOL = 4
+STAGING_WAIT_SECONDS = 0.5
+
 #: the most a committing thread reads at once (a bulk import logs far more: streams read it)
 FILL_LIMIT = 2_000
 
@@ -65,17 +71,27 @@ class Outbox:
         return entries[-1].seq if entries else 0
 
     def fill(self, engine: Engine, tenant: str, last_seq: int) -> None:
-        """After a commit that logged up to ``last_seq`` (the committing thread)."""
+        """After a commit that logged up to ``last_seq`` (the committing thread).
+
+        ``engine`` must not be the pool the committing threads hold their connections
+        from (the node's staging engine): each committer still holds one here, and
+        asking the same pool for a second deadlocked a busy site once all its
+        connections were held by committers waiting for a second. The read happens
+        outside the lock, which the event loop's :meth:`take` also takes."""
+        high = self.high
+        if last_seq <= high:
+            return
+        first = max(high + 1, last_seq - FILL_LIMIT + 1)
+        with reading(engine) as connection:
+            entries, _complete = read_shipped(connection, tenant, first, last_seq - first + 1)
+        if not entries or entries[0].seq != first:
+            return
         with self._lock:
-            high = self.high
-            if last_seq <= high:
+            high = self.high  # another committer may have staged some meanwhile
+            entries = [entry for entry in entries if entry.seq > high]
+            if not entries:
                 return
-            first = max(high + 1, last_seq - FILL_LIMIT + 1)
-            with reading(engine) as connection:
-                entries, _complete = read_shipped(connection, tenant, first, last_seq - first + 1)
-            if not entries or entries[0].seq != first:
-                return
-            if first != high + 1:
+            if entries[0].seq != high + 1:
                 self._entries.clear()  # not contiguous: keep only the newest
             self._entries.extend(entries)
 
@@ -91,3 +107,16 @@ class Outbox:
             after = start + len(taken)
             complete = after >= len(entries) or entries[after].tx_seq == entries[after].seq
             return taken, complete
+
+
+def staging_engine(main: Engine) -> Engine:
+    """A small pool of its own for :meth:`ChangeOutbox.fill`, on ``main``'s database."""
+    url = main.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return main  # an in-memory database exists once per connection: share it
+    return make_engine(
+        url.render_as_string(hide_password=False),
+        pool_size=STAGING_POOL,
+        max_overflow=0,
+        pool_timeout=STAGING_WAIT_SECONDS,
+    )
