@@ -136,7 +136,12 @@ class _Link:
         if self._client is None:
             host, port = self._endpoints[self._index]
             client = aetcd.Client(host=host, port=port, timeout=self._call_timeout)
-            await client.connect()
+            try:  # bounded: a member cut off by a partition never answers the handshake
+                await asyncio.wait_for(client.connect(), self._call_timeout)
+            except BaseException:
+                self._index = (self._index + 1) % len(self._endpoints)
+                await _close_quietly(client)
+                raise
             # aetcd has no option for request metadata beyond its auth token;
             # both the unary calls and the watch stream read these attributes.
             client.metadata = _REQUIRE_LEADER
@@ -166,8 +171,9 @@ class _Link:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            client = await self.client()
+            client = None
             try:
+                client = await self.client()
                 return await asyncio.wait_for(
                     op(client), timeout=min(self._call_timeout, remaining)
                 )
@@ -681,13 +687,21 @@ class _EtcdLeadership(Leadership):
         """Wait (at most one TTL) until the leader key at ``revision`` is deleted."""
         if revision == 0:
             return
-        client = await self._link.client()
+        ttl = self._timing.lease_ttl_seconds
+        client = None
         try:
-            await client.watch_once(
-                self._key,
-                timeout=self._timing.lease_ttl_seconds,
-                start_revision=revision + 1,
-                kind=etcd_types.EventKind.DELETE,
+            client = await self._link.client()
+            # aetcd's own timeout starts once the watch is created; creating it through
+            # a member behind a partition can hang for the gRPC connect timeout (~20 s,
+            # seen as 30 s without a controller in the partition drill): bound it all
+            await asyncio.wait_for(
+                client.watch_once(
+                    self._key,
+                    timeout=ttl,
+                    start_revision=revision + 1,
+                    kind=etcd_types.EventKind.DELETE,
+                ),
+                ttl + self._timing.retry_timeout_seconds,
             )
         except etcd_errors.WatchTimeoutError:
             return
