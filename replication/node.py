@@ -33,7 +33,13 @@ from replication.client import PeerClient
 from replication.history import History
 from replication.outbox import staging_engine
 from replication.ports import Peers, Placements, TenantPlacement
-from replication.primary import PAUSE_RETRY_AFTER, ReplicationConfig, TakingOver, TenantPrimary
+from replication.primary import (
+    PAUSE_RETRY_AFTER,
+    Deposed,
+    ReplicationConfig,
+    TakingOver,
+    TenantPrimary,
+)
 from replication.receiver import Receiver, build_router
 from replication.roles import become_primaries, become_primary, writer_history
 from replication.signing import SiteKey, TrustStore
@@ -245,11 +251,26 @@ class ReplicationNode:
             primary = self.primaries.get(tenant)
             if primary is None:
                 placement = self.placements.placement(tenant)
-                if placement is None or placement.primary != self.site:
-                    continue
+                if placement is None:
+                    continue  # never placed: a lone site's write stands on its own
+                if placement.primary != self.site:
+                    # Deposed after the commit, before this wait (the new placement
+                    # stopped our primary): nothing says another copy holds the write,
+                    # so it is not acknowledged — found by the 100-run soak, where such
+                    # writes were answered 201 and then lost at the new primary.
+                    raise Deposed(
+                        f"テナント {tenant} の主系は {placement.primary} に移りました。この書き込み"
+                        f"は確定していません / the primary of {tenant} moved to "
+                        f"{placement.primary} while this write waited: it is not acknowledged; "
+                        "retry (the new primary answers)"
+                    )
                 primary = await self._primary(placement)
                 if primary is None:
-                    continue
+                    raise TakingOver(
+                        f"{self.site} はテナント {tenant} の主系を引き継いでいる最中です / "
+                        f"{self.site} is taking over as the primary of {tenant}: retry",
+                        retry_after=PAUSE_RETRY_AFTER,
+                    )
             await primary.wait_replicated(seq)
 
     # ------------------------------------------------------------------ placements

@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from replication.primary import TakingOver
+from replication.primary import Deposed, TakingOver
 from tests.replication.harness import SENDAI, Cluster, commit, write_audit
 
 pytestmark = pytest.mark.anyio
@@ -51,3 +51,20 @@ async def test_a_write_before_the_takeover_gets_a_503_and_changes_nothing(
     assert b.state().head > head_before
     assert b.node.primaries[SENDAI].write_epoch > 0
     assert a.digest() == b.digest()
+
+
+async def test_a_write_whose_primary_is_deposed_before_its_wait_is_not_acknowledged(
+    cluster: Cluster,
+) -> None:
+    """Found by the 100-run soak: the request committed at the old primary, the new
+    placement stopped that primary, and the answer's wait found no primary and let the
+    201 through — the write was then missing at the new primary."""
+    cluster.place("site-a", ("site-b",))
+    await cluster.create_tenant("site-a")
+    a = cluster["site-a"]
+    committed = await commit(a, write_audit(), wait=False)
+
+    cluster.place("site-b", ("site-a",))  # the controller moved the tenant meanwhile
+    await cluster.wait_for(lambda: SENDAI not in a.node.primaries, what="a to stop its primary")
+    with pytest.raises(Deposed):
+        await a.node.wait_replicated(committed)
