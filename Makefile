@@ -6,12 +6,13 @@ SHELL := /bin/bash
 
 PYTHON := .venv/bin/python
 
-.PHONY: help run test lint bench clean
+.PHONY: help run test lint fuzz bench clean
 
 help:
 	@echo "make run    set up, then start the three-site sandbox (Ctrl-C stops it)"
 	@echo "make test   set up (PostgreSQL included), then ruff, mypy, lint-imports, pytest"
 	@echo "make lint   ruff, mypy and lint-imports only"
+	@echo "make fuzz   the schemathesis API fuzz with 500 requests per operation (make test: 50)"
 	@echo "make bench  run every bench/*.py"
 	@echo "make clean  remove the install stamp, var/ and caches"
 
@@ -26,6 +27,10 @@ test:
 lint:
 	scripts/bootstrap.sh
 	LINT_ONLY=1 scripts/test.sh
+
+fuzz:
+	scripts/bootstrap.sh
+	YUI_SCHEMATHESIS_EXAMPLES=500 $(PYTHON) -m pytest tests/api/test_schemathesis.py
 
 # Placeholder: runs every bench/*.py in turn; stops at the first that fails.
 # Benchmarks are not part of `make test`.

@@ -228,12 +228,16 @@ class TenantPrimary:
             for stream in self.streams.values():
                 stream.wake()
 
-    def acknowledged(self, replica: str, seq: int) -> None:
+    def acknowledged(self, replica: str, seq: int, *, proven: bool = True) -> None:
+        """``proven``: the replica took a batch (or snapshot) of this epoch. Its word at the
+        start of a session is not enough to join the in-sync set: a deposed primary just
+        thawed still answers for its old epoch, would join, then stall every write."""
         self.acked[replica] = seq
         self._notify()
         placement = self.placement()
         if (
-            placement is not None
+            proven
+            and placement is not None
             and placement.primary == self.site
             and replica in placement.replicas
             and replica not in placement.in_sync
@@ -377,6 +381,8 @@ class TenantPrimary:
             if len(placement.in_sync) - len(lagging) < placement.min_insync:
                 raise NotEnoughInSync(_too_few(placement, self.acked, seq, lagging))
             change = await self.node.placements.shrink_isr(self.tenant, lagging, placement.epoch)
+            for replica in lagging:  # back once it keeps up again, not at its next word
+                self._joining.not_before[replica] = time.monotonic() + self.config.ack_timeout
             if change.ok:
                 log.warning(
                     "tenant %s: removed %s from the in-sync set (no ack of seq %d within %.1f s)",

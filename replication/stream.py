@@ -67,6 +67,8 @@ class ReplicaStream:
         self.tenant = primary.tenant
         #: the replica's durable seq as this primary verified it (None: not yet known)
         self.acked: int | None = None
+        #: ``acked`` came from an answer to this primary's own batch, not a session's start
+        self._proven = False
         self.state = "starting"
         self.detail: str | None = None
         #: committed_at of the oldest entry sent and not acknowledged
@@ -146,7 +148,7 @@ class ReplicaStream:
         if view.head - durable > primary.config.snapshot_over:
             await self._bootstrap(f"it is {view.head - durable} entries behind")
             return
-        self._acknowledged(durable, resume=True)
+        self._acknowledged(durable, resume=True, proven=False)
         self.state, self.detail = "streaming", None
         await self._stream(durable + 1)
 
@@ -241,12 +243,18 @@ class ReplicaStream:
             raise SessionOver(f"the replica cannot apply: {ack.detail}")
         raise SessionOver(f"{ack.status}: {ack.detail}")  # gap, diverged: a new session decides
 
-    def _acknowledged(self, seq: int, *, resume: bool = False) -> None:
+    def _acknowledged(self, seq: int, *, resume: bool = False, proven: bool = True) -> None:
         """The replica holds every entry up to ``seq`` as this log has them. On a new
         session its word may be lower than before (it lost its last writes): believed."""
         if self.acked is None or seq > self.acked or resume:
-            self.acked = seq
-            self.primary.acknowledged(self.replica, seq)
+            self.acked, self._proven = seq, proven
+        elif proven and not self._proven:
+            self._proven = True
+        elif not proven:
+            return
+        # Every answer counts, even one that adds nothing: it may be what lets an idle,
+        # caught-up replica rejoin the in-sync set once its wait after a drop is over.
+        self.primary.acknowledged(self.replica, self.acked, proven=self._proven)
 
     # ------------------------------------------------------------------ snapshot
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import _fresh_postgres_database
-from tests.replication.harness import Cluster
+from tests.replication.harness import FAST, Cluster
 
 SITES = ("site-a", "site-b", "site-c", "site-d")
 
@@ -39,8 +40,14 @@ def site_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[s
 
 
 @pytest.fixture
-async def cluster(site_urls: dict[str, str], tmp_path: Path) -> AsyncIterator[Cluster]:
-    built = Cluster(site_urls, tmp_path)
+async def cluster(
+    site_urls: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Cluster]:
+    # @pytest.mark.ack_timeout(S): a test that is not about dropping laggards gives a loaded
+    # machine longer than FAST's 1.5 s before a replica leaves the in-sync set.
+    marker = request.node.get_closest_marker("ack_timeout")
+    config = FAST if marker is None else replace(FAST, ack_timeout=float(marker.args[0]))
+    built = Cluster(site_urls, tmp_path, config=config)
     await built.start()
     try:
         yield built

@@ -46,6 +46,27 @@ async def test_slow_replica_dropped_only_after_the_cas_then_readded(cluster: Clu
     assert a.digest() == cluster["site-b"].digest() == cluster["site-c"].digest()
 
 
+async def test_a_dropped_replica_is_not_readded_at_once_after_the_drop(cluster: Cluster) -> None:
+    # A replica that comes back the moment it is dropped (a thawed site, a flapping link)
+    # waits one ack timeout before it may rejoin: flapping in and out would stall every
+    # write for an ack timeout each time.
+    cluster.place("site-a", ("site-b", "site-c"))
+    await cluster.create_tenant("site-a")
+    a = cluster["site-a"]
+    cluster.router.down.add("site-c")
+    await commit(a, write_audit())
+    dropped_at = asyncio.get_running_loop().time()
+    assert cluster.placements.placement(SENDAI).in_sync == ("site-b",)
+
+    cluster.router.down.discard("site-c")
+    await cluster.caught_up("site-c")
+    await cluster.wait_for(
+        lambda: cluster.placements.placement(SENDAI).in_sync == ("site-b", "site-c"),
+        what="c back in the ISR",
+    )
+    assert asyncio.get_running_loop().time() - dropped_at >= cluster.config.ack_timeout * 0.9
+
+
 async def test_below_min_insync_writes_get_a_503_saying_why(cluster: Cluster) -> None:
     cluster.place("site-a", ("site-b", "site-c"), min_insync=2)
     await cluster.create_tenant("site-a")
