@@ -27,7 +27,8 @@ from replication import quarantine
 from replication.apply import ApplyError, apply_entries
 from replication.entries import LOG, LogEntry, stream_range
 from replication.history import extended
-from replication.state import CopyState, applying, read, save
+from replication.sql import reading
+from replication.state import CopyState, applying, read, read_saved, save
 from replication.wire import Ack, AckStatus, Batch
 from yui.db.database import Database
 
@@ -89,6 +90,10 @@ def receive_batch(
     db: Database, tenant: str, source: str, batch: Batch, hold: int | None = None
 ) -> Ack:
     """Take one batch; see the module's docstring for the outcomes."""
+    if not batch.entries:
+        ack = _heartbeat(db, tenant, source, batch, hold)
+        if ack is not None:
+            return ack
     try:
         return _receive(db, tenant, source, batch, hold, grouped=True)
     except ApplyError:
@@ -98,6 +103,44 @@ def receive_batch(
         return _receive(db, tenant, source, batch, hold, grouped=False)
     except ApplyError as error:
         return _stall(db, tenant, source, batch, error)
+
+
+def _heartbeat(
+    db: Database, tenant: str, source: str, batch: Batch, hold: int | None
+) -> Ack | None:
+    """The answer to an empty batch that would change nothing here, from a read alone.
+
+    An idle stream sends one every few seconds; with a thousand tenants that is hundreds
+    of write transactions a second at each replica, all queueing for SQLite's one write
+    lock ahead of the seals and promotions of a failover. None when the batch would
+    change the saved state (a newer epoch, another source, a higher primary seq or
+    truncation floor, entries to apply): `_receive` takes it then, under the lock.
+    """
+    with reading(db.engine) as connection:
+        state = read_saved(connection, tenant)
+    if state is None:
+        return None
+    reason = _fence_reason(state, batch, source)
+    if reason is not None:
+        return answer(state, "fenced", reason)  # nothing offered, nothing to quarantine
+    divergence = _divergence(state, batch)
+    if divergence is not None:
+        return answer(state, "diverged", divergence)
+    unchanged = (
+        batch.epoch <= state.sealed_epoch
+        and state.role == "replica"
+        and state.source_site == source
+        and batch.primary_seq <= state.primary_seq
+        and batch.truncate_below <= state.truncate_below
+    )
+    if not unchanged:
+        return None
+    if batch.prev_seq > state.head:
+        return answer(state, "gap", f"this copy holds up to {state.head}")
+    target = state.complete_seq if hold is None else min(state.complete_seq, hold)
+    if target > state.applied_seq:
+        return None  # logged entries wait to be applied (a hold was released)
+    return answer(state, "ok")
 
 
 def _receive(

@@ -62,6 +62,17 @@ _STATE_FIELDS = [
 
 def read(connection: Connection, tenant: str, *, lock: bool = False) -> CopyState:
     """The tenant's copy state; rows are created when missing only under ``lock``."""
+    return _read(connection, tenant, lock=lock)[0]
+
+
+def read_saved(connection: Connection, tenant: str) -> CopyState | None:
+    """The tenant's copy state as saved, without locking; None when it has no state row
+    yet (then only a locked `read` can tell what it should be)."""
+    state, saved = _read(connection, tenant, lock=False)
+    return state if saved else None
+
+
+def _read(connection: Connection, tenant: str, *, lock: bool) -> tuple[CopyState, bool]:
     head_query = select(_HEADS.c.last_seq, _HEADS.c.epoch).where(_HEADS.c.tenant_id == tenant)
     state_query = select(_STATE).where(_STATE.c.tenant_id == tenant)
     if lock and connection.dialect.name == "postgresql":
@@ -96,13 +107,13 @@ def read(connection: Connection, tenant: str, *, lock: bool = False) -> CopyStat
         state.role = "primary" if head else "replica"
         state.applied_seq = state.complete_seq = head
         state.sealed_epoch = write_epoch
-        return state
+        return state, False
     for name in _STATE_FIELDS:
         setattr(state, name, row[name])
     state.epochs = [list(pair) for pair in (row["epochs"] or [])]
     if state.role == "primary":  # a primary applies what it writes as it writes it
         state.applied_seq = state.complete_seq = head
-    return state
+    return state, True
 
 
 def save(connection: Connection, state: CopyState) -> None:

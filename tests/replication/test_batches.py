@@ -11,6 +11,7 @@ import pytest
 
 from replication.entries import LogEntry, read_range
 from replication.sql import reading
+from replication.state import applying, read
 from replication.wire import Ack
 from tests.replication.harness import SENDAI, Cluster, add_user, commit, rename_user, write_audit
 
@@ -124,3 +125,29 @@ async def test_an_entry_that_cannot_be_applied_is_quarantined(cluster: Cluster) 
     assert [(q.seq, q.reason_code, q.table) for q in quarantined] == [
         (len(log) + 1, "apply-failed", "no_such_table")
     ]
+
+
+async def test_an_idle_heartbeat_is_answered_while_the_write_lock_is_held(
+    cluster: Cluster,
+) -> None:
+    """An empty batch that changes nothing is answered from a read: with a thousand idle
+    tenants, heartbeats must not queue for the write lock ahead of a failover's seals.
+    One that does change the copy (a newer epoch) waits for the lock and is saved."""
+    log = await primary_log(cluster)
+    assert (await send(cluster, body(log, prev_seq=0))).status == "ok"
+    b = cluster["site-b"]
+    with applying(b.db, SENDAI) as (_session, connection):
+        read(connection, SENDAI, lock=True)  # what every batch that writes takes first
+        idle = await asyncio.wait_for(send(cluster, body([], prev_seq=len(log))), 5)
+        assert (idle.status, idle.durable_seq, idle.applied_seq) == ("ok", len(log), len(log))
+        behind = await asyncio.wait_for(send(cluster, body([], prev_seq=len(log) + 5)), 5)
+        assert (behind.status, behind.durable_seq) == ("gap", len(log))
+
+        newer = asyncio.create_task(send(cluster, body([], prev_seq=len(log), epoch=3)))
+        await asyncio.sleep(0.5)
+        assert not newer.done()  # it must be saved: it waits for the lock
+    answer = await asyncio.wait_for(newer, 10)
+    assert (answer.status, answer.sealed_epoch) == ("ok", 3)
+    assert b.state().sealed_epoch == 3
+    stale = await asyncio.wait_for(send(cluster, body([], prev_seq=len(log), epoch=1)), 5)
+    assert stale.status == "fenced"
