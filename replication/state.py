@@ -141,6 +141,12 @@ def applying(db: Database, tenant: str) -> Iterator[tuple[Session, Connection]]:
         session.close()
 
 
+def log_heads(connection: Connection) -> dict[str, int]:
+    """Every tenant's log head (the last seq logged here), in one read."""
+    rows = connection.execute(select(_HEADS.c.tenant_id, _HEADS.c.last_seq))
+    return {str(tenant): int(seq) for tenant, seq in rows}
+
+
 def all_states(connection: Connection) -> list[CopyState]:
     tenants = {str(t) for t in connection.execute(select(_STATE.c.tenant_id)).scalars()} | {
         str(t) for t in connection.execute(select(_HEADS.c.tenant_id)).scalars()

@@ -179,9 +179,9 @@ class ReplicaStream:
                     sent.append(self._send(next_seq - 1, entries, complete))
                     next_seq = entries[-1].seq + 1
                 if not sent:
+                    # Entries another process logged (the jobs worker, the CLI) arrive
+                    # through the node's `refresh_heads`, which wakes this stream.
                     idle = time.monotonic() - idle_since
-                    if idle >= config.heartbeat_seconds and await primary.refresh_head():
-                        continue  # written by another process (e.g. the CLI): ship it
                     if idle < config.heartbeat_seconds:
                         self._wake.clear()
                         if next_seq > primary.head:  # still nothing new: wait to be woken

@@ -34,6 +34,11 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # The same 15 connections as SQLAlchemy's default (5 + 10 overflow), all kept: an
+        # overflow connection is closed when returned, and opening one again (WAL and the
+        # other pragmas) was a visible cost of a site busy with a thousand tenants.
+        kwargs.setdefault("pool_size", 15)
+        kwargs.setdefault("max_overflow", 0)
     engine = create_engine(
         url, connect_args={"check_same_thread": False, "timeout": LOCK_WAIT_MS / 1000}, **kwargs
     )
