@@ -50,6 +50,10 @@ class ReplicationConfig:
     window: int = 4
     #: an idle stream sends an empty batch this often (seal check, truncation floor)
     heartbeat_seconds: float = 5.0
+    #: ... and, while its replica is in sync and caught up, doubles the interval up to
+    #: this: a thousand idle tenants' heartbeats kept a small site's event loop so busy
+    #: that its etcd lease lapsed during an evacuation
+    idle_heartbeat_seconds: float = 30.0
     request_timeout: float = 30.0
     backoff_min: float = 0.05
     backoff_max: float = 5.0

@@ -156,6 +156,7 @@ class ReplicaStream:
         primary, config = self.primary, self.primary.config
         sent: deque[_Sent] = deque()
         idle_since = time.monotonic()
+        interval = config.heartbeat_seconds
         try:
             while True:
                 # Group commit: while a batch is in flight the next one gathers every
@@ -178,18 +179,18 @@ class ReplicaStream:
                         break
                     sent.append(self._send(next_seq - 1, entries, complete))
                     next_seq = entries[-1].seq + 1
+                    interval = config.heartbeat_seconds
                 if not sent:
                     # Entries another process logged (the jobs worker, the CLI) arrive
                     # through the node's `refresh_heads`, which wakes this stream.
                     idle = time.monotonic() - idle_since
-                    if idle < config.heartbeat_seconds:
+                    if idle < interval:
                         self._wake.clear()
                         if next_seq > primary.head:  # still nothing new: wait to be woken
                             with contextlib.suppress(TimeoutError):
-                                await asyncio.wait_for(
-                                    self._wake.wait(), config.heartbeat_seconds - idle
-                                )
+                                await asyncio.wait_for(self._wake.wait(), interval - idle)
                         continue
+                    interval = self._next_interval(interval)
                     sent.append(self._send(next_seq - 1, [], True))
                 item = sent.popleft()
                 ack = await item.request
@@ -199,6 +200,22 @@ class ReplicaStream:
         finally:
             for item in sent:
                 item.request.cancel()
+
+    def _next_interval(self, interval: float) -> float:
+        """The wait before the heartbeat after this one: doubled while the replica is in
+        sync and holds the head (nothing to tell it but "still here"), the base again
+        otherwise — a replica out of the set rejoins on an answer, so it hears soon."""
+        config = self.primary.config
+        placement = self.primary.placement()
+        caught_up = (
+            placement is not None
+            and self.replica in placement.in_sync
+            and self.acked is not None
+            and self.acked >= self.primary.head
+        )
+        if not caught_up:
+            return config.heartbeat_seconds
+        return min(max(interval * 2, config.heartbeat_seconds), config.idle_heartbeat_seconds)
 
     def _read(self, first: int, count: int) -> tuple[list[Shipped], bool]:
         with reading(self.primary.db.engine) as connection:

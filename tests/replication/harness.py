@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,8 @@ class Router(httpx.AsyncBaseTransport):
             self.down: set[str] = set()
             self.isolated: set[str] = set()
             self.delay: dict[str, float] = {}
+            #: requests delivered, by (host, path)
+            self.delivered: Counter[tuple[str, str]] = Counter()
 
     def view(self, source: str) -> Router:
         """The same network, as seen from ``source``."""
@@ -77,6 +80,7 @@ class Router(httpx.AsyncBaseTransport):
             await asyncio.sleep(net.delay[host])
         if host in net.down:
             raise httpx.ConnectError(f"{host} went down (test)", request=request)
+        net.delivered[(host, request.url.path)] += 1
         return await net.apps[host].handle_async_request(request)
 
 

@@ -126,3 +126,35 @@ async def test_async_mode_acknowledges_after_the_local_commit(cluster: Cluster) 
     cluster.router.down.discard("site-b")
     await cluster.caught_up("site-b")
     assert cluster["site-a"].digest() == cluster["site-b"].digest()
+
+
+async def test_an_idle_in_sync_replica_is_heard_less_often_and_a_write_still_ships_at_once(
+    cluster: Cluster,
+) -> None:
+    # A thousand idle tenants' heartbeats kept a small site's event loop so busy that its
+    # etcd lease lapsed: a caught-up replica in the in-sync set hears from an idle primary
+    # ever less often (doubling from heartbeat_seconds), and a write still wakes the stream.
+    cluster.place("site-a", ("site-b", "site-c"))
+    await cluster.create_tenant("site-a")
+    a = cluster["site-a"]
+    await commit(a, write_audit())
+    await cluster.caught_up("site-b", "site-c")
+    entries = f"/{SENDAI}/entries"
+
+    def heard(site: str) -> int:
+        return sum(
+            n
+            for (host, path), n in cluster.router.delivered.items()
+            if host == site and path.endswith(entries)
+        )
+
+    before = {site: heard(site) for site in ("site-b", "site-c")}
+    idle = 3.0
+    await asyncio.sleep(idle)
+    fixed_rate = idle / cluster.config.heartbeat_seconds  # 15 at a fixed interval
+    for site, count in before.items():
+        assert 1 <= heard(site) - count <= fixed_rate / 2, (site, heard(site) - count)
+
+    # The next write is acknowledged by both replicas at once, not at the next heartbeat.
+    await asyncio.wait_for(commit(a, write_audit()), cluster.config.ack_timeout)
+    assert cluster.placements.placement(SENDAI).in_sync == ("site-b", "site-c")
