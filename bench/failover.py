@@ -1,7 +1,7 @@
 """Failover targets (issue 6): site-kill RTO, switchover pause, evacuation of 1,000 tenants.
 
     python bench/failover.py [--runs 5] [--switchovers 3] [--evacuate-tenants 1000] [--quick]
-                             [--concurrency 64] [--evacuation-only]
+                             [--concurrency 400] [--evacuation-only] [--logs DIR]
 
 Starts its own sandbox (three sites, real etcd, demo tenants) in a temporary folder, then:
 1. ``--runs`` site-kill drills (the drill machinery: load, SIGKILL, checker), targets
@@ -28,13 +28,14 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import argparse
 import asyncio
 import json
+import shutil
 import tempfile
 import time
 from typing import Any
 
 import httpx
 
-from failover.controller.moves import request_evacuation
+from failover.controller.moves import DEFAULT_CONCURRENCY, request_evacuation
 from failover.coordination import connect_etcd
 from failover.drill.report import percentile
 from yui.drills.runner import DrillOptions, run_drill
@@ -125,7 +126,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="site-kill drills")
     parser.add_argument("--switchovers", type=int, default=3, help="switchover drills")
     parser.add_argument("--evacuate-tenants", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=64, help="moves at once")
+    parser.add_argument(
+        "--concurrency", type=int, default=DEFAULT_CONCURRENCY, help="moves at once"
+    )
     parser.add_argument("--first-port", type=int, default=18821)
     parser.add_argument(
         "--quick", action="store_true", help="2 site-kills, 1 switchover, 100 tenants"
@@ -133,6 +136,7 @@ def main() -> None:
     parser.add_argument(
         "--evacuation-only", action="store_true", help="no demo data, no drills: step 3 only"
     )
+    parser.add_argument("--logs", type=Path, help="copy the sites' logs here at the end")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.switchovers, args.evacuate_tenants = 2, 1, 100
@@ -151,6 +155,8 @@ def main() -> None:
             evacuated = asyncio.run(evacuation(box, args.evacuate_tenants, args.concurrency))
         finally:
             box.down()
+            if args.logs:  # the sites' logs outlive the temporary sandbox
+                shutil.copytree(Path(folder) / "sandbox" / "logs", args.logs, dirs_exist_ok=True)
     rtos = sorted(
         v for r in kills for v in r["rto_seconds"]["per_tenant"].values() if v is not None
     )

@@ -32,8 +32,14 @@ class ControllerTiming:
     tick_seconds: float = 0.2
     probe_interval_seconds: float = 0.25
     probe_timeout_seconds: float = 0.4
-    #: consecutive failed probes that make a site lost without waiting for its lease
+    #: consecutive refused probes (nothing listens: the process is gone) that make a site
+    #: lost without waiting for its lease
     probe_failures: int = 3
+    #: consecutive unanswered probes that do the same. A site that is only slow (a busy
+    #: event loop) still renews its lease: unanswered probes alone would fail it over
+    #: needlessly, so this is longer than the lease (a frozen or cut-off site loses its
+    #: lease first; see docs/failover.md, "Detection")
+    probe_timeouts: int = 8
     #: after this long, a primary's site that never registered counts as lost
     startup_grace_seconds: float = 10.0
     #: a member's site gone this long no longer counts as a copy: a replica is added elsewhere
@@ -42,8 +48,25 @@ class ControllerTiming:
 
 @dataclass
 class _Probes:
+    #: consecutive probes refused, per site
     failures: dict[str, int] = field(default_factory=dict)
+    #: consecutive probes unanswered in time, per site
+    timeouts: dict[str, int] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
+
+    def failing(self, timing: ControllerTiming) -> set[str]:
+        """Sites the probes alone say are lost."""
+        refused = {s for s, n in self.failures.items() if n >= timing.probe_failures}
+        return refused | {s for s, n in self.timeouts.items() if n >= timing.probe_timeouts}
+
+    def clear(self) -> None:
+        self.failures.clear()
+        self.timeouts.clear()
+
+    def record(self, site: str, outcome: str) -> None:
+        """``outcome``: "ok", "refused" or "timeout"."""
+        self.failures[site] = self.failures.get(site, 0) + 1 if outcome == "refused" else 0
+        self.timeouts[site] = self.timeouts.get(site, 0) + 1 if outcome == "timeout" else 0
 
 
 class Controller:
@@ -88,7 +111,7 @@ class Controller:
             while True:
                 await leadership.wait_elected()
                 log.info("controller %s elected (term %s)", self.node_id, leadership.term)
-                self.probes.failures.clear()
+                self.probes.clear()
                 prober = asyncio.create_task(self._probe_forever())
                 try:
                     while leadership.is_leader:
@@ -106,7 +129,7 @@ class Controller:
         # unless it stays away longer than a start-up grace.
         settled = time.monotonic() - self.started > self.timing.startup_grace_seconds
         suspects = {s for s in primaries if s in self.probes.seen or settled}
-        by_probe = {s for s, n in self.probes.failures.items() if n >= self.timing.probe_failures}
+        by_probe = self.probes.failing(self.timing)
         return {s for s in suspects if s not in live or s in by_probe}
 
     def tick(self, leadership: Leadership) -> None:
@@ -165,18 +188,25 @@ class Controller:
                 records = dict(self.view.sites())
                 urls = {name: r.urls[0] for name, r in records.items() if r.urls}
                 # Keep probing sites that just lost their key: their failures matter most.
-                for name in self.probes.failures:
+                for name in {*self.probes.failures, *self.probes.timeouts}:
                     if name not in urls and name in self._known_urls:
                         urls[name] = self._known_urls[name]
                 self._known_urls.update(urls)
                 results = await asyncio.gather(*(self._probe(client, url) for url in urls.values()))
-                for name, ok in zip(urls, results, strict=True):
-                    self.probes.failures[name] = 0 if ok else self.probes.failures.get(name, 0) + 1
+                for name, outcome in zip(urls, results, strict=True):
+                    self.probes.record(name, outcome)
                 await asyncio.sleep(self.timing.probe_interval_seconds)
 
     @staticmethod
-    async def _probe(client: httpx.AsyncClient, url: str) -> bool:
+    async def _probe(client: httpx.AsyncClient, url: str) -> str:
+        """ "ok"; "refused" when nothing answers at all (connection refused or reset: the
+        process is gone); "timeout" when it does not answer in time, or answers ill."""
         try:
-            return (await client.get(f"{url}/healthz")).status_code == 200
+            response = await client.get(f"{url}/healthz")
+        except httpx.TimeoutException:
+            return "timeout"
+        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
+            return "refused"
         except httpx.HTTPError:
-            return False
+            return "timeout"
+        return "ok" if response.status_code == 200 else "timeout"

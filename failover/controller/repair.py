@@ -68,7 +68,7 @@ class Restorer:
         self.records.update(live)
         members = {s for p in c.view.placements().values() for s in p.copies} | set(self.records)
         settled = time.monotonic() - c.started > c.timing.startup_grace_seconds
-        failing = {s for s, n in c.probes.failures.items() if n >= c.timing.probe_failures}
+        failing = c.probes.failing(c.timing)
         gone = {
             s
             for s in members
