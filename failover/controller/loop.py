@@ -93,9 +93,21 @@ class Controller:
         self.restorer = Restorer(self)
 
     async def run(self) -> None:
+        """Campaign, and lead when elected, for as long as the node runs. An error ends
+        one campaign (its leadership resigns), never the candidacy: a node whose
+        controller task had died stayed silent, and with every candidate gone no
+        controller was elected after the leader's site was killed (the soak's
+        unrecovered tenants)."""
         watcher = asyncio.create_task(self._remember_live_sites())
         try:
-            await self._campaign()
+            while True:
+                try:
+                    await self._campaign()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("controller %s failed; campaigning again", self.node_id)
+                await asyncio.sleep(self.timing.tick_seconds)
         finally:
             watcher.cancel()
 

@@ -92,14 +92,53 @@ def _parse_endpoint(endpoint: str) -> tuple[str, int]:
     return host, int(port)
 
 
+async def _within(call: Awaitable[_T], seconds: float) -> _T:
+    """``call`` with a deadline that holds even when the call does not cancel cleanly.
+
+    ``asyncio.wait_for`` waits for the cancelled call to finish. aetcd's ``watch_once``
+    awaits its watcher's lock in a ``finally``, and a watch stream stuck on a dead member
+    holds that lock for ever: a candidate hung there, and no controller was elected while
+    the old controller's site was down (the soak's unrecovered tenants, docs/failover.md).
+    Here the call is cancelled and left to finish on its own; the caller drops the client.
+    """
+    task = asyncio.ensure_future(call)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        task.add_done_callback(_consume)
+        raise
+    if task in done:
+        if task.cancelled():  # not by us: aetcd cancels a call whose client was closed
+            raise _StreamEnded("the etcd call was cancelled underneath (its client closed)")
+        return task.result()
+    task.cancel()
+    task.add_done_callback(_consume)
+    raise TimeoutError(f"no answer from etcd in {seconds:g} s")
+
+
+def _cancelled_from_outside() -> bool:
+    """Whether this task itself is being cancelled (stop, resign), as opposed to a
+    CancelledError that escaped from inside aetcd: the first must end a loop, the
+    second is one more transient failure (it ended the campaign loop silently before)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned call's outcome (no "exception never retrieved" noise)."""
+    if not task.cancelled():
+        task.exception()
+
+
 async def _close_quietly(client: Any) -> None:
     channel = getattr(client, "channel", None)
     try:
-        await asyncio.wait_for(client.close(), timeout=1.0)
+        await _within(client.close(), 1.0)
     except Exception:  # closing a broken channel: nothing to report
         if channel is not None:
             with contextlib.suppress(Exception):
-                await channel.close()
+                await _within(channel.close(), 1.0)
 
 
 def _first_kv(range_result: Any) -> Any:
@@ -137,7 +176,7 @@ class _Link:
             host, port = self._endpoints[self._index]
             client = aetcd.Client(host=host, port=port, timeout=self._call_timeout)
             try:  # bounded: a member cut off by a partition never answers the handshake
-                await asyncio.wait_for(client.connect(), self._call_timeout)
+                await _within(client.connect(), self._call_timeout)
             except BaseException:
                 self._index = (self._index + 1) % len(self._endpoints)
                 await _close_quietly(client)
@@ -174,9 +213,7 @@ class _Link:
             client = None
             try:
                 client = await self.client()
-                return await asyncio.wait_for(
-                    op(client), timeout=min(self._call_timeout, remaining)
-                )
+                return await _within(op(client), min(self._call_timeout, remaining))
             except Exception as error:
                 if not _is_transient(error):
                     raise
@@ -639,7 +676,11 @@ class _EtcdLeadership(Leadership):
                 else:
                     await self._wait_vacancy(held)
             except asyncio.CancelledError:
-                raise
+                if _cancelled_from_outside():
+                    raise
+                log.info("campaign %s: an etcd call was cancelled underneath", self._node_id)
+                await asyncio.sleep(delay)
+                continue
             except Exception as error:
                 if _is_transient(error) or isinstance(error, CoordinationUnavailable):
                     log.info("campaign %s: %s", self._node_id, error)
@@ -684,30 +725,36 @@ class _EtcdLeadership(Leadership):
         return int(kv.mod_revision) if kv is not None else 0
 
     async def _wait_vacancy(self, revision: int) -> None:
-        """Wait (at most one TTL) until the leader key at ``revision`` is deleted."""
+        """Wait (a keep-alive interval and a retry, 2 s in the sandbox) until the leader
+        key at ``revision`` is deleted. Short, so that a watch held by a member that died
+        with the old controller's site is given up soon (the next round goes through the
+        next member): waiting a whole TTL there made a new controller take ~5.5 s."""
         if revision == 0:
             return
-        ttl = self._timing.lease_ttl_seconds
+        ttl = self._timing.keepalive_interval_seconds + self._timing.retry_timeout_seconds
         client = None
         try:
             client = await self._link.client()
             # aetcd's own timeout starts once the watch is created; creating it through
             # a member behind a partition can hang for the gRPC connect timeout (~20 s,
             # seen as 30 s without a controller in the partition drill): bound it all
-            await asyncio.wait_for(
+            await _within(
                 client.watch_once(
                     self._key,
                     timeout=ttl,
                     start_revision=revision + 1,
                     kind=etcd_types.EventKind.DELETE,
                 ),
-                ttl + self._timing.retry_timeout_seconds,
+                ttl + 0.5,
             )
         except etcd_errors.WatchTimeoutError:
             return
         except Exception as error:
+            # Whatever went wrong with this watch (aetcd fails with AttributeError when
+            # its client was closed under it), the next round starts on a fresh client:
+            # a candidate must never stop campaigning.
             if not _is_transient(error):
-                raise
+                log.info("campaign %s: the vacancy watch failed: %r", self._node_id, error)
             await self._link.drop(client)
             await asyncio.sleep(0.05)
 
@@ -929,7 +976,13 @@ class _EtcdClusterView(ClusterView):
                 delay = 0.05
                 await self._watch(client)
             except asyncio.CancelledError:
-                raise
+                if _cancelled_from_outside():
+                    raise
+                log.info("cluster view: an etcd call was cancelled underneath; reconnecting")
+                self._set_connected(False)
+                await self._link.drop(client)
+                await asyncio.sleep(delay)
+                continue
             except etcd_errors.RevisionCompactedError as error:
                 log.warning("watch history compacted (%s): listing etcd again", error)
                 self._need_listing = True
@@ -946,9 +999,7 @@ class _EtcdClusterView(ClusterView):
 
     async def _list(self, client: Any) -> None:
         """Replace the state with a fresh listing; report the differences."""
-        result = await asyncio.wait_for(
-            client.get_prefix(self._root), self._timing.retry_timeout_seconds
-        )
+        result = await _within(client.get_prefix(self._root), self._timing.retry_timeout_seconds)
         revision = int(result.header.revision)
         sites: dict[str, SiteRecord] = {}
         placements: dict[str, Placement] = {}
@@ -1002,7 +1053,7 @@ class _EtcdClusterView(ClusterView):
         """Follow the watch; probe the member every keep-alive interval."""
         timing = self._timing
         start = self._revision + 1 if self._applied is None else self._revision
-        watch = await asyncio.wait_for(
+        watch = await _within(
             client.watch_prefix(self._root, start_revision=start),
             timing.retry_timeout_seconds + 0.5,
         )
@@ -1017,12 +1068,12 @@ class _EtcdClusterView(ClusterView):
                     raise _StreamEnded("watch stream ended")
                 # A frozen or partitioned member keeps the stream open but silent:
                 # a linearizable read through the same channel tells.
-                await asyncio.wait_for(client.get(self._probe_key), timing.retry_timeout_seconds)
+                await _within(client.get(self._probe_key), timing.retry_timeout_seconds)
                 self.last_contact = time.monotonic()
         finally:
             await cancel_and_wait(consumer)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(watch.cancel(), 0.5)
+                await _within(watch.cancel(), 0.5)
 
     async def _consume(self, watch: Any) -> None:
         async for event in watch:
