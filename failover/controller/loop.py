@@ -21,6 +21,7 @@ import httpx
 from failover.controller.ports import Copies
 from failover.controller.promotion import Promotion, promote
 from failover.controller.repair import Restorer
+from failover.controller.seals import StraySeals
 from failover.coordination.interface import ClusterView, Coordination, Leadership
 from yui.tasks import cancel_and_wait
 
@@ -44,6 +45,9 @@ class ControllerTiming:
     startup_grace_seconds: float = 10.0
     #: a member's site gone this long no longer counts as a copy: a replica is added elsewhere
     restore_grace_seconds: float = 30.0
+    #: how often the controller looks for seals an unfinished promotion left behind; one
+    #: seen by two scans in a row is lifted (a move in flight writes its placement sooner)
+    seal_scan_seconds: float = 15.0
 
 
 @dataclass
@@ -125,12 +129,31 @@ class Controller:
                 log.info("controller %s elected (term %s)", self.node_id, leadership.term)
                 self.probes.clear()
                 prober = asyncio.create_task(self._probe_forever())
+                sweeper = asyncio.create_task(self._lift_stray_seals(leadership))
                 try:
                     while leadership.is_leader:
                         self.tick(leadership)
                         await asyncio.sleep(self.timing.tick_seconds)
                 finally:
                     await cancel_and_wait(prober)
+                    await cancel_and_wait(sweeper)
+
+    async def _lift_stray_seals(self, leadership: Leadership) -> None:
+        """Every ``seal_scan_seconds`` while leading: give a new epoch to tenants whose
+        replicas an unfinished promotion sealed (failover.controller.seals)."""
+        if not all(hasattr(self.copies, name) for name in ("status_many", "promote")):
+            return  # copies that cannot report their state (some tests' fakes)
+        seals = StraySeals(self.coordination, self.copies)  # type: ignore[arg-type]
+        while leadership.is_leader:
+            await asyncio.sleep(self.timing.seal_scan_seconds)
+            lost = self.lost_sites()
+            busy = set(self._inflight) | {
+                tenant for tenant, p in self.view.placements().items() if p.primary in lost
+            }
+            try:
+                await seals.scan(leadership, skip=busy)
+            except Exception as error:  # etcd or a site unreachable: the next scan
+                log.info("controller %s: stray-seal scan failed: %r", self.node_id, error)
 
     def lost_sites(self) -> set[str]:
         """Sites that hold a primary but are gone: no lease key, or failing probes."""

@@ -88,6 +88,18 @@ async def promote(
             return Promotion(
                 tenant, lost_site, placement.primary, revision, {}, 0.0, "already moved"
             )
+        if leader is not None and not leader.is_leader:
+            # A seal without the placement write that follows it stalls the tenant (its
+            # replicas refuse its primary): a controller that lost the role seals nothing.
+            return Promotion(
+                tenant,
+                lost_site,
+                None,
+                None,
+                {},
+                time.monotonic() - started,
+                "この制御器は役を失いました / this controller lost the role",
+            )
         candidates = [s for s in placement.in_sync if s != lost_site]
         sealed = await _seal_all(copies, candidates, tenant, revision + 1)  # step 2
         choice = choose_promotion(
