@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from sqlalchemy import Connection, insert
 
@@ -126,21 +127,27 @@ def _heartbeat(
     divergence = _divergence(state, batch)
     if divergence is not None:
         return answer(state, "diverged", divergence)
-    unchanged = (
-        batch.epoch <= state.sealed_epoch
-        and state.role == "replica"
-        and state.source_site == source
-        and batch.primary_seq <= state.primary_seq
-        and batch.truncate_below <= state.truncate_below
-    )
-    if not unchanged:
+    absorbed = replace(state)
+    _absorb(absorbed, batch, source)
+    if absorbed != state:
         return None
     if batch.prev_seq > state.head:
         return answer(state, "gap", f"this copy holds up to {state.head}")
-    target = state.complete_seq if hold is None else min(state.complete_seq, hold)
+    target = _apply_target(state, hold)
     if target > state.applied_seq:
         return None  # logged entries wait to be applied (a hold was released)
     return answer(state, "ok")
+
+
+def _absorb(state: CopyState, batch: Batch, source: str) -> None:
+    """What any batch that is not refused tells this copy, entries aside."""
+    if batch.epoch > state.sealed_epoch:  # a newer primary: nothing older gets in now
+        state.sealed_epoch = batch.epoch
+    if state.role == "primary":  # deposed: what it wrote itself is all applied
+        state.role = "replica"
+    state.source_site = source
+    state.primary_seq = max(state.primary_seq, batch.primary_seq)
+    state.truncate_below = max(state.truncate_below, batch.truncate_below)
 
 
 def _receive(
@@ -171,13 +178,7 @@ def _receive(
         if divergence is not None:
             session.rollback()
             return answer(state, "diverged", divergence)
-        if batch.epoch > state.sealed_epoch:  # a newer primary: nothing older gets in now
-            state.sealed_epoch = batch.epoch
-        if state.role == "primary":  # deposed: what it wrote itself is all applied
-            state.role = "replica"
-        state.source_site = source
-        state.primary_seq = max(state.primary_seq, batch.primary_seq)
-        state.truncate_below = max(state.truncate_below, batch.truncate_below)
+        _absorb(state, batch, source)
         if batch.prev_seq > state.head:
             save(connection, state)
             session.commit()
@@ -198,6 +199,11 @@ def _receive(
         return answer(state, "ok")
 
 
+def _apply_target(state: CopyState, hold: int | None) -> int:
+    """The last seq to apply: the last complete transaction, not beyond ``hold``."""
+    return state.complete_seq if hold is None else min(state.complete_seq, hold)
+
+
 def _apply_up_to(
     connection: Connection,
     state: CopyState,
@@ -210,7 +216,7 @@ def _apply_up_to(
     """Apply logged entries from applied_seq + 1 through the last complete transaction
     (not beyond ``hold``): entries logged by earlier batches are read back from the
     log, this batch's are at hand."""
-    target = state.complete_seq if hold is None else min(state.complete_seq, hold)
+    target = _apply_target(state, hold)
     if target <= state.applied_seq:
         return
 

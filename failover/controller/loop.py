@@ -21,7 +21,7 @@ import httpx
 from failover.controller.ports import Copies
 from failover.controller.promotion import Promotion, promote
 from failover.controller.repair import Restorer
-from failover.controller.seals import StraySeals
+from failover.controller.seals import SealCopies, StraySeals
 from failover.coordination.interface import ClusterView, Coordination, Leadership
 from yui.tasks import cancel_and_wait
 
@@ -141,9 +141,9 @@ class Controller:
     async def _lift_stray_seals(self, leadership: Leadership) -> None:
         """Every ``seal_scan_seconds`` while leading: give a new epoch to tenants whose
         replicas an unfinished promotion sealed (failover.controller.seals)."""
-        if not all(hasattr(self.copies, name) for name in ("status_many", "promote")):
+        if not isinstance(self.copies, SealCopies):
             return  # copies that cannot report their state (some tests' fakes)
-        seals = StraySeals(self.coordination, self.copies)  # type: ignore[arg-type]
+        seals = StraySeals(self.coordination, self.copies)
         while leadership.is_leader:
             await asyncio.sleep(self.timing.seal_scan_seconds)
             lost = self.lost_sites()

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from typing import Protocol, runtime_checkable
 
-from failover.controller.ports import MoveCopies
 from failover.coordination.interface import Coordination, Leadership, PlacementConflict
 from failover.placement.policy import Placement
+from replication.bulk import Answers
 from replication.wire import ReplicaStatus
 
 log = logging.getLogger("yui.failover")
@@ -28,8 +29,17 @@ log = logging.getLogger("yui.failover")
 STATUS_SECONDS = 5.0
 
 
+@runtime_checkable
+class SealCopies(Protocol):
+    """What the scan asks of the copies (replication.client.PeerClient has it)."""
+
+    async def status_many(self, site: str, tenants: Sequence[str]) -> Answers[ReplicaStatus]: ...
+
+    async def promote(self, site: str, tenant: str, epoch: int) -> ReplicaStatus: ...
+
+
 class StraySeals:
-    def __init__(self, coordination: Coordination, copies: MoveCopies) -> None:
+    def __init__(self, coordination: Coordination, copies: SealCopies) -> None:
         self.coordination = coordination
         self.copies = copies
         #: tenant -> (placement revision, highest seal) seen stray by the previous scan

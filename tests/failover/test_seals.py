@@ -6,7 +6,7 @@ placement (a new epoch above the seal) and promotes the primary at it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -15,6 +15,7 @@ from failover.controller.promotion import promote
 from failover.controller.seals import StraySeals
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement
+from replication.bulk import Answers
 from replication.wire import ReplicaStatus
 from tests.failover.test_promotion import SITES, RecordingCopies
 from yui.sandbox.etcd import LocalEtcdCluster
@@ -31,7 +32,7 @@ class SealedCopies:
     seals: dict[tuple[str, str], int]
     promoted: list[tuple[str, str, int]] = field(default_factory=list)
 
-    async def status_many(self, site: str, tenants: Sequence[str]) -> Mapping[str, ReplicaStatus]:
+    async def status_many(self, site: str, tenants: Sequence[str]) -> Answers[ReplicaStatus]:
         return {
             t: ReplicaStatus.model_construct(
                 tenant=t, site=site, sealed_epoch=self.seals.get((site, t), 0)
@@ -59,7 +60,7 @@ def test_a_seal_left_by_an_unfinished_promotion_is_lifted(etcd_cluster: LocalEtc
             )
             leadership = coordination.campaign("controller-a")
             await asyncio.wait_for(leadership.wait_elected(), 10)
-            seals = StraySeals(coordination, copies)  # type: ignore[arg-type]
+            seals = StraySeals(coordination, copies)
 
             assert await seals.scan(leadership) == []  # seen once: maybe a move in flight
             assert await seals.scan(leadership) == [STUCK]  # seen twice: lifted
