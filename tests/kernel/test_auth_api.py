@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 
 from fastapi.testclient import TestClient
@@ -106,3 +109,38 @@ def test_wrong_role_gets_403_and_admin_can_add_staff(client: TestClient, db: Dat
     assert client.get(f"/api/v1/{SENDAI}/audit", headers=auditor).status_code == 200
     weak = {**new, "username": "weak", "password": "short"}
     assert client.post(f"/api/v1/{SENDAI}/users", json=weak, headers=admin).status_code == 422
+
+
+def _nested_token(key: bytes | None) -> str:
+    body = base64.urlsafe_b64encode(b"[" * 1100 + b"]" * 1100).rstrip(b"=").decode()
+    if key is None:
+        return f"yui1.{body}.AAAA"
+    signature = hmac.new(key, b"yui1." + body.encode(), hashlib.sha256).digest()
+    return f"yui1.{body}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
+def test_a_token_of_deeply_nested_json_gets_401_not_500(client: TestClient, db: Database) -> None:
+    tenant(db)
+    url = f"/api/v1/{SENDAI}/auth/me"
+    # Unsigned (checked before the payload is read) and signed with the site's own key (the
+    # payload is read but is no claim set): both are refused as a client error.
+    for token in (_nested_token(None), _nested_token(TEST_SECRET.encode())):
+        response = client.get(url, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401, response.text
+        assert response.headers["content-type"] == PROBLEM
+
+
+def test_malformed_authorization_headers_never_get_500(client: TestClient, db: Database) -> None:
+    tenant(db)
+    url = f"/api/v1/{SENDAI}/auth/me"
+    for value in (
+        "Bearer " + "A" * 20000,
+        "Bearer yui1.%%%.%%%",
+        "Bearer yui1..",
+        "Bearer yui1.e30.",
+        "Bearer yui1." + "e30" * 3000 + ".AAAA",
+        "Bearer \u00e9\u00e9",
+        "Basic Zm9vOmJhcg==",
+    ):
+        response = client.get(url, headers={"Authorization": value.encode()})
+        assert response.status_code == 401, (value[:40], response.text)
