@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import os
+import secrets
 import time
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -33,10 +35,13 @@ from yui.errors import YuiError
 SITE_HEADER = "x-yui-replication-site"
 TIME_HEADER = "x-yui-replication-time"
 SIGNATURE_HEADER = "x-yui-replication-signature"
+NONCE_HEADER = "x-yui-replication-nonce"
 CONTENT_HEADER = "x-yui-content-sha256"
 STREAMING = "STREAMING"
 #: how far the sender's clock may be from ours
 DEFAULT_SKEW_SECONDS = 300
+#: accepted nonces remembered at most (~100 bytes each); see ReplayGuard
+DEFAULT_REPLAY_MEMORY = 200_000
 
 
 class SignatureError(YuiError):
@@ -55,10 +60,12 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text.encode(), validate=True)
 
 
-def signing_input(method: str, target: str, site: str, timestamp: str, content: str) -> bytes:
+def signing_input(
+    method: str, target: str, site: str, timestamp: str, nonce: str, content: str
+) -> bytes:
     """What a signature covers. ``target`` is the path with its query string."""
     return "\n".join(
-        ("yui-replication-v1", method.upper(), target, site, timestamp, content)
+        ("yui-replication-v2", method.upper(), target, site, timestamp, nonce, content)
     ).encode()
 
 
@@ -87,11 +94,13 @@ class SiteKey:
     ) -> dict[str, str]:
         """The signature headers of a request (``body`` None: a streamed body)."""
         timestamp = str(int(now if now is not None else time.time()))
+        nonce = secrets.token_urlsafe(16)
         content = STREAMING if body is None else hashlib.sha256(body).hexdigest()
-        signature = self.sign(signing_input(method, target, self.site, timestamp, content))
+        signature = self.sign(signing_input(method, target, self.site, timestamp, nonce, content))
         return {
             SITE_HEADER: self.site,
             TIME_HEADER: timestamp,
+            NONCE_HEADER: nonce,
             SIGNATURE_HEADER: signature,
             CONTENT_HEADER: content,
         }
@@ -108,12 +117,51 @@ def parse_public_key(text: str) -> Ed25519PublicKey:
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
+class ReplayGuard:
+    """The nonces of the requests accepted while their time is inside the clock window.
+
+    A nonce is remembered until its request's time leaves the window (at most
+    2 × skew after it was accepted, ~skew for a sender whose clock agrees with ours):
+    the memory is the request rate × that time. It is also capped at ``capacity``
+    entries: when full, the oldest-timed nonce is forgotten and every request timed at
+    or before it is refused from then on as too old (``floor``), so a forgotten nonce
+    can never be replayed; under a rate above capacity / window the window only narrows
+    (a refused sender signs its next try afresh)."""
+
+    def __init__(self, capacity: int = DEFAULT_REPLAY_MEMORY) -> None:
+        self.capacity = capacity
+        self.floor = 0
+        self._seen: set[str] = set()
+        self._by_time: list[tuple[int, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def fresh(self, timestamp: int, nonce: str, now: float, skew: int) -> bool:
+        """Record ``nonce``; False if it was seen, or its time is at or below the floor."""
+        by_time = self._by_time
+        while by_time and by_time[0][0] < now - skew:  # refused by the clock window now
+            self._seen.discard(heapq.heappop(by_time)[1])
+        if timestamp <= self.floor or nonce in self._seen:
+            return False
+        while len(by_time) >= self.capacity:
+            oldest, forgotten = heapq.heappop(by_time)
+            self._seen.discard(forgotten)
+            self.floor = max(self.floor, oldest)
+        if timestamp <= self.floor:
+            return False
+        self._seen.add(nonce)
+        heapq.heappush(by_time, (timestamp, nonce))
+        return True
+
+
 @dataclass
 class TrustStore:
     """The sites this site accepts requests from, with their public keys."""
 
     keys: dict[str, list[Ed25519PublicKey]] = field(default_factory=dict)
     skew_seconds: int = DEFAULT_SKEW_SECONDS
+    replays: ReplayGuard = field(default_factory=ReplayGuard)
 
     @classmethod
     def from_mapping(cls, sites: Mapping[str, str | Iterable[str]]) -> TrustStore:
@@ -144,16 +192,15 @@ class TrustStore:
         site = headers.get(SITE_HEADER, "")
         timestamp = headers.get(TIME_HEADER, "")
         signature = headers.get(SIGNATURE_HEADER, "")
+        nonce = headers.get(NONCE_HEADER, "")
         content = headers.get(CONTENT_HEADER, "")
-        if not (site and timestamp and signature and content):
+        if not (site and timestamp and signature and nonce and content):
             raise SignatureError("署名がありません / the request is not signed by a site")
         keys = self.keys.get(site)
         if not keys:
             raise SignatureError(f"サイト {site} は信頼されていません / site {site} is not trusted")
-        if (
-            not timestamp.isdigit()
-            or abs(int(timestamp) - (now or time.time())) > self.skew_seconds
-        ):
+        now = now if now is not None else time.time()
+        if not timestamp.isdigit() or abs(int(timestamp) - now) > self.skew_seconds:
             raise SignatureError(
                 "署名の時刻が範囲外です / the signature's time is too far from ours (clock skew or replay)"
             )
@@ -162,10 +209,15 @@ class TrustStore:
                 raise SignatureError("a streamed body must be signed as STREAMING")
         elif content != hashlib.sha256(body).hexdigest():
             raise SignatureError("本文が署名と一致しません / the body does not match its signature")
-        if not verify_with(
-            keys, signing_input(method, target, site, timestamp, content), signature
+        if len(nonce) > 64 or not verify_with(
+            keys, signing_input(method, target, site, timestamp, nonce, content), signature
         ):
             raise SignatureError(f"サイト {site} の署名が不正です / bad signature for site {site}")
+        # Only a genuine request's nonce is remembered: a forger cannot fill the memory.
+        if not self.replays.fresh(int(timestamp), nonce, now, self.skew_seconds):
+            raise SignatureError(
+                "この署名付き要求は既に受け付けました / this signed request was already accepted (replay)"
+            )
         return site
 
     def verify_trailer(

@@ -9,7 +9,11 @@ import httpx
 import pytest
 
 from replication.signing import (
+    DEFAULT_SKEW_SECONDS,
+    NONCE_HEADER,
     SIGNATURE_HEADER,
+    ReplayGuard,
+    SignatureError,
     SiteKey,
     TrustStore,
     generate_key,
@@ -72,3 +76,40 @@ def test_sandbox_keys_are_private_and_trusted(tmp_path: object) -> None:
     again = generate_site_keys(directory, ["aws-tokyo", "gcp-osaka"])  # keys are kept
     assert load_site_key("aws-tokyo", again["aws-tokyo"]).public_key_b64 == key.public_key_b64
     assert SIGNATURE_HEADER in headers
+
+
+async def test_a_captured_signed_request_replayed_is_refused(cluster: Cluster) -> None:
+    """Within the clock window a copy of a genuine request (its headers and body, as a
+    network observer would capture them) is refused: its nonce was already accepted."""
+    body = json.dumps({"epoch": 99, "prev_seq": 0, "entries": []}).encode()
+    captured = cluster["site-a"].key.headers("POST", f"/replication/v1/{SENDAI}/entries", body)
+    accepted = await _post(cluster, captured, body)
+    assert accepted.status_code == 200
+
+    replayed = await _post(cluster, captured, body)
+    assert replayed.status_code == 401
+    assert "replay" in replayed.json()["detail"]
+    # the sender itself is unaffected: each of its requests is signed with a new nonce
+    fresh = cluster["site-a"].key.headers("POST", f"/replication/v1/{SENDAI}/entries", body)
+    assert (await _post(cluster, fresh, body)).status_code == 200
+    without_nonce = {k: v for k, v in captured.items() if k != NONCE_HEADER}
+    assert (await _post(cluster, without_nonce, body)).status_code == 401
+
+
+def test_remembered_nonces_are_bounded_and_a_forgotten_one_stays_refused() -> None:
+    key = SiteKey("site-a", generate_key())
+    trust = TrustStore.from_mapping({"site-a": key.public_key_b64})
+    trust.replays = ReplayGuard(capacity=3)
+    now = 1_800_000_000.0
+    sent = [key.headers("GET", "/replication/v1/status", b"", now=now + n) for n in range(5)]
+    for headers in sent:
+        trust.verify("GET", "/replication/v1/status", headers, b"", now=now + 5)
+    assert len(trust.replays) == 3  # capped; the two oldest forgotten
+    for headers in sent:  # forgotten or remembered, every one is refused again
+        with pytest.raises(SignatureError):
+            trust.verify("GET", "/replication/v1/status", headers, b"", now=now + 5)
+    # a nonce is forgotten once its time has left the clock window
+    later = now + DEFAULT_SKEW_SECONDS + 10
+    newer = key.headers("GET", "/replication/v1/status", b"", now=later)
+    trust.verify("GET", "/replication/v1/status", newer, b"", now=later)
+    assert len(trust.replays) == 1
