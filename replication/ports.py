@@ -9,7 +9,7 @@ implementation with the same compare-and-swap semantics (tests/replication/suppo
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 Mode = Literal["sync", "async"]
@@ -22,6 +22,12 @@ class TenantPlacement:
     ``epoch`` is the revision of the placement's last write (etcd's ``mod_revision``):
     it grows with every change (a new primary, a smaller or larger in-sync set) and
     is the token a compare-and-swap expects. ``in_sync`` never names the primary.
+
+    ``min_insync_zones``: the primary and the in-sync set together must survive the loss
+    of any ``min_insync_zones - 1`` hazard zones (2: a copy outside each of the primary's
+    zones; 1: only ``min_insync`` counts). ``zones``: each site's hazard zones as the
+    topology states them; empty when unknown (a lone site), which leaves the zone rule
+    out. See replication/zones.py.
     """
 
     tenant: str
@@ -31,6 +37,8 @@ class TenantPlacement:
     mode: Mode = "sync"
     min_insync: int = 1
     epoch: int = 0
+    min_insync_zones: int = 2
+    zones: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

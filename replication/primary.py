@@ -5,8 +5,9 @@ Sync mode: a write is acknowledged when every member of the in-sync set (ISR) ho
 its last entry. A member that has not within ``ack_timeout`` is removed from the ISR
 by a compare-and-swap on the placement FIRST; only when that CAS succeeded is the
 write acknowledged without it. If removing it would leave fewer than ``min_insync``
-members, nothing is removed and the write gets a 503 — the ISR still names replicas
-holding every acknowledged entry, so one of them can be promoted. A replica that has
+members, or the primary and the rest inside one hazard zone (``min_insync_zones``,
+replication/zones.py), nothing is removed and the write gets a 503 — the ISR still
+names replicas holding every acknowledged entry, so one of them can be promoted. A replica that has
 caught up joins again: it first counts for every new acknowledgement (joining), and
 once it holds everything the primary had, a CAS adds it to the ISR.
 
@@ -19,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -34,6 +35,7 @@ from replication.sql import reading
 from replication.state import read
 from replication.stream import ReplicaStream
 from replication.wire import PauseOut
+from replication.zones import zone_rule_gaps
 from yui.db.database import Database
 from yui.errors import Unavailable
 from yui.tasks import cancel_and_wait
@@ -275,8 +277,10 @@ class TenantPrimary:
         placement = self.placement()
         if placement is None or placement.primary != self.site or placement.mode != "sync":
             return
-        if len(placement.in_sync) < placement.min_insync:
-            raise NotEnoughInSync(_too_few(placement, self.acked, self.head))
+        if (
+            shortfall := _shortfall(placement, placement.in_sync, self.acked, self.head)
+        ) is not None:
+            raise NotEnoughInSync(shortfall)
 
     async def wait_replicated(self, seq: int) -> None:
         """Return once the write ending at ``seq`` may be acknowledged, or raise 503."""
@@ -297,8 +301,9 @@ class TenantPrimary:
                 )
             if placement.mode == "async":
                 return
-            if len(placement.in_sync) < placement.min_insync:
-                raise NotEnoughInSync(_too_few(placement, self.acked, self.head))
+            shortfall = _shortfall(placement, placement.in_sync, self.acked, self.head)
+            if shortfall is not None:
+                raise NotEnoughInSync(shortfall)
             required = set(placement.in_sync) | self._joining.replicas
             if all(self.acked.get(r, -1) >= seq for r in required):
                 return
@@ -382,8 +387,12 @@ class TenantPrimary:
             if not lagging:
                 self._notify()
                 return
-            if len(placement.in_sync) - len(lagging) < placement.min_insync:
-                raise NotEnoughInSync(_too_few(placement, self.acked, seq, lagging))
+            keeping = [r for r in placement.in_sync if r not in lagging]
+            shortfall = _shortfall(placement, keeping, self.acked, seq, lagging)
+            if shortfall is not None:
+                # Nothing is removed: the ISR still names copies holding every
+                # acknowledged entry, across the zones the tenant asks for.
+                raise NotEnoughInSync(shortfall)
             change = await self.node.placements.shrink_isr(self.tenant, lagging, placement.epoch)
             for replica in lagging:  # back once it keeps up again, not at its next word
                 self._joining.not_before[replica] = time.monotonic() + self.config.ack_timeout
@@ -432,7 +441,7 @@ class TenantPrimary:
 
     async def upkeep(self) -> None:
         """Async mode: a member lagging longer than ``ack_timeout`` leaves the ISR (never
-        below min_insync, so someone stays promotable)."""
+        below min_insync nor against the zone rule, so someone stays promotable)."""
         placement = self.placement()
         if placement is None or placement.primary != self.site or placement.mode != "async":
             return
@@ -443,7 +452,8 @@ class TenantPrimary:
             and (lag := stream.lag_seconds()) is not None
             and lag > self.config.ack_timeout
         ]
-        if lagging and len(placement.in_sync) - len(lagging) >= placement.min_insync:
+        keeping = [r for r in placement.in_sync if r not in lagging]
+        if lagging and _shortfall(placement, keeping, self.acked, self.head, lagging) is None:
             async with self._isr_lock:
                 change = await self.node.placements.shrink_isr(
                     self.tenant, lagging, placement.epoch
@@ -455,18 +465,36 @@ class TenantPrimary:
         return set(self._joining.replicas)
 
 
-def _too_few(
+def _shortfall(
     placement: TenantPlacement,
+    in_sync: Sequence[str],
     acked: dict[str, int],
     seq: int,
     lagging: list[str] | None = None,
-) -> str:
+) -> str | None:
+    """Why ``in_sync`` cannot back an acknowledgement (Japanese / English), or None: fewer
+    than ``min_insync`` members, or every member inside a hazard zone the primary is in."""
     behind = ", ".join(f"{r} (at {acked.get(r, '?')})" for r in (lagging or placement.replicas))
-    in_sync = len(placement.in_sync) - len(lagging or [])
+    if len(in_sync) < placement.min_insync:
+        return (
+            f"テナント {placement.tenant} の同期レプリカは {len(in_sync)} で、"
+            f"min_insync={placement.min_insync} に足りません。書き込みは確認できないため拒否します"
+            f" / tenant {placement.tenant} has {len(in_sync)} in-sync replica(s), below "
+            f"min_insync={placement.min_insync}: writes are refused so that nothing is "
+            f"acknowledged that is not at another site. Behind seq {seq}: {behind or 'none'}; "
+            "retry once they catch up"
+        )
+    gaps = zone_rule_gaps(placement.primary, in_sync, placement.zones, placement.min_insync_zones)
+    if not gaps:
+        return None
+    lost = " / ".join(" + ".join(gap) for gap in gaps)
     return (
-        f"テナント {placement.tenant} の同期レプリカは {in_sync} で、min_insync={placement.min_insync} "
-        f"に足りません。書き込みは確認できないため拒否します / tenant {placement.tenant} has "
-        f"{in_sync} in-sync replica(s), below min_insync={placement.min_insync}: writes are "
-        f"refused so that nothing is acknowledged that is not at another site. Behind seq "
-        f"{seq}: {behind or 'none'}; retry once they catch up"
+        f"テナント {placement.tenant} の同期コピーは、ハザードゾーン {lost} を失うとすべて失われます"
+        f"（min_insync_zones={placement.min_insync_zones}: 主系 {placement.primary} のゾーンの外に"
+        f"同期コピーが必要です）。書き込みは確認できないため拒否します / tenant "
+        f"{placement.tenant}: the primary {placement.primary} and its in-sync copies "
+        f"({', '.join(in_sync) or 'none'}) would all be lost with hazard zone {lost} "
+        f"(min_insync_zones={placement.min_insync_zones}: a write must reach a copy outside "
+        f"the primary's zones): writes are refused rather than acknowledged inside one zone. "
+        f"Behind seq {seq}: {behind or 'none'}; retry once they catch up"
     )

@@ -61,6 +61,11 @@ class ClusterLink:
         self.site = settings.site
         self.record = SiteRecord.from_spec(spec)
         self.urls = {site.name: site.url for site in topology.sites} if topology else {}
+        #: each site's hazard zones, from the topology file: a lost site's lease record is
+        #: gone from etcd, but its zones still decide whether the in-sync set spans zones
+        self.zones: dict[str, frozenset[str]] = (
+            {site.name: frozenset(site.hazard_zones) for site in topology.sites} if topology else {}
+        )
         self.coordination = coordination or connect_etcd(
             settings.etcd_endpoint_list, timing=timing_of(settings)
         )
@@ -189,8 +194,7 @@ class EtcdPlacements:
     def __init__(self, link: ClusterLink) -> None:
         self.link = link
 
-    @staticmethod
-    def _port(placement: Placement) -> TenantPlacement:
+    def _port(self, placement: Placement) -> TenantPlacement:
         return TenantPlacement(
             tenant=placement.tenant,
             primary=placement.primary,
@@ -199,6 +203,8 @@ class EtcdPlacements:
             mode=placement.mode,
             min_insync=placement.min_insync,
             epoch=placement.epoch,
+            min_insync_zones=placement.min_insync_zones,
+            zones=self.link.zones,
         )
 
     def placement(self, tenant: str) -> TenantPlacement | None:

@@ -69,6 +69,7 @@ def encode_placement(placement: Placement) -> bytes:
             "in_sync": list(placement.in_sync),
             "mode": placement.mode,
             "min_insync": placement.min_insync,
+            "min_insync_zones": placement.min_insync_zones,
         }
     )
 
@@ -88,6 +89,8 @@ def decode_placement(raw: bytes, *, revision: int) -> Placement:
         mode=cast(Mode, mode),
         min_insync=_integer(data, "min_insync", what, 1),
         epoch=revision,
+        # absent in placements written before the zone rule: the design's default applies
+        min_insync_zones=_integer(data, "min_insync_zones", what, 2),
     )
 
 

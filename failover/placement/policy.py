@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
+from replication.zones import zone_losses
 from yui.tenancy.codes import is_valid_code
 
 __all__ = [
@@ -98,7 +99,12 @@ class SiteInfo:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where one tenant lives: its primary, replicas, in-sync set (ISR), mode and epoch."""
+    """Where one tenant lives: its primary, replicas, in-sync set (ISR), mode and epoch.
+
+    ``min_insync_zones``: the primary and its in-sync set must survive the loss of any
+    ``min_insync_zones - 1`` hazard zones, or writes are refused (replication/zones.py);
+    2, the default, means a copy outside each of the primary's zones; 1 counts only.
+    """
 
     tenant: str
     primary: str
@@ -107,6 +113,7 @@ class Placement:
     mode: Mode = "sync"
     min_insync: int = 1
     epoch: int = 0
+    min_insync_zones: int = 2
 
     @property
     def copies(self) -> tuple[str, ...]:
@@ -126,6 +133,13 @@ class PlacementPolicy:
         for field_name in ("replication_factor", "min_zones", "min_providers"):
             if getattr(self, field_name) < 1:
                 raise ValueError(f"{field_name} は1以上です / {field_name} must be at least 1")
+        if self.min_zones < 2:
+            # DESIGN.md: a tenant's copies span at least two hazard zones; a policy that
+            # allowed one could place every copy where one event takes them all.
+            raise ValueError(
+                "min_zones は2以上です（すべてのコピーを1つのハザードゾーンに置かないため）"
+                " / min_zones must be at least 2 (never every copy in one hazard zone)"
+            )
 
 
 DEFAULT_POLICY: Final = PlacementPolicy()
@@ -224,16 +238,9 @@ def _zone_losses(zone_sets: Sequence[frozenset[str]], min_zones: int) -> list[tu
 
     A site carries one or more zones and fails with any of them, so "the copies
     span two zones" means: for every zone, some copy sits at a site outside it.
+    The same rule replication applies to the in-sync set, so it is one function.
     """
-    union = _union(zone_sets)
-    if min_zones <= 1:
-        return []
-    lost: list[tuple[str, ...]] = []
-    for combo in itertools.combinations(sorted(union), min_zones - 1):
-        combo_set = frozenset(combo)
-        if all(zones & combo_set for zones in zone_sets):
-            lost.append(combo)
-    return lost
+    return zone_losses(zone_sets, min_zones)
 
 
 def _zones_ok(zone_sets: Sequence[frozenset[str]], min_zones: int) -> bool:
@@ -484,6 +491,11 @@ def _check(p: Placement, topo: _Topology, policy: PlacementPolicy) -> list[str]:
             f" / {t}: in sync mode min_insync must be at least 1"
             " (an acknowledged write must survive the loss of one site)"
         )
+    if p.min_insync_zones < 1:
+        problems.append(
+            f"{t}: min_insync_zones {p.min_insync_zones} は1以上です"
+            f" / {t}: min_insync_zones {p.min_insync_zones} must be at least 1"
+        )
     rf = policy.replication_factor
     if len(distinct) < rf:
         problems.append(
@@ -513,6 +525,16 @@ def _check(p: Placement, topo: _Topology, policy: PlacementPolicy) -> list[str]:
             problems.append(
                 f"{t}: ハザードゾーン {' + '.join(lost)} を失うとすべてのコピーを失います"
                 f" / {t}: losing hazard zone {' + '.join(lost)} loses every copy"
+            )
+    if len(known) == len(distinct) and p.min_insync_zones > policy.min_zones:
+        # Even with every replica in sync, the zone rule could not be met: every write
+        # would be refused. (Up to min_zones the spread checked above guarantees it.)
+        for lost in _zone_losses(zone_sets, p.min_insync_zones):
+            problems.append(
+                f"{t}: min_insync_zones={p.min_insync_zones} を満たせません（ゾーン {' + '.join(lost)}"
+                f" を失うとすべてのコピーを失うため、書き込みがすべて拒否されます）"
+                f" / {t}: min_insync_zones={p.min_insync_zones} cannot be met (losing"
+                f" {' + '.join(lost)} loses every copy): every write would be refused"
             )
     return problems
 

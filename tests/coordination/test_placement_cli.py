@@ -64,6 +64,20 @@ def test_show_set_and_rebalance(
             app, ["placement", "set", "041009", "--min-insync", "3", "--etcd", hosts]
         )
         assert refused.exit_code == 2 and "min_insync" in refused.output
+
+        # The hazard-zone rule of the in-sync set: shown (default 2), set, and refused
+        # when the copies could never meet it (three sites span three zones, not four).
+        assert placement["min_insync_zones"] == 2
+        zoned = runner.invoke(
+            app, ["placement", "set", "041009", "--min-insync-zones", "3", "--etcd", hosts]
+        )
+        assert zoned.exit_code == 0, zoned.output
+        assert on_loop(coordination.get_placement("041009"))[0].min_insync_zones == 3
+        unmeetable = runner.invoke(
+            app, ["placement", "set", "041009", "--min-insync-zones", "4", "--etcd", hosts]
+        )
+        assert unmeetable.exit_code == 2 and "min_insync_zones=4" in unmeetable.output
+        assert on_loop(coordination.get_placement("041009"))[0].min_insync_zones == 3
         assert (
             runner.invoke(
                 app, ["placement", "set", "041009", "--mode", "fast", "--etcd", hosts]

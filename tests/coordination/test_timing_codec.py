@@ -78,3 +78,17 @@ def test_site_round_trip_and_bad_input() -> None:
             b'"in_sync": [], "mode": "eventually"}',
             revision=1,
         )
+
+
+def test_a_placement_stored_before_the_zone_rule_reads_with_its_default() -> None:
+    # Placements written by an older Yui have no min_insync_zones: the design's default
+    # (a copy outside the primary's zones) applies; a stored value round-trips.
+    old = (
+        b'{"in_sync":["gcp-osaka"],"min_insync":1,"mode":"sync","primary":"aws-tokyo",'
+        b'"replicas":["gcp-osaka","sakura-ishikari"],"tenant":"041009"}'
+    )
+    assert decode_placement(old, revision=7).min_insync_zones == 2
+    opted_out = Placement("041009", "aws-tokyo", ("gcp-osaka",), ("gcp-osaka",), min_insync_zones=1)
+    assert decode_placement(encode_placement(opted_out), revision=8).min_insync_zones == 1
+    with pytest.raises(CodecError):
+        decode_placement(old.replace(b'"min_insync":1', b'"min_insync_zones":"two"'), revision=9)

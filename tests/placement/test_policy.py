@@ -23,6 +23,7 @@ from failover.placement import (
     place_new_tenant,
     rebalance,
 )
+from replication.zones import zone_rule_gaps
 from yui.tenancy.codes import check_digit, is_valid_code
 
 # --------------------------------------------------------------------------- fixtures
@@ -773,3 +774,51 @@ def test_choose_promotion(
 ) -> None:
     chosen = choose_promotion(placement, sites, sealed, "aws-tokyo", primaries=counts)
     assert chosen == expected
+
+
+# --------------------------------------------------------------------------- the zone rule
+
+
+def test_a_policy_allowing_every_copy_in_one_zone_is_refused() -> None:
+    with pytest.raises(ValueError, match="min_zones must be at least 2"):
+        PlacementPolicy(min_zones=1)
+
+
+@pytest.mark.parametrize(
+    ("min_insync_zones", "expected"),
+    [
+        (1, []),
+        (2, []),
+        (3, ["min_insync_zones=3 cannot be met"]),
+        (0, ["min_insync_zones 0 must be at least 1"]),
+    ],
+)
+def test_check_placement_refuses_a_zone_rule_the_copies_cannot_meet(
+    min_insync_zones: int, expected: list[str]
+) -> None:
+    # These copies lie in kanto (two) and kyushu (one): they survive the loss of one
+    # zone, never of two, so min_insync_zones=3 would refuse every write.
+    two_zones = replace(GOOD, replicas=("azure-tokyo", "aws-fukuoka"), in_sync=())
+    problems = check_placement(replace(two_zones, min_insync_zones=min_insync_zones), SIX_SITES)
+    assert len(problems) == len(expected), problems
+    for problem, words in zip(problems, expected, strict=True):
+        assert words in problem and not problem.split(" / ")[0].isascii()
+
+
+def test_placed_and_repaired_copies_never_leave_a_zone_without_an_outside_copy() -> None:
+    # Whatever the policy places, or restores after a site is lost, the primary and a
+    # full in-sync set meet the default zone rule: a write can always be acknowledged
+    # outside the primary's zones once the replicas are in sync.
+    tenants = [code(n) for n in range(1, 121)]
+    placed = place_all(tenants, SIX_SITES)
+    zones = {s.name: s.hazard_zones for s in SIX_SITES}
+    for p in placed:
+        assert not zone_rule_gaps(p.primary, p.replicas, zones, p.min_insync_zones), p
+    for lost in SIX_SITES:
+        sites = [replace(s, available=s is not lost) for s in SIX_SITES]
+        state = {p.tenant: p for p in placed}
+        for move in rebalance(placed, sites):
+            state[move.tenant] = apply_move(state[move.tenant], move)
+        for p in state.values():
+            assert lost.name not in p.copies
+            assert not zone_rule_gaps(p.primary, p.replicas, zones, 2), (lost.name, p)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,6 +193,8 @@ class Cluster:
         mode: str = "sync",
         min_insync: int = 1,
         in_sync: tuple[str, ...] | None = None,
+        zones: Mapping[str, frozenset[str]] | None = None,
+        min_insync_zones: int = 2,
     ) -> TenantPlacement:
         return self.placements.put(
             TenantPlacement(
@@ -202,6 +204,8 @@ class Cluster:
                 in_sync=replicas if in_sync is None else in_sync,
                 mode=mode,  # type: ignore[arg-type]
                 min_insync=min_insync,
+                min_insync_zones=min_insync_zones,
+                zones=dict(zones or {}),
             )
         )
 

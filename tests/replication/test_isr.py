@@ -158,3 +158,75 @@ async def test_an_idle_in_sync_replica_is_heard_less_often_and_a_write_still_shi
     # The next write is acknowledged by both replicas at once, not at the next heartbeat.
     await asyncio.wait_for(commit(a, write_audit()), cluster.config.ack_timeout)
     assert cluster.placements.placement(SENDAI).in_sync == ("site-b", "site-c")
+
+
+#: a and b in one hazard zone (the Nankai Trough coast), c far away (Hokkaido)
+NANKAI_AND_HOKKAIDO = {
+    "site-a": frozenset({"nankai"}),
+    "site-b": frozenset({"nankai"}),
+    "site-c": frozenset({"hokkaido"}),
+}
+
+
+async def test_the_only_replica_in_another_zone_is_not_dropped_writes_get_a_503(
+    cluster: Cluster,
+) -> None:
+    # The distant replica is the natural laggard. Counting replicas alone dropped it and
+    # acknowledged writes held only inside one zone: losing that zone lost them.
+    cluster.place("site-a", ("site-b", "site-c"), zones=NANKAI_AND_HOKKAIDO)
+    await cluster.create_tenant("site-a")
+    a = cluster["site-a"]
+    cluster.router.down.add("site-c")
+
+    with pytest.raises(NotEnoughInSync) as refused:
+        await commit(a, write_audit())
+    assert "nankai" in refused.value.detail and "site-c" in refused.value.detail
+    assert cluster.placements.placement(SENDAI).in_sync == ("site-b", "site-c")
+    assert not [call for call in cluster.placements.calls if call[0] == "shrink"]
+
+    # Over HTTP: problem+json 503 not-enough-in-sync naming the zone rule, Japanese first.
+    http = httpx.AsyncClient(transport=cluster.router, base_url="http://site-a")
+    response = await http.post(f"/test/{SENDAI}/audit")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"].endswith("/not-enough-in-sync")
+    assert "ハザードゾーン" in problem["detail"] and "hazard zone nankai" in problem["detail"]
+
+    # c back: it catches up, and writes are acknowledged again.
+    cluster.router.down.discard("site-c")
+    response = await http.post(f"/test/{SENDAI}/audit")
+    assert response.status_code == 200, response.text
+    await http.aclose()
+    await cluster.caught_up("site-b", "site-c")
+
+
+async def test_a_laggard_inside_the_primarys_zone_is_still_dropped(cluster: Cluster) -> None:
+    # The zone rule holds with c alone: b (a's zone) is dropped as before.
+    cluster.place("site-a", ("site-b", "site-c"), zones=NANKAI_AND_HOKKAIDO)
+    await cluster.create_tenant("site-a")
+    cluster.router.down.add("site-b")
+    await commit(cluster["site-a"], write_audit())
+    assert cluster.placements.placement(SENDAI).in_sync == ("site-c",)
+
+
+async def test_an_isr_without_a_copy_outside_the_zone_refuses_before_the_commit(
+    cluster: Cluster,
+) -> None:
+    cluster.place("site-a", ("site-b", "site-c"), in_sync=("site-b",), zones=NANKAI_AND_HOKKAIDO)
+    a = cluster["site-a"]
+    await cluster.wait_for(lambda: SENDAI in a.node.primaries, what="a to run the tenant")
+    with pytest.raises(NotEnoughInSync):
+        a.node.write_gate(SENDAI)
+    # min_insync_zones=1 opts the tenant out of the zone rule (counts only).
+    cluster.place(
+        "site-a",
+        ("site-b", "site-c"),
+        in_sync=("site-b",),
+        zones=NANKAI_AND_HOKKAIDO,
+        min_insync_zones=1,
+    )
+    await cluster.wait_for(
+        lambda: a.node.primaries[SENDAI].placement().min_insync_zones == 1, what="new placement"
+    )
+    a.node.write_gate(SENDAI)

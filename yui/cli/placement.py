@@ -107,6 +107,7 @@ def show(
         "同期 / in sync",
         "mode",
         "min",
+        "ゾーン / zones",
         "epoch",
         "複製数 / copies",
     )
@@ -120,6 +121,7 @@ def show(
             ", ".join(p.in_sync),
             p.mode,
             str(p.min_insync),
+            str(p.min_insync_zones),
             str(p.epoch),
             f"[{colour}]{restoring.summary()}[/]",
         )
@@ -143,10 +145,20 @@ def set_(
     tenant: str,
     mode: Annotated[str | None, typer.Option("--mode", help="sync | async")] = None,
     min_insync: Annotated[int | None, typer.Option("--min-insync", min=0)] = None,
+    min_insync_zones: Annotated[
+        int | None,
+        typer.Option(
+            "--min-insync-zones",
+            min=1,
+            help="主系と同期コピーが何ゾーンの喪失に耐えるか+1（既定2: 主系のゾーンの外に同期コピー、1: 数のみ）"
+            " / the primary and its in-sync copies survive the loss of N-1 hazard zones"
+            " (default 2: an in-sync copy outside the primary's zones; 1: count only)",
+        ),
+    ] = None,
     etcd: EtcdOption = None,
     root: RootOption = Path("var/sandbox"),
 ) -> None:
-    """複製モードと最小同期数を変える / change a tenant's replication mode or min_insync.
+    """複製モードと最小同期数を変える / change a tenant's mode, min_insync or min_insync_zones.
 
     The primary moves only by `yui failover switchover` (which seals first); replicas move by
     `rebalance`. The write is a compare-and-swap on the placement's revision.
@@ -160,7 +172,8 @@ def set_(
             raise fail(f"テナント {tenant} の配置はありません / no placement for {tenant}", 1)
         new_mode: Mode = "async" if mode == "async" else "sync" if mode == "sync" else current.mode
         new_min = current.min_insync if min_insync is None else min_insync
-        wanted = replace(current, mode=new_mode, min_insync=new_min)
+        new_zones = current.min_insync_zones if min_insync_zones is None else min_insync_zones
+        wanted = replace(current, mode=new_mode, min_insync=new_min, min_insync_zones=new_zones)
         if wanted.min_insync > len(wanted.replicas):
             raise fail(f"min_insync {wanted.min_insync} > replicas {len(wanted.replicas)}", 2)
         problems = check_placement(wanted, await _sites(coordination))
@@ -177,7 +190,8 @@ def set_(
 
     result = _run(endpoints(etcd, root), work)
     console.print(
-        f"{tenant}: mode={result.mode} min_insync={result.min_insync} epoch={result.epoch}"
+        f"{tenant}: mode={result.mode} min_insync={result.min_insync}"
+        f" min_insync_zones={result.min_insync_zones} epoch={result.epoch}"
     )
 
 
