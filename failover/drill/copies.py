@@ -1,4 +1,5 @@
-"""Reading one site's copy for the checker: its probe rows and its quarantine, per tenant."""
+"""Reading one site's copy for the checker: its probe rows, its drill counters and its
+quarantine, per tenant."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from datetime import datetime
 
 from sqlalchemy import column, func, inspect, select, table
 
-from failover.drill.checker import CopyRow
-from failover.drill.models import DrillProbe
+from failover.drill.checker import CopyRow, CounterCopy, IncrementRow
+from failover.drill.models import DrillCounter, DrillCounterIncrement, DrillProbe
 from yui.db.database import Database
 from yui.db.types import UTCDateTime
 from yui.tenancy.models import Tenant
 
-__all__ = ["quarantined_entries", "read_copy"]
+__all__ = ["quarantined_entries", "read_copy", "read_counters"]
 
 QUARANTINE_TABLE = "replication_quarantine"
 
@@ -38,6 +39,30 @@ def read_copy(db: Database, tenants: Iterable[str]) -> dict[str, list[CopyRow]]:
                 for row in rows
             ]
     return copy
+
+
+def read_counters(db: Database, tenants: Iterable[str]) -> dict[str, CounterCopy]:
+    """tenant → its drill counters and the increments applied, for each of ``tenants``
+    this database holds (a tenant it does not hold is left out)."""
+    found: dict[str, CounterCopy] = {}
+    for tenant in tenants:
+        with db.unit_of_work(tenant, read_only=True) as uow:
+            session = uow.session
+            if session.get(Tenant, tenant) is None:
+                continue
+            values = {c.name: c.value for c in session.execute(select(DrillCounter)).scalars()}
+            increments = [
+                IncrementRow(
+                    counter=row.counter,
+                    id=str(row.id),
+                    value=row.value,
+                    site=row.site,
+                    epoch=row.epoch,
+                )
+                for row in session.execute(select(DrillCounterIncrement)).scalars()
+            ]
+            found[tenant] = CounterCopy(values=values, increments=tuple(increments))
+    return found
 
 
 def quarantined_entries(

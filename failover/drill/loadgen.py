@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 #: what counts as an acknowledgement of a write
-ACK_STATUSES = frozenset({200, 201})
+ACK_STATUSES = frozenset({200, 201, 204})
 #: answers after which the same write is tried at another site
 RETRY_STATUSES = frozenset({408, 421, 425, 429, 500, 502, 503, 504})
 DEFAULT_PATH = "/api/v1/{tenant}/drill-probes"
@@ -146,6 +146,13 @@ class Attempt:
     epoch: int | None = None  # X-Yui-Epoch: the epoch the answering site writes with
     error: str | None = None
     final: bool = False  # the write's last attempt (acknowledged, rejected or given up)
+    #: what the write does: "insert" (a probe), "increment" (a counter), "delete" (a probe)
+    op: str = "insert"
+    #: increments: the counter's name
+    counter: str | None = None
+    #: increments: the counter's value the answer reports; deletes: 1 when the answer
+    #: says the probe was deleted now, 0 when it was already absent
+    value: int | None = None
 
     @property
     def acknowledged(self) -> bool:

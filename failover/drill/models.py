@@ -32,3 +32,31 @@ class DrillProbe(TenantScoped, Base):
     site: Mapped[str] = mapped_column(String(63), nullable=False)
     #: the epoch that site wrote with (its log head's epoch)
     epoch: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class DrillCounter(TenantScoped, Base):
+    """A counter the drill increments by read-modify-write: its value must equal the number
+    of increments applied (``drill_counter_increments``), or an update was lost."""
+
+    __tablename__ = "drill_counters"
+
+    tenant_id: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class DrillCounterIncrement(TenantScoped, Base):
+    """One applied increment, keyed by its client-generated id: a retried increment is
+    applied once, and the checker can tell which acknowledged increments a copy holds."""
+
+    __tablename__ = "drill_counter_increments"
+
+    tenant_id: Mapped[str] = mapped_column(String(6), primary_key=True)
+    counter: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    #: the counter's value right after this increment (what the first answer returned)
+    value: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    site: Mapped[str] = mapped_column(String(63), nullable=False)
+    epoch: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)

@@ -28,14 +28,23 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from failover.drill.models import DrillProbe
+from failover.drill.models import DrillCounter, DrillCounterIncrement, DrillProbe
 from yui.auth.models import Role
 from yui.auth.service import Principal
 from yui.changelog.models import LogHead
+from yui.db.unit_of_work import UnitOfWork
 from yui.errors import Conflict, NotFound
 from yui.http.deps import Context, Tenant, UoW, require
 
-__all__ = ["EPOCH_HEADER", "ProbeIn", "ProbeOut", "router"]
+__all__ = [
+    "EPOCH_HEADER",
+    "DeletedOut",
+    "IncrementIn",
+    "IncrementOut",
+    "ProbeIn",
+    "ProbeOut",
+    "router",
+]
 
 EPOCH_HEADER = "X-Yui-Epoch"
 
@@ -121,10 +130,19 @@ def write_probe(
         else:
             response.headers[EPOCH_HEADER] = str(epoch)
             return _out(probe)
+    replayed = _replay(found, body, tenant)
+    _confirm_replay(uow, context, tenant, response)
+    return replayed
+
+
+def _confirm_replay(uow: UnitOfWork, context: Context, tenant: str, response: Response) -> None:
+    """Answer a replay (nothing to write) only where, and once, a write would be answered:
+    at the primary (its write gate) and with the log up to the head replicated as the
+    tenant's mode promises. Sets 200 and the epoch header."""
+    session = uow.session
     gate = context.db.write_gate
     if gate is not None:
-        gate(tenant)  # NotPrimary (421): only the primary confirms a probe
-    replayed = _replay(found, body, tenant)
+        gate(tenant)  # NotPrimary (421): only the primary confirms a write
     head = session.execute(
         select(LogHead.last_seq).where(LogHead.tenant_id == tenant)
     ).scalar_one_or_none()
@@ -134,7 +152,6 @@ def write_probe(
         logged(tenant, int(head or 0))
     response.status_code = status.HTTP_200_OK
     response.headers[EPOCH_HEADER] = str(epoch)
-    return replayed
 
 
 @router.get(
@@ -152,3 +169,122 @@ def read_probe(
     if found is None:
         raise NotFound(f"訓練プローブ {probe_id} はありません / no drill probe {probe_id}")
     return _out(found)
+
+
+class DeletedOut(BaseModel):
+    id: uuid.UUID
+    #: False: the probe was already absent (a retried delete, or it never reached here)
+    deleted_now: bool
+
+
+@router.delete(
+    "/drill-probes/{probe_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="訓練プローブを消す（冪等） / delete a drill probe (idempotent)",
+    responses={200: {"description": "already absent", "model": DeletedOut}},
+    response_model=None,
+)
+def delete_probe(
+    probe_id: Annotated[uuid.UUID, Path(description="probe id")],
+    tenant: Tenant,
+    uow: UoW,
+    context: Context,
+    response: Response,
+    _: Admin,
+) -> DeletedOut | None:
+    """204: deleted now. 200 ``deleted_now: false``: it was not there (a retry of a delete
+    that was applied, or a probe this primary never held — the checker tells which)."""
+    session = uow.session
+    found = session.get(DrillProbe, (tenant, probe_id))
+    if found is not None:
+        epoch = _epoch(session, tenant)
+        session.delete(found)
+        uow.commit()
+        response.headers[EPOCH_HEADER] = str(epoch)
+        return None
+    _confirm_replay(uow, context, tenant, response)
+    return DeletedOut(id=probe_id, deleted_now=False)
+
+
+class IncrementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID = Field(description="クライアントが生成した増分の UUID / client-generated id")
+
+
+class IncrementOut(BaseModel):
+    counter: str
+    id: uuid.UUID
+    #: the counter's value right after this increment was applied
+    value: int
+    site: str
+    epoch: int
+
+
+CounterName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$", description="counter name")]
+
+
+def _increment_out(row: DrillCounterIncrement) -> IncrementOut:
+    return IncrementOut(
+        counter=row.counter, id=row.id, value=row.value, site=row.site, epoch=row.epoch
+    )
+
+
+@router.post(
+    "/drill-counters/{name}/increments",
+    response_model=IncrementOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="訓練カウンタを1増やす（冪等） / increment a drill counter (idempotent by id)",
+    responses={200: {"description": "already applied: the first result", "model": IncrementOut}},
+)
+def increment_counter(
+    name: CounterName,
+    body: IncrementIn,
+    tenant: Tenant,
+    uow: UoW,
+    context: Context,
+    response: Response,
+    _: Admin,
+) -> IncrementOut:
+    """A read-modify-write: the counter row is read under a write lock, incremented and
+    the increment recorded with the value it produced, in one transaction. A lost update
+    shows as an acknowledged increment id missing from a copy, two increments answered
+    with one value, or a value that is not the number of increments applied."""
+    session = uow.session
+    for _attempt in range(2):  # a concurrent first increment of the counter: read again
+        found = session.get(DrillCounterIncrement, (tenant, name, body.id))
+        if found is not None:
+            replayed = _increment_out(found)
+            _confirm_replay(uow, context, tenant, response)
+            return replayed
+        now = datetime.now(UTC)
+        counter = session.get(DrillCounter, (tenant, name), with_for_update=True)
+        if counter is None:
+            counter = DrillCounter(tenant_id=tenant, name=name, value=0, updated_at=now)
+            session.add(counter)
+        counter.value += 1
+        counter.updated_at = now
+        epoch = _epoch(session, tenant)
+        applied = DrillCounterIncrement(
+            tenant_id=tenant,
+            counter=name,
+            id=body.id,
+            value=counter.value,
+            applied_at=now,
+            site=context.settings.site,
+            epoch=epoch,
+        )
+        session.add(applied)
+        try:
+            uow.commit()
+        except IntegrityError:
+            uow.rollback()
+            session.expire_all()
+            continue
+        response.headers[EPOCH_HEADER] = str(epoch)
+        return _increment_out(applied)
+    raise Conflict(
+        f"カウンタ {name} を更新できません（競合） / counter {name} of tenant {tenant} could "
+        "not be updated (concurrent writers); try again",
+        counter=name,
+    )

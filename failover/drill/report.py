@@ -358,10 +358,13 @@ class ReportSummary:
 _SUMMARY_FIELDS = (
     "acknowledged_writes",
     "lost_acknowledged_writes",
+    "lost_updates",
+    "resurrected_deletes",
     "duplicate_writes",
     "split_brain_violations",
     "quarantined_entries",
     "digest_mismatches",
+    "unconverged_copies",
     "detection_seconds",
     "rto_seconds",
 )

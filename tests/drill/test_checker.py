@@ -1,8 +1,16 @@
-"""The checker on crafted ack logs and copies: lost, duplicate, split brain, digest mismatch."""
+"""The checker on crafted histories: each violation it must flag (lost write, lost update,
+resurrected delete, duplicate, two overlapping primaries, divergent copy), and a clean one."""
 
 from __future__ import annotations
 
-from failover.drill.checker import CopyDigest, CopyRow, check
+from failover.drill.checker import (
+    CopyDigest,
+    CopyRow,
+    CounterCopy,
+    IncrementRow,
+    PlacementSeen,
+    check,
+)
 from failover.drill.loadgen import Attempt
 
 T1, T2 = "041009", "271004"
@@ -16,6 +24,10 @@ def ack(
     epoch: int | None = 5,
     status: int = 201,
     t: float = 100.0,
+    op: str = "insert",
+    counter: str | None = None,
+    value: int | None = None,
+    attempt: int = 1,
 ) -> Attempt:
     return Attempt(
         t=t,
@@ -23,12 +35,15 @@ def ack(
         tenant=tenant,
         id=write_id,
         n=0,
-        attempt=1,
+        attempt=attempt,
         site=site,
         status=status,
         served_by=site,
         epoch=epoch,
         final=True,
+        op=op,
+        counter=counter,
+        value=value,
     )
 
 
@@ -42,26 +57,53 @@ def row(tenant: str, write_id: str, site: str = "a", epoch: int = 5) -> CopyRow:
     return CopyRow(tenant, write_id, site, epoch, "2026-11-22T06:00:00+00:00")
 
 
+def inc(counter: str, write_id: str, value: int, site: str = "a", epoch: int = 5) -> IncrementRow:
+    return IncrementRow(counter, write_id, value, site, epoch)
+
+
 def test_a_clean_drill_is_ok() -> None:
-    attempts = [failed(T1, "w1", "b"), ack(T1, "w1", "a"), ack(T1, "w2", "a")]
-    copies = {
-        "a": {T1: [row(T1, "w1"), row(T1, "w2")]},
-        "c": {T1: [row(T1, "w1"), row(T1, "w2")]},
-    }
+    """Inserts, increments and a delete, through a failover from a (epoch 5) to c (epoch 9),
+    each write acknowledged by the primary of its time: nothing is flagged."""
+    attempts = [
+        failed(T1, "w1", "b"),
+        ack(T1, "w1", "a"),
+        ack(T1, "w2", "a"),
+        ack(T1, "i1", "a", op="increment", counter="k", value=1),
+        ack(T1, "i2", "a", op="increment", counter="k", value=2, t=101.0),
+        ack(T1, "w2", "a", op="delete", status=204, value=1, t=102.0),
+        # after the failover (seen at 110.0), c writes in its own epoch
+        ack(T1, "w3", "c", epoch=9, t=111.0),
+        ack(T1, "i3", "c", epoch=9, op="increment", counter="k", value=3, t=111.5),
+        ack(T1, "i2", "c", epoch=9, status=200, op="increment", counter="k", value=2, t=112.0),
+    ]
+    rows = [row(T1, "w1"), row(T1, "w3", "c", 9)]
+    counter = CounterCopy(
+        values={"k": 3},
+        increments=(inc("k", "i1", 1), inc("k", "i2", 2), inc("k", "i3", 3, "c", 9)),
+    )
+    placements = [PlacementSeen(T1, 5, "a", 90.0), PlacementSeen(T1, 9, "c", 110.0)]
     result = check(
         attempts,
-        copies,
-        primaries={T1: "a"},
+        {"a": {T1: rows}, "c": {T1: rows}},
+        primaries={T1: "c"},
         digests=[CopyDigest(T1, "a", 9, "d1"), CopyDigest(T1, "c", 9, "d1")],
+        counters={"a": {T1: counter}, "c": {T1: counter}},
+        placements=placements,
+        members={T1: ["a", "c"]},
     )
-    assert result.ok
+    assert result.ok, result.to_json()
     assert result.counts() == {
-        "acknowledged_writes": 2,
+        "acknowledged_writes": 3,
+        "acknowledged_increments": 3,
+        "acknowledged_deletes": 1,
         "lost_acknowledged_writes": 0,
+        "lost_updates": 0,
+        "resurrected_deletes": 0,
         "duplicate_writes": 0,
         "split_brain_violations": 0,
         "quarantined_entries": 0,
         "digest_mismatches": 0,
+        "unconverged_copies": 0,
     }
     assert result.to_json()["ok"] is True
 
@@ -77,21 +119,39 @@ def test_an_acknowledged_write_missing_at_the_new_primary_is_lost() -> None:
     # an unacknowledged write (w3) is never "lost"
 
 
-def test_without_the_primary_a_write_counts_as_held_if_any_copy_has_it() -> None:
+def test_a_final_primary_that_was_not_read_fails_the_run() -> None:
+    """b and c together hold every write, but the primary a was not read: a write held only
+    by a copy that will be quarantined would pass as "not lost", so nothing passes."""
     attempts = [ack(T1, "w1", "a"), ack(T1, "w2", "a")]
     copies = {"b": {T1: [row(T1, "w1")]}, "c": {T1: [row(T1, "w2")]}}
     result = check(attempts, copies, primaries={T1: "a"})  # a was not read: it is down
-    assert result.lost == []
-    assert {(g.id, g.sites) for g in result.replica_gaps} == {("w1", ("c",)), ("w2", ("b",))}
+    assert result.unreadable_primaries == [T1] and not result.ok
+    assert check(attempts, copies, primaries={}).unreadable_primaries == [T1]
 
 
-def test_a_replica_behind_the_primary_is_a_gap_not_a_loss() -> None:
+def test_a_replica_still_behind_after_the_wait_fails_as_unconverged() -> None:
     result = check(
         [ack(T1, "w1", "a"), ack(T1, "w2", "a")],
         {"a": {T1: [row(T1, "w1"), row(T1, "w2")]}, "b": {T1: [row(T1, "w1")]}},
         primaries={T1: "a"},
+        digests=[CopyDigest(T1, "a", 12, "x"), CopyDigest(T1, "b", 11, "y")],
     )
-    assert result.ok and [g.id for g in result.replica_gaps] == ["w2"]
+    assert [g.id for g in result.replica_gaps] == ["w2"]
+    assert result.digests_not_comparable == [T1]
+    assert [(f.kind, f.sites) for f in result.unconverged] == [("unconverged", ("b",))]
+    assert result.counts()["unconverged_copies"] == 1 and not result.ok
+
+
+def test_a_stale_copy_outside_the_final_placement_is_not_compared() -> None:
+    """d was dropped from the placement (its copy awaits removal): not a member, not judged."""
+    result = check(
+        [ack(T1, "w1", "a")],
+        {"a": {T1: [row(T1, "w1")]}, "d": {T1: []}},
+        primaries={T1: "a"},
+        digests=[CopyDigest(T1, "a", 12, "x"), CopyDigest(T1, "d", 3, "y")],
+        members={T1: ["a", "b"]},
+    )
+    assert result.ok and result.unconverged == [] and result.digests_not_comparable == []
 
 
 def test_a_tenant_with_no_copy_read_is_unverified_not_ok() -> None:
@@ -164,9 +224,95 @@ def test_digests_differing_at_one_seq_mismatch_and_other_seqs_are_not_comparable
     mismatch = result.digest_mismatches[0]
     assert mismatch.tenant == T1 and mismatch.sites == ("a", "b") and "seq 10" in mismatch.detail
     assert result.digests_not_comparable == [T1]
+    assert [f.sites for f in result.unconverged] == [("c",)]  # c at seq 8 was never compared
     assert not result.ok
 
 
 def test_quarantined_entries_are_summed() -> None:
     result = check([], {}, quarantined={T1: 2, T2: 1})
     assert result.quarantined_entries == 3 and result.ok
+
+
+def test_two_overlapping_primaries_in_different_epochs_are_split_brain() -> None:
+    """a (epoch 5) kept acknowledging after the placement of epoch 9 naming c was seen; c
+    acknowledged in epoch 9. No epoch has two writers, so the old rule passed this."""
+    placements = [PlacementSeen(T1, 5, "a", 90.0), PlacementSeen(T1, 9, "c", 110.0)]
+    attempts = [
+        ack(T1, "w1", "a", epoch=5, t=100.0),  # before the new placement: fine
+        ack(T1, "w2", "a", epoch=5, t=109.99),  # sent before it was seen: not provable
+        ack(T1, "w3", "c", epoch=9, t=111.0),
+        ack(T1, "w4", "a", epoch=5, t=112.0),  # the deposed a, after: violation
+        ack(T1, "w5", "a", epoch=5, t=113.0),
+        ack(T1, "w1", "a", epoch=5, status=200, t=114.0),  # a replay writes nothing
+    ]
+    rows = [row(T1, w, "a", 5) for w in ("w1", "w2", "w4", "w5")] + [row(T1, "w3", "c", 9)]
+    result = check(attempts, {"c": {T1: rows}}, primaries={T1: "c"}, placements=placements)
+    assert [(f.sites, f.epoch) for f in result.split_brain] == [(("a", "c"), 5)]
+    assert "acknowledged 2 write(s) in epoch 5" in result.split_brain[0].detail
+    assert result.split_brain[0].id == "w4" and not result.ok
+    # the same history without the watch's placements: the old rules see nothing
+    assert check(attempts, {"c": {T1: rows}}, primaries={T1: "c"}).split_brain == []
+
+
+def test_a_newer_placement_naming_the_same_primary_is_no_deposition() -> None:
+    """An in-sync set change rewrites the placement (a new revision) with the same primary,
+    which keeps writing in the epoch it was promoted in."""
+    placements = [PlacementSeen(T1, 5, "a", 90.0), PlacementSeen(T1, 7, "a", 95.0)]
+    result = check(
+        [ack(T1, "w1", "a", epoch=5, t=100.0)],
+        {"a": {T1: [row(T1, "w1")]}},
+        primaries={T1: "a"},
+        placements=placements,
+    )
+    assert result.split_brain == [] and result.ok
+
+
+def test_a_probe_already_absent_when_its_first_delete_came_was_lost() -> None:
+    attempts = [
+        ack(T1, "w1", "a"),
+        ack(T1, "w1", "c", epoch=9, op="delete", status=200, value=0, t=120.0),
+        ack(T1, "w2", "a"),
+        # w2's delete: its first attempt got no answer (it may have applied), the retry
+        # finds it absent: no evidence
+        ack(T1, "w2", "c", epoch=9, op="delete", status=200, value=0, t=121.0, attempt=2),
+    ]
+    result = check(attempts, {"c": {T1: []}}, primaries={T1: "c"})
+    assert [(f.kind, f.id) for f in result.lost] == [("lost", "w1")]
+    assert "already absent" in result.lost[0].detail
+
+
+def test_an_acknowledged_delete_that_comes_back_is_resurrected() -> None:
+    attempts = [
+        ack(T1, "w1", "a"),
+        ack(T1, "w1", "a", op="delete", status=204, value=1, t=101.0),
+    ]
+    result = check(attempts, {"c": {T1: [row(T1, "w1")]}}, primaries={T1: "c"})
+    assert [(f.kind, f.id) for f in result.resurrected] == [("resurrected", "w1")]
+    assert result.counts()["resurrected_deletes"] == 1 and not result.ok
+    assert result.lost == []  # a deleted probe is never "lost"
+
+
+def test_lost_updates_are_flagged() -> None:
+    """The new primary c lacks the acknowledged increment i2 (its value 2 was answered, then
+    c handed 2 out again to i3): the counter lost an increment."""
+    attempts = [
+        ack(T1, "i1", "a", op="increment", counter="k", value=1),
+        ack(T1, "i2", "a", op="increment", counter="k", value=2),
+        ack(T1, "i3", "c", epoch=9, op="increment", counter="k", value=2, t=111.0),
+    ]
+    at_c = CounterCopy(values={"k": 2}, increments=(inc("k", "i1", 1), inc("k", "i3", 2, "c", 9)))
+    result = check(attempts, {"c": {T1: []}}, primaries={T1: "c"}, counters={"c": {T1: at_c}})
+    details = [f.detail for f in result.lost_updates]
+    assert any("not recorded at the primary c" in d for d in details)
+    assert any("2 increments answered with one value 2" in d for d in details)
+    assert result.counts()["lost_updates"] == 2 and not result.ok
+
+
+def test_a_counter_whose_value_is_not_its_increments_lost_one() -> None:
+    attempts = [ack(T1, "i1", "a", op="increment", counter="k", value=1)]
+    broken = CounterCopy(values={"k": 1}, increments=(inc("k", "i1", 1), inc("k", "i9", 1)))
+    result = check(attempts, {"a": {T1: []}}, primaries={T1: "a"}, counters={"a": {T1: broken}})
+    assert len(result.lost_updates) == 1
+    assert "value 1 at a with 2 increments recorded (values 1..1, 1 repeated)" in (
+        result.lost_updates[0].detail
+    )

@@ -152,3 +152,82 @@ def test_a_replay_is_confirmed_only_once_replicated_like_a_first_write(tmp_path:
         assert client.post(PATH, json=stranded, headers=admin).status_code == 200
     head = max(seq for _, seq in waited)
     assert waited[-1] == (SENDAI, head)  # the replay waited for the log up to its head
+
+
+COUNTER = f"/api/v1/{SENDAI}/drill-counters/c1/increments"
+
+
+def test_increments_are_applied_once_per_id_and_return_the_new_value(
+    client: TestClient, db: Database, admin: dict[str, str]
+) -> None:
+    from failover.drill.copies import read_counters
+
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    one = client.post(COUNTER, json={"id": first}, headers=admin)
+    assert one.status_code == 201, one.text
+    assert one.json()["value"] == 1 and one.headers["x-yui-epoch"] == "0"
+    two = client.post(COUNTER, json={"id": second}, headers=admin)
+    assert two.status_code == 201 and two.json()["value"] == 2
+    again = client.post(COUNTER, json={"id": first}, headers=admin)  # a retry: not applied again
+    assert again.status_code == 200 and again.json() == one.json()
+    other = client.post(
+        f"/api/v1/{SENDAI}/drill-counters/c2/increments", json={"id": first}, headers=admin
+    )
+    assert other.status_code == 201 and other.json()["value"] == 1  # another counter
+    assert (
+        client.post(
+            f"/api/v1/{SENDAI}/drill-counters/Bad_Name/increments",
+            json={"id": first},
+            headers=admin,
+        ).status_code
+        == 422
+    )
+    assert client.post(COUNTER, json={"id": "x"}, headers=admin).status_code == 422
+    staff = sign_in(client, SENDAI, "clerk")
+    assert client.post(COUNTER, json={"id": second}, headers=staff).status_code == 403
+    counters = read_counters(db, [SENDAI])[SENDAI]
+    assert counters.values == {"c1": 2, "c2": 1}
+    applied = {c: {i: r.value for i, r in counters.applied(c).items()} for c in ("c1", "c2")}
+    assert applied == {"c1": {first: 1, second: 2}, "c2": {first: 1}}
+    with db.unit_of_work(SENDAI, read_only=True) as uow:
+        logged = set(
+            uow.session.execute(
+                select(ChangeLogEntry.table_name).where(ChangeLogEntry.tenant_id == SENDAI)
+            ).scalars()
+        )
+    assert {"drill_counters", "drill_counter_increments"} <= logged  # replicated like any row
+
+
+def test_a_delete_answers_204_then_200_already_absent(
+    client: TestClient, db: Database, admin: dict[str, str]
+) -> None:
+    probe = {"id": str(uuid.uuid4()), "payload": "p"}
+    assert client.post(PATH, json=probe, headers=admin).status_code == 201
+    gone = client.delete(f"{PATH}/{probe['id']}", headers=admin)
+    assert gone.status_code == 204 and gone.headers["x-yui-epoch"] == "0"
+    again = client.delete(f"{PATH}/{probe['id']}", headers=admin)
+    assert again.status_code == 200
+    assert again.json() == {"id": probe["id"], "deleted_now": False}
+    assert client.get(f"{PATH}/{probe['id']}", headers=admin).status_code == 404
+    assert read_copy(db, [SENDAI])[SENDAI] == []
+    staff = sign_in(client, SENDAI, "clerk")
+    assert client.delete(f"{PATH}/{probe['id']}", headers=staff).status_code == 403
+
+
+def test_a_non_primary_confirms_no_delete_nor_increment_replay(tmp_path: Path) -> None:
+    db = site_db(tmp_path, "replica")
+    fenced = {"on": False}
+
+    def gate(code: str) -> None:
+        if fenced["on"]:
+            raise NotPrimary(f"replica of {code}")
+
+    app = site_app(tmp_path, "site-b", db, write_gate=gate)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        headers = sign_in(client, SENDAI, "boss")
+        increment = {"id": str(uuid.uuid4())}
+        assert client.post(COUNTER, json=increment, headers=headers).status_code == 201
+        fenced["on"] = True
+        assert client.post(COUNTER, json=increment, headers=headers).status_code == 421
+        assert client.delete(f"{PATH}/{uuid.uuid4()}", headers=headers).status_code == 421
+    db.dispose()

@@ -109,7 +109,8 @@ def test_the_report_has_every_field_and_rto_per_tenant() -> None:
         },
         "sakura-ishikari": {T3: [CopyRow(a.tenant, a.id) for a in attempts if a.tenant == T3]},
     }
-    result = check(attempts, copies, primaries={T1: "gcp-osaka", T2: "gcp-osaka"})
+    primaries = {T1: "gcp-osaka", T2: "gcp-osaka", T3: "sakura-ishikari"}
+    result = check(attempts, copies, primaries=primaries)
     report = build_report(ctx, attempts, result)
     assert REQUIRED <= set(report)
     assert report["tenants_affected"] == [T1, T2]
