@@ -44,5 +44,8 @@ def configure(site: str, level: str = "INFO", json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access",):  # our middleware logs each request once, with its id
+    # Our middleware logs each request once, with its id and without its path or query;
+    # uvicorn's access log and httpx's request log (a forwarded search: names in the URL)
+    # would write the URL itself.
+    for noisy in ("uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -6,12 +6,15 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from yui.http.problems import problem_response
+from yui.http.routes import route_template
 from yui.logging import request_id
 
 log = logging.getLogger("yui.access")
@@ -19,11 +22,21 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
 class RequestContext:
-    """Gives each request an id (kept from X-Request-ID when sane), logs it, counts it."""
+    """Gives each request an id (kept from X-Request-ID when sane), logs it, counts it.
 
-    def __init__(self, app: ASGIApp, registry: CollectorRegistry, site: str) -> None:
+    The log line names the route's template, never the path or the query string: personal
+    data (a search for a name, a name typed where an id belongs) must not reach the logs."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        registry: CollectorRegistry,
+        site: str,
+        routes: Sequence[BaseRoute] = (),
+    ) -> None:
         self.app = app
         self.site = site
+        self.routes = routes
         self.requests = Counter(
             "yui_http_requests", "HTTP requests", ["method", "route", "status"], registry=registry
         )
@@ -60,13 +73,13 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = route_template(scope, self.routes)
             self.requests.labels(scope["method"], route, str(status)).inc()
             self.latency.labels(scope["method"], route).observe(elapsed)
             log.info(
                 "%s %s %s",
                 scope["method"],
-                scope["path"],
+                route,
                 status,
                 extra={"status": status, "duration_ms": round(elapsed * 1000, 2), "route": route},
             )

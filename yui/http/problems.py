@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from yui.db.engine import is_lock_timeout
 from yui.errors import NotAuthenticated, TooManyRequests, YuiError
+from yui.http.routes import route_template
 
 log = logging.getLogger("yui.http")
 
@@ -117,9 +118,10 @@ def install(app: FastAPI) -> None:
                 instance=request.url.path,
                 errors=errors,
             )
+        fields = ", ".join(dict.fromkeys(".".join(item["loc"]) for item in errors[:5]))
         return problem_response(
             422,
-            "入力を確認してください / check the input",
+            f"入力を確認してください: {fields} / check the input: {fields}",
             slug="invalid-input",
             instance=request.url.path,
             errors=errors,
@@ -138,7 +140,7 @@ def install(app: FastAPI) -> None:
     async def _database(request: Request, error: OperationalError) -> JSONResponse:
         if not is_lock_timeout(error):
             return await _unexpected(request, error)
-        log.warning("lock wait timed out on %s: %s", request.url.path, error.orig)
+        log.warning("lock wait timed out on %s: %s", route_template(request.scope), error.orig)
         return problem_response(
             503,
             "データベースが混み合っています。しばらくしてから再試行してください"
@@ -150,7 +152,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
+        log.exception("unhandled error on %s", route_template(request.scope))
         return problem_response(
             500, "予期しないエラー / unexpected error", instance=request.url.path
         )
