@@ -118,10 +118,9 @@ def install(app: FastAPI) -> None:
                 instance=request.url.path,
                 errors=errors,
             )
-        fields = ", ".join(dict.fromkeys(".".join(item["loc"]) for item in errors[:5]))
         return problem_response(
             422,
-            f"入力を確認してください: {fields} / check the input: {fields}",
+            "入力を確認してください / check the input",
             slug="invalid-input",
             instance=request.url.path,
             errors=errors,
