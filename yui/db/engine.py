@@ -29,7 +29,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("max_overflow", 20)
     if parsed.get_backend_name() == "postgresql":
         connect_args = kwargs.setdefault("connect_args", {})
-        connect_args.setdefault("options", f"-c lock_timeout={LOCK_WAIT_MS}")
+        # synchronous_commit on whatever the server's default: a commit (a seal, the entries
+        # a replica acknowledges, the primary's own write) is flushed before it returns.
+        connect_args.setdefault(
+            "options", f"-c lock_timeout={LOCK_WAIT_MS} -c synchronous_commit=on"
+        )
     return create_engine(url, **kwargs)
 
 
@@ -52,7 +56,10 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: every commit syncs the WAL before it returns. NORMAL syncs only at
+        # checkpoints, so an OS crash or power loss could undo a seal or entries this
+        # site already acknowledged (docs/replication.md, "Durability").
+        cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")
         cursor.close()
