@@ -329,6 +329,7 @@ class EtcdCoordination(Coordination):
         expected_revision: int,
         *,
         leader: Leadership | None = None,
+        note: bytes | None = None,
     ) -> int:
         key = self.placement_key(tenant)
         if placement.tenant != tenant:
@@ -351,9 +352,10 @@ class EtcdCoordination(Coordination):
             compare = [t.mod(key) == expected_revision]
             if leader is not None:
                 compare.append(t.create(controller) == term)
+            noted = [] if note is None else [t.put(self._note_key(tenant, expected_revision), note)]
             return await client.transaction(
                 compare=compare,
-                success=[t.put(key, value), t.get(key)],
+                success=[t.put(key, value), t.get(key), *noted],
                 failure=[t.get(key), t.get(controller)],
             )
 
@@ -376,6 +378,16 @@ class EtcdCoordination(Coordination):
             # An earlier attempt timed out after etcd applied it: that write is ours.
             return current_revision
         raise PlacementConflict(tenant, expected_revision, current_revision)
+
+    def _note_key(self, tenant: str, revision: int) -> bytes:
+        return f"{self.prefix}/operator-log/{tenant}/{revision:020d}".encode()
+
+    async def operator_log(self, tenant: str) -> list[tuple[int, bytes]]:
+        prefix = f"{self.prefix}/operator-log/{tenant}/".encode()
+        result = await self._link.call(
+            lambda c: c.get_prefix(prefix), what="read the operator log", budget=self.budget
+        )
+        return sorted((int(kv.mod_revision), bytes(kv.value)) for kv in result)
 
     async def put_placements_if(
         self, changes: Sequence[tuple[Placement, int]]

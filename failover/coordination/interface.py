@@ -363,6 +363,8 @@ class Coordination(ABC):
         /yui/sites/<site>          SiteRecord JSON, under the site's lease
         /yui/placements/<tenant>   Placement JSON (without epoch), no lease
         /yui/controller            node id of the controller, under its lease
+        /yui/operator-log/<tenant>/<revision>
+                                   an operator's forced change (JSON), written with it
     """
 
     @abstractmethod
@@ -396,8 +398,12 @@ class Coordination(ABC):
         expected_revision: int,
         *,
         leader: Leadership | None = None,
+        note: bytes | None = None,
     ) -> int:
         """Write ``placement`` only if its key is still at ``expected_revision``.
+
+        ``note``: an operator-log record (JSON) stored in the same transaction, so the
+        change and its record exist together or not at all (:meth:`operator_log`).
 
         ``expected_revision`` 0 means "only if absent". Returns the revision of
         the write: the placement's new epoch. Raises :class:`PlacementConflict`
@@ -407,6 +413,10 @@ class Coordination(ABC):
         etcd cannot be reached (then the write may or may not have happened:
         re-read before trying again).
         """
+
+    @abstractmethod
+    async def operator_log(self, tenant: str) -> list[tuple[int, bytes]]:
+        """The operator-log records of ``tenant`` (revision, JSON), oldest first."""
 
     async def put_placements_if(
         self, changes: Sequence[tuple[Placement, int]]

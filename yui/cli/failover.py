@@ -1,4 +1,4 @@
-"""`yui failover switchover | evacuate | failback`: planned moves of tenants' primaries.
+"""`yui failover switchover | evacuate | failback | force-promote`: moves of tenants' primaries.
 
 The command carries the move out itself (failover.controller.moves), each step guarded by
 the seal and the placement's compare-and-swap (docs/failover.md, "Planned moves"). It
@@ -23,6 +23,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from failover.alerts.trigger import EvacuationRequest
+from failover.controller.force import ForcePromotion, force_promote
 from failover.controller.moves import (
     DEFAULT_CONCURRENCY,
     MoveRefused,
@@ -244,3 +245,68 @@ def failback_(
             console.print("戻す主系はありません / nothing to move back: the primaries are balanced")
     if failed:
         raise fail(f"{len(failed)} 件のテナントが移せませんでした / tenants not moved", 1)
+
+
+@app.command("force-promote")
+def force_promote_(
+    tenant: Annotated[str, typer.Argument(help="自治体コード / tenant code")],
+    site: Annotated[str, typer.Option("--site", help="the copy to make the primary")],
+    accept_data_loss: Annotated[
+        bool,
+        typer.Option(
+            "--accept-data-loss",
+            help="確定済みの書き込みを失う可能性を受け入れる / accept that acknowledged writes may be lost",
+        ),
+    ] = False,
+    by: Annotated[
+        str | None, typer.Option("--by", help="who decides (default: user@host), recorded")
+    ] = None,
+    reason: Annotated[str, typer.Option("--reason", help="why (recorded)")] = "",
+    as_json: JsonOption = False,
+    etcd: EtcdOption = None,
+    root: RootOption = Path("var/sandbox"),
+) -> None:
+    """同期コピーが残っていないときの強制昇格 / promote a copy that may lack acknowledged writes.
+
+    Only for when no in-sync copy can be sealed (the controller cannot promote). Without
+    --accept-data-loss it only reports which seqs would be lost and changes nothing
+    (exit 2). With it: seals the copy at a new epoch, writes the placement by
+    compare-and-swap with a record in etcd's operator log, and reports the seqs that may
+    be lost (docs/runbook.md).
+    """
+
+    async def work(coordination: Coordination, copies: MoveCopies) -> ForcePromotion:
+        return await force_promote(
+            coordination,
+            copies,
+            tenant,
+            site,
+            accept_data_loss=accept_data_loss,
+            actor=by,
+            reason=reason,
+        )
+
+    result = _run(etcd, root, work)
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+    else:
+        heads = ", ".join(f"{s}={seq}" for s, seq in sorted(result.heads.items()))
+        console.print(f"{tenant}: 各コピーの seq / heads: {heads or '-'}", highlight=False)
+        if result.unreachable:
+            console.print(
+                f"{tenant}: 応答なし / no answer: {', '.join(result.unreachable)}", highlight=False
+            )
+        console.print(f"{tenant}: {result.loss.summary()}", highlight=False)
+        if result.applied:
+            console.print(
+                f"{tenant}: {result.old_primary} → {site} 強制昇格 / force-promoted (epoch "
+                f"{result.epoch}); 記録 / recorded in {result.recorded_in}; 同期集合は空から"
+                " / the in-sync set restarts empty: writes resume once a replica catches up",
+                highlight=False,
+            )
+    if not result.applied:
+        raise fail(
+            "何も変更していません。失う可能性を受け入れるなら --accept-data-loss を付けて再実行"
+            " / nothing was changed: run again with --accept-data-loss to accept the loss above",
+            2,
+        )
