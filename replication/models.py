@@ -44,6 +44,10 @@ class ReplicationState(Base):
     truncate_below: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     #: why applying is stuck (an entry that cannot be applied), or None
     stalled: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: at a primary: what its in-sync replicas acknowledged, and in which epoch (the
+    #: backups archive up to it; replication.backup.acked)
+    acked_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    acked_epoch: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 

@@ -25,6 +25,7 @@ from fastapi import APIRouter
 from starlette.types import ASGIApp
 
 from replication import acks
+from replication.backup import acked
 from replication.backup.archive import scheduled_backup
 from replication.backup.job import held_by_backups
 from replication.backup.plan import BackupPlan
@@ -101,8 +102,11 @@ class ReplicationNode:
         #: set when the placements changed: the upkeep reconciles at once, not at its tick
         self._placements_changed = asyncio.Event()
         self.backups = backups
-        #: per tenant: the highest seq its backups hold (known once a backup ran here)
-        self.backed_up: dict[str, int] = {}
+        #: per tenant: (epoch, the highest seq of this site's history its backups hold),
+        #: known once a backup ran here in that epoch
+        self.backed_up: dict[str, tuple[int, int]] = {}
+        #: per tenant: the (epoch, acknowledged head) last saved for the backup job
+        self._acked_recorded: dict[str, tuple[int, int]] = {}
         #: the outbox's own small pool: a committing thread reads its new entries back
         #: while it still holds a connection of the main pool (see ChangeOutbox.fill)
         self._staging = staging_engine(db.engine)
@@ -395,6 +399,7 @@ class ReplicationNode:
                     await primary.upkeep()
                 if rounds % heads_every == 0:
                     await self.refresh_heads()
+                    await self.record_acked_heads()
                 if rounds % TRUNCATE_EVERY == 0:
                     await self.truncate_logs()
                 if rounds % max(1, round(FOLLOW_JOBS_SECONDS / self.config.upkeep_seconds)) == 0:
@@ -422,6 +427,30 @@ class ReplicationNode:
             if primary is not None:
                 primary.logged(seq)  # wakes its streams when the head moved
 
+    def acked_head(self, primary: TenantPrimary) -> int:
+        """What the in-sync replicas acknowledged in this epoch (the local head when the
+        placement has no replica: nothing could take over)."""
+        placement = primary.placement()
+        if placement is None or not placement.replicas:
+            return primary.head
+        # An empty in-sync set: what every replica holds (the one promoted may be any).
+        voters = placement.in_sync or placement.replicas
+        return min(primary.head, *(primary.acked.get(r, 0) for r in voters))
+
+    async def record_acked_heads(self) -> None:
+        """Save each primary's acknowledged head for the backup job (another process);
+        only the ones that moved, in one transaction."""
+        if self.backups is None:  # no backup here: nobody reads it
+            return
+        moved: dict[str, tuple[int, int]] = {}
+        for tenant, primary in list(self.primaries.items()):
+            head = (primary.write_epoch, self.acked_head(primary))
+            if self._acked_recorded.get(tenant) != head:
+                moved[tenant] = head
+        if moved:
+            await anyio.to_thread.run_sync(acked.record, self.db, moved)
+            self._acked_recorded.update(moved)
+
     def truncation_floor(self, primary: TenantPrimary) -> int:
         """The lowest seq every replica of the placement holds (0: unknown)."""
         placement = primary.placement()
@@ -429,7 +458,10 @@ class ReplicationNode:
             return 0
         held = [primary.acked.get(replica) for replica in placement.replicas]
         if self.backups is not None:  # the latest backup must hold it too
-            held.append(self.backed_up.get(primary.tenant))
+            # ...of this primary's own history: what a backup held in an older epoch
+            # (a deposed primary's job, replicated here) may be a tail it never had.
+            epoch, seq = self.backed_up.get(primary.tenant, (None, None))
+            held.append(seq if epoch == primary.write_epoch else None)
         if any(seq is None for seq in held):
             return 0
         return min(seq for seq in held if seq is not None)
@@ -465,7 +497,12 @@ class ReplicationNode:
         for tenant in list(self.primaries):
             held = await anyio.to_thread.run_sync(held_by_backups, self.db, tenant)
             if held is not None:
-                self.backed_up[tenant] = max(held, self.backed_up.get(tenant, 0))
+                self._backed_up(tenant, *held)
+
+    def _backed_up(self, tenant: str, epoch: int, seq: int) -> None:
+        known_epoch, known = self.backed_up.get(tenant, (epoch, 0))
+        if epoch > known_epoch or (epoch == known_epoch and seq > known):
+            self.backed_up[tenant] = (epoch, seq)
 
     async def back_up(self, tenant: str) -> int | None:
         plan = self.backups
@@ -484,8 +521,8 @@ class ReplicationNode:
         except Exception:
             log.exception("tenant %s: backup failed; the log is kept until one succeeds", tenant)
             return None
-        self.backed_up[tenant] = max(held, self.backed_up.get(tenant, 0))
-        return held
+        self._backed_up(tenant, held.epoch, held.seq)
+        return held.seq
 
     # ------------------------------------------------------------------ status
 

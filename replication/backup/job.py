@@ -3,17 +3,22 @@ snapshot when one is due, as two steps of a job that the primary's Celery worker
 (``yui.jobs``). The schedule (``YUI_BACKUP_INTERVAL_SECONDS``) creates one job per
 tenant and interval; ``yui backup create --wait`` enqueues one on demand.
 
-Both steps act on S3, outside the database, so they are idempotent by construction: the
-log segment is named by its seq range and a rerun starts after the last segment found;
-the snapshot is named after the job (``yui/<tenant>/snapshot/job-<id>.snap``), so a
-rerun after a crash overwrites the same object and its manifest.
+Both steps act on S3, outside the database: they run again after a crash or a
+failover between the upload and the step's marker, so they are idempotent. The log
+segment is named by its seq range and epoch, and a rerun starts after the last segment
+of its site's history; a snapshot's object is named by its hash and its manifest, last,
+by its seq and the job's step (``context.effect_key``), so an attempt that overlaps
+another leaves manifests that each name a whole object. Each upload is preceded by the
+job's fence (``context.fence``): a deposed primary's step stops at its next upload.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from replication.backup.acked import NotOurs
 from replication.backup.archive import archive_log, backup_snapshot
 from replication.backup.plan import BackupPlan
 from replication.sql import reading
@@ -26,14 +31,22 @@ from yui.jobs.models import DONE
 from yui.tenancy.service import get_tenant
 
 KIND = "backup"
+T = TypeVar("T")
 
 
 def backup_kind(plan: BackupPlan) -> JobKind:
     def log_step(context: StepContext) -> dict[str, Any]:
-        held, snapshot = archive_log(
-            context.db, context.tenant, plan.master, plan.buckets, context.site
+        held = _fenced(
+            lambda: archive_log(
+                context.db,
+                context.tenant,
+                plan.master,
+                plan.buckets,
+                context.site,
+                fence=context.fence,
+            )
         )
-        return {"held": held, "newest_snapshot": snapshot}
+        return {"held": held.seq, "epoch": held.epoch, "newest_snapshot": held.newest_snapshot}
 
     def snapshot_step(context: StepContext) -> dict[str, Any]:
         before = context.results[0]
@@ -41,15 +54,18 @@ def backup_kind(plan: BackupPlan) -> JobKind:
         due = newest is None or held - int(newest) > plan.snapshot_over
         if not (due or context.params.get("snapshot")):
             return {"held": held, "snapshot": None}
-        made = backup_snapshot(
-            context.db,
-            context.tenant,
-            plan.master,
-            plan.buckets,
-            context.site,
-            key=f"job-{context.job_id}",
+        made = _fenced(
+            lambda: backup_snapshot(
+                context.db,
+                context.tenant,
+                plan.master,
+                plan.buckets,
+                context.site,
+                key=f"job-{context.effect_key.replace(':', '-')}",
+                fence=context.fence,
+            )
         )
-        return {"held": max(held, made.last), "snapshot": made.name}
+        return {"held": max(held, made.last), "epoch": made.epoch, "snapshot": made.name}
 
     return JobKind(
         name=KIND,
@@ -77,9 +93,19 @@ def enqueue_backup(db: Database, tenant: str, site: str) -> uuid.UUID:
     return job.id
 
 
-def held_by_backups(db: Database, tenant: str) -> int | None:
-    """The highest seq the tenant's last finished backup job left in the buckets."""
+def held_by_backups(db: Database, tenant: str) -> tuple[int, int] | None:
+    """(epoch, the highest seq) the tenant's last finished backup job left in the
+    buckets, of the history of the primary that ran it in that epoch."""
     job = service.latest(db, tenant, KIND, state=DONE)
-    if job is None or not job.results:
+    if job is None or not job.results or "epoch" not in job.results[-1]:
         return None
-    return int(job.results[-1]["held"])
+    return int(job.results[-1]["epoch"]), int(job.results[-1]["held"])
+
+
+def _fenced(work: Callable[[], T]) -> T:
+    """A backup that finds this site no longer the primary stops as the job's fence
+    does (the new primary's worker runs the step)."""
+    try:
+        return work()
+    except NotOurs as error:
+        raise NotPrimary(str(error)) from None

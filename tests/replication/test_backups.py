@@ -5,13 +5,22 @@ or truncated object is refused by verify and by restore."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from moto.server import ThreadedMotoServer
+from sqlalchemy import Connection
 
+from replication.backup import archive
+from replication.backup.acked import Acknowledged
 from replication.backup.archive import (
+    NotAcknowledged,
+    acknowledged,
+    archive_log,
+    archived_seq,
+    backup_snapshot,
     create_backup,
     list_backups,
     restore,
@@ -19,11 +28,20 @@ from replication.backup.archive import (
     verify,
 )
 from replication.backup.crypto import BackupCorrupted, MasterKey
+from replication.backup.plan import BackupPlan
 from replication.backup.store import Bucket, Target
 from replication.digest import tenant_digest
+from replication.roles import writer_history
 from replication.sql import reading
-from replication.state import read
-from tests.replication.harness import SENDAI, add_user, rename_user, write_audit
+from replication.state import CopyState, read
+from tests.replication.harness import (
+    SENDAI,
+    Cluster,
+    add_user,
+    commit,
+    rename_user,
+    write_audit,
+)
 from yui.db.database import Database
 from yui.sandbox.etcd import free_ports
 from yui.tenancy.service import create_tenant
@@ -96,7 +114,7 @@ def test_restore_to_a_point_in_time_equals_the_digest_at_that_seq(
     add_user("suzuki")(primary)
     last_seq, last_digest = _seq(primary), tenant_digest(primary, SENDAI).digest
     held = scheduled_backup(primary, SENDAI, master, buckets, "site-a", snapshot_over=10_000)
-    assert held == last_seq  # a log segment; the snapshot is recent enough
+    assert held.seq == last_seq  # a log segment; the snapshot is recent enough
 
     for bucket in buckets:  # every target holds the same backups
         assert [m.name for m in list_backups(bucket, master, SENDAI)] == [
@@ -127,14 +145,14 @@ def test_backups_are_sealed_and_tampering_is_detected(
 
     snapshot = next(m for m in made if m.kind == "snapshot")
     stored = Path(str(tmp_path)) / "object"
-    bucket.get(snapshot.name, stored)
+    bucket.get(snapshot.key, stored)
     raw = stored.read_bytes()
     assert b"takahashi-secret-name" not in raw and "仙台市".encode() not in raw
 
     flipped = bytearray(raw)
     flipped[len(raw) // 2] ^= 0x01
     stored.write_bytes(bytes(flipped))
-    bucket.put(snapshot.name, stored)
+    bucket.put(snapshot.key, stored)
     result = verify(bucket, master, SENDAI)
     assert not result.ok
     assert [c.manifest.name for c in result.objects if c.error] == [snapshot.name]
@@ -143,7 +161,7 @@ def test_backups_are_sealed_and_tampering_is_detected(
 
     # Cut short (and the manifest's hash left as it was): refused too; the other bucket is whole.
     stored.write_bytes(raw[: len(raw) - 40])
-    bucket.put(snapshot.name, stored)
+    bucket.put(snapshot.key, stored)
     assert not verify(bucket, master, SENDAI).ok
     assert verify(buckets[1], master, SENDAI).ok
     with pytest.raises(BackupCorrupted):
@@ -195,3 +213,96 @@ async def test_the_log_is_kept_until_a_backup_holds_it(
     assert await a.node.back_up(SENDAI) == a.state().head
     await a.node.truncate_logs()
     assert a.log_bounds()[0] == a.state().head
+
+
+@pytest.fixture
+def fresh_url(site_urls: dict[str, str], tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Fresh databases of the kind the cluster runs on (to restore into)."""
+    from contextlib import ExitStack
+
+    from tests.replication.conftest import _postgres
+
+    with ExitStack() as stack:
+
+        def make() -> str:
+            if site_urls["site-a"].startswith("sqlite"):
+                return f"sqlite:///{tmp_path / f'restore-{time.monotonic_ns()}.db'}"
+            return stack.enter_context(_postgres())
+
+        yield make
+
+
+async def _acknowledged(cluster: Cluster, site: str) -> None:
+    """Wait until the site's node recorded its head as acknowledged (the replicas
+    took it)."""
+    db = cluster[site].db
+    head = cluster[site].state().head
+    await cluster.wait_for(lambda: acknowledged(db, SENDAI).seq == head, what="the acked head")
+
+
+def _local_head(connection: Connection, state: CopyState) -> Acknowledged:
+    return Acknowledged(state.head, state.write_epoch, writer_history(connection, state))
+
+
+@pytest.mark.anyio
+async def test_after_a_failover_the_archive_holds_the_new_primarys_history_only(
+    cluster: Cluster,
+    buckets: list[Bucket],
+    fresh_url: Callable[[], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster.place("site-a", ("site-b", "site-c"))
+    await cluster.create_tenant("site-a")
+    a, b, c = cluster["site-a"], cluster["site-b"], cluster["site-c"]
+    master = MasterKey(b"f" * 32)
+    for site in (a, b, c):
+        site.node.backups = BackupPlan(master, buckets, interval_seconds=0)
+    await commit(a, write_audit(count=5))
+    await cluster.caught_up("site-b", "site-c")
+    await _acknowledged(cluster, "site-a")
+    acked = a.state().head
+    create_backup(a.db, SENDAI, master, buckets, "site-a")
+
+    # The primary is cut off; it commits a tail nobody acknowledges.
+    cluster.router.isolated.add("site-a")
+    await commit(a, write_audit(count=3, actor="tail"), wait=False)
+    tail_head = a.state().head
+    assert tail_head > acked
+    # Its backups hold the acknowledged head only: the log up to it, and no snapshot
+    # of the tail (it waits for an acknowledgement that never comes).
+    assert archive_log(a.db, SENDAI, master, buckets, "site-a").seq == acked
+    with pytest.raises(NotAcknowledged):
+        backup_snapshot(a.db, SENDAI, master, buckets, "site-a", ack_wait=0.5)
+    assert archived_seq(buckets[0], master, SENDAI) == acked
+    # As a version before the acknowledged head did: the tail archived anyway. It must
+    # not become history (the new primary archives from its fork point).
+    with monkeypatch.context() as patch:
+        patch.setattr(archive, "acknowledged_head", _local_head)
+        assert archive_log(a.db, SENDAI, master, buckets, "site-a").seq == tail_head
+
+    # Failover to b, which writes at the seqs of a's tail in its new epoch.
+    controller = cluster.client("site-c")
+    epoch = cluster.placements.revision + 1
+    for replica in ("site-b", "site-c"):
+        await controller.seal(replica, SENDAI, epoch)
+    cluster.place("site-b", ("site-c", "site-a"), in_sync=("site-c",))
+    await cluster.wait_for(lambda: b.state().role == "primary", what="b to take over")
+    await commit(b, add_user("after-failover"))
+    first_seq, first_digest = b.state().head, b.digest()
+    assert first_seq <= tail_head  # a seq of the quarantined tail
+    await commit(b, write_audit(count=4, actor="new"))
+    await cluster.caught_up("site-c")
+    await _acknowledged(cluster, "site-b")
+
+    # b archives from the fork point of its epoch, and a snapshot.
+    assert await b.node.back_up(SENDAI) == b.state().head
+    assert b.node.backed_up[SENDAI] == (b.state().write_epoch, b.state().head)
+    for seq, digest in [(first_seq, first_digest), (None, b.digest())]:
+        into = Database(fresh_url())
+        into.migrate()
+        try:
+            restored = restore(buckets[1], master, SENDAI, into, seq=seq)
+            assert restored.seq == (seq or b.state().head)
+            assert tenant_digest(into, SENDAI).digest == digest
+        finally:
+            into.dispose()

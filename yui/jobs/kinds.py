@@ -3,11 +3,18 @@ registry (`yui.site.job_kinds`); the kernel knows no kind of its own but `demo`.
 
 A step's database effects commit in the same unit of work as the step's marker
 (`service.record_step`), so a step recorded is a step whose effects are there, and a
-step whose effects are there is recorded: none is done twice. A step marked
-``external`` acts outside the database (an S3 upload): it runs before its marker's
-transaction and must be idempotent by construction — the same job and step always
-write the same object keys — because a crash between the effect and the marker runs
-it again.
+step whose effects are there is recorded: database steps run exactly once. A step
+marked ``external`` acts outside the database (an S3 upload, a message sent): it runs
+before its marker's transaction, so a crash or a failover between the effect and the
+marker runs it again — external effects happen at least once, and must be idempotent:
+
+- send ``context.effect_key`` (the same for every attempt of the job's step, at any
+  site) with the effect, so the receiver keeps one effect per key (or name the object
+  by it, or by its content);
+- call ``context.fence()`` right before each effect: it raises `NotPrimary` once this
+  site is no longer the tenant's primary in the epoch the step began in (the fencing
+  token, ``context.epoch``, also sent with the effect: a receiver may refuse a lower
+  epoch than one it has seen). A deposed primary's long step stops at its next effect.
 """
 
 from __future__ import annotations
@@ -36,6 +43,19 @@ class StepContext:
     site: str
     #: the job's transaction (None for an external step): write the step's rows here
     session: Session | None = None
+    #: the step's number and attempt (0: the first)
+    step: int = 0
+    attempt: int = 0
+    #: the tenant's write epoch when the step began: the fencing token of its effects
+    epoch: int = 0
+    #: raises `NotPrimary` once the step may no longer act (see the module's docstring)
+    fence: Callable[[], None] = field(default=lambda: None)
+
+    @property
+    def effect_key(self) -> str:
+        """The idempotency key of this step's external effect: one per job and step,
+        the same at every attempt and at every site."""
+        return f"{self.job_id}:{self.step}"
 
     def rows(self) -> Session:
         if self.session is None:

@@ -4,6 +4,11 @@ Each step's database effects and its marker commit together (one unit of work). 
 commit passes the site's write fence: at a site that is not the tenant's primary (a
 deposed primary whose worker still runs) the commit is refused, nothing is recorded,
 and the run stops — the new primary's worker runs the step instead.
+
+An external step acts before any commit, so the check before it starts is not enough
+(a long step outlives its primary): the step gets a fence to call before each effect,
+which asks the same questions again — still ours here, the write gate, and the
+tenant's write epoch unchanged since the step began (its fencing token).
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlalchemy import select
+
+from yui.changelog.models import LogHead
 from yui.db.database import Database
 from yui.db.fencing import NotPrimary
 from yui.errors import InvalidInput, NotFound, Unavailable
@@ -51,7 +59,7 @@ def run_job(
                 job = service.get(uow, job_id)
             except NotFound:
                 return Outcome("missing", ran)
-            state, number, kind_name = job.state, job.step, job.kind
+            state, number, kind_name, attempts = job.state, job.step, job.kind, job.attempts
             params, results = dict(job.params), list(job.results)
         if state not in UNFINISHED:
             return Outcome(state, ran)
@@ -63,7 +71,19 @@ def run_job(
             log.error("job %s: %s", job_id, unknown.detail)
             return _failed(db, tenant, job_id, number, unknown, UNKNOWN_KIND_ATTEMPTS, site, ran)
         steps = kind.steps(params)
-        context = StepContext(db, tenant, job_id, params, results, site)
+        epoch = _write_epoch(db, tenant)
+        context = StepContext(
+            db,
+            tenant,
+            job_id,
+            params,
+            results,
+            site,
+            step=number,
+            attempt=attempts,
+            epoch=epoch,
+            fence=_fence(db, tenant, epoch, still_ours, site),
+        )
         try:
             if number >= len(steps):  # a job whose last marker predates a shorter plan
                 _record(db, tenant, job_id, number, None, last=True, site=site)
@@ -98,6 +118,34 @@ def run_job(
         except Exception as error:
             log.exception("job %s (%s): step %d failed", job_id, kind_name, number)
             return _failed(db, tenant, job_id, number, error, kind.max_attempts, site, ran)
+
+
+def _write_epoch(db: Database, tenant: str) -> int:
+    with db.engine.connect() as connection:
+        row = connection.execute(
+            select(LogHead.epoch).where(LogHead.tenant_id == tenant)
+        ).one_or_none()
+    return int(row[0]) if row else 0
+
+
+def _fence(
+    db: Database, tenant: str, epoch: int, still_ours: Callable[[], bool], site: str
+) -> Callable[[], None]:
+    def check() -> None:
+        if not still_ours():
+            raise NotPrimary(
+                f"{site} はこのジョブを実行していません / {site} no longer runs this job"
+            )
+        if db.write_gate is not None:
+            db.write_gate(tenant)  # raises when this site is not the primary now
+        now = _write_epoch(db, tenant)
+        if now != epoch:
+            raise NotPrimary(
+                f"{tenant} のエポックが {epoch} から {now} に変わりました / the epoch of {tenant} "
+                f"moved from {epoch} to {now}: this step stops before its effect"
+            )
+
+    return check
 
 
 def _record(
