@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from replication import bulk, quarantine, roles
 from replication.digest import tenant_digest
+from replication.lag import CopyLag
 from replication.pipe import Pipe, PipeClosed, in_thread
 from replication.receive import apply_pending, receive_batch
 from replication.signing import SIGNATURE_HEADER, SignatureError, TrustStore
@@ -107,6 +108,10 @@ class Receiver:
         self.host = host
         self.reorder_wait = reorder_wait
         self.gates: dict[str, _Gate] = {}
+        #: how far each copy here lags its primary (the gateway states it on reads)
+        self.lag = CopyLag()
+        # A copy written here (this site was its primary) holds what no primary sent.
+        host.db.on_logged.append(lambda tenant, _seq: self.lag.forget(tenant))
 
     def gate(self, tenant: str) -> _Gate:
         return self.gates.setdefault(tenant, _Gate())
@@ -134,6 +139,10 @@ class Receiver:
                 receive_batch, self.host.db, tenant, source, batch, gate.current_hold()
             )
             gate.moved(ack.durable_seq)
+        if ack.status == "diverged":
+            self.lag.forget(tenant)  # holds entries its primary does not: no replica reads
+        elif ack.status != "fenced":  # a fenced sender is not the primary
+            self.lag.heard(tenant, source, batch.primary_seq, ack.applied_seq)
         if ack.status == "ok" and ack.sealed_epoch:
             self.host.sealed(tenant, ack.sealed_epoch)
         return ack
@@ -141,6 +150,7 @@ class Receiver:
     async def take_snapshot(self, tenant: str, source: str, request: Request) -> Ack:
         header_signature = request.headers[SIGNATURE_HEADER]
         gate = self.gate(tenant)
+        self.lag.forget(tenant)  # the copy is being replaced: the next batch tells its lag
         async with gate.lock:
             pipe: Pipe[LoaderItem] = Pipe(16)
             loader = Loader(self.host.db, tenant, source, pipe)

@@ -33,8 +33,9 @@ from yui.settings import Settings, SettingsError
 
 log = logging.getLogger("yui.cluster")
 
-#: tenant → (entries, seconds) this site's copy lags behind, or None when it holds no usable copy
-LagLookup = Callable[[str], tuple[int | None, float | None] | None]
+#: (tenant, its primary) → (entries, seconds) this site's copy lags behind that primary,
+#: or None when it holds no copy whose lag it knows
+LagLookup = Callable[[str, str], tuple[int, float] | None]
 
 
 def timing_of(settings: Settings) -> CoordinationTiming:
@@ -81,7 +82,7 @@ class ClusterLink:
         #: True while etcd is down for every site we can reach (then we keep our writes)
         self.failsafe = False
         #: set by replication when it runs here: how far this site's copy lags
-        self.local_lag: LagLookup = lambda _tenant: None
+        self.local_lag: LagLookup = lambda _tenant, _primary: None
 
     async def start(self) -> None:
         # The view first: a site must serve with the placements it knows even when etcd
@@ -155,15 +156,25 @@ class ClusterLink:
     def route(self, tenant: str) -> Route | None:
         placement = self.view.placement(tenant)
         if placement is None:
+            if not self.view.loaded:  # etcd not reached since start: the tenant may be placed
+                return Route(primary=None, primary_url=None, has_local_copy=False)
             return None
-        lag = self.local_lag(tenant) if self.site in placement.replicas else None
+        lag = self.local_lag(tenant, placement.primary) if self.site in placement.replicas else None
         return Route(
             primary=placement.primary,
             primary_url=self.url_of(placement.primary),
             has_local_copy=lag is not None,
             lag_entries=lag[0] if lag else None,
             lag_seconds=lag[1] if lag else None,
+            primary_confirmed=placement.primary == self.site and self.primary_confirmed,
         )
+
+    @property
+    def primary_confirmed(self) -> bool:
+        """Whether this site's own placements may be trusted to label an answer the
+        primary's: its lease is live and its view current, or it is in failsafe mode
+        (etcd down for every site it reaches; it then keeps its writes too)."""
+        return (self.holds_lease and self.view.connected) or self.failsafe
 
     @property
     def holds_lease(self) -> bool:

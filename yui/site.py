@@ -18,6 +18,7 @@ from failover.alerts.settings import EvacuationSettings
 from failover.alerts.trigger import EvacuationTrigger
 from failover.controller.moves import BackgroundEvacuations, MoveTrigger
 from replication.acks import ReplicationAcks
+from replication.forwarding import ForwardSignatures
 from replication.node import ReplicationNode
 from yui.audit.api import router as audit_router
 from yui.auth.api import router as auth_router
@@ -28,7 +29,7 @@ from yui.db.database import Database
 from yui.db.fencing import WriteGate
 from yui.http import problems
 from yui.http.deps import SiteContext
-from yui.http.gateway import Gateway, RouteLookup
+from yui.http.gateway import Gateway, RouteLookup, SiteSignatures
 from yui.http.middleware import BodyLimit, RequestContext
 from yui.jobs.kinds import DEMO, JobKinds
 from yui.settings import Settings
@@ -106,11 +107,17 @@ def create_app(
     cluster: ClusterLink | None = None,
     replication: ReplicationNode | None = None,
     alerts: AlertIntake | None = None,
+    signatures: SiteSignatures | None = None,
 ) -> FastAPI:
     """The site node. Without a cluster link (no etcd) it serves every tenant itself;
     without a replication node it ships nothing and takes no shipped entries."""
     if cluster is not None:
         route_lookup, write_gate = cluster.route, cluster.write_gate
+        if replication is not None:
+            cluster.local_lag = replication.receiver.lag.lag  # replica reads state their lag
+    if replication is not None and signatures is None:
+        # Forwards are signed with the site's replication key: trusted sites only.
+        signatures = ForwardSignatures(replication.client.key, replication.trust)
     db = database or Database(settings.effective_database_url)
     if replication is not None:
         write_gate = _both(write_gate, replication.write_gate)
@@ -200,7 +207,7 @@ def create_app(
     if replication is not None:  # innermost: holds each answer until its writes replicate
         app.add_middleware(ReplicationAcks, wait=replication.wait_replicated)
     if route_lookup is not None:
-        app.add_middleware(Gateway, site=settings.site, lookup=route_lookup)
+        app.add_middleware(Gateway, site=settings.site, lookup=route_lookup, signatures=signatures)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from replication.forwarding import ForwardSignatures
+from replication.signing import SiteKey, TrustStore, generate_key
 from tests.conftest import TEST_SECRET
 from tests.support.factories import PASSWORD, SENDAI, tenant, user
 from tests.support.servers import serving
 from yui.auth.models import StaffUser
 from yui.db.database import Database
 from yui.db.fencing import NotPrimary
-from yui.http.gateway import Route
+from yui.http.gateway import Route, forward_signing_input
 from yui.sandbox.etcd import free_ports
 from yui.settings import load_settings
 from yui.site import create_app
@@ -120,20 +126,32 @@ def test_reads_stay_on_the_replica_unless_the_client_wants_the_primary(
     assert fresh.status_code == 200 and fresh.headers["x-yui-served-by"] == "site-a"
 
 
-def test_the_replica_never_writes_even_when_asked_directly(
+def test_a_forwarding_mark_sent_by_a_client_is_ignored(
     sites: tuple[Database, Database, str], replica: Any
 ) -> None:
-    _, replica_db, url = sites
+    """Before the fix the replica trusted the mark: it served the request itself, so a
+    sign-in answered 421 for a known user and 401 for an unknown one (a username probe),
+    and a write was refused there instead of reaching the primary."""
+    primary_db, replica_db, url = sites
     client = replica(replica_db, url)
-    headers = {
-        **_token(client),
-        "X-Yui-Forwarded-By": "someone",
-    }  # pretends to be forwarded already
+    forged = {"X-Yui-Forwarded-By": "site-a"}
+    answers = [
+        client.post(
+            f"/api/v1/{SENDAI}/auth/token",
+            json={"username": name, "password": "not the password"},
+            headers=forged,
+        )
+        for name in ("boss", "nobody-here")
+    ]
+    assert [a.status_code for a in answers] == [401, 401]
+    assert all(a.headers["x-yui-forwarded-to"] == "site-a" for a in answers)
+    assert answers[0].json()["detail"] == answers[1].json()["detail"]
+
+    headers = {**_token(client), **forged}
     new = {"username": "sneaky", "password": "a long enough password", "roles": ["staff"]}
     response = client.post(f"/api/v1/{SENDAI}/users", json=new, headers=headers)
-    assert response.status_code == 421
-    assert response.headers["content-type"] == "application/problem+json"
-    assert "sneaky" not in _usernames(replica_db)
+    assert response.status_code == 201 and response.headers["x-yui-served-by"] == "site-a"
+    assert "sneaky" in _usernames(primary_db) and "sneaky" not in _usernames(replica_db)
 
 
 def test_an_unreachable_primary_is_a_clear_503(
@@ -198,3 +216,252 @@ def test_an_audited_read_at_a_replica_is_served_by_the_primary(
         assert audited() == before + 1
         replica_db.dispose()
     primary_db.dispose()
+
+
+# ----------------------------------------------------------------- the gateway's own rules
+
+
+def _lone_app(tmp_path: Path, site: str, db: Database, **kwargs: Any) -> Any:
+    settings = load_settings(
+        site=site,
+        data_dir=tmp_path,
+        token_secret=TEST_SECRET,
+        log_json=False,
+        max_body_bytes=kwargs.pop("max_body_bytes", 1_048_576),
+    )
+    return create_app(settings, db, migrate=False, **kwargs)
+
+
+def _forwarding_to(primary_url: str | None, primary: str = "site-a") -> Any:
+    def lookup(code: str) -> Route | None:
+        return Route(primary=primary, primary_url=primary_url, has_local_copy=False)
+
+    return lookup
+
+
+def test_a_path_that_is_not_normalised_is_refused_before_routing(
+    sites: tuple[Database, Database, str], tmp_path: Path
+) -> None:
+    """`/api/v1/271004/../041009/…` was routed by 271004's placement and forwarded; the
+    forwarding client normalised it and the other site served 041009 (found by review)."""
+    import http.client
+
+    _, replica_db, url = sites
+    app = _lone_app(tmp_path, "site-b", replica_db, route_lookup=_forwarding_to(url))
+    with serving(app) as replica_url:
+        token = httpx.post(
+            f"{replica_url}/api/v1/{SENDAI}/auth/token",
+            json={"username": "boss", "password": PASSWORD},
+        ).json()["access_token"]
+        port = int(replica_url.rsplit(":", 1)[1])
+        for path in (
+            f"/api/v1/271004/../{SENDAI}/users",
+            f"/api/v1/271004%2F..%2F{SENDAI}/users",
+            f"/api/v1/{SENDAI}/./users",
+            f"/api/v1/{SENDAI}/users/%2e%2e/users",
+        ):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+            answer = connection.getresponse()
+            body = json.loads(answer.read())
+            connection.close()
+            assert answer.status == 400, (path, answer.status, body)
+            assert answer.getheader("content-type") == "application/problem+json"
+            assert body["type"].endswith("/path-not-normalised")
+
+
+def test_a_chunked_body_over_the_limit_at_a_replica_reaches_nothing(
+    tmp_path: Path,
+) -> None:
+    """The body limit ends an over-long body with a disconnect; the gateway forwarded what
+    it had received so far, so a 413 at a replica site was partly written at the primary
+    (a chunked CSV import: ~7,000 rows). A forwarded body is whole or not sent."""
+    primary_db, replica_db = _site(tmp_path, "primary"), _site(tmp_path, "replica")
+    primary_app = _lone_app(tmp_path, "site-a", primary_db)
+    received: list[bytes] = []
+
+    @primary_app.post("/api/v1/{tenant}/test-body")
+    async def record(tenant: str, request: Request) -> dict[str, int]:
+        received.append(await request.body())
+        return {"length": len(received[-1])}
+
+    def chunks(count: int, pause: float = 0.0) -> Iterator[bytes]:
+        for index in range(count):
+            time.sleep(pause)  # so that the server reads them one by one, as over a network
+            yield f"{index:04d},".encode() + b"x" * 995
+
+    with serving(primary_app) as primary_url:
+        replica_app = _lone_app(
+            tmp_path,
+            "site-b",
+            replica_db,
+            route_lookup=_forwarding_to(primary_url),
+            max_body_bytes=4096,
+        )
+        with serving(replica_app) as replica_url:
+            whole = httpx.post(f"{replica_url}/api/v1/{SENDAI}/test-body", content=chunks(4))
+            assert whole.status_code == 200 and whole.headers["x-yui-forwarded-to"] == "site-a"
+            assert received == [b"".join(chunks(4))]
+
+            too_long = httpx.post(
+                f"{replica_url}/api/v1/{SENDAI}/test-body", content=chunks(12, 0.05)
+            )
+            assert too_long.status_code == 413
+            assert too_long.headers["content-type"] == "application/problem+json"
+            time.sleep(0.5)  # a forward, had one started, would have arrived by now
+            assert received == [b"".join(chunks(4))]
+    primary_db.dispose()
+    replica_db.dispose()
+
+
+def test_a_forwarded_answer_has_one_date_and_one_server_header(
+    sites: tuple[Database, Database, str], tmp_path: Path
+) -> None:
+    _, replica_db, url = sites
+    app = _lone_app(tmp_path, "site-b", replica_db, route_lookup=_forwarding_to(url))
+    with serving(app) as replica_url:
+        answer = httpx.post(
+            f"{replica_url}/api/v1/{SENDAI}/auth/token",
+            json={"username": "boss", "password": PASSWORD},
+        )
+    assert answer.status_code == 200 and answer.headers["x-yui-forwarded-to"] == "site-a"
+    for name in ("date", "server", "x-yui-site", "x-request-id", "x-yui-served-by"):
+        assert len(answer.headers.get_list(name)) == 1, (name, answer.headers.get_list(name))
+    assert (
+        answer.headers["x-yui-site"] == "site-b" and answer.headers["x-yui-served-by"] == "site-a"
+    )
+
+
+def test_only_a_confirmed_primary_labels_its_answers_the_primary_s(
+    tmp_path: Path,
+) -> None:
+    db = _site(tmp_path, "primary")
+    confirmed = {"now": True}
+
+    def lookup(code: str) -> Route:
+        return Route(
+            primary="site-a",
+            primary_url=None,
+            has_local_copy=True,
+            primary_confirmed=confirmed["now"],
+        )
+
+    with TestClient(_lone_app(tmp_path, "site-a", db, route_lookup=lookup)) as client:
+        signed_in = client.post(
+            f"/api/v1/{SENDAI}/auth/token", json={"username": "boss", "password": PASSWORD}
+        )
+        headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+        read = client.get(f"/api/v1/{SENDAI}/users", headers=headers)
+        assert read.status_code == 200 and read.headers["x-yui-copy"] == "primary"
+
+        confirmed["now"] = False  # lease lapsed, or the view is not current
+        refused = client.get(f"/api/v1/{SENDAI}/users", headers=headers)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert refused.json()["type"].endswith("/primary-unconfirmed")
+        assert "x-yui-copy" not in refused.headers
+    db.dispose()
+
+
+# ----------------------------------------------------------------- signed forwarding
+
+
+def _signed(
+    key: SiteKey,
+    to_site: str,
+    path: str,
+    body: bytes,
+    *,
+    at: float | None = None,
+    client: str = "198.51.100.7",
+    signed_body: bytes | None = None,
+) -> dict[str, str]:
+    timestamp = str(int(at if at is not None else time.time()))
+    data = forward_signing_input(
+        "POST",
+        path,
+        key.site,
+        to_site,
+        timestamp,
+        client,
+        body if signed_body is None else signed_body,
+    )
+    return {
+        "X-Yui-Forwarded-By": key.site,
+        "X-Yui-Forwarded-At": timestamp,
+        "X-Yui-Forwarded-For": client,
+        "X-Yui-Forwarded-Signature": key.sign(data),
+    }
+
+
+def test_a_forward_is_honoured_only_when_a_trusted_site_signed_it(tmp_path: Path) -> None:
+    """site-a's view names site-c as the primary. A request that site-b forwarded here
+    (signed) is answered 503 rather than forwarded again (never bounced); any other mark
+    — unsigned, an unknown key, stale, for another site, another body — counts for
+    nothing: the request is forwarded as a client's (here: site-c is unreachable)."""
+    db = _site(tmp_path, "site-a")
+    key_a, key_b = SiteKey("site-a", generate_key()), SiteKey("site-b", generate_key())
+    stranger = SiteKey("site-b", generate_key())
+    trust = TrustStore.from_mapping(
+        {"site-a": key_a.public_key_b64, "site-b": key_b.public_key_b64}
+    )
+    (dead_port,) = free_ports(1)
+    app = _lone_app(
+        tmp_path,
+        "site-a",
+        db,
+        route_lookup=_forwarding_to(f"http://127.0.0.1:{dead_port}", primary="site-c"),
+        signatures=ForwardSignatures(key_a, trust),
+    )
+    path = f"/api/v1/{SENDAI}/auth/token"
+    body = json.dumps({"username": "boss", "password": PASSWORD}).encode()
+    json_type = {"Content-Type": "application/json"}
+    with TestClient(app) as client:
+
+        def slug(headers: dict[str, str]) -> str:
+            answer = client.post(path, content=body, headers={**json_type, **headers})
+            assert answer.status_code == 503, answer.text
+            return str(answer.json()["type"]).rsplit("/", 1)[1]
+
+        assert slug(_signed(key_b, "site-a", path, body)) == "not-primary-here"
+        unreachable = "503"  # forwarded to site-c as a client's request
+        assert slug({"X-Yui-Forwarded-By": "site-b"}) == unreachable
+        assert slug(_signed(stranger, "site-a", path, body)) == unreachable
+        assert slug(_signed(key_b, "site-a", path, body, at=time.time() - 60)) == unreachable
+        assert slug(_signed(key_b, "site-c", path, body)) == unreachable
+        assert slug(_signed(key_b, "site-a", path, body, signed_body=b"{}")) == unreachable
+    db.dispose()
+
+
+def test_the_app_never_sees_forwarding_marks(tmp_path: Path) -> None:
+    """Marks are removed before the app; a trusted forward tells the client's address."""
+    db = _site(tmp_path, "site-a")
+    key_a, key_b = SiteKey("site-a", generate_key()), SiteKey("site-b", generate_key())
+    trust = TrustStore.from_mapping({"site-b": key_b.public_key_b64})
+
+    def lookup(code: str) -> Route:
+        return Route(
+            primary="site-a", primary_url=None, has_local_copy=True, primary_confirmed=True
+        )
+
+    app = _lone_app(
+        tmp_path, "site-a", db, route_lookup=lookup, signatures=ForwardSignatures(key_a, trust)
+    )
+
+    @app.post("/api/v1/{tenant}/test-headers")
+    async def echo(tenant: str, request: Request) -> dict[str, Any]:
+        return {
+            "marks": sorted(k for k in request.headers if k.startswith("x-yui-forwarded")),
+            "client": request.client.host if request.client else None,
+        }
+
+    path = f"/api/v1/{SENDAI}/test-headers"
+    with TestClient(app) as client:
+        trusted = client.post(path, content=b"", headers=_signed(key_b, "site-a", path, b""))
+        assert trusted.json() == {"marks": [], "client": "198.51.100.7"}
+        forged = client.post(
+            path,
+            content=b"",
+            headers={"X-Yui-Forwarded-By": "site-b", "X-Yui-Forwarded-For": "10.0.0.1"},
+        )
+        assert forged.json() == {"marks": [], "client": "testclient"}
+    db.dispose()
