@@ -397,7 +397,7 @@ def backup_restore(
     """時点復元 / rebuild the tenant as it was at a seq or a moment, in another database."""
     from datetime import datetime
 
-    from replication.backup.archive import restore
+    from replication.backup.archive import TargetNotEmpty, restore
     from replication.backup.crypto import BackupCorrupted
     from replication.digest import tenant_digest
 
@@ -411,10 +411,16 @@ def backup_restore(
         restored = restore(plan.buckets[bucket], plan.master, tenant, target, seq=seq, at=moment)
         digest = tenant_digest(target, tenant)
     except BackupCorrupted as error:
-        raise _fail(f"バックアップが壊れています / the backup is damaged: {error}") from None
+        raise _fail(
+            f"バックアップが壊れています。何も復元していません / the backup is damaged; nothing "
+            f"was restored: {error}"
+        ) from None
+    except TargetNotEmpty as error:
+        raise _fail(str(error), 2) from None
     finally:
         target.dispose()
     console.print(
-        f"復元 / restored {tenant} at seq {restored.seq} (snapshot {restored.snapshot_seq} "
-        f"+ {restored.entries_applied} entries); digest {digest.digest}"
+        f"復元 / restored {tenant} at seq {restored.seq} (epoch {restored.epoch}, last commit "
+        f"{restored.as_of}; snapshot {restored.snapshot_seq} + {restored.entries_applied} "
+        f"entries); digest {digest.digest}"
     )

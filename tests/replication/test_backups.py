@@ -306,3 +306,43 @@ async def test_after_a_failover_the_archive_holds_the_new_primarys_history_only(
             assert tenant_digest(into, SENDAI).digest == digest
         finally:
             into.dispose()
+
+
+def test_a_damaged_log_segment_or_a_wrong_key_restores_nothing(
+    primary: Database, buckets: list[Bucket], fresh_url: Callable[[], str], tmp_path: Path
+) -> None:
+    master = MasterKey(b"h" * 32)
+    create_tenant(primary, SENDAI, "仙台市")
+    add_user("ito")(primary)
+    create_backup(primary, SENDAI, master, buckets, "site-a")
+    write_audit(count=5)(primary)
+    segment = archive_log(primary, SENDAI, master, buckets, "site-a")
+    assert segment.seq == _seq(primary)
+    newest = max(
+        (m for m in list_backups(buckets[0], master, SENDAI) if m.kind == "log"),
+        key=lambda m: m.last,
+    )
+    stored = tmp_path / "segment"
+    buckets[0].get(newest.key, stored)
+    whole = stored.read_bytes()
+    flipped = bytearray(whole)
+    flipped[-5] ^= 0x01
+
+    def refused(bucket: Bucket, key: MasterKey, expected: str) -> None:
+        into = Database(fresh_url())
+        into.migrate()
+        try:
+            with pytest.raises(BackupCorrupted, match=expected):
+                restore(bucket, key, SENDAI, into)
+            # Nothing of the tenant was written: not the snapshot either.
+            with reading(into.engine) as connection:
+                assert read(connection, SENDAI).applied_seq == 0
+            assert all(t.rows == 0 for t in tenant_digest(into, SENDAI).tables.values())
+        finally:
+            into.dispose()
+
+    for damaged, expected in [(bytes(flipped), "hash differs"), (whole[:-40], "hash differs")]:
+        stored.write_bytes(damaged)
+        buckets[0].put(newest.key, stored)
+        refused(buckets[0], master, expected)
+    refused(buckets[1], MasterKey(b"w" * 32), "another master key")
