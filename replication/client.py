@@ -98,12 +98,19 @@ class PeerClient:
     async def send_batch(self, site: str, tenant: str, body: bytes, time_limit: float) -> Ack:
         if self.batches is not None:
             url = self.url(site, f"/{tenant}/entries")
-            if url.scheme == "http" and url.host:
+            secure = url.scheme == "https"
+            if url.host and (url.scheme == "http" or (secure and self.batches.tls is not None)):
                 target = url.raw_path.decode("ascii")
                 headers = self.key.headers("POST", target, body)
                 headers["content-type"] = "application/json"
                 status, content = await self.batches.post(
-                    url.host, url.port or 80, target, headers, body, time_limit
+                    url.host,
+                    url.port or (443 if secure else 80),
+                    target,
+                    headers,
+                    body,
+                    time_limit,
+                    secure=secure,
                 )
                 if status >= 400:
                     raise PeerError(site, _problem_text(status, content), status)

@@ -52,6 +52,7 @@ from replication.wire import NodeStatus, PauseOut, ReplicaStatus, StreamStatus, 
 from yui.db.database import Database
 from yui.errors import Conflict
 from yui.tasks import cancel_and_wait
+from yui.tls import peer_context, peer_verify
 
 log = logging.getLogger("yui.replication")
 
@@ -87,10 +88,10 @@ class ReplicationNode:
         self.client = PeerClient(
             key,
             peers,
-            http or httpx.AsyncClient(timeout=self.config.request_timeout),
+            http or httpx.AsyncClient(timeout=self.config.request_timeout, verify=peer_verify()),
             # batches over the network: kept-alive connections without httpx's cost; a
             # client given to the node (requests routed in memory) carries them too
-            batches=BatchConnections() if http is None else None,
+            batches=BatchConnections(tls=peer_context()) if http is None else None,
         )
         self.primaries: dict[str, TenantPrimary] = {}
         self.receiver = Receiver(self)

@@ -8,9 +8,10 @@ Content-Length. `BatchConnections` keeps a few open connections per peer and wri
 and reads those bytes itself; the signature headers are the same as every other
 replication request's (replication.signing), and so is the receiving endpoint.
 
-Plain ``http://`` peers only (the sites' own network, or a TLS-terminating proxy in
-front of each site); a node given its own httpx client (tests that route requests in
-memory) or an ``https://`` peer keeps using httpx.
+``https://`` peers are spoken to over TLS with the site's client context (the sites'
+CA, this site's certificate: yui.tls); ``http://`` ones in clear text (local
+development only). A node given its own httpx client (tests that route requests in
+memory) keeps using httpx.
 
 A connection that was idle may have been closed by the peer meanwhile: a request on a
 reused connection that gets no answer at all is sent again once on a new connection
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections.abc import Mapping
 
 #: idle connections kept per peer (a stream has at most `window` batches in flight)
@@ -35,8 +37,8 @@ class _Connection:
         self.writer = writer
 
     @classmethod
-    async def open(cls, host: str, port: int) -> _Connection:
-        reader, writer = await asyncio.open_connection(host, port)
+    async def open(cls, host: str, port: int, tls: ssl.SSLContext | None) -> _Connection:
+        reader, writer = await asyncio.open_connection(host, port, ssl=tls)
         return cls(reader, writer)
 
     async def exchange(self, request: bytes) -> tuple[int, bytes, bool]:
@@ -104,9 +106,13 @@ class _NoAnswer(ConnectionError):
 class BatchConnections:
     """Kept-alive connections to the peers, for POSTs of entry batches."""
 
-    def __init__(self, keep_per_peer: int = KEEP_PER_PEER) -> None:
+    def __init__(
+        self, keep_per_peer: int = KEEP_PER_PEER, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.keep_per_peer = keep_per_peer
-        self._idle: dict[tuple[str, int], list[_Connection]] = {}
+        #: for https:// peers: verifies them against the sites' CA, presents our certificate
+        self.tls = tls
+        self._idle: dict[tuple[str, int, bool], list[_Connection]] = {}
 
     async def post(
         self,
@@ -116,15 +122,18 @@ class BatchConnections:
         headers: Mapping[str, str],
         body: bytes,
         time_limit: float,
+        *,
+        secure: bool = False,
     ) -> tuple[int, bytes]:
-        """POST ``body`` to ``target`` (path and query) at host:port; (status, body).
+        """POST ``body`` to ``target`` (path and query) at host:port, over TLS if
+        ``secure``; (status, body).
 
         Raises OSError (ConnectionError, TimeoutError) when no answer comes."""
         lines = [f"POST {target} HTTP/1.1", f"Host: {host}:{port}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines.append(f"Content-Length: {len(body)}")
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-        key = (host, port)
+        key = (host, port, secure)
         idle = self._idle.setdefault(key, [])
         async with asyncio.timeout(time_limit):
             while idle:  # a reused connection: the peer may have closed it meanwhile
@@ -132,10 +141,13 @@ class BatchConnections:
                     return await self._exchange(key, idle.pop(), request)
                 except (_NoAnswer, ConnectionResetError, BrokenPipeError):
                     continue
-            return await self._exchange(key, await _Connection.open(host, port), request)
+            if secure and self.tls is None:
+                raise ConnectionError("an https:// peer, and no TLS context for it")
+            connection = await _Connection.open(host, port, self.tls if secure else None)
+            return await self._exchange(key, connection, request)
 
     async def _exchange(
-        self, key: tuple[str, int], connection: _Connection, request: bytes
+        self, key: tuple[str, int, bool], connection: _Connection, request: bytes
     ) -> tuple[int, bytes]:
         try:
             status, body, keep = await connection.exchange(request)

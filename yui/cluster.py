@@ -30,6 +30,7 @@ from yui.db.fencing import NotPrimary
 from yui.errors import Unavailable
 from yui.http.gateway import Route
 from yui.settings import Settings, SettingsError
+from yui.tls import peer_verify
 
 log = logging.getLogger("yui.cluster")
 

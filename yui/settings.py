@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from yui.tls import TlsFiles, plain_http_peers
 from yui.topology import Topology, TopologyError, load_topology
 
 
@@ -114,6 +115,20 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=300, description="how often the worker looks for jobs to run"
     )
     jobs_concurrency: int = Field(default=2, ge=1, le=64, description="jobs run at once")
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="the CA (PEM) that signs every site's certificate: peers are verified "
+        "against it only; unset: this site serves plain HTTP",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None, description="this site's certificate (PEM), signed by the CA"
+    )
+    tls_key_file: Path | None = Field(default=None, description="its private key (PEM, 0600)")
+    allow_plain_http_peers: bool = Field(
+        default=False,
+        description="local development only: accept http:// site URLs in the topology "
+        "(site-to-site traffic in clear text)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 
@@ -132,6 +147,13 @@ class Settings(BaseSettings):
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"expected host:port, got {endpoint!r}")
         return value
+
+    @property
+    def tls_files(self) -> TlsFiles | None:
+        """This site's CA, certificate and key; None: plain HTTP."""
+        if self.tls_ca_file and self.tls_cert_file and self.tls_key_file:
+            return TlsFiles(self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+        return None
 
     @property
     def etcd_endpoint_list(self) -> list[str]:
@@ -177,6 +199,35 @@ def _describe(error: ValidationError) -> str:
     return f"設定 YUI_{field.upper()} が正しくありません / invalid setting YUI_{field.upper()}: {first['msg']}"
 
 
+def _check_tls(settings: Settings) -> None:
+    """The three TLS files together, each a file."""
+    given = {
+        "YUI_TLS_CA_FILE": settings.tls_ca_file,
+        "YUI_TLS_CERT_FILE": settings.tls_cert_file,
+        "YUI_TLS_KEY_FILE": settings.tls_key_file,
+    }
+    if any(given.values()):
+        for name, path in given.items():
+            if path is None or not path.is_file():
+                raise SettingsError(
+                    f"{name}: TLS には CA・証明書・鍵の 3 つのファイルが必要です / TLS needs the CA, "
+                    f"the certificate and the key: {path or 'unset'} is not a file"
+                )
+
+
+def check_peer_urls(settings: Settings) -> None:
+    """A node starts only with https:// peers, unless local development allows http://.
+    (A lone site, and sites tested in one process, have no peer URLs to check.)"""
+    if settings.topology is None or settings.allow_plain_http_peers:
+        return
+    plain = plain_http_peers(s.url for s in settings.topology.sites if s.name != settings.site)
+    if plain:
+        raise SettingsError(
+            "YUI_TOPOLOGY_FILE: サイト間の通信は https:// のみです / site-to-site traffic is "
+            f"https:// only: {', '.join(plain)} (local development: YUI_ALLOW_PLAIN_HTTP_PEERS=true)"
+        )
+
+
 def load_settings(**overrides: object) -> Settings:
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
@@ -185,6 +236,7 @@ def load_settings(**overrides: object) -> Settings:
                 f"設定 YUI_SITE={settings.site} はトポロジーにありません / "
                 f"YUI_SITE={settings.site} is not a site of {settings.topology_file}"
             )
+        _check_tls(settings)
     except ValidationError as error:
         raise SettingsError(_describe(error)) from None
     except TopologyError as error:

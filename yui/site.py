@@ -251,7 +251,11 @@ def build_node(settings: Settings) -> FastAPI:
     file, it replicates; with both, it is also a failover controller candidate."""
     from replication.setup import node_from_settings, topology_peers
     from yui.cluster import EtcdPlacements
+    from yui.settings import check_peer_urls
+    from yui.tls import use_for_peers
 
+    check_peer_urls(settings)
+    use_for_peers(settings.tls_files)  # every call to another site: the CA, our certificate
     db = Database(settings.effective_database_url)
     cluster = ClusterLink(settings) if settings.etcd_endpoint_list else None
     replication = None

@@ -24,6 +24,7 @@ from failover.controller.repair import Restorer
 from failover.controller.seals import SealCopies, StraySeals
 from failover.coordination.interface import ClusterView, Coordination, Leadership
 from yui.tasks import cancel_and_wait
+from yui.tls import peer_verify
 
 log = logging.getLogger("yui.failover")
 
@@ -218,7 +219,9 @@ class Controller:
         self.on_promotion(result)
 
     async def _probe_forever(self) -> None:
-        async with httpx.AsyncClient(timeout=self.timing.probe_timeout_seconds) as client:
+        async with httpx.AsyncClient(
+            timeout=self.timing.probe_timeout_seconds, verify=peer_verify()
+        ) as client:
             while True:
                 records = dict(self.view.sites())
                 urls = {name: r.urls[0] for name, r in records.items() if r.urls}

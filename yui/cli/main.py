@@ -64,11 +64,19 @@ def run(
     except SettingsError as error:
         raise fail(str(error), 2) from None
     bind_host, bind_port = host or config.host, port or config.port
+    tls = config.tls_files
     console.print(
-        f"[bold]Yui[/] site [cyan]{config.site}[/]: http://{bind_host}:{bind_port}/  "
-        f"(API docs: /docs, Ctrl-C で停止 / to stop)"
+        f"[bold]Yui[/] site [cyan]{config.site}[/]: {'https' if tls else 'http'}://"
+        f"{bind_host}:{bind_port}/  (API docs: /docs, Ctrl-C で停止 / to stop)"
     )
-    uvicorn.run(application, host=bind_host, port=bind_port, log_config=None, access_log=False)
+    uvicorn.run(
+        application,
+        host=bind_host,
+        port=bind_port,
+        log_config=None,
+        access_log=False,
+        **(tls.uvicorn_options() if tls else {}),
+    )
 
 
 def main() -> None:

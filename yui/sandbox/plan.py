@@ -174,6 +174,8 @@ class SandboxPlan:
                         "YUI_REPLICATION_TRUST_FILE": str(self.keys_dir / "trusted-sites.toml"),
                         "YUI_REPLICATION_KEY_FILE": str(self.keys_dir / f"{site.name}.pem"),
                         "YUI_RESTORE_GRACE_SECONDS": str(RESTORE_GRACE_SECONDS),
+                        # the sites speak plain HTTP on loopback (TLS: not yet in the sandbox)
+                        "YUI_ALLOW_PLAIN_HTTP_PEERS": "true",
                     },
                 ),
             ]
