@@ -108,7 +108,9 @@ class ClusterLink:
         not us: keep serving with the last placements (static stability; Patroni's
         failsafe mode). If another site still sees etcd, we are the one cut off: fence.
         """
-        async with httpx.AsyncClient(timeout=self.settings.retry_timeout_seconds) as client:
+        async with httpx.AsyncClient(
+            timeout=self.settings.retry_timeout_seconds, verify=peer_verify()
+        ) as client:
             while True:
                 await asyncio.sleep(self.settings.keepalive_interval_seconds)
                 self.failsafe = not self.holds_lease and await self._peers_lost_etcd_too(client)
