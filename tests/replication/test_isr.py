@@ -213,6 +213,7 @@ async def test_a_laggard_inside_the_primarys_zone_is_still_dropped(cluster: Clus
 async def test_an_isr_without_a_copy_outside_the_zone_refuses_before_the_commit(
     cluster: Cluster,
 ) -> None:
+    cluster.router.down.add("site-c")  # out of the set, and it cannot rejoin meanwhile
     cluster.place("site-a", ("site-b", "site-c"), in_sync=("site-b",), zones=NANKAI_AND_HOKKAIDO)
     a = cluster["site-a"]
     await cluster.wait_for(lambda: SENDAI in a.node.primaries, what="a to run the tenant")
