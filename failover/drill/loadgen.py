@@ -6,6 +6,11 @@ id, same body — is tried at the next site, then the next, backing off after ea
 until a site acknowledges it or the write's deadline passes (the end of the load plus
 ``drain_seconds``: a phone keeps a report in its outbox until the server confirms it).
 
+With a ``mix`` the load is a workload of three operations on the drill endpoints
+(failover.drill.probe_api): probe inserts, counter increments (a read-modify-write whose
+answer is the counter's new value) and deletes of probes this load had acknowledged. Each
+operation keeps one id over its retries, so the site applies it once.
+
 Every attempt is logged as one JSON line (see :class:`Attempt`): the checker reads the
 acknowledged ones, the report draws all of them. Only loopback targets are accepted: a
 drill must never load someone else's servers.
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
@@ -29,6 +35,7 @@ import httpx
 
 __all__ = [
     "ACK_STATUSES",
+    "DEFAULT_MIX",
     "DEFAULT_PATH",
     "Attempt",
     "AuthHeaders",
@@ -47,6 +54,9 @@ ACK_STATUSES = frozenset({200, 201, 204})
 #: answers after which the same write is tried at another site
 RETRY_STATUSES = frozenset({408, 421, 425, 429, 500, 502, 503, 504})
 DEFAULT_PATH = "/api/v1/{tenant}/drill-probes"
+COUNTER_PATH = "/api/v1/{tenant}/drill-counters/{counter}/increments"
+#: the drills' workload: (inserts, increments, deletes) weights
+DEFAULT_MIX = (0.6, 0.3, 0.1)
 MAX_RATE = 5000.0
 MAX_DURATION = 3600.0
 
@@ -114,6 +124,12 @@ class LoadConfig:
     max_in_flight: int = 64
     #: the pause after a full round of failed sites; doubles each round, capped at 1 s
     retry_backoff: float = 0.05
+    #: (inserts, increments, deletes) weights of a mixed workload on the drill endpoints;
+    #: None: inserts only, through ``path_template`` and ``body``
+    mix: tuple[float, float, float] | None = None
+    #: the counters increments go to (each tenant has its own rows of each name)
+    counters: tuple[str, ...] = ("c0", "c1")
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if not self.sites:
@@ -128,6 +144,38 @@ class LoadConfig:
             raise ValueError("max_in_flight ≥ 1, request_timeout > 0 and drain_seconds ≥ 0")
         if "{tenant}" not in self.path_template:
             raise ValueError("path_template must contain {tenant}")
+        if self.mix is not None and (
+            len(self.mix) != 3 or min(self.mix) < 0 or sum(self.mix) <= 0 or not self.counters
+        ):
+            raise ValueError("mix is three non-negative weights, not all 0, with counters named")
+
+
+@dataclass(frozen=True)
+class _Operation:
+    """One write of the load, the same over all its attempts."""
+
+    op: str  # insert | increment | delete
+    tenant: str
+    id: str
+    method: str
+    path: str
+    body: dict[str, Any] | None
+    counter: str | None = None
+
+
+def _answer_value(op: str, response: httpx.Response) -> int | None:
+    """increments: the counter's new value; deletes: 1 deleted now, 0 already absent."""
+    if op == "delete":
+        if response.status_code == 204:
+            return 1
+        if response.status_code == 200:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                return int(bool(response.json()["deleted_now"]))
+        return None
+    if op == "increment" and response.status_code in (200, 201):
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            return int(response.json()["value"])
+    return None
 
 
 @dataclass(frozen=True)
@@ -227,13 +275,11 @@ async def _one_write(
     config: LoadConfig,
     log: _Log,
     n: int,
+    operation: _Operation,
     deadline: float,
 ) -> str:
     """Write number n until acknowledged, rejected or out of time; returns the outcome."""
-    tenant = config.tenants[n % len(config.tenants)]
-    write_id = uuid.uuid4()
-    body = config.body(tenant, write_id, n)
-    path = config.path_template.format(tenant=tenant)
+    tenant = operation.tenant
     last_round = 0
     for number, (round_no, site) in enumerate(_rotation(config.sites, n), start=1):
         if round_no > last_round:
@@ -247,10 +293,12 @@ async def _one_write(
         status: int | None = None
         served_by = error = None
         epoch: int | None = None
+        value: int | None = None
         try:
-            response = await client.post(
-                site.url.rstrip("/") + path,
-                json=body,
+            response = await client.request(
+                operation.method,
+                site.url.rstrip("/") + operation.path,
+                json=operation.body,
                 headers=headers,
                 timeout=min(config.request_timeout, max(deadline - started, 0.1)),
             )
@@ -261,6 +309,7 @@ async def _one_write(
             served_by = response.headers.get("x-yui-served-by")
             raw_epoch = response.headers.get("x-yui-epoch")
             epoch = int(raw_epoch) if raw_epoch and raw_epoch.isdigit() else None
+            value = _answer_value(operation.op, response)
             if status not in ACK_STATUSES:
                 error = response.text[:200]
         outcome = (
@@ -275,7 +324,7 @@ async def _one_write(
                 t=started,
                 t_done=time.time(),
                 tenant=tenant,
-                id=str(write_id),
+                id=operation.id,
                 n=n,
                 attempt=number,
                 site=site.name,
@@ -284,11 +333,62 @@ async def _one_write(
                 epoch=epoch,
                 error=error,
                 final=outcome is not None,
+                op=operation.op,
+                counter=operation.counter,
+                value=value,
             )
         )
         if outcome is not None:
             return outcome
     raise AssertionError("unreachable")  # pragma: no cover - the rotation never ends
+
+
+class _Workload:
+    """Chooses each write's operation: inserts only, or the mix (a delete takes a probe this
+    load had acknowledged and not yet deleted; none yet → an insert)."""
+
+    def __init__(self, config: LoadConfig) -> None:
+        self.config = config
+        self.random = random.Random(config.seed)
+        self.deletable: dict[str, list[str]] = {t: [] for t in config.tenants}
+
+    def next(self, n: int) -> _Operation:
+        config = self.config
+        tenant = config.tenants[n % len(config.tenants)]
+        write_id = uuid.uuid4()
+        op = "insert"
+        if config.mix is not None:
+            op = self.random.choices(("insert", "increment", "delete"), weights=config.mix)[0]
+            if op == "delete" and not self.deletable[tenant]:
+                op = "insert"
+        if op == "increment":
+            counter = self.random.choice(config.counters)
+            return _Operation(
+                op,
+                tenant,
+                str(write_id),
+                "POST",
+                COUNTER_PATH.format(tenant=tenant, counter=counter),
+                {"id": str(write_id)},
+                counter=counter,
+            )
+        if op == "delete":
+            pool = self.deletable[tenant]
+            probe = pool.pop(self.random.randrange(len(pool)))
+            return _Operation(
+                op, tenant, probe, "DELETE", f"{DEFAULT_PATH.format(tenant=tenant)}/{probe}", None
+            )
+        path = (DEFAULT_PATH if config.mix is not None else config.path_template).format(
+            tenant=tenant
+        )
+        body = probe_body(tenant, write_id, n) if config.mix is not None else None
+        return _Operation(
+            op, tenant, str(write_id), "POST", path, body or config.body(tenant, write_id, n)
+        )
+
+    def done(self, operation: _Operation, outcome: str) -> None:
+        if self.config.mix is not None and operation.op == "insert" and outcome == "acknowledged":
+            self.deletable[operation.tenant].append(operation.id)
 
 
 async def run_load(
@@ -310,6 +410,7 @@ async def run_load(
     slots = {tenant: asyncio.Semaphore(config.max_in_flight) for tenant in config.tenants}
     tasks: set[asyncio.Task[None]] = set()
     outcomes: dict[str, int] = {}
+    workload = _Workload(config)
 
     with log_path.open("a", encoding="utf-8") as handle:
         log = _Log(handle, summary)
@@ -318,8 +419,10 @@ async def run_load(
 
         async def write(n: int, slot: asyncio.Semaphore) -> None:
             try:
-                outcome = await _one_write(http, config, log, n, deadline)
+                operation = workload.next(n)
+                outcome = await _one_write(http, config, log, n, operation, deadline)
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                workload.done(operation, outcome)
             finally:
                 slot.release()
 

@@ -24,7 +24,8 @@ from fastapi import FastAPI
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from failover.drill.copies import read_copy
+from failover.drill.checker import PlacementSeen
+from failover.drill.copies import read_copy, read_counters
 from failover.drill.loadgen import SiteEndpoint
 from tests.drill.sites import site_app, site_db
 from tests.support.factories import PASSWORD, SENDAI
@@ -34,7 +35,15 @@ from yui.cli.main import app as cli
 from yui.db.database import Database
 from yui.db.fencing import NotPrimary, WriteGate
 from yui.drills.ports import CannotRun, Copies, NotWired, PlacementSnapshot
-from yui.drills.runner import DrillEnvironment, DrillOptions, run_drill, soak
+from yui.drills.runner import (
+    REPLICA_RESTART,
+    SOAK_SCENARIOS,
+    DrillEnvironment,
+    DrillOptions,
+    run_drill,
+    soak,
+    zone_sites,
+)
 from yui.http.gateway import Route
 from yui.sandbox.etcd import free_ports
 
@@ -97,6 +106,9 @@ class _Watch:
     async def evacuate(self, site: str) -> None:
         raise NotWired("no controller")
 
+    def placement_history(self) -> list[PlacementSeen]:
+        return []  # the runner's own polls are the history
+
     async def close(self) -> None:
         pass
 
@@ -127,7 +139,10 @@ class _Copies:
 
     def read(self, sites: Sequence[str], tenants: Sequence[str], since: datetime) -> Copies:
         # Both sites share one database: each live site's copy is that database.
-        return Copies(rows={site: read_copy(self.world.db, tenants) for site in sites})
+        return Copies(
+            rows={site: read_copy(self.world.db, tenants) for site in sites},
+            counters={site: read_counters(self.world.db, tenants) for site in sites},
+        )
 
 
 @pytest.fixture
@@ -137,7 +152,13 @@ def world(tmp_path: Path) -> Iterator[_World]:
     w = _World(db)
 
     def lookup(code: str) -> Route:
-        return Route(primary=w.primary, primary_url=w.url(w.primary), has_local_copy=True)
+        # the stand-in controller's primary holds its lease: its answers are the primary's
+        return Route(
+            primary=w.primary,
+            primary_url=w.url(w.primary),
+            has_local_copy=True,
+            primary_confirmed=True,
+        )
 
     def gate_for(site: str) -> WriteGate:
         def gate(code: str) -> None:
@@ -205,7 +226,14 @@ def test_a_site_kill_drill_measures_checks_and_reports(tmp_path: Path, world: _W
     rto = report["rto_seconds"]["per_tenant"][SENDAI]
     assert rto is not None and 0.25 < rto < 3.0
     assert report["rto_seconds"]["p50"] == rto
-    assert report["acknowledged_writes"] > 50 and report["lost_acknowledged_writes"] == 0
+    acknowledged = (
+        report["acknowledged_writes"]
+        + report["acknowledged_increments"]
+        + report["acknowledged_deletes"]
+    )
+    assert acknowledged > 50 and report["acknowledged_increments"] > 0  # the mixed workload
+    assert report["lost_acknowledged_writes"] == 0 and report["lost_updates"] == 0
+    assert report["resurrected_deletes"] == 0 and report["unconverged_copies"] == 0
     assert report["split_brain_violations"] == 0 and report["duplicate_writes"] == 0
     assert [e["ok"] for e in report["expectations"]] == [True]
     assert [p["primary"] for p in report["placements"]] == ["site-a", "site-b"]
@@ -303,3 +331,25 @@ def test_cli_run_list_and_show(
     assert [r["scenario"] for r in json.loads(listed.output)] == ["etcd-minority"]
     shown = runner.invoke(cli, ["drill", "show", "latest", "--drills", str(drills)])
     assert shown.exit_code == 0 and "PASS" in shown.output
+
+
+def test_a_zone_loss_takes_every_site_sharing_a_hazard_zone() -> None:
+    zones = {
+        "tokyo": ("kanto",),
+        "yokohama": ("kanto", "tokai"),
+        "nagoya": ("tokai",),
+        "osaka": ("kansai",),
+    }
+    assert zone_sites("tokyo", zones) == ["tokyo", "yokohama"]
+    assert zone_sites("osaka", zones) == ["osaka"]
+    assert zone_sites("unknown", zones) == ["unknown"]
+
+
+def test_the_replica_restart_drill_needs_a_tenant_replicated_at_the_target(
+    tmp_path: Path, world: _World
+) -> None:
+    env = _env(world)  # Sendai: primary site-a, replica site-b
+    with pytest.raises(CannotRun, match="no tenant has a replica at site-a"):
+        asyncio.run(run_drill(_options(tmp_path, REPLICA_RESTART, target="site-a"), env))
+    assert env.faults.calls == []  # type: ignore[attr-defined]
+    assert {REPLICA_RESTART, "zone-loss"} <= set(SOAK_SCENARIOS)

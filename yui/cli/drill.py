@@ -204,15 +204,22 @@ BRIEF_FIELDS = (
     "detection_seconds",
     "rto_seconds",
     "acknowledged_writes",
+    "acknowledged_increments",
+    "acknowledged_deletes",
     "lost_acknowledged_writes",
+    "lost_updates",
+    "resurrected_deletes",
     "duplicate_writes",
     "split_brain_violations",
     "quarantined_entries",
     "digest_mismatches",
+    "unconverged_copies",
     "expectations",
     "notes",
     "report_dir",
 )
+#: the rows of the printed table (from tenants_affected to unconverged_copies)
+TABLE_FIELDS = BRIEF_FIELDS[5 : BRIEF_FIELDS.index("expectations")]
 
 
 def _brief(report: dict[str, Any]) -> dict[str, Any]:
@@ -224,7 +231,7 @@ def _print_report(report: dict[str, Any]) -> None:
     verdict = "[green]合格 / PASS[/]" if ok else "[red]不合格 / FAIL[/]"
     console.print(f"{report.get('scenario')} → {report.get('target')}: {verdict}")
     table = Table("項目 / field", "値 / value")
-    for key in BRIEF_FIELDS[5:15]:
+    for key in TABLE_FIELDS:
         table.add_row(key, json.dumps(report.get(key), ensure_ascii=False))
     console.print(table)
     for expectation in report.get("expectations") or []:

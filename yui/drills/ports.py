@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from failover.drill.checker import CopyDigest, CopyRow
+from failover.drill.checker import CopyDigest, CopyRow, CounterCopy, PlacementSeen
 
 __all__ = [
     "CannotRun",
@@ -63,6 +63,12 @@ class FailoverWatch(Protocol):
         """Move every primary off ``site``. NotWired until the controller exists."""
         ...
 
+    def placement_history(self) -> Sequence[PlacementSeen]:
+        """Every placement the watch received since it started (each revision, with the
+        runner's clock when it arrived; the initial listing at the start). Empty when the
+        watch cannot tell: the runner then uses what its own polls saw."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -83,6 +89,8 @@ class FaultInjector(Protocol):
 class Copies:
     #: site → tenant → probe rows
     rows: dict[str, dict[str, list[CopyRow]]] = field(default_factory=dict)
+    #: site → tenant → drill counters and their applied increments
+    counters: dict[str, dict[str, CounterCopy]] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
     digests: list[CopyDigest] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

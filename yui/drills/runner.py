@@ -10,9 +10,12 @@ report — are in failover.drill. The steps:
 3. after a warm-up, inject the fault; for site faults wait until every affected tenant's
    primary has left the target, then mend the site (restart after a kill, thaw after a
    freeze: the old primary comes back while the new one serves); for etcd faults hold
-   the fault a while, then mend it;
-4. when the load is over, let the copies converge, read every live copy, run the
-   checker, write report.json and report.html.
+   the fault a while, then mend it; a zone loss kills every site of the target's hazard
+   zones while a replica elsewhere is slowed; a replica restarted while etcd is down is
+   written at through the load (it must refuse its tenants' writes);
+4. when the load is over, wait until the copies of each tenant's final placement
+   converge (one seq), read every live copy, run the checker with the placements the
+   watch saw, write report.json and report.html.
 """
 
 from __future__ import annotations
@@ -27,8 +30,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from failover.drill.checker import check
-from failover.drill.loadgen import AuthHeaders, LoadConfig, SiteEndpoint, read_attempts, run_load
+from failover.drill.checker import PlacementSeen, check
+from failover.drill.loadgen import (
+    DEFAULT_MIX,
+    AuthHeaders,
+    LoadConfig,
+    SiteEndpoint,
+    read_attempts,
+    run_load,
+)
 from failover.drill.report import (
     ATTEMPTS_LOG,
     DrillContext,
@@ -63,21 +73,30 @@ __all__ = [
     "soak",
 ]
 
-SITE_SCENARIOS = ("site-kill", "site-freeze", "partition")
+SITE_SCENARIOS = ("site-kill", "site-freeze", "partition", "zone-loss")
 ETCD_SCENARIOS = ("etcd-minority", "etcd-down")
 MOVE_SCENARIOS = ("switchover", "evacuate")
-SCENARIOS = (*SITE_SCENARIOS, *ETCD_SCENARIOS, *MOVE_SCENARIOS)
+#: every etcd member stopped, then the node of the target — a site holding replicas — is
+#: restarted (it knows no placement) and the load keeps writing at it
+REPLICA_RESTART = "replica-restart-etcd-down"
+SCENARIOS = (*SITE_SCENARIOS, *ETCD_SCENARIOS, *MOVE_SCENARIOS, REPLICA_RESTART)
+#: scenarios in which no placement may change
+STEADY_SCENARIOS = (*ETCD_SCENARIOS, REPLICA_RESTART)
 #: what `yui drill soak` draws from: the faults the sandbox can inject today (partition only
 #: when the sandbox runs in network namespaces)
 SOAK_SCENARIOS = (
     "site-kill",
     "site-freeze",
     "partition",
+    "zone-loss",
     "etcd-minority",
     "etcd-down",
+    REPLICA_RESTART,
     "switchover",
     "evacuate",
 )
+#: the fault that slows a replica (zone-loss): its node is stopped and continued in turns
+SLOW_REPLICA = "slow-replica"
 POLL_SECONDS = 0.05
 
 
@@ -96,9 +115,12 @@ class DrillOptions:
     failover_timeout: float = 30.0
     #: etcd faults: how long the fault lasts (default: a third of the duration, at most 10 s)
     hold: float | None = None
-    #: after the load: how long copies may take to converge before they are read
-    settle_timeout: float = 10.0
+    #: after the load: how long copies may take to converge before they are read (copies
+    #: still apart then fail the run: unconverged)
+    settle_timeout: float = 60.0
     drain_seconds: float = 10.0
+    #: the workload's (inserts, increments, deletes) weights
+    mix: tuple[float, float, float] = DEFAULT_MIX
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -144,6 +166,8 @@ class DrillEnvironment:
     can_move: bool = False
     #: why the partition drill cannot run here (None: it can; the sandbox runs in namespaces)
     cannot_partition: str | None = field(default_factory=lambda: partition_refusal())
+    #: site → its hazard zones (zone-loss kills every site sharing one with the target)
+    zones: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -184,6 +208,8 @@ class _Recorder:
         self.target = target
         self.tenants = tuple(tenants)
         self.timeline: list[PrimaryChange] = []
+        #: every placement (epoch) seen by a poll, with the poll's time
+        self.seen: list[PlacementSeen] = []
         self.current: dict[str, PlacementSnapshot | None] = {}
         self.before: dict[str, str | None] = {}
         self.fault_at: float | None = None
@@ -197,6 +223,10 @@ class _Recorder:
         for tenant in self.tenants:
             placement = placements.get(tenant)
             old = self.current.get(tenant, _MISSING)
+            if placement is not None and (
+                old is _MISSING or old is None or old.epoch != placement.epoch
+            ):
+                self.seen.append(PlacementSeen(tenant, placement.epoch, placement.primary, now))
             if old is _MISSING or _key(old) != _key(placement):
                 self.current[tenant] = placement
                 self.timeline.append(
@@ -236,10 +266,19 @@ class _Recorder:
     def primaries(self) -> dict[str, str]:
         return {t: p.primary for t, p in self.current.items() if p is not None}
 
-    async def wait_moved_off(self, tenants: Sequence[str], site: str, within: float) -> bool:
+    def members(self) -> dict[str, tuple[str, ...]]:
+        """tenant → the sites of its placement now (the copies that must converge)."""
+        return {t: (p.primary, *p.replicas) for t, p in self.current.items() if p is not None}
+
+    async def wait_moved_off(
+        self, tenants: Sequence[str], sites: str | Sequence[str], within: float
+    ) -> bool:
+        gone = {sites} if isinstance(sites, str) else set(sites)
         deadline = time.monotonic() + within
         while True:
-            if all((p := self.current.get(t)) is not None and p.primary != site for t in tenants):
+            if all(
+                (p := self.current.get(t)) is not None and p.primary not in gone for t in tenants
+            ):
                 return True
             left = deadline - time.monotonic()
             if left <= 0:
@@ -272,9 +311,29 @@ def _choose_tenants(
             "確認してください / no tenant with a known placement (and credentials): check the "
             "sandbox's demo tenants and the placements in etcd"
         )
-    ordered = sorted(known, key=lambda t: (placements[t].primary != options.target, t))
+    if options.scenario == REPLICA_RESTART:
+        replicated = [
+            t
+            for t in sorted(known)
+            if placements[t].primary != options.target and options.target in placements[t].replicas
+        ]
+        if not replicated:
+            raise CannotRun(
+                f"{options.target} を複製先とする自治体がありません（別のターゲットを選ぶ） / no "
+                f"tenant has a replica at {options.target} (and its primary elsewhere): choose "
+                "another target"
+            )
+        rest = [t for t in sorted(known) if t not in replicated]
+        chosen = (replicated + rest)[: options.tenants]
+        return chosen, [t for t in chosen if t in replicated]
+    victims = (
+        set(zone_sites(options.target, env.zones))
+        if options.scenario == "zone-loss"
+        else {options.target}
+    )
+    ordered = sorted(known, key=lambda t: (placements[t].primary not in victims, t))
     chosen = ordered[: options.tenants]
-    on_target = [t for t in chosen if placements[t].primary == options.target]
+    on_target = [t for t in chosen if placements[t].primary in victims]
     if options.scenario in ETCD_SCENARIOS:
         return chosen, chosen
     if not on_target:
@@ -287,19 +346,33 @@ def _choose_tenants(
     return chosen, on_target
 
 
+def zone_sites(target: str, zones: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """The target and every site sharing one of its hazard zones (all lost with the zone)."""
+    mine = set(zones.get(target, ()))
+    return sorted({target} | {site for site, its in zones.items() if mine & set(its)})
+
+
 async def _settle(
-    env: DrillEnvironment, sites: list[str], tenants: list[str], since: datetime, within: float
+    env: DrillEnvironment,
+    sites: list[str],
+    tenants: list[str],
+    since: datetime,
+    within: float,
+    members: Callable[[], Mapping[str, Sequence[str]]],
 ) -> Copies:
-    """Read the copies until every tenant's digests agree on one seq, or the time is up."""
+    """Read the copies until the copies of every tenant's placement report one seq, or the
+    time is up (the checker then fails the copies still apart: unconverged)."""
     deadline = time.monotonic() + within
     while True:
         copies = await asyncio.to_thread(env.copies.read, sites, tenants, since)
+        placed = members()
         seqs: dict[str, set[int]] = {}
         for digest in copies.digests:
-            seqs.setdefault(digest.tenant, set()).add(digest.seq)
+            if digest.tenant not in placed or digest.site in placed[digest.tenant]:
+                seqs.setdefault(digest.tenant, set()).add(digest.seq)
         if all(len(s) <= 1 for s in seqs.values()) or time.monotonic() >= deadline:
             return copies
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(0.5)
 
 
 async def run_drill(
@@ -336,6 +409,7 @@ async def run_drill(
         if len(tenants) < options.tenants
         else f"tenants {', '.join(tenants)}"
     ]
+    slow_site = _slow_replica(options, env, placements, affected)
     modes = sorted({placements[t].mode for t in tenants})
     if modes != [options.mode]:
         notes.append(
@@ -357,6 +431,9 @@ async def run_drill(
         duration=options.duration,
         auth=env.auth,
         drain_seconds=options.drain_seconds,
+        mix=options.mix,
+        # counters of this run only: a past run's counter cannot fail (or hide) this one
+        counters=tuple(f"d{int(started)}-{k}" for k in range(2)),
     )
     progress(
         f"load: {options.load:g} writes/s for {options.duration:g} s over {len(tenants)} tenants"
@@ -365,8 +442,16 @@ async def run_drill(
     expectations: list[Expectation] = []
     outcome = "completed"
     fault_at: float | None = None
+    slowed = False
     try:
-        await asyncio.sleep(options.warmup_seconds)
+        if slow_site is not None:  # the replica lags, and may leave the in-sync set, first
+            await asyncio.sleep(options.warmup_seconds / 2)
+            progress(f"slowing the replica at {slow_site}")
+            await asyncio.to_thread(env.faults.inject, SLOW_REPLICA, slow_site)
+            slowed = True
+            await asyncio.sleep(options.warmup_seconds / 2)
+        else:
+            await asyncio.sleep(options.warmup_seconds)
         fault_at = time.time()
         recorder.mark_fault(fault_at)
         progress(f"fault: {options.scenario} {options.target}")
@@ -378,6 +463,9 @@ async def run_drill(
         progress("waiting for the load to finish")
         summary = await load
     finally:
+        if slowed and slow_site is not None:
+            with contextlib.suppress(CannotRun):
+                await asyncio.to_thread(env.faults.recover, SLOW_REPLICA, slow_site)
         if not load.done():
             load.cancel()
             with contextlib.suppress(BaseException):
@@ -386,7 +474,11 @@ async def run_drill(
         await recording
     live = await asyncio.to_thread(env.faults.live_sites)
     progress(f"reading copies at {', '.join(sorted(live))}")
-    copies = await _settle(env, sorted(live), tenants, since, options.settle_timeout)
+    progress(f"waiting up to {options.settle_timeout:g} s for the copies to converge")
+    await recorder.poll()
+    copies = await _settle(
+        env, sorted(live), tenants, since, options.settle_timeout, recorder.members
+    )
     await recorder.poll()
     ended = time.time()
 
@@ -397,9 +489,26 @@ async def run_drill(
         primaries=recorder.primaries(),
         digests=copies.digests,
         quarantined=copies.quarantined,
+        counters=copies.counters,
+        placements=[*env.watch.placement_history(), *recorder.seen],
+        members=recorder.members(),
     )
-    if options.scenario in ETCD_SCENARIOS and fault_at is not None:
-        _etcd_expectations(recorder, attempts, tenants, fault_at, options, expectations)
+    if options.scenario in STEADY_SCENARIOS and fault_at is not None:
+        # a replica restarted while etcd is down: its tenants' primary may fence itself
+        # meanwhile (failsafe needs every copy reachable), so writes may pause: not a failure
+        _etcd_expectations(
+            recorder,
+            attempts,
+            tenants,
+            fault_at,
+            options,
+            expectations,
+            writes_continue=options.scenario != REPLICA_RESTART,
+        )
+    if options.scenario == REPLICA_RESTART and fault_at is not None:
+        expectations.append(_replica_refused(attempts, affected, options.target, fault_at))
+    if slow_site is not None:
+        notes.append(f"the replica at {slow_site} was slowed from the warm-up to the failover")
     notes += recorder.errors + copies.notes
     if summary.shed:
         notes.append(
@@ -424,7 +533,7 @@ async def run_drill(
         fault_at=fault_at,
         detected_at=recorder.detected_at,
         affected=tuple(affected),
-        expect_move=options.scenario not in ETCD_SCENARIOS,
+        expect_move=options.scenario not in STEADY_SCENARIOS,
         tenants=tuple(tenants),
         timeline=recorder.timeline,
         load={
@@ -460,6 +569,17 @@ async def _fault_and_mend(
         moved = await recorder.wait_moved_off(affected, target, options.failover_timeout)
         expectations.append(_moved(moved, affected, target))
         return
+    if scenario == "zone-loss":
+        victims = zone_sites(target, env.zones)
+        progress(f"losing the hazard zone of {target}: {', '.join(victims)}")
+        for site in victims:
+            await asyncio.to_thread(env.faults.inject, "site-kill", site)
+        moved = await recorder.wait_moved_off(affected, victims, options.failover_timeout)
+        expectations.append(_moved(moved, affected, ", ".join(victims)))
+        progress(f"mending {', '.join(victims)}")
+        for site in victims:
+            await asyncio.to_thread(env.faults.recover, "site-kill", site)
+        return
     await asyncio.to_thread(env.faults.inject, scenario, target)
     if scenario in SITE_SCENARIOS:
         progress(f"waiting for {len(affected)} tenants to leave {target}")
@@ -473,6 +593,47 @@ async def _fault_and_mend(
     await asyncio.sleep(options.hold_seconds)
     progress("mending etcd")
     await asyncio.to_thread(env.faults.recover, scenario, target)
+
+
+def _slow_replica(
+    options: DrillOptions,
+    env: DrillEnvironment,
+    placements: Mapping[str, PlacementSnapshot],
+    affected: Sequence[str],
+) -> str | None:
+    """zone-loss: the replica outside the lost zone to slow — of the first affected tenant
+    that has one (None: every copy is in the zone; the loss is then total)."""
+    if options.scenario != "zone-loss":
+        return None
+    victims = set(zone_sites(options.target, env.zones))
+    for tenant in affected:
+        outside = [s for s in placements[tenant].replicas if s not in victims]
+        if outside:
+            return outside[0]
+    return None
+
+
+def _replica_refused(
+    attempts: Sequence[Any], affected: Sequence[str], target: str, fault_at: float
+) -> Expectation:
+    """A replica restarted without etcd must not acknowledge its tenants' writes itself."""
+    own = sorted(
+        {
+            a.tenant
+            for a in attempts
+            if a.acknowledged
+            and a.tenant in affected
+            and (a.served_by or a.site) == target
+            and a.t >= fault_at
+        }
+    )
+    return Expectation(
+        "複製先は書き込みを受け付けない / the restarted replica acknowledged no write itself",
+        not own,
+        f"{target} acknowledged no write of the tenants it replicates"
+        if not own
+        else f"{target} acknowledged writes of {', '.join(own)} as if it were the primary",
+    )
 
 
 async def _rejoined(env: DrillEnvironment, target: str, within: float) -> Expectation:
@@ -508,8 +669,17 @@ def _etcd_expectations(
     fault_at: float,
     options: DrillOptions,
     expectations: list[Expectation],
+    *,
+    writes_continue: bool = True,
 ) -> None:
-    moved = sorted({c.tenant for c in recorder.timeline if c.t >= fault_at})
+    # a primary that changed (an in-sync set change rewrites the placement, not a failover)
+    moved = sorted(
+        {
+            c.tenant
+            for c in recorder.timeline
+            if c.t >= fault_at and c.primary != recorder.before.get(c.tenant)
+        }
+    )
     expectations.append(
         Expectation(
             "フェイルオーバーしない / nothing fails over",
@@ -517,6 +687,8 @@ def _etcd_expectations(
             "placements unchanged" if not moved else f"placements changed: {', '.join(moved)}",
         )
     )
+    if not writes_continue:
+        return
     window_end = fault_at + options.hold_seconds
     served = {a.tenant for a in attempts if a.acknowledged and fault_at <= a.t_done <= window_end}
     silent = sorted(set(tenants) - served)
@@ -536,11 +708,26 @@ def _etcd_expectations(
 
 SUM_FIELDS = (
     "acknowledged_writes",
+    "acknowledged_increments",
+    "acknowledged_deletes",
     "lost_acknowledged_writes",
+    "lost_updates",
+    "resurrected_deletes",
     "duplicate_writes",
     "split_brain_violations",
     "quarantined_entries",
     "digest_mismatches",
+    "unconverged_copies",
+)
+#: the sums that must be 0 for a soak to pass
+MUST_BE_ZERO = (
+    "lost_acknowledged_writes",
+    "lost_updates",
+    "resurrected_deletes",
+    "duplicate_writes",
+    "split_brain_violations",
+    "digest_mismatches",
+    "unconverged_copies",
 )
 
 
@@ -573,12 +760,7 @@ class SoakTotals:
 
     @property
     def ok(self) -> bool:
-        return (
-            self.failed_runs == 0
-            and self.sums["lost_acknowledged_writes"] == 0
-            and self.sums["split_brain_violations"] == 0
-            and self.sums["digest_mismatches"] == 0
-        )
+        return self.failed_runs == 0 and not any(self.sums[name] for name in MUST_BE_ZERO)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -625,7 +807,15 @@ async def soak(
         scenario = rng.choice(list(scenarios))
         placements = await env.watch.placements()
         hosting = sorted({p.primary for p in placements.values()} & set(names))
-        candidates = names if scenario in ETCD_SCENARIOS or not hosting else hosting
+        replicating = sorted(
+            {s for p in placements.values() for s in p.replicas if s != p.primary} & set(names)
+        )
+        if scenario in ETCD_SCENARIOS:
+            candidates = names
+        elif scenario == REPLICA_RESTART:
+            candidates = replicating or names
+        else:
+            candidates = hosting or names
         target = rng.choice(candidates)
         totals.scenarios[scenario] = totals.scenarios.get(scenario, 0) + 1
         progress(f"run {run}/{runs}: {scenario} {target}")

@@ -1,11 +1,14 @@
 """The drill environment of a running sandbox: its faults, its etcd, its copies, its admins.
 
 - faults are the sandbox's real signals (yui.sandbox.runner.Sandbox): SIGKILL, SIGSTOP and
-  SIGCONT of a site's processes; one etcd member SIGKILLed; every etcd member stopped; and,
-  when the sandbox runs in network namespaces (``--netns``), a site's route to the other
-  sites removed and put back (partition, heal: yui.sandbox.netns);
+  SIGCONT of a site's processes; one etcd member SIGKILLed; every etcd member stopped; a
+  site's node restarted while every etcd member is stopped; a replica slowed (its node
+  stopped and continued in turns); and, when the sandbox runs in network namespaces
+  (``--netns``), a site's route to the other sites removed and put back (partition, heal:
+  yui.sandbox.netns);
 - the placements and the sites' liveness keys are read from etcd through a watch-fed
-  ClusterView (it keeps answering while etcd is down);
+  ClusterView (it keeps answering while etcd is down); every placement revision it
+  receives is recorded with the time it arrived (the checker's split-brain rule);
 - the copies are each live site's SQLite database (read-only reads);
 - the load generator signs in as each demo tenant's admin (credentials.txt, 0600).
 
@@ -19,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,9 +34,9 @@ from pathlib import Path
 import httpx
 
 from failover.controller.moves import MoveResult, request_evacuation, switchover
-from failover.coordination import ClusterView, Coordination, connect_etcd
-from failover.drill.checker import CopyDigest
-from failover.drill.copies import quarantined_entries, read_copy
+from failover.coordination import ClusterEvent, ClusterView, Coordination, connect_etcd
+from failover.drill.checker import CopyDigest, PlacementSeen
+from failover.drill.copies import quarantined_entries, read_copy, read_counters
 from failover.drill.loadgen import SiteEndpoint
 from replication.client import PeerClient
 from replication.ports import StaticPeers
@@ -44,7 +49,12 @@ from yui.drills.ports import (
     NotWired,
     PlacementSnapshot,
 )
-from yui.drills.runner import DrillEnvironment, partition_refusal
+from yui.drills.runner import (
+    REPLICA_RESTART,
+    SLOW_REPLICA,
+    DrillEnvironment,
+    partition_refusal,
+)
 from yui.errors import YuiError
 from yui.sandbox import netns, processes
 from yui.sandbox.processes import ProcessRecord
@@ -77,10 +87,16 @@ def wire_watch(factory: WatchFactory | None, *, can_move: bool = True) -> None:
 # --------------------------------------------------------------------------- faults
 
 
+#: a slowed replica's node: stopped this long, then running this long, in turns
+SLOW_STOPPED_SECONDS = 0.3
+SLOW_RUNNING_SECONDS = 0.3
+
+
 class SandboxFaults:
     def __init__(self, sandbox: Sandbox, *, ready_timeout: float = 60.0) -> None:
         self.sandbox = sandbox
         self.ready_timeout = ready_timeout
+        self._slowing: dict[str, tuple[threading.Event, threading.Thread]] = {}
 
     def inject(self, scenario: str, target: str) -> None:
         sandbox = self.sandbox
@@ -94,6 +110,12 @@ class SandboxFaults:
         elif scenario == "etcd-down":
             for record in self._etcd(None):
                 processes.stop(record.pid, grace=2.0)
+        elif scenario == REPLICA_RESTART:
+            for record in self._etcd(None):
+                processes.stop(record.pid, grace=2.0)
+            self._restart_node(target)
+        elif scenario == SLOW_REPLICA:
+            self._slow(target)
         elif scenario == "partition":
             reason = sandbox.partition_refusal()
             if reason is not None:
@@ -115,8 +137,10 @@ class SandboxFaults:
                 self.sandbox.heal(target)
             elif scenario == "etcd-minority":
                 self._respawn_etcd(target)
-            elif scenario == "etcd-down":
+            elif scenario in ("etcd-down", REPLICA_RESTART):
                 self._respawn_etcd(None)
+            elif scenario == SLOW_REPLICA:
+                self._unslow(target)
         except SandboxError as error:
             raise CannotRun(f"復旧できません / could not mend {target}: {error}") from None
 
@@ -139,6 +163,57 @@ class SandboxFaults:
             )
         return records
 
+    def _restart_node(self, site: str) -> None:
+        """The site's node and jobs worker stopped and started again (its etcd member, already
+        stopped, stays down): the node starts knowing no placement. Waits until it answers
+        HTTP (any status: readiness may well depend on etcd)."""
+        records = self.sandbox.state.load()
+        mine = [r for r in records if r.site == site and r.role in ("node", "worker")]
+        if not any(r.role == "node" for r in mine):
+            raise CannotRun(f"{site} のノードがありません / no node process at {site}")
+        for record in mine:
+            processes.stop(record.pid, grace=2.0)
+            processes.spawn(record, cwd=Path.cwd())
+            self.sandbox.state.save(records)
+        node = next(r for r in mine if r.role == "node")
+        deadline = time.monotonic() + self.ready_timeout
+        while not _http_answers(f"http://{node.host}:{node.port}/readyz"):
+            if time.monotonic() > deadline or processes.state_of(node.pid) == "crashed":
+                raise CannotRun(
+                    f"{node.name} が再起動しません / {node.name} did not start again; see {node.log}"
+                )
+            time.sleep(0.1)
+
+    def _slow(self, site: str) -> None:
+        """Stop and continue the site's node in turns until :meth:`_unslow`: its replicas lag
+        (and may leave the in-sync set) while it stays alive."""
+        node = next(
+            (r for r in self.sandbox.state.load() if r.site == site and r.role == "node"), None
+        )
+        if node is None:
+            raise CannotRun(f"{site} のノードがありません / no node process at {site}")
+        self._unslow(site)
+        stop = threading.Event()
+
+        def cycle() -> None:
+            while not stop.is_set():
+                processes.send(node.pid, signal.SIGSTOP)
+                stop.wait(SLOW_STOPPED_SECONDS)
+                processes.send(node.pid, signal.SIGCONT)
+                stop.wait(SLOW_RUNNING_SECONDS)
+            processes.send(node.pid, signal.SIGCONT)
+
+        thread = threading.Thread(target=cycle, name=f"slow-{site}", daemon=True)
+        thread.start()
+        self._slowing[site] = (stop, thread)
+
+    def _unslow(self, site: str) -> None:
+        slowing = self._slowing.pop(site, None)
+        if slowing is not None:
+            stop, thread = slowing
+            stop.set()
+            thread.join(timeout=5.0)
+
     def _respawn_etcd(self, site: str | None) -> None:
         records = self.sandbox.state.load()
         mine = [r for r in records if r.role == "etcd" and (site is None or r.site == site)]
@@ -155,6 +230,17 @@ class SandboxFaults:
                         f"see {record.log}"
                     )
                 time.sleep(0.1)
+
+
+def _http_answers(url: str) -> bool:
+    """Whether anything answers HTTP at ``url`` (an error status counts as an answer)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1.0):  # noqa: S310 - the sandbox's loopback
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def _etcd_healthy(host: str, port: int | None) -> bool:
@@ -177,10 +263,30 @@ class EtcdWatch:
         self._coordination: Coordination = connect_etcd(list(endpoints))
         self._view: ClusterView | None = None
         self._seen: set[str] = set()
+        self._history: list[PlacementSeen] = []
 
     async def start(self) -> bool:
-        self._view = self._coordination.cluster_view()
-        return await self._view.start()
+        self._view = view = self._coordination.cluster_view()
+        view.subscribe(self._received)  # before start: no revision slips between
+        loaded = await view.start()
+        listed = time.time()
+        known = {(p.tenant, p.epoch) for p in self._history}
+        self._history += [
+            PlacementSeen(t, p.epoch, p.primary, listed)
+            for t, p in view.placements().items()
+            if (t, p.epoch) not in known
+        ]
+        return loaded
+
+    def _received(self, event: ClusterEvent) -> None:
+        if event.scope == "placement" and event.kind == "put" and event.placement is not None:
+            placement = event.placement
+            self._history.append(
+                PlacementSeen(placement.tenant, placement.epoch, placement.primary, time.time())
+            )
+
+    def placement_history(self) -> list[PlacementSeen]:
+        return list(self._history)
 
     @property
     def view(self) -> ClusterView:
@@ -381,6 +487,7 @@ class SandboxCopies:
             try:
                 held = read_copy(db, tenants)
                 copies.rows[site] = held
+                copies.counters[site] = read_counters(db, held)
                 for tenant, count in quarantined_entries(db, held, since=since).items():
                     copies.quarantined[tenant] = copies.quarantined.get(tenant, 0) + count
                 copies.digests += self._digests(db, site, list(held), copies.notes)
@@ -422,6 +529,7 @@ class _SandboxParts:
     endpoints: list[str]
     credentials: dict[str, tuple[str, str]]
     cannot_partition: str | None
+    zones: dict[str, tuple[str, ...]]
 
 
 def _sandbox_parts(root: Path) -> _SandboxParts:
@@ -449,6 +557,7 @@ def _sandbox_parts(root: Path) -> _SandboxParts:
         cannot_partition=None
         if (reason := sandbox.partition_refusal()) is None
         else partition_refusal(reason),
+        zones={s.name: tuple(s.hazard_zones) for s in topology.sites},
     )
 
 
@@ -473,5 +582,6 @@ async def open_environment(root: Path) -> tuple[DrillEnvironment, FailoverWatch]
         writable_tenants=frozenset(parts.credentials) - set(signed_out),
         can_move=can_move,
         cannot_partition=parts.cannot_partition,
+        zones=parts.zones,
     )
     return env, watch
