@@ -2,11 +2,15 @@
 phone numbers and e-mail addresses go through every resident endpoint at every site of a
 real sandbox (so most of them are forwarded to the tenant's primary), valid ones and
 refused ones (422, 400, 409, 404), and then every log file of every site (node, worker,
-etcd, Redis, S3) is searched for them, as written and as URLs or JSON would encode them."""
+etcd, Redis, S3) is searched for them, as written and as URLs or JSON would encode them.
+The sandbox runs with TLS (`--tls`): the forwarded requests and the replication between
+the sites travel over HTTPS with the sandbox's own CA."""
 
 from __future__ import annotations
 
 import json
+import sqlite3
+import ssl
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -21,6 +25,7 @@ from tests.support.sandboxes import demo_sandbox
 from yui.auth import service as auth
 from yui.db.database import Database
 from yui.sandbox.runner import Sandbox
+from yui.tls import OPERATOR, TlsFiles
 
 pytestmark = [pytest.mark.etcd, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -38,7 +43,7 @@ SECRETS += (NEW_FAMILY, NEW_PHONE, NOTE, ROMAN, "9876-5432", "2468-1357")
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    box, demo = demo_sandbox(tmp_path_factory, "privacy-sandbox", 18821, residents=5)
+    box, demo = demo_sandbox(tmp_path_factory, "privacy-sandbox", 18821, residents=5, tls=True)
     box.demo = demo  # type: ignore[attr-defined]
     for tenant in demo:  # a staff account at the tenant's primary, as the demo's admin is
         db = Database(f"sqlite:///{box.root / 'sites' / tenant.placement.primary / 'yui.db'}")
@@ -149,8 +154,30 @@ def _exercise(http: httpx.Client, api: str, number: int) -> list[int]:
     return statuses
 
 
+def _replicated_everywhere(sandbox: Sandbox) -> None:
+    """Every site holds the residents written (each tenant has a copy at every site)."""
+    deadline = time.monotonic() + 30
+    while True:
+        counts = set()
+        for database in (sandbox.root / "sites").glob("*/yui.db"):
+            with sqlite3.connect(database) as connection:
+                query = "SELECT count(*) FROM residents WHERE family_name IN (?, ?)"
+                counts.add(connection.execute(query, (FAMILY, NEW_FAMILY)).fetchone()[0])
+        if len(counts) == 1 and counts != {0}:
+            return
+        assert time.monotonic() < deadline, f"copies differ: {counts}"
+        time.sleep(0.5)
+
+
 def _node_urls(sandbox: Sandbox) -> list[str]:
-    return [f"http://127.0.0.1:{r.port}" for r in sandbox.state.load() if r.role == "node"]
+    return [f"https://127.0.0.1:{r.port}" for r in sandbox.state.load() if r.role == "node"]
+
+
+def _operator(sandbox: Sandbox) -> ssl.SSLContext:
+    tls = sandbox.root / "keys" / "tls"
+    return TlsFiles(
+        tls / "ca.pem", tls / f"{OPERATOR}.crt", tls / f"{OPERATOR}.key"
+    ).client_context()
 
 
 def _encodings(secret: str) -> set[str]:
@@ -169,7 +196,9 @@ def test_no_personal_data_in_any_log_file(sandbox: Sandbox) -> None:
     everything: list[int] = []
     for tenant in sandbox.demo:  # type: ignore[attr-defined]
         for url in _node_urls(sandbox):
-            with httpx.Client(base_url=url, timeout=30.0, trust_env=False) as http:
+            with httpx.Client(
+                base_url=url, timeout=30.0, trust_env=False, verify=_operator(sandbox)
+            ) as http:
                 token = http.post(
                     f"/api/v1/{tenant.code}/auth/token",
                     json={"username": "staff1", "password": PASSWORD},
@@ -180,7 +209,7 @@ def test_no_personal_data_in_any_log_file(sandbox: Sandbox) -> None:
             number += 10
     # the requests were served, refused in each of the ways a client can be refused
     assert {200, 201, 400, 404, 409, 422} <= set(everything), everything
-    time.sleep(2.0)  # the replicas apply the writes (and would log what they log)
+    _replicated_everywhere(sandbox)  # over TLS, and the replicas log what they log
 
     files = [path for path in (sandbox.root / "logs").rglob("*") if path.is_file()]
     assert {path.name for path in files} >= {"node.log", "worker.log", "etcd.log"}

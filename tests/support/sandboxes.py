@@ -14,7 +14,11 @@ from yui.sandbox.runner import Sandbox
 
 
 def demo_sandbox(
-    factory: pytest.TempPathFactory, name: str, first_port: int, residents: int = 50
+    factory: pytest.TempPathFactory,
+    name: str,
+    first_port: int,
+    residents: int = 50,
+    tls: bool = False,
 ) -> tuple[Sandbox, list[DemoTenant]]:
     """Start it (call ``down()`` when done)."""
     if shutil.which("etcd") is None or shutil.which("redis-server") is None:
@@ -22,5 +26,5 @@ def demo_sandbox(
             pytest.fail("etcd and redis-server are required (YUI_REQUIRE_SERVERS=1)")
         pytest.skip("etcd or redis-server not installed")
     box = Sandbox(factory.mktemp(name))
-    plan = box.up(first_node_port=first_port)
+    plan = box.up(first_node_port=first_port, tls=tls)
     return box, seed(plan, residents=residents)

@@ -47,12 +47,22 @@ def up(
             help="each site in its own network namespace (root; needed by the partition drill)",
         ),
     ] = False,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls",
+            help="HTTPS between the sites with the sandbox's own CA and certificates "
+            "(keys/tls; clients: keys/tls/ca.pem, operator.crt, operator.key)",
+        ),
+    ] = False,
 ) -> None:
     """3サイト（etcd・Redis・S3・サイトノード）を起動する / start three sites with etcd, Redis, S3 and nodes."""
     sandbox = _sandbox(root)
     try:
         with console.status("起動中 / starting…") as status:
-            plan = sandbox.up(progress=lambda line: status.update(line), sites=sites, netns=netns)
+            plan = sandbox.up(
+                progress=lambda line: status.update(line), sites=sites, netns=netns, tls=tls
+            )
             tenants = []
             if demo:
                 from yui.sandbox.demo import seed

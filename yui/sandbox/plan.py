@@ -10,6 +10,7 @@ from pathlib import Path
 
 from yui.sandbox.etcd import find_etcd_binary, free_ports
 from yui.sandbox.processes import ProcessRecord
+from yui.tls import TlsFiles
 from yui.topology import SiteSpec
 
 SITES: tuple[tuple[str, str, str, tuple[str, ...], float, float], ...] = (
@@ -51,6 +52,8 @@ class SandboxPlan:
     root: Path
     sites: tuple[SiteSpec, ...]
     ports: dict[str, SitePorts]
+    #: the sites serve HTTPS with certificates of the sandbox's own CA (`tls_dir`)
+    tls: bool = False
 
     @property
     def topology_file(self) -> Path:
@@ -60,6 +63,17 @@ class SandboxPlan:
     def keys_dir(self) -> Path:
         """Each site's Ed25519 replication key and the file of trusted public keys."""
         return self.root / "keys"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The sandbox's private CA and each site's certificate (yui.tls.generate_pki)."""
+        return self.keys_dir / "tls"
+
+    def tls_files(self, name: str) -> TlsFiles:
+        """The CA, and the certificate and key of a site or of the operator."""
+        return TlsFiles(
+            self.tls_dir / "ca.pem", self.tls_dir / f"{name}.crt", self.tls_dir / f"{name}.key"
+        )
 
     @property
     def data_dir(self) -> Path:
@@ -174,13 +188,22 @@ class SandboxPlan:
                         "YUI_REPLICATION_TRUST_FILE": str(self.keys_dir / "trusted-sites.toml"),
                         "YUI_REPLICATION_KEY_FILE": str(self.keys_dir / f"{site.name}.pem"),
                         "YUI_RESTORE_GRACE_SECONDS": str(RESTORE_GRACE_SECONDS),
-                        # the sites speak plain HTTP on loopback (TLS: not yet in the sandbox)
-                        "YUI_ALLOW_PLAIN_HTTP_PEERS": "true",
+                        **self._tls_env(site.name),
                     },
                 ),
             ]
         records += [_worker_of(record) for record in records if record.role == "node"]
         return records
+
+    def _tls_env(self, site: str) -> dict[str, str]:
+        if not self.tls:  # plain HTTP on loopback: allowed explicitly, as for development
+            return {"YUI_ALLOW_PLAIN_HTTP_PEERS": "true"}
+        files = self.tls_files(site)
+        return {
+            "YUI_TLS_CA_FILE": str(files.ca),
+            "YUI_TLS_CERT_FILE": str(files.cert),
+            "YUI_TLS_KEY_FILE": str(files.key),
+        }
 
 
 def _worker_of(node: ProcessRecord) -> ProcessRecord:
@@ -195,7 +218,9 @@ def _worker_of(node: ProcessRecord) -> ProcessRecord:
     )
 
 
-def make_plan(root: Path, first_node_port: int = 8401, site_count: int = 3) -> SandboxPlan:
+def make_plan(
+    root: Path, first_node_port: int = 8401, site_count: int = 3, tls: bool = False
+) -> SandboxPlan:
     chosen = (*SITES, *EXTRA_SITES)[:site_count]
     sites, ports = [], {}
     spare = iter(free_ports(5 * len(chosen)))
@@ -212,7 +237,7 @@ def make_plan(root: Path, first_node_port: int = 8401, site_count: int = 3) -> S
                 hazard_zones=zones,
                 latitude=lat,
                 longitude=lon,
-                url=f"http://127.0.0.1:{node_port}",
+                url=f"{'https' if tls else 'http'}://127.0.0.1:{node_port}",
             )
         )
-    return SandboxPlan(root=root, sites=tuple(sites), ports=ports)
+    return SandboxPlan(root=root, sites=tuple(sites), ports=ports, tls=tls)

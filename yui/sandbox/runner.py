@@ -7,6 +7,7 @@ import json
 import secrets
 import shutil
 import signal
+import ssl
 import time
 import urllib.request
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from replication.signing import generate_site_keys
 from yui.sandbox import netns, processes
 from yui.sandbox.plan import SandboxPlan, make_plan
 from yui.sandbox.processes import ProcessRecord, StateFile
+from yui.tls import OPERATOR, TlsFiles, generate_pki
 
 #: start order: coordination and brokers first, then the nodes that use them
 ROLE_ORDER = ("etcd", "redis", "s3", "node", "worker")
@@ -49,12 +51,13 @@ class Sandbox:
         first_node_port: int = 8401,
         sites: int = 3,
         netns: bool = False,
+        tls: bool = False,
     ) -> SandboxPlan:
         if any(s.state in ("running", "frozen") for s in self.status()):
             raise SandboxError(
                 "サンドボックスは起動済みです / the sandbox is already up: `yui sandbox down` first"
             )
-        plan = make_plan(self.root, first_node_port, site_count=sites)
+        plan = make_plan(self.root, first_node_port, site_count=sites, tls=tls)
         if netns:
             plan = self._enter_namespaces(plan)
         else:
@@ -70,6 +73,8 @@ class Sandbox:
             secret.touch(mode=0o600)
             secret.write_text(secrets.token_urlsafe(48))
         generate_site_keys(plan.keys_dir, [site.name for site in plan.sites])
+        if plan.tls:  # a private CA and each site's certificate, with the Ed25519 keys
+            generate_pki(plan.tls_dir, [site.name for site in plan.sites])
         alert_token = _alert_intake_token(plan.root)
         records = sorted(plan.processes(), key=lambda r: ROLE_ORDER.index(r.role))
         for record in records:
@@ -222,8 +227,9 @@ class Sandbox:
     # ------------------------------------------------------------------ helpers
 
     def _wait_ready(self, record: ProcessRecord, timeout: float = 60.0) -> None:
+        tls = _tls_of(record)
         url = {
-            "node": f"http://{record.host}:{record.port}/readyz",
+            "node": f"{'https' if tls else 'http'}://{record.host}:{record.port}/readyz",
             "etcd": f"http://{record.host}:{record.port}/health",
             "s3": f"http://{record.host}:{record.port}/moto-api/",
         }.get(record.role)
@@ -238,7 +244,7 @@ class Sandbox:
             if record.role == "redis" and record.port is not None:
                 if _redis_ping(record.port, record.host):
                     return
-            elif url is not None and _http_ok(url):
+            elif url is not None and _http_ok(url, tls):
                 return
             time.sleep(0.1)
         raise SandboxError(
@@ -246,9 +252,19 @@ class Sandbox:
         )
 
 
-def _http_ok(url: str) -> bool:
+def _tls_of(record: ProcessRecord) -> ssl.SSLContext | None:
+    """The context that speaks to a node started with TLS (None: plain HTTP)."""
+    ca = record.env.get("YUI_TLS_CA_FILE")
+    if not ca:
+        return None
+    directory = Path(ca).parent
+    files = TlsFiles(Path(ca), directory / f"{OPERATOR}.crt", directory / f"{OPERATOR}.key")
+    return files.client_context()
+
+
+def _http_ok(url: str, tls: ssl.SSLContext | None = None) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 - our loopback URL
+        with urllib.request.urlopen(url, timeout=1.0, context=tls) as response:  # noqa: S310 - our loopback URL
             if url.endswith("/health"):
                 return bool(json.loads(response.read()).get("health") == "true")
             return bool(response.status == 200)
