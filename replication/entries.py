@@ -118,3 +118,13 @@ def stream_range(
             return
         yield from entries
         start = entries[-1].seq + 1
+
+
+def logged_epochs(connection: Connection, tenant: str, first: int, last: int) -> dict[int, int]:
+    """seq → epoch of the entries this log holds from ``first`` to ``last``."""
+    rows = connection.execute(
+        select(LOG.c.seq, LOG.c.epoch).where(
+            LOG.c.tenant_id == tenant, LOG.c.seq >= first, LOG.c.seq <= last
+        )
+    )
+    return {int(seq): int(epoch) for seq, epoch in rows}

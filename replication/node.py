@@ -40,12 +40,13 @@ from replication.primary import (
     ReplicationConfig,
     TakingOver,
     TenantPrimary,
+    placement_unknown,
 )
 from replication.receiver import Receiver, build_router
 from replication.roles import become_primaries, become_primary, writer_history
 from replication.signing import SiteKey, TrustStore
 from replication.sql import reading
-from replication.state import CopyState, all_states, log_heads, read
+from replication.state import CopyState, all_states, holds_copy, log_heads, read
 from replication.transport import BatchConnections
 from replication.truncate import truncate
 from replication.wire import NodeStatus, PauseOut, ReplicaStatus, StreamStatus, TenantStatus
@@ -108,6 +109,8 @@ class ReplicationNode:
         self.backed_up: dict[str, tuple[int, int]] = {}
         #: per tenant: the (epoch, acknowledged head) last saved for the backup job
         self._acked_recorded: dict[str, tuple[int, int]] = {}
+        #: tenants this site holds a copy of (found so far; a copy's state row stays)
+        self._copies: set[str] = set()
         #: the outbox's own small pool: a committing thread reads its new entries back
         #: while it still holds a connection of the main pool (see ChangeOutbox.fill)
         self._staging = staging_engine(db.engine)
@@ -128,6 +131,10 @@ class ReplicationNode:
             primary.check_writable()
             return
         placement = self.placements.placement(tenant)
+        if placement is None and self.holds_copy(tenant):
+            # A copy with no placement known (the view is not loaded: etcd was down when
+            # this node started): it may be a replica, or a deposed primary.
+            raise placement_unknown(self.site, tenant)
         if placement is not None and placement.primary == self.site:
             # Between the placement's CAS and our promotion (the watch can be faster than
             # the mover's promote call): nothing may commit before the new epoch is ours.
@@ -137,6 +144,17 @@ class ReplicationNode:
                 f"the primary of {tenant}: retry in {PAUSE_RETRY_AFTER} s (nothing was written)",
                 retry_after=PAUSE_RETRY_AFTER,
             )
+
+    def holds_copy(self, tenant: str) -> bool:
+        """Whether this site holds a copy of the tenant (any thread). Asked only while its
+        placement is unknown, so a read per call costs nothing in steady state."""
+        if tenant in self._copies:
+            return True
+        with reading(self.db.engine) as connection:
+            found = holds_copy(connection, tenant)
+        if found:
+            self._copies.add(tenant)
+        return found
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -257,6 +275,10 @@ class ReplicationNode:
             if primary is None:
                 placement = self.placements.placement(tenant)
                 if placement is None:
+                    if await anyio.to_thread.run_sync(self.holds_copy, tenant):
+                        # committed although its placement is unknown (a gate passed
+                        # before the view was lost): no copy is known to hold it
+                        raise placement_unknown(self.site, tenant)
                     continue  # never placed: a lone site's write stands on its own
                 if placement.primary != self.site:
                     # Deposed after the commit, before this wait (the new placement

@@ -103,6 +103,26 @@ class TakingOver(Unavailable):
 PAUSE_RETRY_AFTER = 1
 
 
+class PlacementUnknown(Unavailable):
+    """This site holds a copy of the tenant but does not know its placement (the cluster
+    view is not loaded yet, e.g. a node started while etcd was unreachable): it cannot
+    tell whether it is the primary, so it takes no write and acknowledges none."""
+
+    slug = "placement-unknown"
+    title = "配置を確認できません / Placement not known yet"
+
+
+def placement_unknown(site: str, tenant: str) -> PlacementUnknown:
+    return PlacementUnknown(
+        f"{site} はテナント {tenant} の写しを持っていますが、配置 (主系がどこか) をまだ確認できません。"
+        f"書き込みは受け付けていません。{PAUSE_RETRY_AFTER} 秒後に再試行してください / {site} holds a "
+        f"copy of tenant {tenant} but does not know its placement yet (the coordination "
+        f"service has not answered): it cannot tell whether it is the primary, so nothing was "
+        f"written or acknowledged; retry in {PAUSE_RETRY_AFTER} s",
+        retry_after=PAUSE_RETRY_AFTER,
+    )
+
+
 @dataclass
 class LogView:
     head: int
@@ -275,7 +295,9 @@ class TenantPrimary:
                 retry_after=PAUSE_RETRY_AFTER,
             )
         placement = self.placement()
-        if placement is None or placement.primary != self.site or placement.mode != "sync":
+        if placement is None:  # placed once (that is why we run): never a lone site
+            raise placement_unknown(self.site, self.tenant)
+        if placement.primary != self.site or placement.mode != "sync":
             return
         if (
             shortfall := _shortfall(placement, placement.in_sync, self.acked, self.head)
@@ -291,8 +313,8 @@ class TenantPrimary:
             if self.fenced is not None:
                 raise NotReplicated(self.fenced)
             placement = self.placement()
-            if placement is None:
-                return  # not placed: a lone site
+            if placement is None:  # placed once (that is why we run): never a lone site
+                raise placement_unknown(self.site, self.tenant)
             if placement.primary != self.site:
                 raise Deposed(
                     f"テナント {self.tenant} の主系は {placement.primary} に移りました。この書き込みは"

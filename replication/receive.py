@@ -26,7 +26,7 @@ from sqlalchemy import Connection, insert
 
 from replication import quarantine
 from replication.apply import ApplyError, apply_entries
-from replication.entries import LOG, LogEntry, stream_range
+from replication.entries import LOG, LogEntry, logged_epochs, stream_range
 from replication.history import extended
 from replication.sql import reading
 from replication.state import CopyState, applying, read, read_saved, save
@@ -74,16 +74,29 @@ def _fence_reason(state: CopyState, batch: Batch, source: str) -> str | None:
     return None
 
 
-def _divergence(state: CopyState, batch: Batch) -> str | None:
+def _divergence(connection: Connection, state: CopyState, batch: Batch) -> str | None:
     """Why this log cannot take the batch as it is, if it cannot: an entry this log
-    holds differs from the sender's (compared by epoch: see replication.history)."""
+    holds differs from the sender's (compared by epoch: see replication.history).
+
+    The epochs compared are those of the entries this log really holds at those seqs;
+    the history only answers for seqs no longer in the log (truncated, or below a
+    snapshot). A copy that logged a write of its own (epoch history unchanged) would
+    otherwise take the primary's entries at the same seqs for ones it already holds,
+    skip them, and stay in the in-sync set with other rows."""
     checks = [(batch.prev_seq, batch.prev_epoch)] if batch.prev_seq >= 1 else []
     checks += [(e.seq, e.epoch) for e in batch.entries]
+    held: list[tuple[int, int]] = []
     for seq, epoch in checks:
         if epoch is None or seq > state.head:
             break
-        if state.epoch_at(seq) != epoch:
-            return f"at seq {seq} this copy holds epoch {state.epoch_at(seq)}, the sender epoch {epoch}"
+        held.append((seq, epoch))
+    if not held:
+        return None
+    logged = logged_epochs(connection, state.tenant, held[0][0], held[-1][0])
+    for seq, epoch in held:
+        here = logged.get(seq, state.epoch_at(seq))
+        if here != epoch:
+            return f"at seq {seq} this copy holds epoch {here}, the sender epoch {epoch}"
     return None
 
 
@@ -119,12 +132,12 @@ def _heartbeat(
     """
     with reading(db.engine) as connection:
         state = read_saved(connection, tenant)
-    if state is None:
-        return None
-    reason = _fence_reason(state, batch, source)
-    if reason is not None:
-        return answer(state, "fenced", reason)  # nothing offered, nothing to quarantine
-    divergence = _divergence(state, batch)
+        if state is None:
+            return None
+        reason = _fence_reason(state, batch, source)
+        if reason is not None:
+            return answer(state, "fenced", reason)  # nothing offered, nothing to quarantine
+        divergence = _divergence(connection, state, batch)
     if divergence is not None:
         return answer(state, "diverged", divergence)
     absorbed = replace(state)
@@ -174,7 +187,7 @@ def _receive(
             session.commit()
             return answer(state, "fenced", reason)
 
-        divergence = _divergence(state, batch)
+        divergence = _divergence(connection, state, batch)
         if divergence is not None:
             session.rollback()
             return answer(state, "diverged", divergence)

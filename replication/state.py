@@ -20,12 +20,13 @@ from replication.history import History, epoch_at
 from replication.models import ReplicationState
 from replication.sql import insert_ignore, table_of
 from yui.changelog.capture import APPLYING
-from yui.changelog.models import LogHead
+from yui.changelog.models import ChangeLogEntry, LogHead
 from yui.db.database import Database
 from yui.tenancy.scope import TENANT
 
 _STATE = table_of(ReplicationState)
 _HEADS = table_of(LogHead)
+_LOG = table_of(ChangeLogEntry)
 
 
 @dataclass
@@ -47,8 +48,16 @@ class CopyState:
     truncate_below: int = 0
     stalled: str | None = None
 
+    #: (seq, epoch) of the last entry this log really held when the state was read (None:
+    #: not in the log, i.e. truncated or below a snapshot); not saved
+    logged_head: tuple[int, int] | None = None
+
     @property
     def head_epoch(self) -> int:
+        """The epoch of the last entry held: the entry's own where the log holds it (a
+        write logged here outside the epoch history must not pass for the primary's)."""
+        if self.logged_head is not None and self.logged_head[0] == self.head:
+            return self.logged_head[1]
         return epoch_at(self.epochs, self.head)
 
     def epoch_at(self, seq: int) -> int:
@@ -56,7 +65,9 @@ class CopyState:
 
 
 _STATE_FIELDS = [
-    f.name for f in fields(CopyState) if f.name not in ("tenant", "head", "write_epoch")
+    f.name
+    for f in fields(CopyState)
+    if f.name not in ("tenant", "head", "write_epoch", "logged_head")
 ]
 
 
@@ -102,7 +113,16 @@ def _read(connection: Connection, tenant: str, *, lock: bool) -> tuple[CopyState
             },
         )
         row = connection.execute(state_query).mappings().one()
+        if row["role"] == "replica":  # a new copy: its log is fed by the primary from now on
+            connection.execute(
+                update(_HEADS).where(_HEADS.c.tenant_id == tenant).values(replica=True)
+            )
     state = CopyState(tenant=tenant, head=head, write_epoch=write_epoch)
+    if head:
+        logged = connection.execute(
+            select(_LOG.c.epoch).where(_LOG.c.tenant_id == tenant, _LOG.c.seq == head)
+        ).scalar()
+        state.logged_head = None if logged is None else (head, int(logged))
     if row is None:  # nothing here yet, or a primary that never replicated
         state.role = "primary" if head else "replica"
         state.applied_seq = state.complete_seq = head
@@ -123,7 +143,7 @@ def save(connection: Connection, state: CopyState) -> None:
     connection.execute(
         update(_HEADS)
         .where(_HEADS.c.tenant_id == state.tenant)
-        .values(last_seq=state.head, epoch=state.write_epoch)
+        .values(last_seq=state.head, epoch=state.write_epoch, replica=state.role == "replica")
     )
 
 
@@ -139,6 +159,13 @@ def applying(db: Database, tenant: str) -> Iterator[tuple[Session, Connection]]:
         yield session, session.connection()
     finally:
         session.close()
+
+
+def holds_copy(connection: Connection, tenant: str) -> bool:
+    """True when this site keeps replication state for the tenant (it holds, or held, a
+    copy placed by the cluster: a primary, a replica, or a copy being seeded)."""
+    found = connection.execute(select(_STATE.c.tenant_id).where(_STATE.c.tenant_id == tenant))
+    return found.first() is not None
 
 
 def log_heads(connection: Connection) -> dict[str, int]:

@@ -34,6 +34,11 @@ class MemoryPlacements:
         self._placements[placement.tenant] = stored
         return stored
 
+    def forget(self, tenant: str) -> None:
+        """The tenant's placement becomes unknown (as to a node whose view of etcd is not
+        loaded yet); ``put`` makes it known again."""
+        self._placements.pop(tenant, None)
+
     # ------------------------------------------------------------------ the port
 
     def placement(self, tenant: str) -> TenantPlacement | None:

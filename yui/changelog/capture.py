@@ -25,7 +25,7 @@ from sqlalchemy.orm import Mapper, Session, object_session
 from yui.changelog.encoding import to_json
 from yui.changelog.models import ChangeLogEntry, LogHead
 from yui.db.base import TenantScoped
-from yui.errors import TenantScopeError
+from yui.errors import TenantScopeError, Unavailable
 
 PENDING = "yui_pending_changes"
 #: set on a session that applies shipped entries: it must not log them again
@@ -105,6 +105,19 @@ def _after_delete(mapper: Mapper[Any], _conn: Connection, target: Any) -> None:
     )
 
 
+class ReplicaLog(Unavailable):
+    """This site's copy of the tenant is a replica: its log is written by the primary
+    alone. Refused at capture whatever the write gate said (the gate decides from the
+    cluster view, which can be empty or stale; this decides from the copy itself)."""
+
+    slug = "replica-copy"
+    title = "このサイトの写しはレプリカです / This site's copy is a replica"
+
+
+#: what a refused local write at a replica tells the client to wait (Retry-After)
+REPLICA_RETRY_AFTER = 1
+
+
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """Seqs first..last taken from a tenant's log head for entries of one transaction."""
@@ -133,13 +146,21 @@ def reserve_seqs(session: Session, tenant: str, count: int) -> Reservation:
         update(LogHead)
         .where(LogHead.tenant_id == tenant)
         .values(last_seq=LogHead.last_seq + count)
-        .returning(LogHead.last_seq, LogHead.epoch)
+        .returning(LogHead.last_seq, LogHead.epoch, LogHead.replica)
     ).one_or_none()
     if head is None:
         session.execute(insert(LogHead).values(tenant_id=tenant, last_seq=count, epoch=0))
         last_seq, epoch = count, 0
     else:
-        last_seq, epoch = head
+        last_seq, epoch, replica = head
+        if replica:  # the transaction is rolled back: nothing of it is kept
+            raise ReplicaLog(
+                f"このサイトのテナント {tenant} の写しはレプリカのため、書き込みは主系でのみ受け付けます。"
+                f"{REPLICA_RETRY_AFTER} 秒後に再試行してください / this site's copy of tenant "
+                f"{tenant} is a replica: only its primary writes it (nothing was written); "
+                f"retry in {REPLICA_RETRY_AFTER} s",
+                retry_after=REPLICA_RETRY_AFTER,
+            )
     first = last_seq - count + 1
     tx_seq: int = session.info.setdefault(TX_SEQ, (tenant, first))[1]
     logged: list[tuple[str, int]] = session.info.setdefault("yui_logged", [])

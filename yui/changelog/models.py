@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yui.db.base import Base
@@ -42,3 +42,9 @@ class LogHead(Base):
     tenant_id: Mapped[str] = mapped_column(String(6), primary_key=True)
     last_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
     epoch: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    #: True while this site's copy of the tenant is a replica (replication sets it): its
+    #: log takes only the entries its primary ships, so change capture refuses a local
+    #: write whatever the write gate decided (the last line of defence)
+    replica: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
