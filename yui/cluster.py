@@ -28,6 +28,7 @@ from failover.placement.policy import Placement
 from replication.ports import IsrChange, TenantPlacement
 from yui.db.fencing import NotPrimary
 from yui.errors import Unavailable
+from yui.failsafe import Failsafe
 from yui.http.gateway import Route
 from yui.settings import Settings, SettingsError
 from yui.tls import peer_verify
@@ -80,7 +81,12 @@ class ClusterLink:
         #: set before start() to make this node a controller candidate
         self.copies: Copies | None = None
         self.controller: Controller | None = None
-        #: True while etcd is down for every site we can reach (then we keep our writes)
+        #: while our lease is lost, the answers of the sites holding copies of our tenants:
+        #: a tenant keeps its writes only while every site with a copy of it says etcd is
+        #: down for it too (write_gate)
+        self.failsafe_answers = Failsafe(self.site, self.url_of)
+        #: True while our lease is lost and every site holding a copy of any of our tenants
+        #: says etcd is down for it too (then every tenant of ours keeps its writes)
         self.failsafe = False
         #: set by replication when it runs here: how far this site's copy lags
         self.local_lag: LagLookup = lambda _tenant, _primary: None
@@ -102,35 +108,36 @@ class ClusterLink:
             self._controller_task = asyncio.create_task(self.controller.run())
 
     async def _keep_failsafe(self) -> None:
-        """While our lease is lost, ask the other sites whether etcd is down for them too.
+        """While our lease is lost, ask every site holding a copy of one of our tenants
+        whether etcd is down for it too (yui.failsafe: Patroni's rule, per tenant).
 
-        If it is down for everyone we can reach (a majority with us), etcd is the failure,
-        not us: keep serving with the last placements (static stability; Patroni's
-        failsafe mode). If another site still sees etcd, we are the one cut off: fence.
+        A tenant whose copies all say so keeps its writes with the last placements (etcd is
+        the failure: static stability); a tenant with a copy that does not answer, or that
+        still sees etcd, is fenced here (we may be the one cut off, and that copy promoted).
         """
+        answers = self.failsafe_answers
         async with httpx.AsyncClient(
             timeout=self.settings.retry_timeout_seconds, verify=peer_verify()
         ) as client:
             while True:
                 await asyncio.sleep(self.settings.keepalive_interval_seconds)
-                self.failsafe = not self.holds_lease and await self._peers_lost_etcd_too(client)
+                if self.holds_lease:
+                    answers.clear()
+                    self.failsafe = False
+                    continue
+                sites = self._sites_with_our_copies()
+                await answers.check(client, sites)
+                self.failsafe = not self.holds_lease and sites <= answers.without_etcd
 
-    async def _peers_lost_etcd_too(self, client: httpx.AsyncClient) -> bool:
-        peers = [url for name, url in self.urls.items() if name != self.site]
-        answers = await asyncio.gather(*(self._etcd_seen_by(client, url) for url in peers))
-        if any(answer is True for answer in answers):
-            return False
-        agreeing = sum(1 for answer in answers if answer is False)
-        return agreeing + 1 > (len(peers) + 1) // 2
-
-    @staticmethod
-    async def _etcd_seen_by(client: httpx.AsyncClient, url: str) -> bool | None:
-        try:
-            body = (await client.get(f"{url}/readyz")).json()
-        except (httpx.HTTPError, ValueError):
-            return None
-        seen = body.get("checks", {}).get("etcd")
-        return seen if isinstance(seen, bool) else None
+    def _sites_with_our_copies(self) -> set[str]:
+        """The sites holding a copy of a tenant this site is the primary of (last placements)."""
+        return {
+            site
+            for placement in self.view.placements().values()
+            if placement.primary == self.site
+            for site in placement.replicas
+            if site != self.site
+        }
 
     async def _register(self) -> None:
         """Register, retrying while etcd is unreachable (the site serves meanwhile)."""
@@ -169,7 +176,8 @@ class ClusterLink:
             has_local_copy=lag is not None,
             lag_entries=lag[0] if lag else None,
             lag_seconds=lag[1] if lag else None,
-            primary_confirmed=placement.primary == self.site and self.primary_confirmed,
+            primary_confirmed=placement.primary == self.site
+            and (self.primary_confirmed or self._failsafe_keeps(placement)),
         )
 
     @property
@@ -183,13 +191,21 @@ class ClusterLink:
     def holds_lease(self) -> bool:
         return self.registration is not None and self.registration.registered
 
+    def _failsafe_keeps(self, placement: Placement) -> bool:
+        """Without our lease: every copy of the tenant said etcd is down for it too."""
+        return not self.holds_lease and self.failsafe_answers.keeps(placement)
+
     def write_gate(self, tenant: str) -> None:
         placement = self.view.placement(tenant)
         if placement is not None and placement.primary != self.site:
             raise NotPrimary(
                 f"{tenant} の主系は {placement.primary} です / the primary of {tenant} is {placement.primary}"
             )
-        if not self.holds_lease and placement is not None and not self.failsafe:
+        if (
+            not self.holds_lease
+            and placement is not None
+            and not self.failsafe_answers.keeps(placement)
+        ):
             # Self-fencing: a primary that cannot renew its lease stops taking writes.
             # Safety does not rest on this (the replicas' seal does); it bounds what an
             # isolated async primary can accept.

@@ -15,8 +15,10 @@ from yui.sandbox.etcd import free_ports
 
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    (port,) = free_ports(1)
+def serving(app: FastAPI, port: int | None = None) -> Iterator[str]:
+    """``port``: one picked beforehand (a topology naming the URL first); a free one if None."""
+    if port is None:
+        (port,) = free_ports(1)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
