@@ -346,3 +346,38 @@ def test_a_damaged_log_segment_or_a_wrong_key_restores_nothing(
         buckets[0].put(newest.key, stored)
         refused(buckets[0], master, expected)
     refused(buckets[1], MasterKey(b"w" * 32), "another master key")
+
+
+def test_two_interleaved_attempts_of_one_snapshot_step_leave_whole_manifests(
+    primary: Database, buckets: list[Bucket], fresh_url: Callable[[], str]
+) -> None:
+    """A job's step run twice at once (a retry while the first attempt still uploads):
+    objects are named by their hash and each manifest is written last, so whichever
+    manifest wins names a whole object whose hash it states."""
+    master = MasterKey(b"i" * 32)
+    create_tenant(primary, SENDAI, "仙台市")
+    add_user("kato")(primary)
+    create_backup(primary, SENDAI, master, buckets, "site-a")
+    write_audit(count=3)(primary)
+    calls = 0
+
+    def second_attempt_meanwhile() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the first attempt uploaded its object; its manifest comes next
+            write_audit(count=2)(primary)
+            backup_snapshot(primary, SENDAI, master, buckets, "site-a", key="job-x-1")
+
+    backup_snapshot(
+        primary, SENDAI, master, buckets, "site-a", key="job-x-1", fence=second_attempt_meanwhile
+    )
+    assert verify(buckets[0], master, SENDAI).ok
+    names = [m.name for m in list_backups(buckets[0], master, SENDAI) if "job-x-1" in m.name]
+    assert len(names) == 2  # one per seq the attempts read, each whole
+    into = Database(fresh_url())
+    into.migrate()
+    try:
+        assert restore(buckets[0], master, SENDAI, into).seq == _seq(primary)
+        assert tenant_digest(into, SENDAI).digest == tenant_digest(primary, SENDAI).digest
+    finally:
+        into.dispose()
