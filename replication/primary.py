@@ -167,6 +167,9 @@ class TenantPrimary:
         #: new writes are refused (retryable 503) until then (time.monotonic; a planned move)
         self.paused_until = 0.0
         self._joining = _Joining()
+        #: replica → the epoch its expansion expected, when that CAS failed without an
+        #: answer: etcd may have applied it (and list the replica) though we never heard
+        self._unsettled: dict[str, int] = {}
         self._cas_placement: TenantPlacement | None = None
         self._changed = asyncio.Event()
         self._isr_lock = asyncio.Lock()
@@ -326,7 +329,7 @@ class TenantPrimary:
             shortfall = _shortfall(placement, placement.in_sync, self.acked, self.head)
             if shortfall is not None:
                 raise NotEnoughInSync(shortfall)
-            required = set(placement.in_sync) | self._joining.replicas
+            required = set(placement.in_sync) | self._joining.replicas | self._maybe_in_sync()
             if all(self.acked.get(r, -1) >= seq for r in required):
                 return
             remaining = deadline - time.monotonic()
@@ -406,6 +409,9 @@ class TenantPrimary:
             if placement is None or placement.primary != self.site:
                 return
             lagging = [r for r in placement.in_sync if self.acked.get(r, -1) < seq]
+            # A replica an unanswered expansion may have added goes too: the shrink's
+            # answer (or its conflict's placement) settles whether etcd lists it.
+            lagging += [r for r in self._maybe_in_sync() if self.acked.get(r, -1) < seq]
             if not lagging:
                 self._notify()
                 return
@@ -448,9 +454,15 @@ class TenantPrimary:
                     or replica not in self._joining.replicas
                 ):
                     return
-                change = await self.node.placements.expand_isr(
-                    self.tenant, [replica], placement.epoch
-                )
+                try:
+                    change = await self.node.placements.expand_isr(
+                        self.tenant, [replica], placement.epoch
+                    )
+                except Unavailable:
+                    # Ambiguous: the CAS may have been applied. Until a placement newer
+                    # than the one it expected is known, count the replica as a member.
+                    self._unsettled[replica] = placement.epoch
+                    raise
                 if change.ok:
                     log.info("tenant %s: %s is in sync again", self.tenant, replica)
                 self._adopt(change.placement)
@@ -460,6 +472,19 @@ class TenantPrimary:
             self._joining.replicas.discard(replica)
             self._joining.not_before[replica] = time.monotonic() + self.config.ack_timeout / 2
             self._notify()
+
+    def _maybe_in_sync(self) -> set[str]:
+        """Replicas an unanswered expansion may have added: required for every
+        acknowledgement until a placement newer than the one it expected is known (that
+        one says what etcd holds; the expansion can no longer apply after it)."""
+        if not self._unsettled:
+            return set()
+        placement = self.placement()
+        epoch = placement.epoch if placement is not None else 0
+        for replica, expected in list(self._unsettled.items()):
+            if epoch > expected:
+                del self._unsettled[replica]
+        return set(self._unsettled)
 
     async def upkeep(self) -> None:
         """Async mode: a member lagging longer than ``ack_timeout`` leaves the ISR (never

@@ -35,6 +35,9 @@ from yui.tls import peer_verify
 
 log = logging.getLogger("yui.cluster")
 
+#: tries of one in-sync-set change (a read, then a CAS) before etcd is deemed unable to say
+ISR_CAS_ATTEMPTS = 3
+
 #: (tenant, its primary) → (entries, seconds) this site's copy lags behind that primary,
 #: or None when it holds no copy whose lag it knows
 LagLookup = Callable[[str, str], tuple[int, float] | None]
@@ -247,17 +250,40 @@ class EtcdPlacements:
     async def _change_isr(
         self, tenant: str, expected_epoch: int, change: Callable[[tuple[str, ...]], tuple[str, ...]]
     ) -> IsrChange:
+        """The CAS, settled: a call that failed without an answer (etcd unreachable, a
+        timeout) may still have been applied, so the placement is read again and what
+        etcd holds is the answer — a primary acting on "not applied" would acknowledge
+        without a member etcd lists. While the placement is still at ``expected_epoch``
+        the same CAS is sent again (at most one of the two can apply). Raises
+        CoordinationUnavailable when etcd cannot say (the caller then assumes either)."""
         coordination = self.link.coordination
-        current, revision = await coordination.get_placement(tenant)
-        if current is None or revision != expected_epoch:
-            return IsrChange(False, self._port(current) if current else None)
-        wanted = replace(current, in_sync=change(current.in_sync))
-        try:
-            epoch = await coordination.put_placement_if(tenant, wanted, expected_epoch)
-        except PlacementConflict:
-            fresh, _ = await coordination.get_placement(tenant)
-            return IsrChange(False, self._port(fresh) if fresh else None)
-        return IsrChange(True, self._port(replace(wanted, epoch=epoch)))
+        wanted: Placement | None = None
+        for attempt in range(ISR_CAS_ATTEMPTS):
+            try:
+                current, revision = await coordination.get_placement(tenant)
+                if current is None or revision != expected_epoch:
+                    # moved on: by another write, or by our unanswered one
+                    applied = wanted is not None and current == replace(wanted, epoch=revision)
+                    return IsrChange(applied, self._port(current) if current else None)
+                wanted = replace(current, in_sync=change(current.in_sync))
+                epoch = await coordination.put_placement_if(tenant, wanted, expected_epoch)
+                return IsrChange(True, self._port(replace(wanted, epoch=epoch)))
+            except PlacementConflict:
+                continue  # the next read says what won
+            except (CoordinationUnavailable, TimeoutError):
+                if wanted is None:
+                    raise  # nothing was sent: nothing to settle
+                if attempt + 1 == ISR_CAS_ATTEMPTS:
+                    raise CoordinationUnavailable(
+                        f"テナント {tenant} の同期集合の変更が反映されたか etcd に確認できません / "
+                        f"etcd did not answer whether the in-sync-set change of {tenant} was "
+                        "applied"
+                    ) from None
+                log.warning("tenant %s: in-sync-set change unanswered; reading it back", tenant)
+        raise CoordinationUnavailable(
+            f"テナント {tenant} の配置が変わり続けています / the placement of {tenant} kept "
+            "changing during an in-sync-set change"
+        )
 
     async def shrink_isr(
         self, tenant: str, remove: Collection[str], expected_epoch: int

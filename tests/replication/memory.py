@@ -24,6 +24,11 @@ class MemoryPlacements:
         #: when True, a CAS raises Unavailable (coordination unreachable)
         self.unreachable = False
         self.calls: list[tuple[str, str, tuple[str, ...], int, bool]] = []
+        #: when True, the next CAS is applied, and then the service becomes unreachable
+        #: before its answer arrives: the call raises, and reads keep answering what they
+        #: answered before (a view whose watch was cut) until ``reachable_again``
+        self.apply_then_fail = False
+        self._frozen: dict[str, TenantPlacement] | None = None
 
     # ------------------------------------------------------------------ test side
 
@@ -34,6 +39,11 @@ class MemoryPlacements:
         self._placements[placement.tenant] = stored
         return stored
 
+    def reachable_again(self) -> None:
+        """The service answers again; reads see every write made meanwhile."""
+        self.unreachable = False
+        self._frozen = None
+
     def forget(self, tenant: str) -> None:
         """The tenant's placement becomes unknown (as to a node whose view of etcd is not
         loaded yet); ``put`` makes it known again."""
@@ -42,10 +52,10 @@ class MemoryPlacements:
     # ------------------------------------------------------------------ the port
 
     def placement(self, tenant: str) -> TenantPlacement | None:
-        return self._placements.get(tenant)
+        return self.placements().get(tenant)
 
     def placements(self) -> Mapping[str, TenantPlacement]:
-        return dict(self._placements)
+        return dict(self._placements if self._frozen is None else self._frozen)
 
     async def shrink_isr(
         self, tenant: str, remove: Collection[str], expected_epoch: int
@@ -70,6 +80,10 @@ class MemoryPlacements:
             in_sync = tuple(r for r in current.in_sync if r not in names)
         else:
             in_sync = tuple(r for r in current.replicas if r in current.in_sync or r in names)
+        seen = dict(self._placements)
         stored = self.put(replace(current, in_sync=in_sync))
         self.calls.append((kind, tenant, names, expected_epoch, True))
+        if self.apply_then_fail:
+            self.apply_then_fail, self.unreachable, self._frozen = False, True, seen
+            raise Unavailable("coordination unreachable after applying the change (test)")
         return IsrChange(True, stored)
