@@ -35,6 +35,7 @@ from yui.changelog.models import LogHead
 from yui.db.unit_of_work import UnitOfWork
 from yui.errors import Conflict, NotFound
 from yui.http.deps import Context, Tenant, UoW, require
+from yui.text import InputModel
 
 __all__ = [
     "EPOCH_HEADER",
@@ -52,7 +53,7 @@ router = APIRouter(tags=["drills"])
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
-class ProbeIn(BaseModel):
+class ProbeIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     id: uuid.UUID = Field(description="クライアントが生成した UUID / client-generated id")
@@ -206,7 +207,7 @@ def delete_probe(
     return DeletedOut(id=probe_id, deleted_now=False)
 
 
-class IncrementIn(BaseModel):
+class IncrementIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     id: uuid.UUID = Field(description="クライアントが生成した増分の UUID / client-generated id")

@@ -5,9 +5,10 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from yui.auth.models import Role
+from yui.text import InputModel
 
 
-class LoginIn(BaseModel):
+class LoginIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=1, max_length=64)
@@ -28,7 +29,7 @@ class MeOut(BaseModel):
     roles: list[Role]
 
 
-class UserIn(BaseModel):
+class UserIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")

@@ -118,9 +118,10 @@ def install(app: FastAPI) -> None:
                 instance=request.url.path,
                 errors=errors,
             )
+        fields = ", ".join(dict.fromkeys(".".join(item["loc"]) for item in errors[:5]))
         return problem_response(
             422,
-            "入力を確認してください / check the input",
+            f"入力を確認してください: {fields} / check the input: {fields}",
             slug="invalid-input",
             instance=request.url.path,
             errors=errors,

@@ -13,6 +13,7 @@ from yui.auth.models import Role
 from yui.auth.service import Principal
 from yui.http.deps import UoW, require
 from yui.jobs import service
+from yui.text import LineText
 
 router = APIRouter(tags=["jobs"])
 Reader = Annotated[Principal, Depends(require(Role.ADMIN, Role.AUDITOR))]
@@ -41,7 +42,7 @@ def list_jobs(
     uow: UoW,
     _: Reader,
     state: State | None = None,
-    kind: Annotated[str | None, Query(max_length=63)] = None,
+    kind: Annotated[LineText | None, Query(max_length=63)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[JobOut]:
     rows = service.list_jobs(uow, state=state, kind=kind, limit=limit)

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from residents.assistance.models import AssistanceEntry, Reason, Supporter
 from residents.registry import fields
 from residents.registry.models import Resident, Sex, address_text
+from yui.text import CalendarDate, InputModel, MultiLine
 
 CARE_LEVELS = ("", "要支援1", "要支援2", "要介護1", "要介護2", "要介護3", "要介護4", "要介護5")
 
@@ -24,7 +25,7 @@ def _care_level(value: str) -> str:
     return text
 
 
-class SupporterIn(BaseModel):
+class SupporterIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[
@@ -39,7 +40,7 @@ class SupporterIn(BaseModel):
     email: Annotated[str, Field(max_length=254), AfterValidator(fields.email)] = ""
 
 
-class AssistanceIn(BaseModel):
+class AssistanceIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     reasons: list[Reason] = Field(min_length=1, max_length=8)
@@ -47,13 +48,14 @@ class AssistanceIn(BaseModel):
     needs: Annotated[
         str,
         Field(max_length=1000, description="支援に必要なこと / what helpers need to know"),
-        AfterValidator(lambda v: fields.text_field(v, "必要な支援 / needs", 1000)),
+        MultiLine(),
+        AfterValidator(lambda v: fields.text_field(v, "必要な支援 / needs", 1000, multiline=True)),
     ] = ""
     priority: int = Field(default=2, ge=1, le=3, description="1 = reach first")
     consent_to_share: bool = Field(
         default=False, description="平常時の名簿提供への同意 / consents to sharing in normal times"
     )
-    consent_on: date | None = None
+    consent_on: CalendarDate | None = None
     supporters: list[SupporterIn] = Field(default_factory=list, max_length=10)
 
 

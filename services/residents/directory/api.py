@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -18,6 +17,7 @@ from residents.registry.models import Resident, Sex
 from yui.errors import NotFound
 from yui.http.deps import UoW
 from yui.ports import Audience
+from yui.text import CalendarDate, LineText
 
 router = APIRouter(prefix="/directory", tags=["directory"])
 
@@ -46,10 +46,10 @@ def _entry(resident: Resident, assisted: set[str]) -> DirectoryEntry:
 def find(
     uow: UoW,
     principal: DirectoryReader,
-    q: Annotated[str, Query(max_length=100, description="氏名（漢字・かな）")] = "",
-    birth_date: Annotated[date | None, Query(description="生年月日")] = None,
+    q: Annotated[LineText, Query(max_length=100, description="氏名（漢字・かな）")] = "",
+    birth_date: Annotated[CalendarDate | None, Query(description="生年月日")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str, Query(max_length=400)] = "",
+    cursor: Annotated[LineText, Query(max_length=400)] = "",
 ) -> DirectoryPage:
     page = service.find(
         uow.session,

@@ -26,6 +26,7 @@ from residents.registry.schemas import (
     resident_out,
 )
 from yui.http.deps import UoW
+from yui.text import CalendarDate, LineText
 
 router = APIRouter(tags=["residents"])
 
@@ -184,7 +185,7 @@ def household_on(
     household_id: HouseholdId,
     uow: UoW,
     principal: StaffReader,
-    on: Annotated[date | None, Query(description="基準日 (default: today)")] = None,
+    on: Annotated[CalendarDate | None, Query(description="基準日 (default: today)")] = None,
 ) -> OccupantsOut:
     day = on or today()
     found = service.occupants_of_household(uow.session, household_id, on=day)
@@ -201,10 +202,12 @@ def household_on(
 def address_on(
     uow: UoW,
     principal: StaffReader,
-    town: Annotated[str, Query(min_length=1, max_length=80, description="町字, e.g. 一番町一丁目")],
-    block: Annotated[str, Query(max_length=40, description="番地, e.g. 2-3")] = "",
-    building: Annotated[str | None, Query(max_length=80, description="方書")] = None,
-    on: Annotated[date | None, Query(description="基準日 (default: today)")] = None,
+    town: Annotated[
+        LineText, Query(min_length=1, max_length=80, description="町字, e.g. 一番町一丁目")
+    ],
+    block: Annotated[LineText, Query(max_length=40, description="番地, e.g. 2-3")] = "",
+    building: Annotated[LineText | None, Query(max_length=80, description="方書")] = None,
+    on: Annotated[CalendarDate | None, Query(description="基準日 (default: today)")] = None,
 ) -> OccupantsOut:
     day = on or today()
     found = service.occupants_of_address(uow.session, town, block, on=day, building=building)

@@ -13,6 +13,7 @@ import unicodedata
 from datetime import date, datetime, timedelta, timezone
 
 from residents.registry.models import Sex
+from yui.text import control_character_problem
 
 JST = timezone(timedelta(hours=9), "JST")
 #: the oldest birth date the register accepts
@@ -233,7 +234,17 @@ _PHONE = re.compile(r"^\+?[0-9][0-9-]{5,18}$")
 _PHONE_SIMPLE = re.compile(r"^0[0-9]{1,4}-[0-9]{1,4}-[0-9]{3,4}$")
 
 
+def _no_controls(value: str, label: str, *, multiline: bool = False) -> None:
+    """The kernel's rule for text, for values that do not come through a request schema
+    (CSV cells) and for the normalising fields below, which would otherwise turn a control
+    character into a separator or strip it."""
+    reason = control_character_problem(value, multiline=multiline)
+    if reason is not None:
+        raise ValueError(f"{_ja(label)}: {reason}")
+
+
 def phone(value: str) -> str:
+    _no_controls(value, "電話番号 / phone")
     if not value or _PHONE_SIMPLE.match(value):
         return value
     text = unicodedata.normalize("NFKC", value).strip().replace("(", "-").replace(")", "-")
@@ -248,6 +259,7 @@ _EMAIL = re.compile(r"^[^@\s=+\-][^@\s]{0,63}@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
 def email(value: str) -> str:
+    _no_controls(value, "メールアドレス / e-mail")
     text = value.strip()
     if text and (len(text) > 254 or not _EMAIL.match(text)):
         raise ValueError(f"メールアドレスが正しくありません: {value!r} / invalid e-mail address")
@@ -283,11 +295,16 @@ def town_code(value: str) -> str:
     return text
 
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+#: invisible characters that reorder or hide text (not control characters, refused too)
+_INVISIBLE = re.compile("[\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 
 
-def text_field(value: str, label: str, max_length: int, *, required: bool = False) -> str:
-    """Free text (町字, 番地, 方書, 国籍): one line, no control characters."""
+def text_field(
+    value: str, label: str, max_length: int, *, required: bool = False, multiline: bool = False
+) -> str:
+    """Text (町字, 番地, 方書, 国籍): one line unless `multiline` (a note: tab and newline
+    allowed), no control or invisible characters."""
+    _no_controls(value, label, multiline=multiline)
     text = value.strip()
     if not text.isascii() and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
@@ -297,7 +314,7 @@ def text_field(value: str, label: str, max_length: int, *, required: bool = Fals
         raise ValueError(
             f"{_ja(label)}は{max_length}文字までです / {_en(label)} is over {max_length} characters"
         )
-    if _CONTROL.search(text):
+    if _INVISIBLE.search(text):
         raise ValueError(f"{_ja(label)}に制御文字があります / {_en(label)} has control characters")
     return text
 

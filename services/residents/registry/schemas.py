@@ -18,6 +18,7 @@ from residents.registry.models import (
     Status,
     address_text,
 )
+from yui.text import CalendarDate, InputModel, MultiLine
 
 
 def _name(value: str) -> str:
@@ -61,7 +62,7 @@ HouseholdNo = Annotated[
 Relationship = Annotated[
     str, Field(max_length=40, examples=["世帯主", "妻", "子"]), AfterValidator(fields.relationship)
 ]
-PastDate = Annotated[date, AfterValidator(_past_date)]
+PastDate = Annotated[CalendarDate, AfterValidator(_past_date)]
 Phone = Annotated[str, Field(max_length=40), AfterValidator(fields.phone)]
 Email = Annotated[str, Field(max_length=254), AfterValidator(fields.email)]
 Language = Annotated[
@@ -75,8 +76,15 @@ Nationality = Annotated[
     AfterValidator(lambda value: fields.text_field(value, "国籍・地域 / nationality", 60)),
 ]
 
+Note = Annotated[
+    str,
+    Field(max_length=1000, description="備考（改行可） / note (may span lines)"),
+    MultiLine(),
+    AfterValidator(lambda value: fields.text_field(value, "備考 / note", 1000, multiline=True)),
+]
 
-class AddressIn(BaseModel):
+
+class AddressIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     town_code: Annotated[
@@ -113,7 +121,7 @@ class AddressOut(BaseModel):
     text: str = Field(description="一行の住所 / the address on one line")
 
 
-class ResidentIn(BaseModel):
+class ResidentIn(InputModel):
     """転入 or 出生: a person becomes a resident."""
 
     model_config = ConfigDict(extra="forbid")
@@ -152,7 +160,7 @@ class ResidentIn(BaseModel):
         return self
 
 
-class ResidentPatch(BaseModel):
+class ResidentPatch(InputModel):
     """Corrections of facts that are not 異動 (contact details, names, language)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -170,7 +178,7 @@ class ResidentPatch(BaseModel):
     longitude: float | None = Field(default=None, ge=122, le=154)
 
 
-class MoveIn(BaseModel):
+class MoveIn(InputModel):
     """異動 of a resident: 転居, 転出, 死亡, 世帯変更, or 転入 again after a 転出."""
 
     model_config = ConfigDict(extra="forbid")
@@ -194,11 +202,7 @@ class MoveIn(BaseModel):
         Field(max_length=250, description="転出先・転入元 / the other municipality's address"),
         AfterValidator(lambda value: fields.text_field(value, "転出先 / other address", 250)),
     ] = ""
-    note: Annotated[
-        str,
-        Field(max_length=1000),
-        AfterValidator(lambda value: fields.text_field(value, "備考 / note", 1000)),
-    ] = ""
+    note: Note = ""
     version: int | None = Field(default=None, ge=1, description="the version read, if any")
 
     @model_validator(mode="after")
@@ -221,7 +225,7 @@ class MoveIn(BaseModel):
         return self
 
 
-class HouseholdMoveIn(BaseModel):
+class HouseholdMoveIn(InputModel):
     """転居 of a whole household: every active member moves on the same day."""
 
     model_config = ConfigDict(extra="forbid")
@@ -229,10 +233,10 @@ class HouseholdMoveIn(BaseModel):
     effective_on: PastDate
     notified_on: PastDate | None = None
     address: AddressIn
-    note: str = Field(default="", max_length=1000)
+    note: Note = ""
 
 
-class DvBlockIn(BaseModel):
+class DvBlockIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     blocked: bool = Field(description="支援措置の対象とする / under a DV-support block")
