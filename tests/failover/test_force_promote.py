@@ -67,6 +67,11 @@ async def placed(
             await view.close()
 
 
+def lose(cluster: Cluster, site: str) -> None:
+    cluster.router.down.add(site)
+    cluster.router.isolated.add(site)
+
+
 async def test_a_stale_copy_is_force_promoted_when_no_in_sync_copy_survives(
     placed: tuple[Coordination, Cluster],
 ) -> None:
@@ -84,8 +89,9 @@ async def test_a_stale_copy_is_force_promoted_when_no_in_sync_copy_survives(
     shrunk, _ = await coordination.get_placement(SENDAI)
     assert shrunk is not None and shrunk.in_sync == ("site-b",)
 
-    # a is lost; c answers again (nothing ships to it: its primary is gone).
-    cluster.router.down.add("site-a")
+    # a is lost (it neither answers nor sends: its streams must not catch c up); c
+    # answers again.
+    lose(cluster, "site-a")
     cluster.router.down.discard("site-c")
     copies = cluster.client("site-b")
 
@@ -101,7 +107,7 @@ async def test_a_stale_copy_is_force_promoted_when_no_in_sync_copy_survives(
     assert f"seqs {stale + 1}..{acknowledged} may be lost" in report.loss.summary()
 
     # Then b is lost too: no in-sync copy survives. Without accept_data_loss: nothing.
-    cluster.router.down.add("site-b")
+    lose(cluster, "site-b")
     before, revision = await coordination.get_placement(SENDAI)
     sealed_before = c.state().sealed_epoch
     dry = await force_promote(
@@ -150,6 +156,7 @@ async def test_a_stale_copy_is_force_promoted_when_no_in_sync_copy_survives(
     # b returns: its tail above the new primary's log goes to quarantine, it catches up,
     # joins the in-sync set, and writes are acknowledged at c.
     cluster.router.down.discard("site-b")
+    cluster.router.isolated.discard("site-b")
     await cluster.wait_for(
         lambda: cluster.placements.placement(SENDAI).in_sync == ("site-b",),  # type: ignore[union-attr]
         within=30,
