@@ -144,3 +144,29 @@ def test_malformed_authorization_headers_never_get_500(client: TestClient, db: D
     ):
         response = client.get(url, headers={"Authorization": value.encode()})
         assert response.status_code == 401, (value[:40], response.text)
+
+
+def test_usernames_are_one_account_after_nfkc_case_folding(
+    client: TestClient, db: Database
+) -> None:
+    tenant(db)
+    user(db, SENDAI, "boss", "admin")
+    admin = sign_in(client, SENDAI, "boss")
+    url = f"/api/v1/{SENDAI}/users"
+    first = {"username": "pa-staff", "password": PASSWORD, "roles": ["staff"]}
+    assert client.post(url, json=first, headers=admin).status_code == 201
+    for confusable in ("PA-STAFF", "Pa-Staff"):
+        response = client.post(url, json={**first, "username": confusable}, headers=admin)
+        assert response.status_code == 409, response.text
+    assert [u["username"] for u in client.get(url, headers=admin).json()] == ["boss", "pa-staff"]
+    # Signing in compares the same way: any case, full-width letters too, is that account.
+    for typed in ("PA-STAFF", "ｐａ－ｓｔａｆｆ"):
+        response = client.post(
+            f"/api/v1/{SENDAI}/auth/token", json={"username": typed, "password": PASSWORD}
+        )
+        assert response.status_code == 200, (typed, response.text)
+        me = client.get(
+            f"/api/v1/{SENDAI}/auth/me",
+            headers={"Authorization": f"Bearer {response.json()['access_token']}"},
+        )
+        assert me.json()["username"] == "pa-staff"

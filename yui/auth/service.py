@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from yui.audit import service as audit
 from yui.auth import passwords, tokens
-from yui.auth.models import Role, StaffUser
+from yui.auth.models import Role, StaffUser, username_key
 from yui.auth.ratelimit import FailureLimiter
 from yui.errors import Conflict, InvalidInput, NotAuthenticated, TooManyRequests
 
@@ -61,10 +61,15 @@ def create_user(
     except ValueError as error:
         raise InvalidInput(str(error)) from None
     clean_roles = parse_roles(roles)
-    if session.execute(select(StaffUser).where(StaffUser.username == username)).first():
+    key = username_key(username)
+    if session.execute(select(StaffUser.id).where(StaffUser.username_key == key)).first():
         raise Conflict(f"ユーザー {username} は既にあります / user {username} already exists")
     user = StaffUser(
-        username=username, display_name=display_name, password_hash=password_hash, roles=clean_roles
+        username=username,
+        username_key=key,
+        display_name=display_name,
+        password_hash=password_hash,
+        roles=clean_roles,
     )
     session.add(user)
     session.flush()
@@ -95,7 +100,8 @@ def login(
     ttl_seconds: int,
 ) -> tuple[str, StaffUser]:
     """Check the password and issue a token; failures are counted and audited."""
-    account_key, client_key = f"user:{tenant}:{username.lower()}", f"client:{client}"
+    folded = username_key(username)
+    account_key, client_key = f"user:{tenant}:{folded}", f"client:{client}"
     wait = limiter.retry_after(account_key, client_key)
     if wait:
         raise TooManyRequests(
@@ -104,7 +110,7 @@ def login(
             retry_after=wait,
         )
     user = session.execute(
-        select(StaffUser).where(StaffUser.username == username)
+        select(StaffUser).where(StaffUser.username_key == folded)
     ).scalar_one_or_none()
     ok = passwords.verify_password(password, user.password_hash if user else None)
     if user is None or not ok or user.disabled:
@@ -112,7 +118,7 @@ def login(
         if user is not None:
             audit.record(
                 session,
-                actor=username,
+                actor=user.username,
                 action="auth.login_failed",
                 subject_type="staff_user",
                 subject_id=user.id,
@@ -130,7 +136,7 @@ def login(
     )
     audit.record(
         session,
-        actor=username,
+        actor=user.username,
         action="auth.login",
         subject_type="staff_user",
         subject_id=user.id,
