@@ -93,6 +93,9 @@ class ClusterLink:
         self.failsafe = False
         #: set by replication when it runs here: how far this site's copy lags
         self.local_lag: LagLookup = lambda _tenant, _primary: None
+        #: set by replication when it runs here: whether this site holds a copy of a tenant
+        #: (asked only while the view has not loaded; without replication: assume it does)
+        self.holds_copy: Callable[[str], bool] = lambda _tenant: True
 
     async def start(self) -> None:
         # The view first: a site must serve with the placements it knows even when etcd
@@ -169,9 +172,10 @@ class ClusterLink:
     def route(self, tenant: str) -> Route | None:
         placement = self.view.placement(tenant)
         if placement is None:
-            if not self.view.loaded:  # etcd not reached since start: the tenant may be placed
+            if not self.view.loaded and self.holds_copy(tenant):
+                # etcd not reached since start, and a copy is here: it may be a replica's
                 return Route(primary=None, primary_url=None, has_local_copy=False)
-            return None
+            return None  # a lone site's tenant
         lag = self.local_lag(tenant, placement.primary) if self.site in placement.replicas else None
         return Route(
             primary=placement.primary,

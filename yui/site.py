@@ -115,6 +115,7 @@ def create_app(
         route_lookup, write_gate = cluster.route, cluster.write_gate
         if replication is not None:
             cluster.local_lag = replication.receiver.lag.lag  # replica reads state their lag
+            cluster.holds_copy = replication.holds_copy
     if replication is not None and signatures is None:
         # Forwards are signed with the site's replication key: trusted sites only.
         signatures = ForwardSignatures(replication.client.key, replication.trust)

@@ -465,3 +465,18 @@ def test_the_app_never_sees_forwarding_marks(tmp_path: Path) -> None:
         )
         assert forged.json() == {"marks": [], "client": "testclient"}
     db.dispose()
+
+
+def test_a_site_that_does_not_know_the_placement_yet_answers_503(tmp_path: Path) -> None:
+    db = _site(tmp_path, "replica")
+
+    def lookup(code: str) -> Route:  # etcd not reached since start; a copy is here
+        return Route(primary=None, primary_url=None, has_local_copy=False)
+
+    with TestClient(_lone_app(tmp_path, "site-b", db, route_lookup=lookup)) as client:
+        answer = client.post(
+            f"/api/v1/{SENDAI}/auth/token", json={"username": "boss", "password": PASSWORD}
+        )
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+        assert answer.json()["type"].endswith("/placement-unknown")
+    db.dispose()

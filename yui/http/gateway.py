@@ -295,7 +295,6 @@ class Gateway:
         # adds its own date, server, request id and x-yui-site.
         out = [(k, v) for k, v in response.headers.raw if k.lower() not in OWN_RESPONSE_HEADERS]
         out.append((b"x-yui-forwarded-to", primary.encode()))
-        out.append((b"content-length", str(len(response.content)).encode()))
         await send({"type": "http.response.start", "status": response.status_code, "headers": out})
         await send({"type": "http.response.body", "body": response.content})
 
