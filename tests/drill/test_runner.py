@@ -210,6 +210,7 @@ def _options(tmp_path: Path, scenario: str = "site-kill", **kw: object) -> Drill
         "settle_timeout": 0.5,
         "drain_seconds": 3.0,
         "hold": 0.8,
+        "observe_seconds": 0.2,
     }
     defaults.update(kw)
     return DrillOptions(scenario=scenario, **defaults)  # type: ignore[arg-type]
@@ -235,7 +236,7 @@ def test_a_site_kill_drill_measures_checks_and_reports(tmp_path: Path, world: _W
     assert report["lost_acknowledged_writes"] == 0 and report["lost_updates"] == 0
     assert report["resurrected_deletes"] == 0 and report["unconverged_copies"] == 0
     assert report["split_brain_violations"] == 0 and report["duplicate_writes"] == 0
-    assert [e["ok"] for e in report["expectations"]] == [True]
+    assert [e["ok"] for e in report["expectations"]] == [True, True]  # moved; view current
     assert [p["primary"] for p in report["placements"]] == ["site-a", "site-b"]
     assert env.faults.calls == [  # type: ignore[attr-defined]
         ("inject", "site-kill", "site-a"),
@@ -258,7 +259,7 @@ def test_an_etcd_outage_expects_no_failover_and_writes_throughout(
     outcome = asyncio.run(run_drill(_options(tmp_path, "etcd-down", duration=2.0), _env(world)))
     report = outcome.report
     assert report["ok"] is True, report
-    assert [e["ok"] for e in report["expectations"]] == [True, True]
+    assert [e["ok"] for e in report["expectations"]] == [True, True, True]
     assert report["rto_seconds"]["per_tenant"][SENDAI] < 0.5  # the primary never stopped
 
 

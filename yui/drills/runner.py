@@ -121,6 +121,9 @@ class DrillOptions:
     drain_seconds: float = 10.0
     #: the workload's (inserts, increments, deletes) weights
     mix: tuple[float, float, float] = DEFAULT_MIX
+    #: after an etcd fault is mended: how long the runner keeps watching (its view current
+    #: again) for a failover the outage may still cause — longer than a site's lease
+    observe_seconds: float = 8.0
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -475,6 +478,17 @@ async def run_drill(
     live = await asyncio.to_thread(env.faults.live_sites)
     progress(f"reading copies at {', '.join(sorted(live))}")
     progress(f"waiting up to {options.settle_timeout:g} s for the copies to converge")
+    current = await _view_current(env, options.target, options.failover_timeout)
+    expectations.append(
+        Expectation(
+            "配置が最新 / the final placements are current",
+            current,
+            "the runner's view of etcd was current when the copies were read"
+            if current
+            else "the runner's view of etcd was not current at the end: the final primaries "
+            "(the checker's authority) may be stale",
+        )
+    )
     await recorder.poll()
     copies = await _settle(
         env, sorted(live), tenants, since, options.settle_timeout, recorder.members
@@ -593,6 +607,11 @@ async def _fault_and_mend(
     await asyncio.sleep(options.hold_seconds)
     progress("mending etcd")
     await asyncio.to_thread(env.faults.recover, scenario, target)
+    # leases lapsed during the outage: a failover it causes comes after the mend, and the
+    # drill must still be watching (with a current view) when it does
+    if await _view_current(env, target, options.failover_timeout):
+        progress(f"watching {options.observe_seconds:g} s more for a failover")
+        await asyncio.sleep(options.observe_seconds)
 
 
 def _slow_replica(
@@ -634,6 +653,16 @@ def _replica_refused(
         if not own
         else f"{target} acknowledged writes of {', '.join(own)} as if it were the primary",
     )
+
+
+async def _view_current(env: DrillEnvironment, site: str, within: float) -> bool:
+    """Wait until the watch's view of etcd is current (it can tell whether a site is alive)."""
+    deadline = time.monotonic() + within
+    while await env.watch.site_alive(site) is None:
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(POLL_SECONDS * 4)
+    return True
 
 
 async def _rejoined(env: DrillEnvironment, target: str, within: float) -> Expectation:
