@@ -192,8 +192,14 @@ def thaw(site: str, root: RootOption = DEFAULT_ROOT) -> None:
 
 @app.command("restart")
 def restart(site: str, root: RootOption = DEFAULT_ROOT) -> None:
-    """サイトを再起動 / start SITE's processes again."""
-    _fault("restart", site, root)
+    """止まったプロセスだけを再起動 / start SITE's processes that are not alive again."""
+    try:
+        notes = _sandbox(root).restart(site)
+    except SandboxError as error:
+        raise fail(str(error)) from None
+    for note in notes:
+        console.print(f"  {note}", soft_wrap=True)
+    console.print(f"restart {site}: done")
 
 
 @app.command("partition")

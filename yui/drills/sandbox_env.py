@@ -215,12 +215,12 @@ class SandboxFaults:
             thread.join(timeout=5.0)
 
     def _respawn_etcd(self, site: str | None) -> None:
-        records = self.sandbox.state.load()
-        mine = [r for r in records if r.role == "etcd" and (site is None or r.site == site)]
-        for record in mine:
-            processes.stop(record.pid, grace=1.0)
-            processes.spawn(record, cwd=Path.cwd())
-            self.sandbox.state.save(records)
+        with self.sandbox.state.updating() as records:  # never loses a `yui sandbox` change
+            mine = [r for r in records if r.role == "etcd" and (site is None or r.site == site)]
+            for record in mine:
+                processes.stop(record.pid, grace=1.0)
+                processes.spawn(record, cwd=Path.cwd())
+                self.sandbox.state.save(records)
         deadline = time.monotonic() + self.ready_timeout
         for record in mine:
             while not _etcd_healthy(record.host, record.port):

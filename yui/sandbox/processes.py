@@ -4,12 +4,13 @@ signal, inspect or stop them. A crashed process is reported, never silently rest
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -113,3 +114,18 @@ class StateFile:
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps({"processes": [asdict(r) for r in records]}, indent=2))
         temporary.replace(self.path)
+
+    @contextlib.contextmanager
+    def updating(self) -> Iterator[list[ProcessRecord]]:
+        """The records, to change in place; saved when the block ends (also on an error:
+        what was started is recorded). Holds the state's lock throughout, so two `yui
+        sandbox` commands at once never lose each other's processes — a process missing
+        from the file is one `yui sandbox down` cannot stop."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            records = self.load()
+            try:
+                yield records
+            finally:
+                self.save(records)

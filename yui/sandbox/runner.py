@@ -100,17 +100,17 @@ class Sandbox:
         nodes before the etcd they release their leases in); a role's processes together,
         except etcd's members: one at a time, or a stopping leader waits for a peer that is
         itself stopping to take over (5 s, then SIGKILL)."""
-        records = self.state.load()
         stopped = []
-        for role in reversed(ROLE_ORDER):
-            mine = [r for r in reversed(records) if r.role == role]
-            for batch in [[r] for r in mine] if role == "etcd" else [mine]:
-                processes.stop_all(r.pid for r in batch)
-            stopped += [r.name for r in mine]
-        others = [r for r in reversed(records) if r.role not in ROLE_ORDER]
-        processes.stop_all(r.pid for r in others)
-        stopped += [r.name for r in others]
-        self.state.save([])
+        with self.state.updating() as records:  # a restart running now finishes first
+            for role in reversed(ROLE_ORDER):
+                mine = [r for r in reversed(records) if r.role == role]
+                for batch in [[r] for r in mine] if role == "etcd" else [mine]:
+                    processes.stop_all(r.pid for r in batch)
+                stopped += [r.name for r in mine]
+            others = [r for r in reversed(records) if r.role not in ROLE_ORDER]
+            processes.stop_all(r.pid for r in others)
+            stopped += [r.name for r in others]
+            records.clear()
         self._leave_namespaces()
         return stopped
 
@@ -129,8 +129,7 @@ class Sandbox:
         return records
 
     def kill(self, site: str) -> None:
-        for record in self.site_records(site):
-            processes.send(record.pid, signal.SIGKILL)
+        _kill_and_wait(self.site_records(site))
 
     def freeze(self, site: str) -> None:
         for record in self.site_records(site):
@@ -150,27 +149,54 @@ class Sandbox:
 
     def kill_role(self, role: str) -> None:
         """SIGKILL every process of one role across all sites (e.g. "etcd": etcd-down)."""
-        for record in self.state.load():
-            if record.role == role:
-                processes.send(record.pid, signal.SIGKILL)
+        _kill_and_wait([record for record in self.state.load() if record.role == role])
 
-    def restart_role(self, role: str) -> None:
-        self._restart(lambda record: record.role == role)
+    def restart_role(self, role: str) -> list[str]:
+        return self._restart(lambda record: record.role == role)
 
-    def restart(self, site: str) -> None:
-        """Start the site's processes again (after a kill), as they were configured."""
+    def restart(self, site: str) -> list[str]:
+        """Start the site's processes that are not alive (after a kill), as they were
+        configured; returns what a person should know (日本語 / English lines)."""
         self.site_records(site)  # raises with the known sites when there is no such site
-        self._restart(lambda record: record.site == site)
+        return self._restart(lambda record: record.site == site)
 
-    def _restart(self, chosen: Callable[[ProcessRecord], bool]) -> None:
-        records = self.state.load()
-        mine = sorted(filter(chosen, records), key=lambda r: ROLE_ORDER.index(r.role))
-        for record in mine:
-            processes.stop(record.pid, grace=2.0)
-            processes.spawn(record, cwd=Path.cwd())
-            self.state.save(records)
-        for record in mine:
+    def _restart(self, chosen: Callable[[ProcessRecord], bool]) -> list[str]:
+        """Only what is not alive is started, and each start is recorded at once: a live
+        process is never started twice (a second one fails on its port or runs beside the
+        first, and only one of them is in the state file for `down` to stop). A frozen
+        process is thawed. An etcd member started while too few members run for a quorum
+        is not waited for: it cannot be ready alone, and joins when a quorum is back."""
+        notes: list[str] = []
+        started: list[ProcessRecord] = []
+        with self.state.updating() as records:
+            mine = sorted(filter(chosen, records), key=lambda r: ROLE_ORDER.index(r.role))
+            for record in mine:
+                state = processes.state_of(record.pid)
+                if state == "frozen":
+                    processes.send(record.pid, signal.SIGCONT)
+                    notes.append(f"{record.name}: 再開しました / thawed (it was frozen)")
+                if state != "crashed" and state != "stopped":
+                    continue
+                if record.port is not None and _listening(record.host, record.port):
+                    raise SandboxError(
+                        f"{record.name} のポート {record.port} は記録にないプロセスが使っています / "
+                        f"port {record.port} of {record.name} is taken by a process the sandbox "
+                        "did not record: stop it first (nothing was started in its place)"
+                    )
+                processes.spawn(record, cwd=Path.cwd())
+                started.append(record)
+                self.state.save(records)
+            quorum = _etcd_quorum_possible(records)
+        for record in started:
+            if record.role == "etcd" and not quorum:
+                notes.append(
+                    f"{record.name}: 起動しました。etcd メンバーの過半数が動くまで準備完了になりません"
+                    "（待たずに続けます） / started; it waits for a quorum of etcd members to be "
+                    "running again before it is ready (not waited for)"
+                )
+                continue
             self._wait_ready(record)
+        return notes
 
     # ------------------------------------------------------------------ namespaces
 
@@ -250,6 +276,36 @@ class Sandbox:
         raise SandboxError(
             f"{record.name} が応答しません / {record.name} not ready after {timeout:.0f} s; see {record.log}"
         )
+
+
+def _kill_and_wait(records: list[ProcessRecord], timeout: float = 5.0) -> None:
+    """SIGKILL, then wait until they are gone: a restart right after sees them dead (and
+    starts them), never still running (and leaves them to die)."""
+    for record in records:
+        processes.send(record.pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(
+        processes.state_of(record.pid) in ("running", "frozen") for record in records
+    ):
+        time.sleep(0.02)
+
+
+def _etcd_quorum_possible(records: list[ProcessRecord]) -> bool:
+    """More than half of the sandbox's etcd members are running (frozen ones do not vote)."""
+    members = [r for r in records if r.role == "etcd"]
+    running = sum(1 for r in members if processes.state_of(r.pid) == "running")
+    return running > len(members) // 2
+
+
+def _listening(host: str, port: int) -> bool:
+    """Something accepts connections on the port (a refused connection: nothing does)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 def _tls_of(record: ProcessRecord) -> ssl.SSLContext | None:
