@@ -53,6 +53,10 @@ def write_config(
 
     keys = root / "keys"
     generate_site_keys(keys, list(names))
+    if extra.get("tls"):  # the sandbox's kind of private CA and per-site certificates
+        from yui.tls import generate_pki
+
+        generate_pki(keys / "tls", list(names))
     ports = free_ports(len(names))
     config = {
         "root": str(root),
@@ -69,14 +73,27 @@ def write_config(
 
 
 def peer_urls(config: dict[str, Any]) -> dict[str, str]:
-    return {name: f"http://127.0.0.1:{site['port']}" for name, site in config["sites"].items()}
+    scheme = "https" if config.get("tls") else "http"
+    return {name: f"{scheme}://127.0.0.1:{site['port']}" for name, site in config["sites"].items()}
 
 
-def wait_ready(port: int, timeout: float = 120.0) -> None:
+def tls_files(config: dict[str, Any], name: str) -> Any:
+    """A site's (or the operator's) TLS files of a --tls run; None without TLS."""
+    if not config.get("tls"):
+        return None
+    from yui.tls import TlsFiles
+
+    directory = Path(config["keys"]) / "tls"
+    return TlsFiles(directory / "ca.pem", directory / f"{name}.crt", directory / f"{name}.key")
+
+
+def wait_ready(port: int, timeout: float = 120.0, tls: Any = None) -> None:
+    scheme = "https" if tls is not None else "http"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as answer:
+            url = f"{scheme}://127.0.0.1:{port}/healthz"
+            with urllib.request.urlopen(url, timeout=1, context=tls) as answer:
                 if answer.status == 200:
                     return
         except OSError:
@@ -109,9 +126,10 @@ class Sites:
         }
 
     def __enter__(self) -> Sites:
+        files = tls_files(self.config, "operator")
         try:
             for port in self.ports:
-                wait_ready(port)
+                wait_ready(port, tls=files.client_context() if files else None)
         except BaseException:
             self.stop()
             raise
@@ -165,9 +183,12 @@ def serve_node(
     from yui.db.database import Database
     from yui.settings import load_settings
     from yui.site import create_app
+    from yui.tls import use_for_peers
 
     config = json.loads(Path(config_path).read_text())
     site = config["sites"][name]
+    tls = tls_files(config, name)
+    use_for_peers(tls)  # before the replication node makes its clients
     logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(message)s")
     settings = load_settings(
         site=name,
@@ -198,7 +219,14 @@ def serve_node(
         customize(app)
 
     def serve() -> None:
-        uvicorn.run(app, host="127.0.0.1", port=site["port"], log_level="warning", access_log=False)
+        uvicorn.run(
+            app,
+            host="127.0.0.1",
+            port=site["port"],
+            log_level="warning",
+            access_log=False,
+            **(tls.uvicorn_options() if tls else {}),
+        )
 
     if profile := os.environ.get("YUI_BENCH_PROFILE"):  # a cProfile of this node, on exit
         import cProfile

@@ -1,12 +1,14 @@
 """Ingest throughput with and without sync replication (issue 5, "Performance").
 
-    python bench/ingest.py [--seconds 10] [--clients 4] [--postgres URL]
+    python bench/ingest.py [--seconds 10] [--clients 4] [--postgres URL] [--tls]
 
 (a) one site node, replication off; (b) three site nodes on loopback, the tenant's
 primary replicating in sync mode to two replicas. Each node is its own process
 (uvicorn, SQLite by default); the load is safety-report-sized inserts through the HTTP
 API from a closed loop of keep-alive clients in this process. The last line is one JSON
 object: unreplicated_rps, replicated_rps, ratio, replicated_p99_ms (and more).
+With --tls every connection (the clients' and the sites' to each other) is HTTPS with
+the sandbox's kind of private CA and per-site certificates (yui.tls): its cost.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import json
 import os
 import random
+import ssl
 import statistics
 import sys
 import tempfile
@@ -27,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from _sites import Sites, serve_node, write_config
+from _sites import Sites, serve_node, tls_files, write_config
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Float, String
@@ -189,8 +192,9 @@ async def _client(
     latencies: list[float],
     failures: list[int],
     warmup: list[int],
+    tls: ssl.SSLContext | None,
 ) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls)
     try:
         while (now := time.perf_counter()) < until:
             writer.write(_request(port))
@@ -214,7 +218,9 @@ async def _client(
         writer.close()
 
 
-async def _load(port: int, clients: int, warmup: float, seconds: float) -> dict[str, float]:
+async def _load(
+    port: int, clients: int, warmup: float, seconds: float, tls: ssl.SSLContext | None = None
+) -> dict[str, float]:
     start = time.perf_counter()
     measure_from, until = start + warmup, start + warmup + seconds
     latencies: list[float] = []
@@ -222,7 +228,7 @@ async def _load(port: int, clients: int, warmup: float, seconds: float) -> dict[
     warmup_codes: list[int] = []
     await asyncio.gather(
         *(
-            _client(port, until, measure_from, latencies, failures, warmup_codes)
+            _client(port, until, measure_from, latencies, failures, warmup_codes, tls)
             for _ in range(clients)
         )
     )
@@ -245,11 +251,15 @@ def _run(
     root: Path, replicate: bool, names: tuple[str, ...], args: argparse.Namespace
 ) -> dict[str, float]:
     root.mkdir(parents=True)
-    config = write_config(root, names, lambda name: args.database(root, name), replicate=replicate)
+    config = write_config(
+        root, names, lambda name: args.database(root, name), replicate=replicate, tls=args.tls
+    )
     with Sites(__file__, config) as sites:
         port = sites.ports[0]
+        operator = tls_files(sites.config, "operator")
+        context = operator.client_context() if operator else None
         before = sites.cpu_seconds()
-        result = asyncio.run(_load(port, args.clients, args.warmup, args.seconds))
+        result = asyncio.run(_load(port, args.clients, args.warmup, args.seconds, context))
         after = sites.cpu_seconds()
     # CPU per acknowledged write (warm-up included in both counts): what each node spends
     written = result["requests"] + result["warmup_requests"]
@@ -267,6 +277,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--postgres", help="a PostgreSQL server URL (a database per site is made)")
+    parser.add_argument("--tls", action="store_true", help="HTTPS everywhere (its cost)")
     args = parser.parse_args()
     if args.node:
         run_node(*args.node)
@@ -298,6 +309,7 @@ def main() -> None:
                 "seconds": args.seconds,
                 "failures": plain["failures"] + replicated["failures"],
                 "backend": "postgresql" if args.postgres else "sqlite",
+                "tls": args.tls,
                 "cpus": os.cpu_count(),
                 "load_average": [round(value, 2) for value in os.getloadavg()],
             }
