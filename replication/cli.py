@@ -420,7 +420,8 @@ def backup_restore(
     finally:
         target.dispose()
     console.print(
-        f"復元 / restored {tenant} at seq {restored.seq} (epoch {restored.epoch}, last commit "
-        f"{restored.as_of}; snapshot {restored.snapshot_seq} + {restored.entries_applied} "
-        f"entries); digest {digest.digest}"
+        f"復元 / restored {tenant} at seq {restored.seq} (snapshot {restored.snapshot_seq} "
+        f"+ {restored.entries_applied} entries); digest {digest.digest}",
+        highlight=False,
     )
+    console.print(restored.summary(), highlight=False)

@@ -484,6 +484,17 @@ class Restored:
     #: the commit time of the last entry restored (the snapshot's read time without one)
     as_of: datetime | None = None
 
+    def summary(self) -> str:
+        """What was restored and what may be missing (for the operator; ja / en)."""
+        at = self.as_of.isoformat() if self.as_of else "?"
+        return (
+            f"{self.tenant} を seq {self.seq}（エポック {self.epoch}、最後のコミット {at}）まで"
+            f"復元しました。これより後に確定した書き込み（seq {self.seq + 1} 以降）はバックアップに"
+            f"なく、失われた可能性があります / restored {self.tenant} up to seq {self.seq} "
+            f"(epoch {self.epoch}, last commit {at}); writes acknowledged after it (seq "
+            f"{self.seq + 1} on) are not in the backup and may be missing"
+        )
+
 
 @dataclass
 class _Plan:

@@ -210,6 +210,7 @@ async def test_the_log_is_kept_until_a_backup_holds_it(
     await a.node.truncate_logs()
     assert a.log_bounds()[0] == 1  # every replica holds it, no backup does yet
 
+    await _acknowledged(cluster, "site-a")  # a backup holds only what b acknowledged
     assert await a.node.back_up(SENDAI) == a.state().head
     await a.node.truncate_logs()
     assert a.log_bounds()[0] == a.state().head
@@ -381,3 +382,95 @@ def test_two_interleaved_attempts_of_one_snapshot_step_leave_whole_manifests(
         assert tenant_digest(into, SENDAI).digest == tenant_digest(primary, SENDAI).digest
     finally:
         into.dispose()
+
+
+def _snapshots_sent(cluster: Cluster, site: str) -> int:
+    return sum(
+        count
+        for (host, path), count in cluster.router.delivered.items()
+        if host == site and path.endswith("/snapshot")
+    )
+
+
+@pytest.mark.anyio
+async def test_drill_a_site_whose_data_is_gone_restores_from_a_bucket_and_catches_up(
+    cluster: Cluster, buckets: list[Bucket]
+) -> None:
+    """A replica's data is deleted while it is down; it comes back, restores the tenant
+    it holds from another site's bucket, and the primary's stream brings it up to date
+    from there (no snapshot bootstrap): its digest equals the primary's."""
+    cluster.place("site-a", ("site-b", "site-c"))
+    await cluster.create_tenant("site-a")
+    a, b = cluster["site-a"], cluster["site-b"]
+    master = MasterKey(b"d" * 32)
+    a.node.backups = BackupPlan(master, buckets, interval_seconds=0)
+    await commit(a, write_audit(count=20))
+    await commit(a, add_user("watanabe"))
+    await cluster.caught_up("site-b", "site-c")
+    await _acknowledged(cluster, "site-a")
+    assert await a.node.back_up(SENDAI) == a.state().head
+
+    cluster.router.down.add("site-b")  # b is down...
+    archive._remove(b.db, SENDAI)  # ...and its data is gone
+    assert b.state().head == 0
+    await commit(a, write_audit(count=5, actor="while-b-was-down"))  # c acknowledges
+    restored = restore(buckets[1], master, SENDAI, b.db)
+    assert restored.seq < a.state().head
+    snapshots_before = _snapshots_sent(cluster, "site-b")
+    cluster.router.down.discard("site-b")  # b is back with the restored copy
+    await commit(a, rename_user("watanabe", "渡辺"))
+    await cluster.caught_up("site-b", within=30)
+    assert b.digest() == a.digest()
+    assert _snapshots_sent(cluster, "site-b") == snapshots_before
+
+
+@pytest.mark.anyio
+async def test_drill_every_copy_lost_the_newest_backup_becomes_the_primary(
+    cluster: Cluster, buckets: list[Bucket]
+) -> None:
+    """Every live copy of the tenant is lost: its newest backup is restored at a site of
+    its placement, which is promoted (as `yui failover force-promote` does: sealed at a
+    new epoch, an empty in-sync set); the restore reports the last seq it holds and that
+    later writes may be missing; writes resume once a replica caught up."""
+    cluster.place("site-a", ("site-b", "site-c"))
+    await cluster.create_tenant("site-a")
+    a, b, c = cluster["site-a"], cluster["site-b"], cluster["site-c"]
+    master = MasterKey(b"e" * 32)
+    a.node.backups = BackupPlan(master, buckets, interval_seconds=0)
+    await commit(a, write_audit(count=12))
+    await cluster.caught_up("site-b", "site-c")
+    await _acknowledged(cluster, "site-a")
+    assert await a.node.back_up(SENDAI) == a.state().head
+    backed_up_seq, backed_up_digest = a.state().head, a.digest()
+    await commit(a, add_user("not-backed-up"))  # acknowledged, never archived
+    lost_head = a.state().head
+
+    for site in ("site-a", "site-b", "site-c"):  # every copy is lost
+        cluster.router.down.add(site)
+        archive._remove(cluster[site].db, SENDAI)
+    restored = restore(buckets[1], master, SENDAI, b.db)
+    assert restored.seq == backed_up_seq < lost_head
+    assert f"seq {backed_up_seq}" in restored.summary()
+    assert f"seq {backed_up_seq + 1} on" in restored.summary()
+
+    for site in ("site-b", "site-c"):
+        cluster.router.down.discard(site)
+    controller = cluster.client("site-c")
+    epoch = cluster.placements.revision + 1
+    for site in ("site-b", "site-c"):
+        await controller.seal(site, SENDAI, epoch)
+    cluster.place("site-b", ("site-c", "site-a"), in_sync=())
+    await cluster.wait_for(lambda: b.state().role == "primary", what="b to take over")
+    assert b.digest() == backed_up_digest
+    await cluster.wait_for(
+        lambda: c.state().applied_seq >= backed_up_seq, within=30, what="c to catch up"
+    )
+    in_sync = cluster.placements.placement(SENDAI)
+    await cluster.wait_for(
+        lambda: "site-c" in (cluster.placements.placement(SENDAI) or in_sync).in_sync,
+        within=30,
+        what="c in sync",
+    )
+    await commit(b, add_user("after-restore"))
+    await cluster.caught_up("site-c")
+    assert c.digest() == b.digest()
