@@ -316,3 +316,20 @@ def test_a_counter_whose_value_is_not_its_increments_lost_one() -> None:
     assert "value 1 at a with 2 increments recorded (values 1..1, 1 repeated)" in (
         result.lost_updates[0].detail
     )
+
+
+def test_an_unconverged_copy_is_judged_as_that_not_as_a_duplicate() -> None:
+    """b, the old primary, still holds the increment it committed but never replicated
+    (its tail awaits quarantine); c applied the retry. b never converged: one finding."""
+    attempts = [ack(T1, "i1", "c", epoch=9, op="increment", counter="k", value=1)]
+    at_c = CounterCopy(values={"k": 1}, increments=(inc("k", "i1", 1, "c", 9),))
+    at_b = CounterCopy(values={"k": 1}, increments=(inc("k", "i1", 1, "b", 5),))
+    result = check(
+        attempts,
+        {"b": {T1: []}, "c": {T1: []}},
+        primaries={T1: "c"},
+        counters={"b": {T1: at_b}, "c": {T1: at_c}},
+        digests=[CopyDigest(T1, "b", 7, "x"), CopyDigest(T1, "c", 8, "y")],
+    )
+    assert result.duplicates == [] and [f.sites for f in result.unconverged] == [("b",)]
+    assert not result.ok
