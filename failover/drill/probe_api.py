@@ -32,6 +32,7 @@ from failover.drill.models import DrillCounter, DrillCounterIncrement, DrillProb
 from yui.auth.models import Role
 from yui.auth.service import Principal
 from yui.changelog.models import LogHead
+from yui.db.types import UtcDateTime
 from yui.db.unit_of_work import UnitOfWork
 from yui.errors import Conflict, NotFound
 from yui.http.deps import Context, Tenant, UoW, require
@@ -64,7 +65,7 @@ class ProbeOut(BaseModel):
     id: uuid.UUID
     tenant: str
     payload: str
-    written_at: datetime
+    written_at: UtcDateTime
     site: str
     epoch: int
 

@@ -127,3 +127,19 @@ def test_a_write_stuck_behind_a_held_lock_gets_a_503_and_changes_nothing(
         # the lock released, the client's retry goes through
         assert client.post(f"/api/v1/{SENDAI}/users", json=new, headers=admin).status_code == 201
     db.dispose()
+
+
+def test_405_lists_every_allowed_method(client: TestClient, db: Database) -> None:
+    tenant(db)
+    for path in (f"/api/v1/{SENDAI}/users", "/healthz"):
+        response = client.delete(path)
+        assert response.status_code == 405
+        assert response.headers["content-type"] == "application/problem+json"
+        allowed = set(response.headers["allow"].split(", "))
+        # Allow names exactly the methods the path answers without a 405.
+        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+            answered = client.request(method, path).status_code != 405
+            assert answered == (method in allowed), (path, method, allowed)
+    assert {"GET", "POST"} <= set(
+        client.delete(f"/api/v1/{SENDAI}/users").headers["allow"].split(", ")
+    )

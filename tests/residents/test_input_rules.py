@@ -169,3 +169,22 @@ def test_every_request_schema_derives_from_the_kernel_input_model() -> None:
     }
     assert {"ResidentIn", "AddressIn", "SupporterIn", "LoginIn"} <= set(schemas)
     assert sorted(n for n, cls in schemas.items() if not issubclass(cls, InputModel)) == []
+
+
+def test_times_in_responses_always_carry_their_zone(office: Office) -> None:
+    """OpenAPI date-time needs a zone; SQLite gives stored times back without one."""
+    from datetime import datetime
+
+    created = office.register()
+    read = office.client.get(f"{office.api}/residents/{created['id']}", headers=office.staff)
+    moves = office.client.get(f"{office.api}/residents/{created['id']}/moves", headers=office.staff)
+    users = office.client.get(f"{office.api}/users", headers=office.admin)
+    times = [
+        read.json()["created_at"],
+        read.json()["updated_at"],
+        *(move["recorded_at"] for move in moves.json()),
+        *(account["created_at"] for account in users.json()),
+    ]
+    assert len(times) >= 4
+    for text in times:
+        assert datetime.fromisoformat(text).tzinfo is not None, text

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+
+from yui.db.types import UtcDateTime
 
 
 class AuditEntryOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     n: int
-    at: datetime
+    at: UtcDateTime
     actor: str
     action: str
     subject_type: str

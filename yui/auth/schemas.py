@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from yui.auth.models import Role
+from yui.db.types import UtcDateTime
 from yui.text import InputModel
 
 
@@ -46,4 +45,4 @@ class UserOut(BaseModel):
     display_name: str
     roles: list[Role]
     disabled: bool
-    created_at: datetime
+    created_at: UtcDateTime

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -31,3 +32,13 @@ class UTCDateTime(TypeDecorator[datetime]):
     @property
     def python_type(self) -> type[datetime]:
         return datetime
+
+
+def as_utc(value: datetime) -> datetime:
+    """A stored time as an aware UTC datetime: every time this platform stores is UTC, and
+    a `DateTime(timezone=True)` column on SQLite gives it back without its zone."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: a time in a response: always with its zone (OpenAPI `date-time` requires one)
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]

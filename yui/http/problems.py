@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from yui.db.engine import is_lock_timeout
 from yui.errors import NotAuthenticated, TooManyRequests, YuiError
@@ -86,6 +87,20 @@ def _clean_errors(errors: Any) -> list[dict[str, Any]]:
     ][:50]
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route answers at this path. Starlette's 405 names the methods of
+    the first route whose path matched; a path with GET and POST routes said only GET."""
+    allowed = []
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(YuiError)
     async def _domain(request: Request, error: YuiError) -> JSONResponse:
@@ -129,11 +144,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        headers = dict(error.headers) if error.headers else {}
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(app, request)) or headers.get("Allow", "")
         return problem_response(
             error.status_code,
             str(error.detail),
             instance=request.url.path,
-            headers=dict(error.headers) if error.headers else None,
+            headers=headers or None,
         )
 
     @app.exception_handler(OperationalError)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from yui.auth.models import Role
 from yui.auth.service import Principal
+from yui.db.types import UtcDateTime
 from yui.http.deps import UoW, require
 from yui.jobs import service
 from yui.text import LineText
@@ -30,9 +30,9 @@ class JobOut(BaseModel):
     step: int
     results: list[Any]
     attempts: int
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+    finished_at: UtcDateTime | None
     site: str | None
     last_error: str | None
 

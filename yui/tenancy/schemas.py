@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict
+
+from yui.db.types import UtcDateTime
 
 
 class TenantOut(BaseModel):
@@ -11,4 +11,4 @@ class TenantOut(BaseModel):
     code: str
     name: str
     prefecture: str
-    created_at: datetime
+    created_at: UtcDateTime

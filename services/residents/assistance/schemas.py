@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from residents.assistance.models import AssistanceEntry, Reason, Supporter
 from residents.registry import fields
 from residents.registry.models import Resident, Sex, address_text
+from yui.db.types import UtcDateTime
 from yui.text import CalendarDate, InputModel, MultiLine
 
 CARE_LEVELS = ("", "要支援1", "要支援2", "要介護1", "要介護2", "要介護3", "要介護4", "要介護5")
@@ -75,7 +76,7 @@ class AssistanceOut(BaseModel):
     consent_to_share: bool
     consent_on: date | None
     registered_on: date
-    updated_at: datetime
+    updated_at: UtcDateTime
     supporters: list[SupporterOut]
 
 

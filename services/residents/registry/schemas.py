@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -18,6 +18,7 @@ from residents.registry.models import (
     Status,
     address_text,
 )
+from yui.db.types import UtcDateTime
 from yui.text import CalendarDate, InputModel, MultiLine
 
 
@@ -273,8 +274,8 @@ class ResidentOut(BaseModel):
     dv_block: bool
     dv_block_since: date | None
     needs_assistance: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
     version: int
 
 
@@ -306,7 +307,7 @@ class MoveOut(BaseModel):
     other_address: str
     note: str
     recorded_by: str
-    recorded_at: datetime
+    recorded_at: UtcDateTime
 
 
 class MemberOut(BaseModel):
