@@ -73,7 +73,7 @@ class ClusterLink:
             {site.name: frozenset(site.hazard_zones) for site in topology.sites} if topology else {}
         )
         self.coordination = coordination or connect_etcd(
-            settings.etcd_endpoint_list, timing=timing_of(settings)
+            settings.etcd_endpoint_list, timing=timing_of(settings), tls=settings.etcd_tls_files
         )
         self.view: ClusterView = self.coordination.cluster_view()
         self.registration: SiteRegistration | None = None

@@ -127,8 +127,15 @@ class Settings(BaseSettings):
     allow_plain_http_peers: bool = Field(
         default=False,
         description="local development only: accept http:// site URLs in the topology "
-        "(site-to-site traffic in clear text)",
+        "and etcd without TLS (site-to-site traffic in clear text)",
     )
+    etcd_ca_file: Path | None = Field(
+        default=None, description="the CA (PEM) that signs the etcd members' certificates"
+    )
+    etcd_cert_file: Path | None = Field(
+        default=None, description="this site's client certificate for etcd (--client-cert-auth)"
+    )
+    etcd_key_file: Path | None = Field(default=None, description="its private key (PEM, 0600)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 
@@ -147,6 +154,13 @@ class Settings(BaseSettings):
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"expected host:port, got {endpoint!r}")
         return value
+
+    @property
+    def etcd_tls_files(self) -> TlsFiles | None:
+        """The etcd members' CA, this site's client certificate and key; None: plaintext."""
+        if self.etcd_ca_file and self.etcd_cert_file and self.etcd_key_file:
+            return TlsFiles(self.etcd_ca_file, self.etcd_cert_file, self.etcd_key_file)
+        return None
 
     @property
     def tls_files(self) -> TlsFiles | None:
@@ -200,13 +214,21 @@ def _describe(error: ValidationError) -> str:
 
 
 def _check_tls(settings: Settings) -> None:
-    """The three TLS files together, each a file."""
-    given = {
-        "YUI_TLS_CA_FILE": settings.tls_ca_file,
-        "YUI_TLS_CERT_FILE": settings.tls_cert_file,
-        "YUI_TLS_KEY_FILE": settings.tls_key_file,
-    }
-    if any(given.values()):
+    """The three TLS files together, each a file (the site's, and etcd's)."""
+    for given in (
+        {
+            "YUI_TLS_CA_FILE": settings.tls_ca_file,
+            "YUI_TLS_CERT_FILE": settings.tls_cert_file,
+            "YUI_TLS_KEY_FILE": settings.tls_key_file,
+        },
+        {
+            "YUI_ETCD_CA_FILE": settings.etcd_ca_file,
+            "YUI_ETCD_CERT_FILE": settings.etcd_cert_file,
+            "YUI_ETCD_KEY_FILE": settings.etcd_key_file,
+        },
+    ):
+        if not any(given.values()):
+            continue
         for name, path in given.items():
             if path is None or not path.is_file():
                 raise SettingsError(
@@ -216,9 +238,17 @@ def _check_tls(settings: Settings) -> None:
 
 
 def check_peer_urls(settings: Settings) -> None:
-    """A node starts only with https:// peers, unless local development allows http://.
-    (A lone site, and sites tested in one process, have no peer URLs to check.)"""
-    if settings.topology is None or settings.allow_plain_http_peers:
+    """A node starts only with https:// peers and etcd over TLS, unless local development
+    allows clear text. (A lone site, and sites tested in one process, have no peers.)"""
+    if settings.allow_plain_http_peers:
+        return
+    if settings.etcd_endpoint_list and settings.etcd_tls_files is None:
+        raise SettingsError(
+            "YUI_ETCD_CA_FILE: etcd とは TLS で通信します / etcd is spoken to over TLS: set "
+            "YUI_ETCD_CA_FILE, YUI_ETCD_CERT_FILE and YUI_ETCD_KEY_FILE "
+            "(local development: YUI_ALLOW_PLAIN_HTTP_PEERS=true)"
+        )
+    if settings.topology is None:
         return
     plain = plain_http_peers(s.url for s in settings.topology.sites if s.name != settings.site)
     if plain:

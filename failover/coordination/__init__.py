@@ -22,6 +22,7 @@ from failover.coordination.interface import (
     SiteRegistration,
 )
 from failover.coordination.timing import REAL_CLOUD, SANDBOX, CoordinationTiming
+from yui.tls import TlsFiles
 
 __all__ = [
     "REAL_CLOUD",
@@ -46,8 +47,10 @@ def connect_etcd(
     *,
     timing: CoordinationTiming = SANDBOX,
     prefix: str = "/yui",
+    tls: TlsFiles | None = None,
 ) -> Coordination:
-    """The etcd implementation (imported here so that only it loads aetcd)."""
+    """The etcd implementation (imported here so that only it loads aetcd); ``tls``: over
+    TLS with a client certificate."""
     from failover.coordination.etcd import EtcdCoordination
 
-    return EtcdCoordination(endpoints, timing=timing, prefix=prefix)
+    return EtcdCoordination(endpoints, timing=timing, prefix=prefix, tls=tls)

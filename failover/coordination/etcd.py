@@ -24,7 +24,10 @@ from typing import Any, TypeVar
 
 import aetcd
 import aetcd.exceptions as etcd_errors
+import aetcd.rpc as etcd_rpc
 import aetcd.rtypes as etcd_types
+import aetcd.watcher as etcd_watcher
+import grpc  # type: ignore[import-untyped]
 
 from failover.coordination.codec import (
     CodecError,
@@ -49,6 +52,7 @@ from failover.coordination.interface import (
 from failover.coordination.timing import SANDBOX, CoordinationTiming
 from failover.placement.policy import Placement
 from yui.tasks import cancel_and_wait
+from yui.tls import TlsFiles
 
 __all__ = ["EtcdCoordination"]
 
@@ -157,13 +161,62 @@ def _renewal(lease_id: int) -> Callable[[Any], Awaitable[Any]]:
     return renew
 
 
+class _TlsClient(aetcd.Client):  # type: ignore[misc]
+    """An aetcd client over TLS with a client certificate: aetcd 1.0 opens only plaintext
+    channels, so this is its `connect` with a secure channel (the rest unchanged)."""
+
+    _is_connecting: bool
+
+    def __init__(self, *, credentials: grpc.ChannelCredentials, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._credentials = credentials
+
+    async def connect(self) -> None:
+        if self._connected.is_set():
+            return
+        if self._is_connecting:
+            await asyncio.wait_for(self._connected.wait(), self._connect_wait_timeout)
+            return
+        try:
+            self._is_connecting = True
+            target = f"{self._host}:{self._port}"
+            options = list(self._options.items())
+            self.channel = etcd_rpc.secure_channel(target, self._credentials, options=options)
+            self.kvstub = etcd_rpc.KVStub(self.channel)
+            self.clusterstub = etcd_rpc.ClusterStub(self.channel)
+            self.leasestub = etcd_rpc.LeaseStub(self.channel)
+            self.maintenancestub = etcd_rpc.MaintenanceStub(self.channel)
+            self._watcher = etcd_watcher.Watcher(
+                etcd_rpc.WatchStub(self.channel), timeout=self._timeout, metadata=self.metadata
+            )
+            self._connected.set()
+        finally:
+            self._is_connecting = False
+
+
+def _tls_credentials(tls: TlsFiles) -> grpc.ChannelCredentials:
+    """The member verified against the CA, this client's certificate presented."""
+    return grpc.ssl_channel_credentials(
+        root_certificates=tls.ca.read_bytes(),
+        private_key=tls.key.read_bytes(),
+        certificate_chain=tls.cert.read_bytes(),
+    )
+
+
 class _Link:
     """One aetcd client to one member at a time; the next member after a failure."""
 
-    def __init__(self, endpoints: Sequence[tuple[str, int]], *, call_timeout: float) -> None:
+    def __init__(
+        self,
+        endpoints: Sequence[tuple[str, int]],
+        *,
+        call_timeout: float,
+        tls: TlsFiles | None = None,
+    ) -> None:
         self._endpoints = list(endpoints)
         self._index = random.randrange(len(self._endpoints))
         self._call_timeout = call_timeout
+        self._credentials = _tls_credentials(tls) if tls is not None else None
         self._client: Any = None
 
     @property
@@ -174,7 +227,12 @@ class _Link:
     async def client(self) -> Any:
         if self._client is None:
             host, port = self._endpoints[self._index]
-            client = aetcd.Client(host=host, port=port, timeout=self._call_timeout)
+            if self._credentials is not None:
+                client = _TlsClient(
+                    host=host, port=port, timeout=self._call_timeout, credentials=self._credentials
+                )
+            else:
+                client = aetcd.Client(host=host, port=port, timeout=self._call_timeout)
             try:  # bounded: a member cut off by a partition never answers the handshake
                 await _within(client.connect(), self._call_timeout)
             except BaseException:
@@ -236,7 +294,10 @@ class EtcdCoordination(Coordination):
         *,
         timing: CoordinationTiming = SANDBOX,
         prefix: str = "/yui",
+        tls: TlsFiles | None = None,
     ) -> None:
+        """``tls``: the members are verified against its CA and its certificate is
+        presented (etcd's --client-cert-auth); None: plaintext (local development)."""
         if not endpoints:
             raise ValueError("at least one etcd endpoint is needed")
         if not prefix.startswith("/") or prefix.endswith("/"):
@@ -244,13 +305,14 @@ class EtcdCoordination(Coordination):
         self.timing = timing
         self.prefix = prefix
         self._endpoints = [_parse_endpoint(e) for e in endpoints]
+        self._tls = tls
         self._link = self._new_link()
         self._handles: set[_EtcdSiteRegistration | _EtcdLeadership | _EtcdClusterView] = set()
 
     # ------------------------------------------------------------- plumbing
 
     def _new_link(self) -> _Link:
-        return _Link(self._endpoints, call_timeout=self.timing.retry_timeout_seconds)
+        return _Link(self._endpoints, call_timeout=self.timing.retry_timeout_seconds, tls=self._tls)
 
     @property
     def budget(self) -> float:

@@ -146,3 +146,24 @@ def test_tls_needs_all_three_files(pki: dict[str, TlsFiles], tmp_path: Path) -> 
         data_dir=tmp_path, tls_ca_file=files.ca, tls_cert_file=files.cert, tls_key_file=files.key
     )
     assert settings.tls_files == files
+
+
+def test_etcd_without_tls_is_refused_unless_local_development_allows_it(
+    pki: dict[str, TlsFiles], tmp_path: Path
+) -> None:
+    plain = load_settings(data_dir=tmp_path, etcd_endpoints="127.0.0.1:2379")
+    with pytest.raises(SettingsError, match="YUI_ETCD_CA_FILE"):
+        check_peer_urls(plain)
+    check_peer_urls(plain.model_copy(update={"allow_plain_http_peers": True}))
+    files = pki["aws-tokyo"]
+    with pytest.raises(SettingsError, match="YUI_ETCD_KEY_FILE"):
+        load_settings(data_dir=tmp_path, etcd_ca_file=files.ca, etcd_cert_file=files.cert)
+    secure = load_settings(
+        data_dir=tmp_path,
+        etcd_endpoints="127.0.0.1:2379",
+        etcd_ca_file=files.ca,
+        etcd_cert_file=files.cert,
+        etcd_key_file=files.key,
+    )
+    check_peer_urls(secure)
+    assert secure.etcd_tls_files == files

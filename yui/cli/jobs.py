@@ -133,7 +133,9 @@ class WatchedPrimaries:
         self.thread.start()
 
         async def open_view() -> Any:
-            coordination = connect_etcd(config.etcd_endpoint_list, timing=timing_of(config))
+            coordination = connect_etcd(
+                config.etcd_endpoint_list, timing=timing_of(config), tls=config.etcd_tls_files
+            )
             view = coordination.cluster_view()
             await view.start()
             return view

@@ -16,6 +16,7 @@ from yui.auth import service as auth
 from yui.db.database import Database
 from yui.sandbox.plan import DEMO_TENANTS, SandboxPlan
 from yui.tenancy.service import create_tenant
+from yui.tls import OPERATOR
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ def site_infos(plan: SandboxPlan) -> list[SiteInfo]:
 
 async def publish_placements(plan: SandboxPlan, placements: list[Placement]) -> None:
     """Write the demo placements to etcd (only where absent): the sites route by them."""
-    async with connect_etcd(plan.etcd_endpoints.split(",")) as coordination:
+    tls = plan.tls_files(OPERATOR) if plan.tls else None
+    async with connect_etcd(plan.etcd_endpoints.split(","), tls=tls) as coordination:
         for placement in placements:
             with contextlib.suppress(PlacementConflict):
                 await coordination.put_placement_if(placement.tenant, placement, 0)

@@ -106,8 +106,9 @@ class SandboxPlan:
             raise RuntimeError(
                 "etcd が見つかりません / etcd not found: apt-get install etcd-server"
             )
+        scheme = "https" if self.tls else "http"
         cluster = ",".join(
-            f"{s.name}=http://127.0.0.1:{self.ports[s.name].etcd_peer}" for s in self.sites
+            f"{s.name}={scheme}://127.0.0.1:{self.ports[s.name].etcd_peer}" for s in self.sites
         )
         records: list[ProcessRecord] = []
         for site in self.sites:
@@ -123,15 +124,16 @@ class SandboxPlan:
                         etcd,
                         f"--name={site.name}",
                         f"--data-dir={self.root / 'etcd' / site.name}",
-                        f"--listen-client-urls=http://127.0.0.1:{ports.etcd_client}",
-                        f"--advertise-client-urls=http://127.0.0.1:{ports.etcd_client}",
-                        f"--listen-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
-                        f"--initial-advertise-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
+                        f"--listen-client-urls={scheme}://127.0.0.1:{ports.etcd_client}",
+                        f"--advertise-client-urls={scheme}://127.0.0.1:{ports.etcd_client}",
+                        f"--listen-peer-urls={scheme}://127.0.0.1:{ports.etcd_peer}",
+                        f"--initial-advertise-peer-urls={scheme}://127.0.0.1:{ports.etcd_peer}",
                         f"--initial-cluster={cluster}",
                         "--initial-cluster-state=new",
                         "--initial-cluster-token=yui-sandbox",
                         "--heartbeat-interval=100",
                         "--election-timeout=1000",
+                        *self._etcd_tls_args(site.name),
                     ],
                 ),
                 ProcessRecord(
@@ -198,12 +200,32 @@ class SandboxPlan:
     def _tls_env(self, site: str) -> dict[str, str]:
         if not self.tls:  # plain HTTP on loopback: allowed explicitly, as for development
             return {"YUI_ALLOW_PLAIN_HTTP_PEERS": "true"}
-        files = self.tls_files(site)
+        files = self.tls_files(site)  # the site's certificate serves it and opens etcd
         return {
             "YUI_TLS_CA_FILE": str(files.ca),
             "YUI_TLS_CERT_FILE": str(files.cert),
             "YUI_TLS_KEY_FILE": str(files.key),
+            "YUI_ETCD_CA_FILE": str(files.ca),
+            "YUI_ETCD_CERT_FILE": str(files.cert),
+            "YUI_ETCD_KEY_FILE": str(files.key),
         }
+
+    def _etcd_tls_args(self, site: str) -> list[str]:
+        """etcd serves clients and peers over TLS and takes only certificates of the
+        sandbox's CA (client-certificate authentication)."""
+        if not self.tls:
+            return []
+        files = self.tls_files(site)
+        return [
+            f"--cert-file={files.cert}",
+            f"--key-file={files.key}",
+            f"--trusted-ca-file={files.ca}",
+            "--client-cert-auth",
+            f"--peer-cert-file={files.cert}",
+            f"--peer-key-file={files.key}",
+            f"--peer-trusted-ca-file={files.ca}",
+            "--peer-client-cert-auth",
+        ]
 
 
 def _worker_of(node: ProcessRecord) -> ProcessRecord:

@@ -256,7 +256,7 @@ class Sandbox:
         tls = _tls_of(record)
         url = {
             "node": f"{'https' if tls else 'http'}://{record.host}:{record.port}/readyz",
-            "etcd": f"http://{record.host}:{record.port}/health",
+            "etcd": f"{'https' if tls else 'http'}://{record.host}:{record.port}/health",
             "s3": f"http://{record.host}:{record.port}/moto-api/",
         }.get(record.role)
         deadline = time.monotonic() + timeout
@@ -309,8 +309,10 @@ def _listening(host: str, port: int) -> bool:
 
 
 def _tls_of(record: ProcessRecord) -> ssl.SSLContext | None:
-    """The context that speaks to a node started with TLS (None: plain HTTP)."""
-    ca = record.env.get("YUI_TLS_CA_FILE")
+    """The context that speaks to a node or etcd member started with TLS (None: plain)."""
+    ca = record.env.get("YUI_TLS_CA_FILE") or next(
+        (arg.split("=", 1)[1] for arg in record.argv if arg.startswith("--trusted-ca-file=")), None
+    )
     if not ca:
         return None
     directory = Path(ca).parent
