@@ -87,7 +87,7 @@ class ClusterLink:
         #: while our lease is lost, the answers of the sites holding copies of our tenants:
         #: a tenant keeps its writes only while every site with a copy of it says etcd is
         #: down for it too (write_gate)
-        self.failsafe_answers = Failsafe(self.site, self.url_of)
+        self.failsafe_answers = Failsafe(self.site, self.url_of, settings.lease_ttl_seconds)
         #: True while our lease is lost and every site holding a copy of any of our tenants
         #: says etcd is down for it too (then every tenant of ours keeps its writes)
         self.failsafe = False

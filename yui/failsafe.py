@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 import httpx
@@ -24,31 +25,48 @@ log = logging.getLogger("yui.failsafe")
 
 
 class Failsafe:
-    """The last answers of the copies' sites; ``keeps`` decides per tenant."""
+    """The copies' sites' answers while our lease is lost; ``keeps`` decides per tenant."""
 
-    def __init__(self, site: str, url_of: Callable[[str], str | None]) -> None:
+    def __init__(
+        self, site: str, url_of: Callable[[str], str | None], valid_seconds: float
+    ) -> None:
         self.site = site
         self._url_of = url_of
-        #: the sites that answered, at the last check, that etcd is down for them too
-        self.without_etcd: frozenset[str] = frozenset()
+        #: how long an answer "etcd is down here" counts without a new one: one lease TTL,
+        #: the time a lease lets a cut-off primary write anyway. One answer too slow on a
+        #: busy machine does not fence a tenant; a copy silent for longer does.
+        self.valid_seconds = valid_seconds
+        self._down_at: dict[str, float] = {}  # site → when it last said etcd is down for it
+
+    @property
+    def without_etcd(self) -> frozenset[str]:
+        """The sites whose last answer, within ``valid_seconds``, was that etcd is down."""
+        oldest = time.monotonic() - self.valid_seconds
+        return frozenset(site for site, at in self._down_at.items() if at >= oldest)
 
     def keeps(self, placement: Placement) -> bool:
         """May this site keep the tenant's writes without its lease? Only while every other
         copy of the tenant answered that etcd is down for it as well."""
-        return all(site in self.without_etcd for site in placement.replicas if site != self.site)
+        without = self.without_etcd
+        return all(site in without for site in placement.replicas if site != self.site)
 
     def clear(self) -> None:
         """Our lease is held again: forget the answers (a later loss asks afresh)."""
-        self.without_etcd = frozenset()
+        self._down_at.clear()
 
     async def check(self, client: httpx.AsyncClient, sites: Iterable[str]) -> None:
         """Ask each of ``sites`` (the sites holding copies of our tenants) at once."""
         names = sorted(set(sites) - {self.site})
         answers = await asyncio.gather(*(self._etcd_seen_by(client, name) for name in names))
-        without = frozenset(
-            name for name, seen in zip(names, answers, strict=True) if seen is False
-        )
-        if without != self.without_etcd:
+        before = self.without_etcd
+        now = time.monotonic()
+        for name, seen in zip(names, answers, strict=True):
+            if seen is False:
+                self._down_at[name] = now
+            elif seen is True:  # it sees etcd: it may be sealed and promoted there, at once
+                self._down_at.pop(name, None)
+        without = self.without_etcd
+        if without != before:
             silent = [name for name, seen in zip(names, answers, strict=True) if seen is None]
             seeing = [name for name, seen in zip(names, answers, strict=True) if seen is True]
             log.warning(
@@ -58,7 +76,6 @@ class Failsafe:
                 silent or "-",
                 seeing or "-",
             )
-        self.without_etcd = without
 
     async def _etcd_seen_by(self, client: httpx.AsyncClient, site: str) -> bool | None:
         """True / False: the site answered that it sees etcd / does not; None: no answer."""

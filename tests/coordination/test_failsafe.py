@@ -80,41 +80,49 @@ def test_a_tenant_with_a_silent_copy_is_fenced_while_one_whose_copies_answer_wri
         admins[tenant] = factories.user(db, tenant, "admin", "admin")
     link = ClusterLink(primary_settings, connect_etcd(endpoints))
     peer = create_app(peer_settings, cluster=ClusterLink(peer_settings, connect_etcd(endpoints)))
-    with (
-        serving(peer, port=port_b),
-        TestClient(create_app(primary_settings, db, migrate=False, cluster=link)) as client,
-    ):
-        placements = {
-            ALL_ANSWER: Placement(ALL_ANSWER, "aws-a", ("gcp-b",), ("gcp-b",)),
-            ONE_SILENT: Placement(ONE_SILENT, "aws-a", ("gcp-b", "sak-c"), ("gcp-b", "sak-c")),
-        }
-        for tenant, placement in placements.items():
-            revision = client.portal.call(link.coordination.put_placement_if, tenant, placement, 0)
-        deadline = time.monotonic() + 10
-        while link.view.revision < revision or not link.holds_lease:
-            assert time.monotonic() < deadline, "the primary did not see its placements"
-            time.sleep(0.05)
-        headers = {tenant: factories.sign_in(client, tenant, "admin") for tenant in placements}
-        assert _add_user(client, ONE_SILENT, headers[ONE_SILENT], "before") == 201
+    with TestClient(create_app(primary_settings, db, migrate=False, cluster=link)) as client:
+        with serving(peer, port=port_b):
+            placements = {
+                ALL_ANSWER: Placement(ALL_ANSWER, "aws-a", ("gcp-b",), ("gcp-b",)),
+                ONE_SILENT: Placement(ONE_SILENT, "aws-a", ("gcp-b", "sak-c"), ("gcp-b", "sak-c")),
+            }
+            for tenant, placement in placements.items():
+                revision = client.portal.call(
+                    link.coordination.put_placement_if, tenant, placement, 0
+                )
+            deadline = time.monotonic() + 10
+            while link.view.revision < revision or not link.holds_lease:
+                assert time.monotonic() < deadline, "the primary did not see its placements"
+                time.sleep(0.05)
+            headers = {tenant: factories.sign_in(client, tenant, "admin") for tenant in placements}
+            assert _add_user(client, ONE_SILENT, headers[ONE_SILENT], "before") == 201
 
-        etcd_cluster.stop_all(kill=True)
+            etcd_cluster.stop_all(kill=True)
 
-        deadline = time.monotonic() + 10
-        while link.holds_lease:  # the lease lapses (3 s)
-            assert time.monotonic() < deadline, "the primary kept its lease without etcd"
-            time.sleep(0.1)
-        # The copies are asked every second: the tenant whose copies all answer "etcd is
-        # down here too" gets its writes back.
-        deadline = time.monotonic() + 20
+            deadline = time.monotonic() + 10
+            while link.holds_lease:  # the lease lapses (3 s)
+                assert time.monotonic() < deadline, "the primary kept its lease without etcd"
+                time.sleep(0.1)
+            # The copies are asked every second: the tenant whose copies all answer "etcd is
+            # down here too" gets its writes back.
+            deadline = time.monotonic() + 20
+            attempt = 0
+            while _add_user(client, ALL_ANSWER, headers[ALL_ANSWER], f"all{attempt}") != 201:
+                assert time.monotonic() < deadline, "failsafe never kept all-answering's writes"
+                attempt += 1
+                time.sleep(0.2)
+            # The other has a copy at a site that does not answer: it may be on the side of a
+            # partition where it is promoted. Its writes stay refused, check after check.
+            for attempt in range(8):
+                assert _add_user(client, ONE_SILENT, headers[ONE_SILENT], f"silent{attempt}") == 503
+                assert _add_user(client, ALL_ANSWER, headers[ALL_ANSWER], f"more{attempt}") == 201
+                time.sleep(0.5)
+        # The peer goes silent too: failsafe does not last for ever. Within one lease TTL
+        # (3 s) of its last answer, plus a check, its tenant is fenced as well.
+        stopped = time.monotonic()
         attempt = 0
-        while _add_user(client, ALL_ANSWER, headers[ALL_ANSWER], f"all{attempt}") != 201:
-            assert time.monotonic() < deadline, "failsafe never kept the writes of all-answering"
+        while _add_user(client, ALL_ANSWER, headers[ALL_ANSWER], f"after{attempt}") != 503:
+            assert time.monotonic() < stopped + 10, "failsafe outlived its silent copy"
             attempt += 1
             time.sleep(0.2)
-        # The other one has a copy at a site that does not answer: it may be on the side of
-        # a partition where it is promoted. Its writes stay refused, check after check.
-        for attempt in range(8):
-            assert _add_user(client, ONE_SILENT, headers[ONE_SILENT], f"silent{attempt}") == 503
-            assert _add_user(client, ALL_ANSWER, headers[ALL_ANSWER], f"more{attempt}") == 201
-            time.sleep(0.5)
     db.dispose()
