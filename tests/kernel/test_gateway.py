@@ -17,6 +17,7 @@ from sqlalchemy import select
 from replication.forwarding import ForwardSignatures
 from replication.signing import SiteKey, TrustStore, generate_key
 from tests.conftest import TEST_SECRET
+from tests.residents.conftest import HEADER
 from tests.support.factories import PASSWORD, SENDAI, tenant, user
 from tests.support.servers import serving
 from yui.auth.models import StaffUser
@@ -480,3 +481,52 @@ def test_a_site_that_does_not_know_the_placement_yet_answers_503(tmp_path: Path)
         assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
         assert answer.json()["type"].endswith("/placement-unknown")
     db.dispose()
+
+
+def test_a_chunked_csv_over_the_limit_at_a_replica_imports_nothing(tmp_path: Path) -> None:
+    """The review's case: a chunked resident CSV sent to a replica site's import answered
+    413 and its first rows were imported at the primary."""
+    from residents.registry.models import Resident
+
+    primary_db, replica_db = _site(tmp_path, "primary"), _site(tmp_path, "replica")
+    user(primary_db, SENDAI, "clerk", "staff")
+    rows = [
+        f"{200000 + i},H{i},佐藤　花子,サトウ　ハナコ,1980-05-06,女,世帯主,一番町一丁目,2-3,,,0"
+        for i in range(120)
+    ]
+
+    def csv_chunks() -> Iterator[bytes]:
+        yield (HEADER + "\r\n").encode()
+        for start in range(0, len(rows), 10):
+            time.sleep(0.05)  # read by the server chunk by chunk, as over a network
+            yield ("\r\n".join(rows[start : start + 10]) + "\r\n").encode()
+
+    def residents(db: Database) -> int:
+        with db.unit_of_work(SENDAI, read_only=True) as uow:
+            return len(uow.session.execute(select(Resident.id)).scalars().all())
+
+    with serving(_lone_app(tmp_path, "site-a", primary_db)) as primary_url:
+        replica_app = _lone_app(
+            tmp_path,
+            "site-b",
+            replica_db,
+            route_lookup=_forwarding_to(primary_url),
+            max_body_bytes=4096,
+        )
+        with serving(replica_app) as replica_url:
+            token = httpx.post(
+                f"{primary_url}/api/v1/{SENDAI}/auth/token",
+                json={"username": "clerk", "password": PASSWORD},
+            ).json()["access_token"]
+            answer = httpx.post(
+                f"{replica_url}/api/v1/{SENDAI}/imports/residents",
+                params={"skip_invalid": "true"},
+                content=csv_chunks(),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "text/csv"},
+                timeout=30,
+            )
+            assert answer.status_code == 413, answer.text
+            time.sleep(0.5)
+    assert residents(primary_db) == 0 and residents(replica_db) == 0
+    primary_db.dispose()
+    replica_db.dispose()
