@@ -8,7 +8,7 @@ import typer
 
 from replication import cli as replication_cli
 from residents import cli as residents_cli
-from yui.cli import alerts, audit, drill, jobs, placement, sandbox, tenant, user
+from yui.cli import alerts, audit, deploy, drill, jobs, placement, sandbox, tenant, user
 from yui.cli import failover as failover_cli
 from yui.cli.common import console, database, fail, settings
 
@@ -23,6 +23,7 @@ app.add_typer(user.app, name="user", rich_help_panel="自治体と職員 / Tenan
 app.add_typer(audit.app, name="audit", rich_help_panel="監査 / Audit")
 app.add_typer(residents_cli.app, name="residents", rich_help_panel="住民記録 / Residents")
 app.add_typer(sandbox.app, name="sandbox", rich_help_panel="サイト / Site")
+app.add_typer(deploy.app, name="deploy", rich_help_panel="サイト / Site")
 app.add_typer(placement.app, name="placement", rich_help_panel="フェイルオーバー / Failover")
 app.add_typer(replication_cli.app, name="replication", rich_help_panel="サイト / Site")
 app.add_typer(replication_cli.backup_app, name="backup", rich_help_panel="サイト / Site")
