@@ -344,6 +344,7 @@ class ReplicationNode:
         primary = TenantPrimary(self, tenant)
         await primary.load()
         self.primaries[tenant] = primary
+        self.receiver.lag.forget(tenant)  # writes here now (a jobs worker's too): not a replica's
         primary.follow(placement)
         return primary
 
@@ -388,6 +389,7 @@ class ReplicationNode:
             )
             primary.head = max(primary.head, view.head)
             self.primaries[placement.tenant] = primary
+            self.receiver.lag.forget(placement.tenant)
             primary.follow(placement)
 
     async def _state(self, tenant: str) -> CopyState:

@@ -39,7 +39,10 @@ async def test_a_replica_states_its_lag_and_a_copy_written_here_states_none(
         lambda: (lag.lag(SENDAI, "site-a") or (1, 99.0))[1] < 1.0, what="b current again"
     )
 
-    # b becomes the primary and writes: its copy now holds what no primary sent it.
+    # b becomes the primary: its copy is no replica's any more (a jobs worker, another
+    # process, may write there), even before this process writes anything.
     cluster.place("site-b", ("site-a",), mode="async")
+    await cluster.wait_for(lambda: SENDAI in b.node.primaries, what="b to take over")
+    assert lag.lag(SENDAI, "site-a") is None
     await commit(b, write_audit())
     assert lag.lag(SENDAI, "site-a") is None
