@@ -11,8 +11,8 @@ memory: the gateway asks on every read and must not touch the database.
   every 5 to 30 s, so an idle, current copy reads up to 30 s.
 
 Unknown (the read is forwarded) until the copy has been caught up once since this
-process started, after a divergence or a snapshot load, and while this site is the
-tenant's primary.
+process started, and again after a divergence, a snapshot load, or this site becoming the
+tenant's primary or writing it, until a primary is heard again.
 """
 
 from __future__ import annotations
