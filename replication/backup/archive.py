@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Connection, delete, select
 
 from replication import snapshot
 from replication.backup.acked import Acknowledged, NotOurs, acknowledged_head
@@ -284,17 +284,14 @@ def _file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
             yield chunk
 
 
-def _whole_transactions(entries: list[LogEntry], following: LogEntry | None) -> list[LogEntry]:
-    """``entries`` up to the last one that ends its transaction (``following``: the entry
-    after them in the log, None when they reach the head)."""
-    if following is None:
-        return entries
-    end = len(entries)
-    nxt = following
-    while end and nxt.tx_seq != nxt.seq:  # ``nxt`` continues the transaction before it
-        end -= 1
-        nxt = entries[end]
-    return entries[:end]
+def _transaction_end(connection: Connection, tenant: str, upto: int, head: int) -> int:
+    """The last seq <= ``upto`` that ends a transaction (``upto`` itself at the head)."""
+    if upto >= head:
+        return head
+    row = connection.execute(
+        select(LOG.c.tx_seq).where(LOG.c.tenant_id == tenant, LOG.c.seq == upto + 1)
+    ).one_or_none()
+    return upto if row is None else min(upto, int(row[0]) - 1)
 
 
 def backup_log(
@@ -308,30 +305,34 @@ def backup_log(
     prev: Manifest | None = None,
     fence: Fence = _no_fence,
 ) -> Manifest | None:
-    """The entries after ``after`` up to the acknowledged head (whole transactions)."""
+    """The entries after ``after`` up to the acknowledged head (whole transactions),
+    streamed from the log into the sealed object."""
     with reading(db.engine) as connection:
         state = read(connection, tenant)
         held = acknowledged_head(connection, state)
-        first, last = max(after + 1, state.log_start), held.seq
+        first = max(after + 1, state.log_start)
+        last = _transaction_end(connection, tenant, held.seq, state.head)
         if last < first:
             return None
-        entries = list(stream_range(connection, tenant, first, min(last + 1, state.head)))
-    following = entries.pop() if entries and entries[-1].seq > last else None
-    entries = _whole_transactions(entries, following)
-    if not entries:
-        return None
-    last = entries[-1].seq
-    name = f"{_prefix(tenant)}log/{first:020d}-{last:020d}-e{held.epoch}.log"
-    lines = (json.dumps(entry.wire(), ensure_ascii=False).encode() + b"\n" for entry in entries)
-    fence()
-    object_key, size, digest = _upload(buckets, master, tenant, name, lines)
+        name = f"{_prefix(tenant)}log/{first:020d}-{last:020d}-e{held.epoch}.log"
+        newest: list[LogEntry] = []
+
+        def lines() -> Iterator[bytes]:
+            for entry in stream_range(connection, tenant, first, last):
+                newest[:] = [entry]
+                yield json.dumps(entry.wire(), ensure_ascii=False).encode() + b"\n"
+
+        fence()
+        object_key, size, digest = _upload(buckets, master, tenant, name, lines())
+    if not newest or newest[0].seq != last:
+        raise BackupCorrupted(f"{name}: the log here ends before {last}")
     linked = prev is not None and prev.kind == "log" and prev.last == first - 1
     manifest = Manifest(
         name,
         "log",
         first,
         last,
-        entries[-1].at,
+        newest[0].at,
         size,
         digest,
         site,
