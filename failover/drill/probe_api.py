@@ -260,24 +260,24 @@ def increment_counter(
             _confirm_replay(uow, context, tenant, response)
             return replayed
         now = datetime.now(UTC)
-        counter = session.get(DrillCounter, (tenant, name), with_for_update=True)
-        if counter is None:
-            counter = DrillCounter(tenant_id=tenant, name=name, value=0, updated_at=now)
-            session.add(counter)
-        counter.value += 1
-        counter.updated_at = now
         epoch = _epoch(session, tenant)
-        applied = DrillCounterIncrement(
-            tenant_id=tenant,
-            counter=name,
-            id=body.id,
-            value=counter.value,
-            applied_at=now,
-            site=context.settings.site,
-            epoch=epoch,
-        )
-        session.add(applied)
-        try:
+        try:  # a concurrent first increment creates the counter too: its flush fails here
+            counter = session.get(DrillCounter, (tenant, name), with_for_update=True)
+            if counter is None:
+                counter = DrillCounter(tenant_id=tenant, name=name, value=0, updated_at=now)
+                session.add(counter)
+            counter.value += 1
+            counter.updated_at = now
+            applied = DrillCounterIncrement(
+                tenant_id=tenant,
+                counter=name,
+                id=body.id,
+                value=counter.value,
+                applied_at=now,
+                site=context.settings.site,
+                epoch=epoch,
+            )
+            session.add(applied)
             uow.commit()
         except IntegrityError:
             uow.rollback()

@@ -231,3 +231,24 @@ def test_a_non_primary_confirms_no_delete_nor_increment_replay(tmp_path: Path) -
         assert client.post(COUNTER, json=increment, headers=headers).status_code == 421
         assert client.delete(f"{PATH}/{uuid.uuid4()}", headers=headers).status_code == 421
     db.dispose()
+
+
+def test_concurrent_increments_lose_none(
+    client: TestClient, db: Database, admin: dict[str, str]
+) -> None:
+    """The read-modify-write holds under concurrent requests: 40 increments from 4 threads
+    answer 40 distinct values and leave the counter at 40."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from failover.drill.copies import read_counters
+
+    def increment(_: int) -> int:
+        response = client.post(COUNTER, json={"id": str(uuid.uuid4())}, headers=admin)
+        assert response.status_code == 201, response.text
+        return int(response.json()["value"])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        values = sorted(pool.map(increment, range(40)))
+    assert values == list(range(1, 41))
+    counters = read_counters(db, [SENDAI])[SENDAI]
+    assert counters.values == {"c1": 40} and len(counters.applied("c1")) == 40
