@@ -41,6 +41,20 @@ class Settings(BaseSettings):
         "when unset",
     )
     token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    token_secret_previous: SecretStr | None = Field(
+        default=None,
+        description="the signing key being retired: tokens it signed stay valid while it is "
+        "set (rotation: move YUI_TOKEN_SECRET here, set a new YUI_TOKEN_SECRET at every site, "
+        "unset this after YUI_TOKEN_TTL_SECONDS)",
+    )
+    token_account_check_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="how long a site trusts what it read of an account (disabled, token "
+        "generation) before reading it again; a disabled account's tokens stop within this "
+        "plus the replicas' lag",
+    )
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=256 * 1_048_576)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_window_seconds: int = Field(default=300, ge=10, le=86400)
@@ -136,10 +150,15 @@ class Settings(BaseSettings):
         default=None, description="this site's client certificate for etcd (--client-cert-auth)"
     )
     etcd_key_file: Path | None = Field(default=None, description="its private key (PEM, 0600)")
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token of the Prometheus scraper for GET /metrics; unset: /metrics "
+        "refuses every request (the metrics name routes, sites and load: not for anyone)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 
-    @field_validator("token_secret", "alert_intake_token")
+    @field_validator("token_secret", "token_secret_previous", "alert_intake_token", "metrics_token")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
@@ -194,6 +213,11 @@ class Settings(BaseSettings):
     @cached_property
     def topology(self) -> Topology | None:
         return load_topology(self.topology_file) if self.topology_file else None
+
+    def previous_signing_key(self) -> bytes | None:
+        """The retiring token key, still accepted (never used to sign)."""
+        previous = self.token_secret_previous
+        return previous.get_secret_value().encode() if previous is not None else None
 
     def signing_key(self) -> bytes:
         """The token key: the setting, or a random key kept (0600) in data_dir."""

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
@@ -28,7 +28,7 @@ from yui.db.base import Base
 from yui.db.database import Database
 from yui.db.fencing import WriteGate
 from yui.http import problems
-from yui.http.deps import SiteContext
+from yui.http.deps import SiteContext, metrics_scraper
 from yui.http.gateway import Gateway, RouteLookup, SiteSignatures
 from yui.http.middleware import BodyLimit, RequestContext
 from yui.jobs.kinds import DEMO, JobKinds
@@ -189,9 +189,10 @@ def create_app(
     @app.get(
         "/metrics",
         tags=["operations"],
-        summary="Prometheus metrics",
+        summary="Prometheus metrics (bearer YUI_METRICS_TOKEN)",
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+        dependencies=[Depends(metrics_scraper)],
     )
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -114,9 +114,10 @@ def test_wrong_role_gets_403_and_admin_can_add_staff(client: TestClient, db: Dat
 def _nested_token(key: bytes | None) -> str:
     body = base64.urlsafe_b64encode(b"[" * 1100 + b"]" * 1100).rstrip(b"=").decode()
     if key is None:
-        return f"yui1.{body}.AAAA"
-    signature = hmac.new(key, b"yui1." + body.encode(), hashlib.sha256).digest()
-    return f"yui1.{body}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+        return f"yui2.{tokens.key_id(TEST_SECRET.encode())}.{body}.AAAA"
+    signing_input = f"yui2.{tokens.key_id(key)}.{body}"
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
 
 
 def test_a_token_of_deeply_nested_json_gets_401_not_500(client: TestClient, db: Database) -> None:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from yui.db.database import Database
+from yui.settings import Settings
+from yui.site import create_app
+
+METRICS_TOKEN = "metrics-" + "m" * 40
 
 
 def test_health_ready_and_metrics(client: TestClient, db: Database) -> None:
@@ -14,10 +20,30 @@ def test_health_ready_and_metrics(client: TestClient, db: Database) -> None:
         "database": True,
         "migrations": True,
     }
-    metrics = client.get("/metrics")
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert metrics.status_code == 200
     assert 'yui_http_requests_total{method="GET",route="/readyz",status="200"} 1.0' in metrics.text
     assert 'yui_site_info{site="test-site"} 1.0' in metrics.text
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"metrics_token": SecretStr(METRICS_TOKEN)})
+
+
+def test_metrics_need_the_metrics_token(client: TestClient, db: Database) -> None:
+    for headers in ({}, {"Authorization": "Bearer " + "x" * 40}, {"Authorization": "Bearer é"}):
+        response = client.get("/metrics", headers={k: v.encode() for k, v in headers.items()})
+        assert response.status_code == 401, response.text
+        assert "yui_site_info" not in response.text
+
+
+def test_metrics_are_refused_when_no_token_is_set(settings: Settings, db: Database) -> None:
+    bare = settings.model_copy(update={"metrics_token": None})
+    with TestClient(create_app(bare, db, migrate=False)) as client:
+        response = client.get("/metrics")
+        assert response.status_code == 403
+        assert "YUI_METRICS_TOKEN" in response.json()["detail"]
 
 
 def test_readyz_is_503_when_the_database_is_behind(client: TestClient, db: Database) -> None:

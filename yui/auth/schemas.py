@@ -46,3 +46,26 @@ class UserOut(BaseModel):
     roles: list[Role]
     disabled: bool
     created_at: UtcDateTime
+
+
+class UserPatch(InputModel):
+    """An admin's change of an account: its roles, or whether it may sign in. Either ends
+    the account's tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    roles: list[Role] | None = Field(default=None, min_length=1, max_length=5)
+    disabled: bool | None = None
+
+
+class PasswordResetIn(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    new_password: str = Field(min_length=12, max_length=1024)
+
+
+class PasswordChangeIn(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=12, max_length=1024)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -13,7 +15,8 @@ from yui.audit import service as audit
 from yui.auth import passwords, tokens
 from yui.auth.models import Role, StaffUser, username_key
 from yui.auth.ratelimit import FailureLimiter
-from yui.errors import Conflict, InvalidInput, NotAuthenticated, TooManyRequests
+from yui.db.database import Database
+from yui.errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyRequests
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
 
@@ -26,6 +29,7 @@ class Principal:
     username: str
     tenant: str
     roles: frozenset[str]
+    generation: int = 0
 
     def has_any(self, *roles: Role) -> bool:
         return any(role.value in self.roles for role in roles)
@@ -127,12 +131,15 @@ def login(
             session.commit()
         raise NotAuthenticated("ユーザー名またはパスワードが違います / wrong username or password")
     limiter.succeed(account_key)
+    now = int(time.time())
     claims = tokens.TokenClaims(
         user_id=user.id,
         username=user.username,
         tenant=tenant,
         roles=tuple(user.roles),
-        expires_at=int(time.time()) + ttl_seconds,
+        expires_at=now + ttl_seconds,
+        generation=user.token_generation,
+        issued_at=now,
     )
     audit.record(
         session,
@@ -146,9 +153,142 @@ def login(
     return tokens.issue(claims, key), user
 
 
-def principal_from_token(token: str, key: bytes) -> Principal:
+def principal_from_token(
+    token: str, keys: tokens.SigningKeys | bytes, *, max_age_seconds: int | None = None
+) -> Principal:
     try:
-        claims = tokens.read(token, key)
+        claims = tokens.read(token, keys, max_age_seconds=max_age_seconds)
     except tokens.TokenError as error:
         raise NotAuthenticated(f"トークンが無効です / invalid token: {error}") from None
-    return Principal(claims.user_id, claims.username, claims.tenant, frozenset(claims.roles))
+    return Principal(
+        claims.user_id,
+        claims.username,
+        claims.tenant,
+        frozenset(claims.roles),
+        claims.generation,
+    )
+
+
+# --- the token lifecycle: each change ends the account's tokens and is audited ----------
+
+
+def get_user(session: Session, user_id: str) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None:
+        raise NotFound(f"職員 {user_id} はいません / no staff account {user_id}")
+    return user
+
+
+def find_user(session: Session, username: str) -> StaffUser:
+    """The account named `username` (compared NFKC case-folded), else 404."""
+    user = session.execute(
+        select(StaffUser).where(StaffUser.username_key == username_key(username))
+    ).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"職員 {username} はいません / no staff account {username}")
+    return user
+
+
+def _end_tokens(
+    session: Session, user: StaffUser, *, actor: str, action: str, **detail: object
+) -> None:
+    """Raise the account's token generation: every token issued before stops working at
+    every site once the row has replicated and the sites' short cache has passed."""
+    user.token_generation += 1
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        subject_type="staff_user",
+        subject_id=user.id,
+        detail={"username": user.username, **detail},
+    )
+
+
+def set_disabled(session: Session, user: StaffUser, disabled: bool, *, actor: str) -> StaffUser:
+    if user.disabled != disabled:
+        user.disabled = disabled
+        _end_tokens(
+            session, user, actor=actor, action="user.disable" if disabled else "user.enable"
+        )
+    return user
+
+
+def set_roles(session: Session, user: StaffUser, roles: list[str], *, actor: str) -> StaffUser:
+    clean = parse_roles(roles)
+    if sorted(user.roles) != clean:
+        before = sorted(user.roles)
+        user.roles = clean
+        _end_tokens(session, user, actor=actor, action="user.roles", before=before, after=clean)
+    return user
+
+
+def reset_password(session: Session, user: StaffUser, new_password: str, *, actor: str) -> None:
+    """An admin (or the CLI) sets a new password; the account's tokens end."""
+    try:
+        user.password_hash = passwords.hash_password(new_password)
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
+    _end_tokens(session, user, actor=actor, action="user.password_reset")
+
+
+def change_password(
+    session: Session, user: StaffUser, current_password: str, new_password: str
+) -> None:
+    """The account's holder changes their own password, proving the current one."""
+    if not passwords.verify_password(current_password, user.password_hash):
+        raise NotAuthenticated("現在のパスワードが違います / the current password is wrong")
+    try:
+        user.password_hash = passwords.hash_password(new_password)
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
+    _end_tokens(session, user, actor=user.username, action="user.password_change")
+
+
+def sign_out(session: Session, user: StaffUser) -> None:
+    """Ends every token of the account (at every site): there is no list of single tokens
+    to revoke, so signing out on one device signs out on all."""
+    _end_tokens(session, user, actor=user.username, action="auth.sign_out")
+
+
+class AccountStates:
+    """What a site knows of each account a token names: its token generation and whether it
+    is disabled, read from the tenant's own rows (a replica's copy serves too) and kept
+    `ttl_seconds` so that a busy site does not read the account on every request. Bounded:
+    the least recently read entries go first."""
+
+    def __init__(self, db: Database, ttl_seconds: float, max_entries: int = 10_000) -> None:
+        self.db = db
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._known: OrderedDict[tuple[str, str], tuple[float, int | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _generation(self, tenant: str, user_id: str) -> int | None:
+        """The account's current generation; None when it is gone or disabled."""
+        key, now = (tenant, user_id), time.monotonic()
+        with self._lock:
+            known = self._known.get(key)
+            if known is not None and now - known[0] < self.ttl:
+                return known[1]
+        with self.db.unit_of_work(tenant, read_only=True) as uow:
+            row = uow.session.execute(
+                select(StaffUser.token_generation, StaffUser.disabled).where(
+                    StaffUser.id == user_id
+                )
+            ).first()
+        generation = None if row is None or row.disabled else int(row.token_generation)
+        with self._lock:
+            self._known[key] = (now, generation)
+            self._known.move_to_end(key)
+            while len(self._known) > self.max_entries:
+                self._known.popitem(last=False)
+        return generation
+
+    def check(self, principal: Principal) -> None:
+        """401 unless the token's account exists, is enabled and has not ended its tokens."""
+        if self._generation(principal.tenant, principal.user_id) != principal.generation:
+            raise NotAuthenticated(
+                "トークンは無効になりました（アカウントの無効化・パスワード変更・ログアウト） / "
+                "the token was revoked (account disabled, password changed or signed out)"
+            )

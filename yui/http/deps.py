@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Path, Request, Security
@@ -11,7 +12,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from yui.auth.models import Role
 from yui.auth.ratelimit import FailureLimiter
-from yui.auth.service import Principal, principal_from_token
+from yui.auth.service import AccountStates, Principal, principal_from_token
+from yui.auth.tokens import SigningKeys
 from yui.db.database import Database
 from yui.db.unit_of_work import UnitOfWork
 from yui.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
@@ -26,6 +28,12 @@ class SiteContext:
     db: Database
     limiter: FailureLimiter
     signing_key: bytes
+    token_keys: SigningKeys = field(init=False)
+    accounts: AccountStates = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.token_keys = SigningKeys(self.signing_key, self.settings.previous_signing_key())
+        self.accounts = AccountStates(self.db, self.settings.token_account_check_seconds)
 
 
 def site_context(request: Request) -> SiteContext:
@@ -68,10 +76,15 @@ def authenticated(
 ) -> Principal:
     if credentials is None:
         raise NotAuthenticated("ログインしてください / a bearer token is required")
-    principal = principal_from_token(credentials.credentials, context.signing_key)
+    principal = principal_from_token(
+        credentials.credentials,
+        context.token_keys,
+        max_age_seconds=context.settings.token_ttl_seconds,
+    )
     if principal.tenant != tenant:
         # Same answer as for a tenant that does not exist: nothing to learn from it.
         raise NotFound(f"テナント {tenant} はありません / no tenant {tenant}")
+    context.accounts.check(principal)
     return principal
 
 
@@ -96,3 +109,24 @@ def tenant_uow(tenant: Tenant, context: Context) -> Iterator[UnitOfWork]:
 
 
 UoW = Annotated[UnitOfWork, Depends(tenant_uow)]
+
+
+_scraper = HTTPBearer(
+    auto_error=False, scheme_name="MetricsToken", description="YUI_METRICS_TOKEN of the site"
+)
+
+
+def metrics_scraper(
+    context: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_scraper)],
+) -> None:
+    """Lets through the scraper holding YUI_METRICS_TOKEN; refuses everyone when unset."""
+    expected = context.settings.metrics_token
+    if expected is None:
+        raise Forbidden(
+            "メトリクスは無効です（YUI_METRICS_TOKEN を設定してください） / metrics are off: "
+            "set YUI_METRICS_TOKEN"
+        )
+    given = credentials.credentials.encode() if credentials is not None else b""
+    if not hmac.compare_digest(given, expected.get_secret_value().encode()):
+        raise NotAuthenticated("メトリクスのトークンが必要です / the metrics token is required")
