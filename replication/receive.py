@@ -92,7 +92,10 @@ def _divergence(connection: Connection, state: CopyState, batch: Batch) -> str |
         held.append((seq, epoch))
     if not held:
         return None
-    logged = logged_epochs(connection, state.tenant, held[0][0], held[-1][0])
+    if held[0][0] == state.head and state.logged_head is not None:
+        logged = dict([state.logged_head])  # the usual batch: it continues from our head
+    else:
+        logged = logged_epochs(connection, state.tenant, held[0][0], held[-1][0])
     for seq, epoch in held:
         here = logged.get(seq, state.epoch_at(seq))
         if here != epoch:
