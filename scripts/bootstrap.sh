@@ -137,4 +137,19 @@ else
     say ".venv up to date"
 fi
 
+# --- checkov, in a virtualenv of its own -------------------------------------------
+# tests/deploy runs it over infra/terraform and the Dockerfile; its dependencies conflict
+# with the project's pins, so it never goes into .venv.
+CHECKOV_VENV="$ROOT/.venv-checkov"
+CHECKOV_VERSION="3.3.30"
+if [[ ! -x "$CHECKOV_VENV/bin/checkov" ]]; then
+    say "installing checkov $CHECKOV_VERSION into .venv-checkov"
+    ckvlog="$(mktemp)"
+    { "$PY" -m venv --clear "$CHECKOV_VENV" &&
+        "$CHECKOV_VENV/bin/python" -m pip install --disable-pip-version-check \
+            "checkov==$CHECKOV_VERSION"; } >"$ckvlog" 2>&1 ||
+        fail_with_log "$ckvlog" "pip install checkov==$CHECKOV_VERSION failed"
+    rm -f "$ckvlog"
+fi
+
 say "ready"
