@@ -298,14 +298,22 @@ def backup_create(
 ) -> None:
     """今すぐバックアップ / a snapshot and the log since the last backup, now (here, or
     with --job as a background job that the tenant's primary runs and a failover resumes)."""
-    from replication.backup.archive import create_backup
+    from replication.backup.acked import NotOurs
+    from replication.backup.archive import NotAcknowledged, create_backup
 
     plan = _plan()
     if job or wait:
         _backup_job(tenant, wait, timeout)
         return
-    with _database() as db:
-        made = create_backup(db, tenant, plan.master, plan.buckets, _settings().site)
+    try:
+        with _database() as db:
+            made = create_backup(db, tenant, plan.master, plan.buckets, _settings().site)
+    except NotOurs as error:
+        raise _fail(
+            f"{error}。主系のサイトで実行してください / run this at its primary", 2
+        ) from None
+    except NotAcknowledged as error:
+        raise _fail(str(error), 1) from None
     for manifest in made:
         console.print(
             f"{manifest.kind} {manifest.first}–{manifest.last}: {manifest.name} ({manifest.size} B)"

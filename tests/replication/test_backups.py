@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import anyio
 import pytest
 from moto.server import ThreadedMotoServer
 from sqlalchemy import Connection
@@ -474,3 +475,31 @@ async def test_drill_every_copy_lost_the_newest_backup_becomes_the_primary(
     await commit(b, add_user("after-restore"))
     await cluster.caught_up("site-c")
     assert c.digest() == b.digest()
+
+
+@pytest.mark.anyio
+async def test_backup_create_at_a_replica_says_so_and_writes_nothing(
+    cluster: Cluster, buckets: list[Bucket], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from yui.cli.main import app as cli
+
+    cluster.place("site-a", ("site-b",))
+    await cluster.create_tenant("site-a")
+    await cluster.caught_up("site-b")
+    for name, value in {
+        "YUI_DATABASE_URL": cluster.urls["site-b"],
+        "YUI_DATA_DIR": str(tmp_path / "data"),
+        "YUI_SITE": "site-b",
+        "YUI_BACKUP_TARGETS": str(buckets[0].target),
+        "YUI_BACKUP_KEY_FILE": str(tmp_path / "backup.key"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    result = await anyio.to_thread.run_sync(
+        lambda: CliRunner().invoke(cli, ["backup", "create", "--tenant", SENDAI])
+    )
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())  # the console wraps long lines
+    assert "主系ではありません" in said and "not the primary" in said
+    assert buckets[0].names(f"yui/{SENDAI}/") == []
