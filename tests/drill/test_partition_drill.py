@@ -42,7 +42,7 @@ def test_a_partitioned_primary_fences_itself_and_its_tenants_fail_over(
     layout = netns.load_layout(sandbox.root)
     assert layout is not None and all(n.namespace in _namespaces() for n in layout.sites)
     report = drill_report(
-        sandbox, tmp_path, "partition", "aws-tokyo", duration=8, settle_timeout=10
+        sandbox, tmp_path, "partition", "aws-tokyo", duration=8, settle_timeout=30
     )
     no_loss(report)
     assert report["tenants_affected"], report  # the target was a primary, and its tenants moved

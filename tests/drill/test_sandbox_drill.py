@@ -73,7 +73,9 @@ def drill_report(
                 out_root=tmp_path,
                 warmup=1.0,
                 hold=2.5,
-                settle_timeout=3,
+                # copies of the final placement must converge (a restarted site rejoins);
+                # the wait ends as soon as they have
+                settle_timeout=30,
                 drain_seconds=5,
             )
             options = replace(options, **overrides)
@@ -102,11 +104,31 @@ def failover_log(sandbox: Sandbox, since: str) -> str:
     return "\n".join(sorted(lines)[-80:])
 
 
+def verdict(report: dict[str, Any]) -> str:
+    """What a failed assertion prints: the checker's counts, findings, expectations, notes."""
+    check = report.get("check", {})
+    findings = {k: v[:3] for k, v in check.get("findings", {}).items() if v}
+    fields = {k: v for k, v in check.items() if k != "findings" and v}
+    return json.dumps(
+        {
+            "check": fields,
+            "findings": findings,
+            "expectations": report.get("expectations"),
+            "notes": report.get("notes"),
+        },
+        ensure_ascii=False,
+        indent=1,
+    )
+
+
 def no_loss(report: dict[str, Any]) -> None:
-    assert report["acknowledged_writes"], report
-    assert report["lost_acknowledged_writes"] == 0 and report["split_brain_violations"] == 0
-    assert report["duplicate_writes"] == 0 and report["digest_mismatches"] == 0
-    assert report["ok"] is True, report
+    why = verdict(report)
+    assert report["acknowledged_writes"], why
+    assert report["lost_acknowledged_writes"] == 0 and report["split_brain_violations"] == 0, why
+    assert report["duplicate_writes"] == 0 and report["digest_mismatches"] == 0, why
+    assert report["lost_updates"] == 0 and report["resurrected_deletes"] == 0, why
+    assert report["unconverged_copies"] == 0, why
+    assert report["ok"] is True, why
 
 
 @pytest.mark.parametrize(
