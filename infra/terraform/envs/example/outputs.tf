@@ -30,3 +30,12 @@ output "ca_cert_pem" {
   description = "The private CA's certificate: the operator's tools verify the sites with it."
   value       = tls_self_signed_cert.ca.cert_pem
 }
+
+output "operator_tls" {
+  description = "The operator's certificate and key (client certificate for etcdctl and the sites): write them to files of mode 0600, never to the repository."
+  value = {
+    cert_pem = tls_locally_signed_cert.member["operator"].cert_pem
+    key_pem  = tls_private_key.member["operator"].private_key_pem
+  }
+  sensitive = true
+}

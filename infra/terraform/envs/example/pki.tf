@@ -26,6 +26,7 @@ locals {
   tls_names = merge(
     { for name, site in var.sites : name => [name, site.dns_name] },
     { for name, site in var.sites : "etcd-${name}" => ["etcd.${site.dns_name}"] },
+    { operator = ["operator"] }, # the people and tools that speak to the sites and etcd
   )
 }
 
