@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=256 * 1_048_576)
     login_max_failures: int = Field(default=5, ge=1, le=100)
     login_window_seconds: int = Field(default=300, ge=10, le=86400)
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks of the reverse proxies in front of "
+        "this site; X-Forwarded-For is believed only from them (empty: never)",
+    )
     etcd_endpoints: str = Field(
         default="", description="comma-separated host:port of etcd members; empty: no coordination"
     )
@@ -163,6 +168,14 @@ class Settings(BaseSettings):
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from yui.http.proxies import parse_networks
+
+        parse_networks(value)  # ValueError names the bad entry
         return value
 
     @field_validator("etcd_endpoints")

@@ -22,7 +22,7 @@ from replication.forwarding import ForwardSignatures
 from replication.node import ReplicationNode
 from yui.audit.api import router as audit_router
 from yui.auth.api import router as auth_router
-from yui.auth.ratelimit import FailureLimiter
+from yui.auth.ratelimit import login_limiter
 from yui.cluster import ClusterLink
 from yui.db.base import Base
 from yui.db.database import Database
@@ -31,6 +31,7 @@ from yui.http import problems
 from yui.http.deps import SiteContext, metrics_scraper
 from yui.http.gateway import Gateway, RouteLookup, SiteSignatures
 from yui.http.middleware import BodyLimit, RequestContext
+from yui.http.proxies import TrustedProxies, parse_networks
 from yui.jobs.kinds import DEMO, JobKinds
 from yui.settings import Settings
 from yui.tenancy.api import router as tenancy_router
@@ -154,7 +155,9 @@ def create_app(
     app.state.yui = SiteContext(
         settings=settings,
         db=db,
-        limiter=FailureLimiter(settings.login_max_failures, settings.login_window_seconds),
+        limiter=login_limiter(
+            settings.login_max_failures, settings.login_window_seconds, settings.redis_url
+        ),
         signing_key=settings.signing_key(),
     )
     problems.install(app)
@@ -215,6 +218,8 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         exempt_prefixes=("/replication/",) if replication is not None else (),
     )
+    # Outside the gateway: a forward carries the client's address, not the proxy's.
+    app.add_middleware(TrustedProxies, networks=parse_networks(settings.trusted_proxies))
     app.add_middleware(
         RequestContext, registry=registry, site=settings.site, routes=app.router.routes
     )

@@ -118,7 +118,8 @@ def login(
     ).scalar_one_or_none()
     ok = passwords.verify_password(password, user.password_hash if user else None)
     if user is None or not ok or user.disabled:
-        limiter.fail(account_key, client_key)
+        # A guessed name that is no account gets no key of its own: memory stays bounded.
+        limiter.fail(*((account_key, client_key) if user is not None else (client_key,)))
         if user is not None:
             audit.record(
                 session,

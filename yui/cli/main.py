@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,6 +11,7 @@ from residents import cli as residents_cli
 from yui.cli import alerts, audit, deploy, drill, jobs, placement, sandbox, tenant, user
 from yui.cli import failover as failover_cli
 from yui.cli.common import console, database, fail, settings
+from yui.settings import Settings
 
 app = typer.Typer(
     help="結 Yui — 災害に強い自治体サービス基盤 / a disaster-resilient municipal platform",
@@ -70,14 +71,21 @@ def run(
         f"[bold]Yui[/] site [cyan]{config.site}[/]: {'https' if tls else 'http'}://"
         f"{bind_host}:{bind_port}/  (API docs: /docs, Ctrl-C で停止 / to stop)"
     )
-    uvicorn.run(
-        application,
-        host=bind_host,
-        port=bind_port,
-        log_config=None,
-        access_log=False,
+    uvicorn.run(application, **{**uvicorn_options(config), "host": bind_host, "port": bind_port})
+
+
+def uvicorn_options(config: Settings) -> dict[str, Any]:
+    """How `yui run` serves a site node. uvicorn's own X-Forwarded-For handling is off (it
+    trusts loopback by default); yui.http.proxies believes only YUI_TRUSTED_PROXIES."""
+    tls = config.tls_files
+    return {
+        "host": config.host,
+        "port": config.port,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": False,
         **(tls.uvicorn_options() if tls else {}),
-    )
+    }
 
 
 def main() -> None:
