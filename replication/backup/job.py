@@ -53,7 +53,7 @@ def backup_kind(plan: BackupPlan) -> JobKind:
         held, newest = int(before["held"]), before["newest_snapshot"]
         due = newest is None or held - int(newest) > plan.snapshot_over
         if not (due or context.params.get("snapshot")):
-            return {"held": held, "snapshot": None}
+            return {"held": held, "epoch": before.get("epoch"), "snapshot": None}
         made = _fenced(
             lambda: backup_snapshot(
                 context.db,
@@ -65,6 +65,9 @@ def backup_kind(plan: BackupPlan) -> JobKind:
                 fence=context.fence,
             )
         )
+        # A failover between the steps: only the new primary's own history counts.
+        if made.epoch != before.get("epoch"):
+            held = made.last
         return {"held": max(held, made.last), "epoch": made.epoch, "snapshot": made.name}
 
     return JobKind(

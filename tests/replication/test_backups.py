@@ -503,3 +503,28 @@ async def test_backup_create_at_a_replica_says_so_and_writes_nothing(
     said = " ".join(result.output.split())  # the console wraps long lines
     assert "主系ではありません" in said and "not the primary" in said
     assert buckets[0].names(f"yui/{SENDAI}/") == []
+
+
+def test_a_backup_job_without_a_new_snapshot_still_tells_what_it_holds(
+    primary: Database, buckets: list[Bucket]
+) -> None:
+    """The truncation floor waits for what the last backup job holds, in its epoch: a
+    job whose snapshot was not due says it too."""
+    from replication.backup.job import backup_kind, held_by_backups
+    from yui.jobs import service
+    from yui.jobs.kinds import JobKinds
+    from yui.jobs.runner import run_job
+
+    plan = BackupPlan(MasterKey(b"j" * 32), buckets, interval_seconds=0)
+    kinds = JobKinds()
+    kinds.register(backup_kind(plan))
+    create_tenant(primary, SENDAI, "仙台市")
+    for count in (4, 3):  # the first job makes a snapshot; the second only a segment
+        write_audit(count=count)(primary)
+        with primary.unit_of_work(SENDAI) as uow:
+            job_id = service.enqueue(uow, SENDAI, "backup", {}).id
+            uow.commit()
+        assert run_job(primary, kinds, SENDAI, job_id, site="site-a").state == "done"
+        job = service.latest(primary, SENDAI, "backup", state="done")
+        assert job is not None and held_by_backups(primary, SENDAI) == (0, job.results[-1]["held"])
+    assert job.results[-1]["snapshot"] is None
