@@ -3,7 +3,11 @@
 
 locals {
   topology_toml = templatefile("${path.module}/topology.toml.tftpl", {
-    sites     = var.sites
+    sites = {
+      for name, site in var.sites : name => merge(site, {
+        zones = join(", ", [for zone in site.hazard_zones : "\"${zone}\""])
+      })
+    }
     node_port = var.node_port
   })
   # each site's bucket as the others name it; the site itself is left out of its targets

@@ -163,13 +163,13 @@ resource "sakuracloud_packet_filter_rules" "site" {
 # --------------------------------------------------------------------------- compute
 
 resource "sakuracloud_disk" "node" {
-  count             = var.node_count
-  name              = "${local.name}-node-${count.index}"
-  zone              = var.region
-  source_archive_id = data.sakuracloud_archive.debian.id
-  size              = 40
+  count                = var.node_count
+  name                 = "${local.name}-node-${count.index}"
+  zone                 = var.region
+  source_archive_id    = data.sakuracloud_archive.debian.id
+  size                 = 40
   encryption_algorithm = "aes256_xts"
-  tags              = local.tags
+  tags                 = local.tags
 }
 
 resource "sakuracloud_server" "node" {
@@ -193,12 +193,12 @@ resource "sakuracloud_server" "node" {
 }
 
 resource "sakuracloud_disk" "etcd" {
-  name              = "${local.name}-etcd"
-  zone              = var.region
-  source_archive_id = data.sakuracloud_archive.debian.id
-  size              = 40
+  name                 = "${local.name}-etcd"
+  zone                 = var.region
+  source_archive_id    = data.sakuracloud_archive.debian.id
+  size                 = 40
   encryption_algorithm = "aes256_xts"
-  tags              = local.tags
+  tags                 = local.tags
 }
 
 resource "sakuracloud_server" "etcd" {
@@ -221,12 +221,12 @@ resource "sakuracloud_server" "etcd" {
 }
 
 resource "sakuracloud_proxylb" "site" {
-  name           = local.name
-  plan           = 1000
-  region         = "is1"
-  tags           = local.tags
+  name   = local.name
+  plan   = 1000
+  region = "is1"
+  tags   = local.tags
   health_check {
-    protocol = "tcp"
+    protocol   = "tcp"
     delay_loop = 10
   }
   bind_port {
@@ -250,12 +250,12 @@ resource "random_password" "database" {
 }
 
 resource "sakuracloud_database" "yui" {
-  name          = local.name
-  zone          = var.region
-  database_type = "postgres"
-  plan          = local.db_plan
-  username      = "yui"
-  password      = random_password.database.result
+  name             = local.name
+  zone             = var.region
+  database_type    = "postgres"
+  plan             = local.db_plan
+  username         = "yui"
+  password         = random_password.database.result
   replica_password = random_password.database.result
   network_interface {
     switch_id     = sakuracloud_switch.private.id
