@@ -240,3 +240,76 @@ def test_secrets_command_refuses_a_file_and_writes_nothing(tmp_path: Path) -> No
 def test_compose_plan_is_the_sandbox_plan_with_https_service_urls(tmp_path: Path) -> None:
     plan = compose_plan(tmp_path)
     assert plan.tls and [s.name for s in plan.sites] == SITE_NAMES
+
+
+def _container_files(
+    compose: dict[str, Any], service: dict[str, Any], secrets: Path
+) -> dict[str, Path]:
+    """Where each config and secret of ``service`` appears in its container => the file
+    `yui deploy secrets` wrote for it."""
+
+    def source(kind: str, name: str) -> Path:
+        return secrets / compose[kind][name]["file"].removeprefix(SECRETS)
+
+    files = {}
+    for config in service.get("configs", []):
+        files[config["target"]] = source("configs", config["source"])
+    for secret in service.get("secrets", []):
+        files[f"/run/secrets/{secret}"] = source("secrets", secret)
+    return files
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_every_yui_setting_in_the_file_is_a_setting(services: dict[str, Any]) -> None:
+    """Settings ignore unknown YUI_* variables: a misspelt one would be silently lost."""
+    from yui.settings import Settings
+
+    known = {f"YUI_{name.upper()}" for name in Settings.model_fields}
+    for name, service in services.items():
+        for key in service.get("environment") or {}:
+            assert not key.startswith("YUI_") or key in known, (name, key)
+
+
+@pytest.mark.parametrize("site", SITE_NAMES)
+def test_each_node_starts_with_the_files_and_settings_compose_gives_it(
+    compose: dict[str, Any], site: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node's own start-up checks (load_settings, check_peer_urls) pass with the
+    container's environment, its paths mapped to the files `yui deploy secrets` wrote; and
+    the certificates name the hosts the others dial (the node, its etcd member)."""
+    from cryptography import x509
+
+    from yui.settings import check_peer_urls, load_settings
+
+    secrets = tmp_path / "secrets"
+    write_compose_secrets(secrets)
+    service = compose["services"][site]
+    files = _container_files(compose, service, secrets)
+    env: dict[str, str] = {}
+    for env_file in service["env_file"]:
+        env |= _env_file(secrets / env_file.removeprefix(SECRETS))
+    env |= {key: str(value) for key, value in service["environment"].items()}
+    for key, value in env.items():
+        if key.startswith("YUI_"):
+            monkeypatch.setenv(key, str(files.get(value, value)))
+    monkeypatch.setenv("YUI_DATA_DIR", str(tmp_path / "data"))
+    settings = load_settings()
+    check_peer_urls(settings)
+    assert settings.site == site and settings.tls_files and settings.etcd_tls_files
+    assert settings.topology is not None and settings.topology.find(site) is not None
+    assert settings.database_url and settings.database_url.startswith("postgresql+psycopg://")
+
+    def names(path: Path) -> list[str]:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        alternative = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        return alternative.value.get_values_for_type(x509.DNSName)
+
+    assert site in names(settings.tls_files.cert)  # https://<site>:<port> of the topology
+    assert "localhost" in names(settings.tls_files.cert)  # the image's HEALTHCHECK
+    member = compose["services"][f"etcd-{site}"]
+    etcd_cert = _container_files(compose, member, secrets)[f"/run/secrets/etcd-{site}-cert"]
+    assert f"etcd-{site}" in names(etcd_cert)  # YUI_ETCD_ENDPOINTS dials etcd-<site>:2379

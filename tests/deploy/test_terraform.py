@@ -195,3 +195,14 @@ def test_etcd_timings_follow_the_documented_rule() -> None:
     flags = _blocks(TERRAFORM / "modules" / "etcd-cluster", "output")["flags"]["value"]
     joined = " ".join(flags)
     assert "--client-cert-auth" in joined and "--peer-client-cert-auth" in joined
+
+
+def test_every_yui_setting_the_vms_get_is_a_setting() -> None:
+    """Settings ignore unknown YUI_* variables: a misspelt one would be silently lost."""
+    from yui.settings import Settings
+
+    known = {f"YUI_{name.upper()}" for name in Settings.model_fields}
+    text = "\n".join(p.read_text() for p in TERRAFORM.rglob("*.tf"))
+    given = set(re.findall(r"\b(YUI_[A-Z_]+)\s*=", text))
+    assert len(given) >= 15
+    assert given - known == set()
