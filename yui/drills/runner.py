@@ -363,9 +363,13 @@ async def _settle(
     within: float,
     members: Callable[[], Mapping[str, Sequence[str]]],
 ) -> Copies:
-    """Read the copies until the copies of every tenant's placement report one seq, or the
-    time is up (the checker then fails the copies still apart: unconverged)."""
+    """Read the copies until the copies of every tenant's placement report one seq, twice
+    in a row, or the time is up (the checker then fails the copies still apart:
+    unconverged). Twice: a copy's rows and its digest are read one after the other, so a
+    copy still catching up can show old rows next to a caught-up seq; once nothing moved
+    between two reads, both are of the same state."""
     deadline = time.monotonic() + within
+    previous: dict[tuple[str, str], int] | None = None
     while True:
         copies = await asyncio.to_thread(env.copies.read, sites, tenants, since)
         placed = members()
@@ -373,8 +377,11 @@ async def _settle(
         for digest in copies.digests:
             if digest.tenant not in placed or digest.site in placed[digest.tenant]:
                 seqs.setdefault(digest.tenant, set()).add(digest.seq)
-        if all(len(s) <= 1 for s in seqs.values()) or time.monotonic() >= deadline:
+        now = {(d.tenant, d.site): d.seq for d in copies.digests}
+        converged = all(len(s) <= 1 for s in seqs.values())
+        if (converged and now == previous) or time.monotonic() >= deadline:
             return copies
+        previous = now if converged else None
         await asyncio.sleep(0.5)
 
 
