@@ -12,7 +12,7 @@ help:
 	@echo "make run    set up, then start the three-site sandbox (Ctrl-C stops it)"
 	@echo "make test   set up (PostgreSQL included), then ruff, mypy, lint-imports, pytest"
 	@echo "make lint   ruff, mypy and lint-imports only"
-	@echo "make fuzz   the schemathesis API fuzz with 500 requests per operation (make test: 50)"
+	@echo "make fuzz   the schemathesis API fuzz, 500 requests per operation, as each role (make test: 50, admin)"
 	@echo "make bench  run every bench/*.py"
 	@echo "make clean  remove the install stamp, var/ and caches"
 
@@ -30,7 +30,10 @@ lint:
 
 fuzz:
 	scripts/bootstrap.sh
-	YUI_SCHEMATHESIS_EXAMPLES=500 $(PYTHON) -m pytest tests/api/test_schemathesis.py
+	for role in admin staff shelter depot auditor; do \
+	  echo "==> schemathesis as $$role"; \
+	  YUI_SCHEMATHESIS_ROLE=$$role YUI_SCHEMATHESIS_EXAMPLES=500 $(PYTHON) -m pytest tests/api/test_schemathesis.py; \
+	done
 
 # Placeholder: runs every bench/*.py in turn; stops at the first that fails.
 # Benchmarks are not part of `make test`.

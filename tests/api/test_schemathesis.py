@@ -9,11 +9,12 @@ endpoints are covered as soon as they are mounted.
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, seed, settings
 from schemathesis import checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
@@ -24,6 +25,11 @@ from yui.settings import load_settings
 from yui.site import create_app
 
 EXAMPLES = int(os.environ.get("YUI_SCHEMATHESIS_EXAMPLES", "50"))
+#: a new seed each run (printed; a failure names it): YUI_SCHEMATHESIS_SEED=N runs it again
+SEED = int(os.environ.get("YUI_SCHEMATHESIS_SEED") or random.SystemRandom().randrange(2**32))
+#: the role the requests are signed in as (`make fuzz` runs once per role)
+ROLE = os.environ.get("YUI_SCHEMATHESIS_ROLE", "admin")
+REPRODUCE = f"YUI_SCHEMATHESIS_SEED={SEED} YUI_SCHEMATHESIS_ROLE={ROLE}"
 
 
 def _build() -> tuple[object, dict[str, str]]:
@@ -37,6 +43,8 @@ def _build() -> tuple[object, dict[str, str]]:
     db.migrate()
     tenant(db)
     user(db, SENDAI, "boss", "admin")
+    if ROLE != "admin":
+        user(db, SENDAI, "fuzzer", ROLE)
     user(db, SENDAI, "leaver", "staff")  # signs out (which ends its tokens), not the admin
     # generous limits: the generator must not be stopped by the login limiter
     config = load_settings(
@@ -49,7 +57,7 @@ def _build() -> tuple[object, dict[str, str]]:
         log_json=False,
     )
     application = create_app(config, db, migrate=False)
-    headers = sign_in(TestClient(application), SENDAI, "boss")
+    headers = sign_in(TestClient(application), SENDAI, "boss" if ROLE == "admin" else "fuzzer")
     return application, headers
 
 
@@ -70,14 +78,28 @@ CHECKS = [
 ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _say_the_seed(request: pytest.FixtureRequest) -> None:
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if capture is not None and reporter is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\nschemathesis: {REPRODUCE} (set these to run this draw again)")
+
+
 @schema.parametrize()
+@seed(SEED)
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation(case: schemathesis.Case) -> None:
     if "tenant" in (case.path_parameters or {}):
         case.path_parameters["tenant"] = SENDAI  # reach past the tenant check into each handler
     # Signing out ends every token of the account: the admin's would end for the rest.
     headers = _leaver() if case.path.endswith("/auth/sign-out") else HEADERS
-    case.call_and_validate(headers=headers, checks=CHECKS)
+    try:
+        case.call_and_validate(headers=headers, checks=CHECKS)
+    except Exception as error:
+        error.add_note(f"reproduce with {REPRODUCE}")
+        raise
 
 
 @pytest.mark.parametrize("path", ["/api/v1/041008/auth/me", "/api/v1/999999/auth/me"])
