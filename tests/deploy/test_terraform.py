@@ -206,3 +206,30 @@ def test_every_yui_setting_the_vms_get_is_a_setting() -> None:
     given = set(re.findall(r"\b(YUI_[A-Z_]+)\s*=", text))
     assert len(given) >= 15
     assert given - known == set()
+
+
+def test_the_trust_file_made_in_terraform_is_read_by_yui(tmp_path: Path) -> None:
+    """pki.tf writes replication.signing's trust file from the Ed25519 keys' PEM (PKIX):
+    the same steps in Python give each site's public key as Yui writes it itself."""
+    from cryptography.hazmat.primitives import serialization
+
+    from replication.signing import SiteKey, TrustStore, generate_key
+
+    pki = (TERRAFORM / "envs" / "example" / "pki.tf").read_text()
+    assert (
+        'replace(replace(tls_private_key.replication[name].public_key_pem, "/-----[A-Z ]+-----/", ""), "\\n", ""), 16, -1)'
+        in pki
+    )
+    keys = {name: SiteKey(name, generate_key()) for name in ("aws-tokyo", "gcp-osaka")}
+    lines = ["# Sites this site accepts replication requests from", "[sites]"]
+    for name, key in sorted(keys.items()):
+        pem = key.private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        body = re.sub(r"-----[A-Z ]+-----", "", pem.decode()).replace("\n", "")
+        text = body[16:]  # Terraform's substr(…, 16, -1): past the 12-byte PKIX prefix
+        assert text == key.public_key_b64
+        lines.append(f'"{name}" = "{text}"')
+    path = tmp_path / "trusted-sites.toml"
+    path.write_text("\n".join(lines))
+    assert set(TrustStore.load(path).keys) == set(keys)
