@@ -126,11 +126,14 @@ class ReplayGuard:
     entries: when full, the oldest-timed nonce is forgotten and every request timed at
     or before it is refused from then on as too old (``floor``), so a forgotten nonce
     can never be replayed; under a rate above capacity / window the window only narrows
-    (a refused sender signs its next try afresh)."""
+    (a refused sender signs its next try afresh).
 
-    def __init__(self, capacity: int = DEFAULT_REPLAY_MEMORY) -> None:
+    The memory is the process's: a request signed before the guard was made (the site's
+    start, less a second) is refused too, so a restart does not reopen the window."""
+
+    def __init__(self, capacity: int = DEFAULT_REPLAY_MEMORY, floor: int | None = None) -> None:
         self.capacity = capacity
-        self.floor = 0
+        self.floor = int(time.time()) - 1 if floor is None else floor
         self._seen: set[str] = set()
         self._by_time: list[tuple[int, str]] = []
 
@@ -216,7 +219,8 @@ class TrustStore:
         # Only a genuine request's nonce is remembered: a forger cannot fill the memory.
         if not self.replays.fresh(int(timestamp), nonce, now, self.skew_seconds):
             raise SignatureError(
-                "この署名付き要求は既に受け付けました / this signed request was already accepted (replay)"
+                "再送された要求か、このサイトの起動前に署名された要求です / a replayed request, or "
+                "one signed before this site started: sign it afresh"
             )
         return site
 

@@ -99,7 +99,7 @@ async def test_a_captured_signed_request_replayed_is_refused(cluster: Cluster) -
 def test_remembered_nonces_are_bounded_and_a_forgotten_one_stays_refused() -> None:
     key = SiteKey("site-a", generate_key())
     trust = TrustStore.from_mapping({"site-a": key.public_key_b64})
-    trust.replays = ReplayGuard(capacity=3)
+    trust.replays = ReplayGuard(capacity=3, floor=0)
     now = 1_800_000_000.0
     sent = [key.headers("GET", "/replication/v1/status", b"", now=now + n) for n in range(5)]
     for headers in sent:
@@ -113,3 +113,15 @@ def test_remembered_nonces_are_bounded_and_a_forgotten_one_stays_refused() -> No
     newer = key.headers("GET", "/replication/v1/status", b"", now=later)
     trust.verify("GET", "/replication/v1/status", newer, b"", now=later)
     assert len(trust.replays) == 1
+
+
+def test_a_request_signed_before_the_site_started_is_refused() -> None:
+    """A restart forgets the nonces, not the protection: what was signed before the
+    receiving site started cannot be replayed to it, what is signed after passes."""
+    key = SiteKey("site-a", generate_key())
+    captured = key.headers("GET", "/replication/v1/status", b"", now=time.time() - 10)
+    restarted = TrustStore.from_mapping({"site-a": key.public_key_b64})
+    with pytest.raises(SignatureError, match="replay"):
+        restarted.verify("GET", "/replication/v1/status", captured, b"")
+    fresh = key.headers("GET", "/replication/v1/status", b"")
+    assert restarted.verify("GET", "/replication/v1/status", fresh, b"") == "site-a"
