@@ -107,7 +107,9 @@ class ClusterLink:
         self._failsafe_task = asyncio.create_task(self._keep_failsafe())
         if self.copies is not None:
             # Every site node is a candidate; etcd elects one active controller.
-            timing = ControllerTiming(restore_grace_seconds=self.settings.restore_grace_seconds)
+            timing = ControllerTiming.for_coordination(
+                timing_of(self.settings), restore_grace_seconds=self.settings.restore_grace_seconds
+            )
             self.controller = Controller(
                 self.site, self.coordination, self.view, self.copies, timing=timing
             )

@@ -5,6 +5,12 @@ A site is lost when its lease key is gone (etcd's word), or, faster, when the
 controller's direct probes of it fail several times in a row. Either way safety
 comes from the seal and the compare-and-swap, never from the timing: a false
 suspicion costs a needless move, not a lost or doubled write.
+
+A missing key is not etcd's word when etcd itself was down: after an outage long
+enough to cost live sites their leases, they hold their keys again one by one, so
+for a grace (a TTL plus their registration retry interval) only the probes can make
+a site lost; and a site whose probes answer is given the same grace from the moment
+its key went missing (docs/failover.md, "etcd outage").
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -23,6 +30,7 @@ from failover.controller.promotion import Promotion, promote
 from failover.controller.repair import Restorer
 from failover.controller.seals import SealCopies, StraySeals
 from failover.coordination.interface import ClusterView, Coordination, Leadership
+from failover.coordination.timing import SANDBOX, CoordinationTiming
 from yui.tasks import cancel_and_wait
 from yui.tls import peer_verify
 
@@ -49,6 +57,23 @@ class ControllerTiming:
     #: how often the controller looks for seals an unfinished promotion left behind; one
     #: seen by two scans in a row is lifted (a move in flight writes its placement sooner)
     seal_scan_seconds: float = 15.0
+    #: an etcd silence at least this long may have cost live sites their leases (the
+    #: coordination timing's lapse_silence_seconds)
+    outage_silence_seconds: float = SANDBOX.lapse_silence_seconds
+    #: after such an outage, a missing lease key alone does not make a site lost for this
+    #: long (reregistration_seconds: a TTL plus the sites' registration retry interval);
+    #: nor, at any time, while the site's probes answer and its key has been gone less
+    #: than this
+    outage_grace_seconds: float = SANDBOX.reregistration_seconds
+
+    @classmethod
+    def for_coordination(cls, timing: CoordinationTiming, **overrides: Any) -> ControllerTiming:
+        """The timing of a controller whose sites hold leases of ``timing``."""
+        derived: dict[str, Any] = {
+            "outage_silence_seconds": timing.lapse_silence_seconds,
+            "outage_grace_seconds": timing.reregistration_seconds,
+        }
+        return cls(**(derived | overrides))
 
 
 @dataclass
@@ -57,6 +82,8 @@ class _Probes:
     failures: dict[str, int] = field(default_factory=dict)
     #: consecutive probes unanswered in time, per site
     timeouts: dict[str, int] = field(default_factory=dict)
+    #: sites whose last probe answered
+    answered: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
 
     def failing(self, timing: ControllerTiming) -> set[str]:
@@ -67,11 +94,16 @@ class _Probes:
     def clear(self) -> None:
         self.failures.clear()
         self.timeouts.clear()
+        self.answered.clear()
 
     def record(self, site: str, outcome: str) -> None:
         """``outcome``: "ok", "refused" or "timeout"."""
         self.failures[site] = self.failures.get(site, 0) + 1 if outcome == "refused" else 0
         self.timeouts[site] = self.timeouts.get(site, 0) + 1 if outcome == "timeout" else 0
+        if outcome == "ok":
+            self.answered.add(site)
+        else:
+            self.answered.discard(site)
 
 
 class Controller:
@@ -92,6 +124,8 @@ class Controller:
         self.on_promotion = on_promotion or (lambda _p: None)
         self.probes = _Probes()
         self.lost_since: dict[str, float] = {}
+        #: when this node's view, connected, first missed the key of a site seen alive
+        self.absent_since: dict[str, float] = {}
         self._inflight: dict[str, asyncio.Task[Promotion]] = {}
         self._known_urls: dict[str, str] = {}
         self.started = time.monotonic()
@@ -117,11 +151,47 @@ class Controller:
             watcher.cancel()
 
     async def _remember_live_sites(self) -> None:
-        """Candidates too note which sites they have seen alive: a controller elected
-        because the old one's site died must still know that site was alive."""
+        """Candidates too note which sites they have seen alive, where they answer, and
+        since when a key is missing: a controller elected because the old one's site
+        died must still know that site was alive, and probe it."""
         while True:
-            self.probes.seen |= set(self.view.sites())
+            self._observe_sites(time.monotonic())
             await asyncio.sleep(self.timing.tick_seconds)
+
+    def _observe_sites(self, now: float) -> set[str]:
+        records = self.view.sites()
+        live = set(records)
+        self.probes.seen |= live
+        self._known_urls.update({name: r.urls[0] for name, r in records.items() if r.urls})
+        for site in live:
+            self.absent_since.pop(site, None)
+        if self.view.connected:  # a stale view's missing key says nothing new
+            for site in self.probes.seen - live:
+                self.absent_since.setdefault(site, now)
+        return live
+
+    def after_etcd_outage(self, now: float | None = None) -> bool:
+        """Whether etcd has just come back from a silence long enough to have cost live
+        sites their leases: they are still registering again, one by one."""
+        since = self.view.connected_since
+        now = time.monotonic() if now is None else now
+        return (
+            since is not None
+            and self.view.silence_before >= self.timing.outage_silence_seconds
+            and now - since < self.timing.outage_grace_seconds
+        )
+
+    def _absence_counts(self, site: str, now: float) -> bool:
+        """Whether a site's missing key makes it lost (its probes can, in any case).
+
+        Not right after an etcd outage; not while its probes answer and its key has been
+        missing less than the grace (a live site registering again). Otherwise the key is
+        etcd's word: a site that cannot renew it while etcd serves fences itself.
+        """
+        if self.after_etcd_outage(now):
+            return False
+        missing = now - self.absent_since.get(site, now)
+        return site not in self.probes.answered or missing >= self.timing.outage_grace_seconds
 
     async def _campaign(self) -> None:
         async with self.coordination.campaign(self.node_id) as leadership:
@@ -157,16 +227,19 @@ class Controller:
                 log.info("controller %s: stray-seal scan failed: %r", self.node_id, error)
 
     def lost_sites(self) -> set[str]:
-        """Sites that hold a primary but are gone: no lease key, or failing probes."""
-        live = set(self.view.sites())
-        self.probes.seen |= live
+        """Sites that hold a primary but are gone: no lease key (see _absence_counts), or
+        failing probes."""
+        now = time.monotonic()
+        live = self._observe_sites(now)
         primaries = {p.primary for p in self.view.placements().values()}
         # Only a site seen alive can be lost (sites still starting are not failures),
         # unless it stays away longer than a start-up grace.
         settled = time.monotonic() - self.started > self.timing.startup_grace_seconds
         suspects = {s for s in primaries if s in self.probes.seen or settled}
         by_probe = self.probes.failing(self.timing)
-        return {s for s in suspects if s not in live or s in by_probe}
+        return {
+            s for s in suspects if s in by_probe or (s not in live and self._absence_counts(s, now))
+        }
 
     def tick(self, leadership: Leadership) -> None:
         if not self.view.connected:
@@ -225,11 +298,13 @@ class Controller:
             while True:
                 records = dict(self.view.sites())
                 urls = {name: r.urls[0] for name, r in records.items() if r.urls}
-                # Keep probing sites that just lost their key: their failures matter most.
-                for name in {*self.probes.failures, *self.probes.timeouts}:
+                self._known_urls.update(urls)
+                # Keep probing sites without a key that hold a primary, or just lost their
+                # key: their answers tell a live site registering again from a lost one.
+                primaries = {p.primary for p in self.view.placements().values()}
+                for name in {*primaries, *self.probes.failures, *self.probes.timeouts}:
                     if name not in urls and name in self._known_urls:
                         urls[name] = self._known_urls[name]
-                self._known_urls.update(urls)
                 results = await asyncio.gather(*(self._probe(client, url) for url in urls.values()))
                 for name, outcome in zip(urls, results, strict=True):
                     self.probes.record(name, outcome)

@@ -943,6 +943,8 @@ class _EtcdClusterView(ClusterView):
         self._loaded = asyncio.Event()
         self._connected = False
         self.last_contact: float | None = None
+        self.connected_since: float | None = None
+        self.silence_before = 0.0
         self.reconnects = 0
         self.relists = 0
         self.skipped = 0  # events seen again after a reconnect, not applied twice
@@ -1034,7 +1036,15 @@ class _EtcdClusterView(ClusterView):
         if connected != self._connected:
             self._connected = connected
             if connected:
-                log.info("cluster view watching via %s from %d", self.endpoint, self._revision)
+                now = time.monotonic()
+                self.silence_before = 0.0 if self.last_contact is None else now - self.last_contact
+                self.connected_since = now
+                log.info(
+                    "cluster view watching via %s from %d (etcd silent %.1f s before)",
+                    self.endpoint,
+                    self._revision,
+                    self.silence_before,
+                )
             else:
                 log.warning("cluster view lost etcd; serving revision %d", self._revision)
             self._signal()

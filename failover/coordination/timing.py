@@ -67,6 +67,36 @@ class CoordinationTiming(BaseModel):
         """
         return max(0.1, 0.1 * self.lease_ttl_seconds)
 
+    @property
+    def lapse_silence_seconds(self) -> float:
+        """The shortest silence of etcd that can cost a live holder its lease.
+
+        A holder renewed at most ``keepalive_interval_seconds`` before etcd fell silent,
+        and gives its lease up ``fence_margin_seconds`` before the TTL from that renewal
+        ends: a shorter outage leaves every live holder's lease in place (1.7 s in the
+        sandbox, 7 s in REAL_CLOUD).
+        """
+        return max(
+            0.0,
+            self.lease_ttl_seconds - self.fence_margin_seconds - self.keepalive_interval_seconds,
+        )
+
+    @property
+    def reregistration_seconds(self) -> float:
+        """How long a live holder may be without its key once etcd answers again.
+
+        Its old lease may still run for up to a TTL (etcd gives every lease a fresh TTL
+        when it elects a leader) or be gone already; a holder that gave it up registers
+        again on its retry interval: a wait of ``keepalive_interval_seconds`` and one
+        attempt of ``2 * retry_timeout_seconds``. TTL + retry interval: 6 s in the
+        sandbox, 20 s in REAL_CLOUD.
+        """
+        return (
+            self.lease_ttl_seconds
+            + self.keepalive_interval_seconds
+            + 2 * self.retry_timeout_seconds
+        )
+
 
 SANDBOX = CoordinationTiming()
 """One machine, loopback: ttl 3 s, keep-alive 1 s, retry 1 s (~2-3 s to notice a loss)."""
