@@ -317,4 +317,8 @@ def test_scheduled_backups_are_jobs_whose_backups_land_in_both_buckets(
         cli, ["backup", "create", "--tenant", SENDAI, "--job", "--wait", "--timeout", "30"]
     )
     assert made.exit_code == 0, made.output + worker.output()
-    assert "held seq" in made.output and f"yui/{SENDAI}/snapshot/" in made.output and "-job-" in made.output
+    assert (
+        "held seq" in made.output
+        and f"yui/{SENDAI}/snapshot/" in made.output
+        and "-job-" in made.output
+    )
