@@ -36,3 +36,38 @@ def test_processes_migrating_one_database_at_once_all_succeed(
         db.migrate()  # again: nothing to do, no error
     finally:
         db.dispose()
+
+
+def test_accounts_that_fold_to_one_name_survive_the_username_key_migration(
+    database_url: str,
+) -> None:
+    """Migration 0009 keys usernames NFKC case-folded and unique; two existing accounts
+    that fold to one name must not stop the upgrade: the later keeps a suffixed key."""
+    from alembic import command
+    from sqlalchemy import text
+
+    db = Database(database_url)
+    try:
+        command.upgrade(db.alembic_config(), "0008")
+        with db.engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO tenants VALUES ('041009', '仙台市', '宮城県', :now)"),
+                {"now": "2026-01-01 00:00:00+00:00"},
+            )
+            for user_id, name in (("a" * 36, "pa-staff"), ("b" * 36, "PA-STAFF")):
+                connection.execute(
+                    text(
+                        "INSERT INTO staff_users (id, username, display_name, password_hash,"
+                        " roles, disabled, created_at, tenant_id) VALUES (:id, :name, '', 'x',"
+                        " '[\"staff\"]', false, '2026-01-01 00:00:00+00:00', '041009')"
+                    ),
+                    {"id": user_id, "name": name},
+                )
+        db.migrate()
+        with db.engine.connect() as connection:
+            keys = dict(
+                connection.execute(text("SELECT username, username_key FROM staff_users")).all()
+            )
+        assert keys == {"pa-staff": "pa-staff", "PA-STAFF": "pa-staff#" + "b" * 36}
+    finally:
+        db.dispose()
