@@ -945,6 +945,9 @@ class _EtcdClusterView(ClusterView):
         self.last_contact: float | None = None
         self.connected_since: float | None = None
         self.silence_before = 0.0
+        #: when the view began waiting for etcd: a node started while etcd was down has
+        #: waited that long before its first connection, an outage all the same
+        self._waiting_since = time.monotonic()
         self.reconnects = 0
         self.relists = 0
         self.skipped = 0  # events seen again after a reconnect, not applied twice
@@ -1007,6 +1010,7 @@ class _EtcdClusterView(ClusterView):
 
     async def start(self) -> bool:
         if self._task is None:
+            self._waiting_since = time.monotonic()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="yui-view")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._loaded.wait(), self._owner.budget)
@@ -1037,7 +1041,8 @@ class _EtcdClusterView(ClusterView):
             self._connected = connected
             if connected:
                 now = time.monotonic()
-                self.silence_before = 0.0 if self.last_contact is None else now - self.last_contact
+                heard = self._waiting_since if self.last_contact is None else self.last_contact
+                self.silence_before = now - heard
                 self.connected_since = now
                 log.info(
                     "cluster view watching via %s from %d (etcd silent %.1f s before)",

@@ -284,9 +284,9 @@ class ClusterView(ABC):
     last_contact: float | None = None
     #: monotonic time the current connection to etcd began (None: never connected)
     connected_since: float | None = None
-    #: how long etcd had not answered when the current connection began (0.0 for the
-    #: first): a long one was an etcd outage, during which live sites may have lost
-    #: their leases (failover.controller.loop)
+    #: how long etcd had not answered when the current connection began (for the first,
+    #: since the view started): a long one was an etcd outage, during which live sites
+    #: may have lost their leases (failover.controller.loop)
     silence_before: float = 0.0
 
     @abstractmethod

@@ -35,6 +35,9 @@ REPLICAS = ("aws-tokyo", "gcp-osaka")
 ZONES = {"sakura-ishikari": "hokkaido", "aws-tokyo": "kanto", "gcp-osaka": "kansai"}
 #: longer than the 3 s lease: every site's lease lapses
 OUTAGE_SECONDS = 4.0
+#: a controller's node restarted 1 s into it has been up long enough to be past its
+#: start-up grace soon after etcd is back
+RESTARTED_OUTAGE_SECONDS = 8.0
 #: the primary holds its key again this long after etcd answers (the drill: ~3 s after
 #: the new controller's election, itself ~3 s after etcd was back)
 LATE_SECONDS = 5.0
@@ -96,10 +99,26 @@ class Sandbox:
     processes: dict[str, SiteProcess]
     registrations: dict[str, SiteRegistration]
     first_epoch: int
+    task: asyncio.Task[None] | None = None
 
     async def placement(self) -> Placement | None:
         placement, _ = await self.coordination.get_placement(TENANT)
         return placement
+
+    def start_controller(self) -> None:
+        self.task = asyncio.create_task(self.controller.run())
+
+    async def restart_controller(self) -> None:
+        """The controller's node restarts: a new view, and a controller that knows nothing."""
+        assert self.task is not None
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+        await self.view.close()
+        self.view = self.coordination.cluster_view()
+        timing = self.controller.timing
+        self.controller = Controller("aws-tokyo", self.coordination, self.view, self.copies, timing)
+        await self.view.start()  # etcd down: gives up waiting, keeps trying in the background
+        self.start_controller()
 
     async def etcd_down(self) -> None:
         for index in range(len(self.etcd.members)):
@@ -134,15 +153,16 @@ async def sandbox(etcd: LocalEtcdCluster) -> AsyncIterator[Sandbox]:
         TENANT, Placement(TENANT, PRIMARY, REPLICAS, REPLICAS), 0
     )
     await view.start()
-    task = asyncio.create_task(controller.run())
+    made.start_controller()
     try:
         async with asyncio.timeout(15):
             await view.wait_until(lambda v: (v.controller or ("",))[0] == "aws-tokyo")
         await asyncio.sleep(1.0)  # the controller has seen every site alive
         yield made
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        if made.task is not None:
+            made.task.cancel()
+            await asyncio.gather(made.task, return_exceptions=True)
         for registration in registrations.values():
             await registration.close()
         await made.view.close()
@@ -174,6 +194,32 @@ def test_a_live_primary_whose_key_comes_back_late_after_an_etcd_outage_is_not_fa
     etcd_cluster: LocalEtcdCluster,
 ) -> None:
     placement, copies, first_epoch = asyncio.run(_primary_site_late_after_outage(etcd_cluster))
+    assert copies.sealed == [] and copies.promoted == []
+    assert placement == Placement(TENANT, PRIMARY, REPLICAS, REPLICAS, epoch=first_epoch)
+
+
+async def _controller_restarted_during_outage(
+    etcd: LocalEtcdCluster,
+) -> tuple[Placement | None, RecordingCopies, int]:
+    async with sandbox(etcd) as made:
+        await made.etcd_down()
+        await made.registrations[PRIMARY].close(revoke=False)
+        await asyncio.sleep(1.0)
+        await made.restart_controller()
+        await asyncio.sleep(RESTARTED_OUTAGE_SECONDS - 1.0 - made.coordination.budget)
+        await made.etcd_up()
+        await asyncio.sleep(LATE_SECONDS)
+        made.registrations[PRIMARY] = await made.coordination.register_site(made.record(PRIMARY))
+        await asyncio.sleep(SANDBOX.reregistration_seconds)
+        return await made.placement(), made.copies, made.first_epoch
+
+
+def test_a_controller_started_while_etcd_was_down_grants_the_same_grace(
+    etcd_cluster: LocalEtcdCluster,
+) -> None:
+    """Its view's first connection ends a silence as long as an outage's (the drill's
+    restarted node can win the election)."""
+    placement, copies, first_epoch = asyncio.run(_controller_restarted_during_outage(etcd_cluster))
     assert copies.sealed == [] and copies.promoted == []
     assert placement == Placement(TENANT, PRIMARY, REPLICAS, REPLICAS, epoch=first_epoch)
 
