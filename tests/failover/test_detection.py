@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
+from typing import Any, cast
 
 import httpx
 
 from failover.controller.loop import Controller, ControllerTiming, _Probes
+from failover.coordination import SANDBOX
+from failover.coordination.interface import SiteRecord
+from failover.placement.policy import Placement
 
 TIMING = ControllerTiming()
 
@@ -71,3 +76,56 @@ def test_refused_probes_fail_a_site_fast_unanswered_ones_only_after_longer_than_
     probes.record("aws-tokyo", "ok")
     probes.record("gcp-osaka", "refused")
     assert probes.failing(TIMING) == set()
+
+
+class _View:
+    """The parts of a cluster view the loss rule reads."""
+
+    def __init__(self, sites: set[str], *, silence: float, connected_since: float) -> None:
+        self.site_names = sites
+        self.connected = True
+        self.connected_since = connected_since
+        self.silence_before = silence
+
+    def sites(self) -> dict[str, SiteRecord]:
+        return {n: SiteRecord(n, "p", "r", ("z",), (f"http://{n}",)) for n in self.site_names}
+
+    def placements(self) -> dict[str, Placement]:
+        return {"041009": Placement("041009", "sakura-ishikari", ("aws-tokyo",), ("aws-tokyo",))}
+
+
+def _controller(view: _View) -> Controller:
+    timing = ControllerTiming.for_coordination(SANDBOX)
+    controller = Controller("aws-tokyo", cast(Any, None), cast(Any, view), cast(Any, None), timing)
+    controller.lost_sites()  # sees every site alive
+    return controller
+
+
+def test_a_missing_key_after_an_etcd_outage_waits_for_the_probes_or_the_grace() -> None:
+    now = time.monotonic()
+    view = _View({"sakura-ishikari", "aws-tokyo"}, silence=5.0, connected_since=now)
+    controller = _controller(view)
+    view.site_names = {"aws-tokyo"}  # the primary's key is not back yet
+    assert controller.after_etcd_outage()
+    assert controller.lost_sites() == set()
+    for _ in range(TIMING.probe_failures):  # but its process is gone
+        controller.probes.record("sakura-ishikari", "refused")
+    assert controller.lost_sites() == {"sakura-ishikari"}
+    # Once the grace has passed, the missing key is etcd's word again.
+    controller.probes.clear()
+    view.connected_since = now - SANDBOX.reregistration_seconds
+    assert not controller.after_etcd_outage()
+    assert controller.lost_sites() == {"sakura-ishikari"}
+
+
+def test_in_steady_state_a_missing_key_is_lost_at_once_unless_the_site_answers() -> None:
+    # A member switch (a short silence) is no outage.
+    view = _View({"sakura-ishikari", "aws-tokyo"}, silence=1.0, connected_since=time.monotonic())
+    controller = _controller(view)
+    view.site_names = {"aws-tokyo"}
+    assert controller.lost_sites() == {"sakura-ishikari"}
+    # A site that still answers its probes gets the grace from the moment its key went.
+    controller.probes.record("sakura-ishikari", "ok")
+    assert controller.lost_sites() == set()
+    controller.absent_since["sakura-ishikari"] -= SANDBOX.reregistration_seconds
+    assert controller.lost_sites() == {"sakura-ishikari"}
