@@ -20,7 +20,7 @@ from failover.drill.loadgen import (
     run_load,
 )
 from tests.drill.sites import site_app, site_db
-from tests.support.factories import PASSWORD, SENDAI
+from tests.support.factories import PASSWORD, SENDAI, same_account
 from tests.support.servers import serving
 from yui.db.database import Database
 from yui.db.fencing import NotPrimary
@@ -103,6 +103,7 @@ def test_two_sites_accepting_one_tenant_is_caught_as_split_brain_and_loss(
     tmp_path: Path,
 ) -> None:
     db_a, db_b = site_db(tmp_path, "a"), site_db(tmp_path, "b")
+    same_account(db_a, db_b)  # one account, as if b were a (wrongly writable) copy of a
     with (
         serving(site_app(tmp_path, "site-a", db_a)) as url_a,
         serving(site_app(tmp_path, "site-b", db_b)) as url_b,  # wrongly a primary too

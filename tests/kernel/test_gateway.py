@@ -18,7 +18,7 @@ from replication.forwarding import ForwardSignatures
 from replication.signing import SiteKey, TrustStore, generate_key
 from tests.conftest import TEST_SECRET
 from tests.residents.conftest import HEADER
-from tests.support.factories import PASSWORD, SENDAI, tenant, user
+from tests.support.factories import PASSWORD, SENDAI, same_account, tenant, user
 from tests.support.servers import serving
 from yui.auth.models import StaffUser
 from yui.db.database import Database
@@ -37,19 +37,10 @@ def _site(tmp_path: Path, name: str) -> Database:
     return db
 
 
-def _same_account(primary_db: Database, replica_db: Database) -> None:
-    """Replication copies rows with their ids: a token names the account by its id, and a
-    replica checks the account from its own copy."""
-    with primary_db.unit_of_work(SENDAI, read_only=True) as uow:
-        account_id = uow.session.execute(select(StaffUser.id)).scalar_one()
-    with replica_db.engine.begin() as connection:
-        connection.execute(StaffUser.__table__.update().values(id=account_id))
-
-
 @pytest.fixture
 def sites(tmp_path: Path) -> Iterator[tuple[Database, Database, str]]:
     primary_db, replica_db = _site(tmp_path, "primary"), _site(tmp_path, "replica")
-    _same_account(primary_db, replica_db)
+    same_account(primary_db, replica_db)
     settings = load_settings(
         site="site-a", data_dir=tmp_path, token_secret=TEST_SECRET, log_json=False
     )
