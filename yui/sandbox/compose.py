@@ -18,7 +18,7 @@ from pathlib import Path
 
 from replication.backup.crypto import MasterKey
 from replication.signing import generate_site_keys
-from yui.sandbox.plan import SITES, SandboxPlan, SitePorts
+from yui.sandbox.plan import SITES, SandboxPlan, SitePorts, site_spec
 from yui.tls import generate_pki
 from yui.topology import SiteSpec
 
@@ -50,20 +50,10 @@ def compose_plan(root: Path) -> SandboxPlan:
     """The sandbox's sites as docker-compose.yml runs them: each node at
     https://<site>:<port>, the name of its service on the inter-site network."""
     sites, ports = [], {}
-    for index, (name, provider, region, zones, lat, lon) in enumerate(SITES):
-        node_port = FIRST_NODE_PORT + index
+    for index, row in enumerate(SITES):
+        name, node_port = row[0], FIRST_NODE_PORT + index
         ports[name] = SitePorts(node_port, ETCD_CLIENT_PORT, ETCD_PEER_PORT, REDIS_PORT, S3_PORT)
-        sites.append(
-            SiteSpec(
-                name=name,
-                provider=provider,
-                region=region,
-                hazard_zones=zones,
-                latitude=lat,
-                longitude=lon,
-                url=f"https://{name}:{node_port}",
-            )
-        )
+        sites.append(site_spec(row, f"https://{name}:{node_port}"))
     return SandboxPlan(root=root, sites=tuple(sites), ports=ports, tls=True)
 
 

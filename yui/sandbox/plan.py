@@ -13,14 +13,17 @@ from yui.sandbox.processes import ProcessRecord
 from yui.tls import TlsFiles
 from yui.topology import SiteSpec
 
-SITES: tuple[tuple[str, str, str, tuple[str, ...], float, float], ...] = (
+#: name, provider, region, hazard zones, latitude, longitude
+SiteRow = tuple[str, str, str, tuple[str, ...], float, float]
+
+SITES: tuple[SiteRow, ...] = (
     ("aws-tokyo", "aws", "ap-northeast-1", ("kanto",), 35.68, 139.69),
     ("gcp-osaka", "gcp", "asia-northeast2", ("kansai", "nankai-trough"), 34.69, 135.50),
     ("sakura-ishikari", "sakura", "is1b", ("hokkaido",), 43.17, 141.32),
 )
 #: a fourth site (`yui sandbox up --sites 4`): another provider and hazard zone, so that a
 #: lost site's copies can be restored somewhere that holds none yet
-EXTRA_SITES: tuple[tuple[str, str, str, tuple[str, ...], float, float], ...] = (
+EXTRA_SITES: tuple[SiteRow, ...] = (
     ("oci-fukuoka", "oci", "ap-fukuoka-1", ("kyushu",), 33.59, 130.40),
 )
 #: how long a site may be gone before its copies are restored elsewhere (production: 30 s)
@@ -246,20 +249,25 @@ def make_plan(
     chosen = (*SITES, *EXTRA_SITES)[:site_count]
     sites, ports = [], {}
     spare = iter(free_ports(5 * len(chosen)))
-    for index, (name, provider, region, zones, lat, lon) in enumerate(chosen):
+    for index, row in enumerate(chosen):
+        name = row[0]
         node_port = first_node_port + index
         if not port_is_free(node_port):
             node_port = next(spare)
         ports[name] = SitePorts(node_port, next(spare), next(spare), next(spare), next(spare))
-        sites.append(
-            SiteSpec(
-                name=name,
-                provider=provider,
-                region=region,
-                hazard_zones=zones,
-                latitude=lat,
-                longitude=lon,
-                url=f"{'https' if tls else 'http'}://127.0.0.1:{node_port}",
-            )
-        )
+        sites.append(site_spec(row, f"{'https' if tls else 'http'}://127.0.0.1:{node_port}"))
     return SandboxPlan(root=root, sites=tuple(sites), ports=ports, tls=tls)
+
+
+def site_spec(row: SiteRow, url: str) -> SiteSpec:
+    """One of the sandbox's sites, served at `url`."""
+    name, provider, region, zones, lat, lon = row
+    return SiteSpec(
+        name=name,
+        provider=provider,
+        region=region,
+        hazard_zones=zones,
+        latitude=lat,
+        longitude=lon,
+        url=url,
+    )
