@@ -6,11 +6,12 @@ SHELL := /bin/bash
 
 PYTHON := .venv/bin/python
 
-.PHONY: help run test lint fuzz bench clean
+.PHONY: help run test test-sandbox lint fuzz bench clean
 
 help:
 	@echo "make run    set up, then start the three-site sandbox (Ctrl-C stops it)"
 	@echo "make test   set up (PostgreSQL included), then ruff, mypy, lint-imports, pytest"
+	@echo "make test-sandbox  the whole-sandbox fault tests (drills, restarts, privacy in logs; ~5 min)"
 	@echo "make lint   ruff, mypy and lint-imports only"
 	@echo "make fuzz   the schemathesis API fuzz, 500 requests per operation, as each role (make test: 50, admin)"
 	@echo "make bench  run every bench/*.py"
@@ -23,6 +24,10 @@ run:
 test:
 	scripts/bootstrap.sh --with-postgres
 	scripts/test.sh
+
+test-sandbox:
+	scripts/bootstrap.sh --with-postgres
+	YUI_TEST_MARKERS=sandbox scripts/test.sh
 
 lint:
 	scripts/bootstrap.sh

@@ -20,6 +20,7 @@ from yui.sandbox import netns
 from yui.sandbox.runner import Sandbox
 
 pytestmark = [
+    pytest.mark.sandbox,
     pytest.mark.etcd,
     pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root (CI runs as root)"),
 ]

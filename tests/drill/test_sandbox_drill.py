@@ -20,7 +20,7 @@ from yui.sandbox.runner import Sandbox
 from yui.settings import load_settings
 from yui.site import create_app
 
-pytestmark = pytest.mark.etcd
+pytestmark = [pytest.mark.sandbox, pytest.mark.etcd]
 
 
 def _probes_mounted(tmp_path: Path) -> bool:

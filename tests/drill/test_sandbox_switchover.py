@@ -14,7 +14,7 @@ from tests.support.sandboxes import demo_sandbox
 from yui.cli.main import app
 from yui.sandbox.runner import Sandbox
 
-pytestmark = [pytest.mark.etcd, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.sandbox, pytest.mark.etcd, pytest.mark.timeout(90)]
 
 
 @pytest.fixture(scope="module")

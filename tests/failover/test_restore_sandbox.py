@@ -31,7 +31,7 @@ from yui.sandbox.demo import DemoTenant, seed
 from yui.sandbox.plan import SandboxPlan
 from yui.sandbox.runner import Sandbox
 
-pytestmark = [pytest.mark.etcd, pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.sandbox, pytest.mark.etcd, pytest.mark.slow, pytest.mark.timeout(180)]
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from replication.signing import load_site_key
 from replication.verify import verify_tenant
 from yui.sandbox.runner import Sandbox
 
-pytestmark = [pytest.mark.etcd, pytest.mark.slow]
+pytestmark = [pytest.mark.sandbox, pytest.mark.etcd, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from yui.db.database import Database
 from yui.sandbox.runner import Sandbox
 from yui.tls import OPERATOR, TlsFiles
 
-pytestmark = [pytest.mark.etcd, pytest.mark.slow, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.sandbox, pytest.mark.etcd, pytest.mark.slow, pytest.mark.timeout(180)]
 
 #: the personal data sent; none of it is in the demo data or in any code path
 FAMILY, GIVEN = "轟木", "鶴乃丞"

@@ -17,7 +17,7 @@ from yui.sandbox import processes
 from yui.sandbox.processes import ProcessRecord
 from yui.sandbox.runner import Sandbox
 
-pytestmark = [pytest.mark.etcd, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.sandbox, pytest.mark.etcd, pytest.mark.timeout(240)]
 
 SITE = "sakura-ishikari"
 

@@ -14,7 +14,7 @@ import pytest
 
 from yui.sandbox.runner import Sandbox, SandboxError
 
-pytestmark = pytest.mark.etcd
+pytestmark = [pytest.mark.sandbox, pytest.mark.etcd]
 
 
 @pytest.fixture(scope="module")
