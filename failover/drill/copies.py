@@ -27,7 +27,9 @@ def read_copy(db: Database, tenants: Iterable[str]) -> dict[str, list[CopyRow]]:
         with db.unit_of_work(tenant, read_only=True) as uow:
             if uow.session.get(Tenant, tenant) is None:
                 continue
-            rows = uow.session.execute(select(DrillProbe)).scalars()
+            rows = uow.session.execute(
+                select(DrillProbe).where(DrillProbe.deleted_at.is_(None))
+            ).scalars()
             copy[tenant] = [
                 CopyRow(
                     tenant=row.tenant_id,

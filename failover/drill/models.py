@@ -32,6 +32,10 @@ class DrillProbe(TenantScoped, Base):
     site: Mapped[str] = mapped_column(String(63), nullable=False)
     #: the epoch that site wrote with (its log head's epoch)
     epoch: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    #: set by a delete, which keeps the row as a tombstone: an id is applied at most once,
+    #: so a late copy of the first write (a request that waited in a frozen site) is a 409,
+    #: never a new probe
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class DrillCounter(TenantScoped, Base):

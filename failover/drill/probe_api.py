@@ -89,6 +89,12 @@ def _epoch(session: Session, tenant: str) -> int:
 
 
 def _replay(found: DrillProbe, body: ProbeIn, tenant: str) -> ProbeOut:
+    if found.deleted_at is not None:
+        raise Conflict(
+            f"訓練プローブ {body.id} は削除済みです（ID は再利用できません） / drill probe "
+            f"{body.id} of tenant {tenant} was deleted; an id is never used again",
+            id=str(body.id),
+        )
     if found.payload != body.payload:
         raise Conflict(
             f"訓練プローブ {body.id} は別の内容で登録済みです / drill probe {body.id} of tenant "
@@ -168,7 +174,7 @@ def read_probe(
     _: Admin,
 ) -> ProbeOut:
     found = uow.session.get(DrillProbe, (tenant, probe_id))
-    if found is None:
+    if found is None or found.deleted_at is not None:
         raise NotFound(f"訓練プローブ {probe_id} はありません / no drill probe {probe_id}")
     return _out(found)
 
@@ -198,9 +204,9 @@ def delete_probe(
     that was applied, or a probe this primary never held — the checker tells which)."""
     session = uow.session
     found = session.get(DrillProbe, (tenant, probe_id))
-    if found is not None:
+    if found is not None and found.deleted_at is None:
         epoch = _epoch(session, tenant)
-        session.delete(found)
+        found.deleted_at = datetime.now(UTC)  # a tombstone: the id is never applied again
         uow.commit()
         response.headers[EPOCH_HEADER] = str(epoch)
         return None

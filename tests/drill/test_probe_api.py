@@ -214,6 +214,24 @@ def test_a_delete_answers_204_then_200_already_absent(
     assert client.delete(f"{PATH}/{probe['id']}", headers=staff).status_code == 403
 
 
+def test_a_late_copy_of_the_first_write_never_brings_a_deleted_probe_back(
+    client: TestClient, db: Database, admin: dict[str, str]
+) -> None:
+    """The soak's resurrection: a write sent to a frozen site reached the new primary through
+    that site's gateway after it thawed, when the client had long since had its 201 elsewhere
+    and deleted the probe. An id is applied at most once, so a deleted id stays deleted."""
+    probe = {"id": str(uuid.uuid4()), "payload": "p"}
+    assert client.post(PATH, json=probe, headers=admin).status_code == 201
+    assert client.delete(f"{PATH}/{probe['id']}", headers=admin).status_code == 204
+    late = client.post(PATH, json=probe, headers=admin)
+    assert late.status_code == 409, late.text
+    assert late.headers["content-type"].startswith("application/problem+json")
+    assert client.get(f"{PATH}/{probe['id']}", headers=admin).status_code == 404
+    assert read_copy(db, [SENDAI])[SENDAI] == []
+    again = client.delete(f"{PATH}/{probe['id']}", headers=admin)
+    assert again.status_code == 200 and again.json()["deleted_now"] is False
+
+
 def test_a_non_primary_confirms_no_delete_nor_increment_replay(tmp_path: Path) -> None:
     db = site_db(tmp_path, "replica")
     fenced = {"on": False}
