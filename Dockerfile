@@ -18,6 +18,7 @@ RUN python -m venv /opt/yui
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY yui ./yui
+COPY assembly ./assembly
 COPY services ./services
 COPY replication ./replication
 COPY failover ./failover

@@ -48,8 +48,8 @@ def write_config(
     root: Path, names: Sequence[str], databases: Callable[[str], str], **extra: Any
 ) -> Path:
     """Keys for every site, free ports, and the config file the nodes read."""
+    from assembly.sandbox.etcd import free_ports
     from replication.signing import generate_site_keys
-    from yui.sandbox.etcd import free_ports
 
     keys = root / "keys"
     generate_site_keys(keys, list(names))
@@ -176,13 +176,13 @@ def serve_node(
 
     import uvicorn
 
+    from assembly.site import create_app
     from replication.node import ReplicationNode
     from replication.ports import StaticPeers
     from replication.primary import ReplicationConfig
     from replication.signing import TrustStore, load_site_key
     from yui.db.database import Database
     from yui.settings import load_settings
-    from yui.site import create_app
     from yui.tls import use_for_peers
 
     config = json.loads(Path(config_path).read_text())

@@ -68,6 +68,7 @@ def main() -> None:
     }.items():
         os.environ.setdefault(name, value)
 
+    from assembly.sandbox.etcd import free_ports
     from replication.backup.archive import backup_log, backup_snapshot, restore
     from replication.backup.crypto import MasterKey
     from replication.backup.store import Bucket, Target
@@ -75,7 +76,6 @@ def main() -> None:
     from residents.csvio.importer import import_file
     from residents.demo.service import write_csv
     from yui.db.database import Database
-    from yui.sandbox.etcd import free_ports
     from yui.tenancy.service import create_tenant
 
     with tempfile.TemporaryDirectory(prefix="yui-bench-backup-") as scratch:

@@ -27,11 +27,11 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="SQLAlchemy URL (default: a new SQLite file)")
     args = parser.parse_args()
 
+    from assembly.site import all_metadata
     from yui.db.database import Database
     from yui.jobs import service
     from yui.jobs.kinds import DEMO, JobKinds
     from yui.jobs.runner import run_job
-    from yui.site import all_metadata
     from yui.tenancy.service import create_tenant, list_tenants
 
     all_metadata()

@@ -1,6 +1,6 @@
 """Replication at one site node: the receiver's endpoints, a sender for every tenant
 this site is primary of, the write path's hooks, and the upkeep (placements, ISR lag,
-truncation). The site node builds one and hands it to ``yui.site.create_app``.
+truncation). The site node builds one and hands it to ``assembly.site.create_app``.
 
 Hooks into the kernel, all existing ones:
 - ``Database.on_logged``: wakes the tenant's streams and records the commit for the

@@ -53,7 +53,7 @@ mypy_path() {
 
 run_mypy() {
     mypy_path
-    mypy -p yui -p residents -p safety_check -p supplies -p replication -p failover -p console
+    mypy -p assembly -p yui -p residents -p safety_check -p supplies -p replication -p failover -p console
 }
 
 run_pytest() {

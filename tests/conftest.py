@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from assembly.site import create_app
 from yui.db.database import Database
 from yui.settings import Settings, load_settings
-from yui.site import create_app
 
 POSTGRES_URL = os.environ.get("YUI_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("YUI_REQUIRE_POSTGRES") == "1"

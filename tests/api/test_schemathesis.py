@@ -18,11 +18,11 @@ from hypothesis import HealthCheck, seed, settings
 from schemathesis import checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
+from assembly.site import create_app
 from tests.conftest import TEST_SECRET
 from tests.support.factories import SENDAI, sign_in, tenant, user
 from yui.db.database import Database
 from yui.settings import load_settings
-from yui.site import create_app
 
 EXAMPLES = int(os.environ.get("YUI_SCHEMATHESIS_EXAMPLES", "50"))
 #: a new seed each run (printed; a failure names it): YUI_SCHEMATHESIS_SEED=N runs it again

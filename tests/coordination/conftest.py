@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from yui.sandbox.etcd import LocalEtcdCluster, find_etcd_binary
+from assembly.sandbox.etcd import LocalEtcdCluster, find_etcd_binary
 
 HOLDER = Path(__file__).with_name("holder.py")
 

@@ -1,4 +1,4 @@
-"""Replication's in-sync-set changes, as compare-and-swaps on etcd (yui.cluster)."""
+"""Replication's in-sync-set changes, as compare-and-swaps on etcd (assembly.cluster)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from assembly.cluster import ClusterLink, EtcdPlacements
+from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement
-from yui.cluster import ClusterLink, EtcdPlacements
-from yui.sandbox.etcd import LocalEtcdCluster
 from yui.settings import load_settings
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]

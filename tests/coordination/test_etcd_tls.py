@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from assembly.sandbox.etcd import free_ports
 from failover.coordination import CoordinationUnavailable, connect_etcd
 from failover.placement.policy import Placement
 from tests.coordination.conftest import require_etcd
-from yui.sandbox.etcd import free_ports
 from yui.tls import TlsFiles, generate_pki
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]

@@ -1,4 +1,4 @@
-"""Failsafe mode is per tenant (yui.failsafe): with etcd down, a primary keeps a tenant's
+"""Failsafe mode is per tenant (failover.failsafe): with etcd down, a primary keeps a tenant's
 writes only while every site holding a copy of it answers that etcd is down for it too.
 
 Real etcd, a real peer site node (gcp-b, its own cluster link) and a site that does not
@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from assembly.cluster import ClusterLink
+from assembly.sandbox.etcd import LocalEtcdCluster, free_ports
+from assembly.site import create_app
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement
 from tests.conftest import TEST_SECRET
 from tests.support import factories
 from tests.support.servers import serving
-from yui.cluster import ClusterLink
 from yui.db.database import Database
-from yui.sandbox.etcd import LocalEtcdCluster, free_ports
 from yui.settings import Settings, load_settings
-from yui.site import create_app
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(90)]
 

@@ -14,12 +14,12 @@ from typing import Any, cast
 
 import pytest
 
+from assembly.cluster import ClusterLink, EtcdPlacements
+from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination, CoordinationUnavailable
 from failover.placement.policy import Placement
 from tests.coordination.test_etcd_placements import TOPOLOGY
-from yui.cluster import ClusterLink, EtcdPlacements
-from yui.sandbox.etcd import LocalEtcdCluster
 from yui.settings import load_settings
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.coordination import SANDBOX, LeadershipLost, connect_etcd
 from failover.placement.policy import Placement
-from yui.sandbox.etcd import LocalEtcdCluster
 
 from .conftest import Child
 

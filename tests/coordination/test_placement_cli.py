@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from assembly.cli.main import app
+from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.coordination import connect_etcd
 from failover.coordination.interface import SiteRecord
 from failover.placement.policy import Placement
-from yui.cli.main import app
-from yui.sandbox.etcd import LocalEtcdCluster
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
 SITES = (

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.coordination import CoordinationUnavailable, PlacementConflict, connect_etcd
 from failover.placement.policy import Placement
-from yui.sandbox.etcd import LocalEtcdCluster
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
 

@@ -8,11 +8,11 @@ import asyncio
 
 import pytest
 
+from assembly.sandbox.bulk import bulk_codes
+from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.coordination import PlacementConflict, connect_etcd
 from failover.coordination.etcd import _TXN_PLACEMENTS
 from failover.placement.policy import Placement
-from yui.sandbox.bulk import bulk_codes
-from yui.sandbox.etcd import LocalEtcdCluster
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
 

@@ -19,6 +19,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from assembly.cluster import ClusterLink, EtcdPlacements
+from assembly.sandbox.etcd import LocalEtcdCluster
+from assembly.site import create_app
 from failover.coordination.interface import CoordinationUnavailable
 from failover.placement.policy import Placement
 from replication.node import ReplicationNode
@@ -30,11 +33,8 @@ from replication.state import read
 from tests.conftest import TEST_SECRET
 from tests.coordination.test_etcd_placements import TOPOLOGY
 from yui.auth.models import StaffUser
-from yui.cluster import ClusterLink, EtcdPlacements
 from yui.db.database import Database
-from yui.sandbox.etcd import LocalEtcdCluster
 from yui.settings import load_settings
-from yui.site import create_app
 from yui.tenancy.service import create_tenant
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(90)]

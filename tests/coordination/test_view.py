@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 import aetcd
 import pytest
 
+from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.coordination import (
     ClusterEvent,
     ClusterView,
@@ -19,7 +20,6 @@ from failover.coordination import (
 )
 from failover.coordination.etcd import EtcdCoordination
 from failover.placement.policy import Placement
-from yui.sandbox.etcd import LocalEtcdCluster
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
 

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from assembly.cli.main import app
+from assembly.sandbox.compose import compose_plan, write_compose_secrets
+from assembly.sandbox.plan import SITES, make_plan
 from tests.deploy.support import ROOT, shared_fixture
-from yui.cli.main import app
-from yui.sandbox.compose import compose_plan, write_compose_secrets
-from yui.sandbox.plan import SITES, make_plan
 
 COMPOSE = ROOT / "docker-compose.yml"
 SECRETS = "./deploy/secrets/"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from assembly.sandbox.etcd import free_ports
 from tests.deploy.support import ROOT
-from yui.sandbox.etcd import free_ports
 from yui.tls import TlsFiles, generate_pki
 
 

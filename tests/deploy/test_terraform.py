@@ -13,8 +13,8 @@ from typing import Any
 import hcl2
 import pytest
 
+from assembly.sandbox.plan import SITES
 from tests.deploy.support import ROOT
-from yui.sandbox.plan import SITES
 from yui.topology import load_topology
 
 TERRAFORM = ROOT / "infra" / "terraform"

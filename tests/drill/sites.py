@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 import failover.drill.models  # noqa: F401 - registers the table's mapping
+from assembly.site import API_PREFIX, create_app
 from failover.drill.probe_api import router as probe_router
 from tests.conftest import TEST_SECRET
 from tests.support.factories import SENDAI, tenant, user
@@ -15,7 +16,6 @@ from yui.db.database import Database
 from yui.db.fencing import WriteGate
 from yui.http.gateway import RouteLookup
 from yui.settings import Settings, load_settings
-from yui.site import API_PREFIX, create_app
 
 
 def mount_probes(app: FastAPI) -> FastAPI:

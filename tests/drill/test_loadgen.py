@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from assembly.sandbox.etcd import free_ports
 from failover.drill.checker import check
 from failover.drill.copies import read_copy
 from failover.drill.loadgen import (
@@ -25,7 +26,6 @@ from tests.support.servers import serving
 from yui.db.database import Database
 from yui.db.fencing import NotPrimary
 from yui.http.gateway import Route
-from yui.sandbox.etcd import free_ports
 
 
 def _token(url: str) -> dict[str, str]:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from assembly.drills.ports import CannotRun
+from assembly.drills.sandbox_env import SandboxFaults
+from assembly.sandbox import netns
+from assembly.sandbox.runner import Sandbox
 from tests.drill.test_sandbox_drill import drill_report, no_loss, sandbox_up
-from yui.drills.ports import CannotRun
-from yui.drills.sandbox_env import SandboxFaults
-from yui.sandbox import netns
-from yui.sandbox.runner import Sandbox
 
 pytestmark = [
     pytest.mark.sandbox,

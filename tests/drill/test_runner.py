@@ -24,18 +24,10 @@ from fastapi import FastAPI
 from sqlalchemy import update
 from typer.testing import CliRunner
 
-from failover.drill.checker import PlacementSeen
-from failover.drill.copies import read_copy, read_counters
-from failover.drill.loadgen import SiteEndpoint
-from tests.drill.sites import site_app, site_db
-from tests.support.factories import PASSWORD, SENDAI
-from yui.changelog.models import LogHead
-from yui.cli import drill as drill_cli
-from yui.cli.main import app as cli
-from yui.db.database import Database
-from yui.db.fencing import NotPrimary, WriteGate
-from yui.drills.ports import CannotRun, Copies, NotWired, PlacementSnapshot
-from yui.drills.runner import (
+from assembly.cli import drill as drill_cli
+from assembly.cli.main import app as cli
+from assembly.drills.ports import CannotRun, Copies, NotWired, PlacementSnapshot
+from assembly.drills.runner import (
     REPLICA_RESTART,
     SOAK_SCENARIOS,
     DrillEnvironment,
@@ -44,8 +36,16 @@ from yui.drills.runner import (
     soak,
     zone_sites,
 )
+from assembly.sandbox.etcd import free_ports
+from failover.drill.checker import PlacementSeen
+from failover.drill.copies import read_copy, read_counters
+from failover.drill.loadgen import SiteEndpoint
+from tests.drill.sites import site_app, site_db
+from tests.support.factories import PASSWORD, SENDAI
+from yui.changelog.models import LogHead
+from yui.db.database import Database
+from yui.db.fencing import NotPrimary, WriteGate
 from yui.http.gateway import Route
-from yui.sandbox.etcd import free_ports
 
 
 class _Server:

@@ -1,5 +1,5 @@
 """End to end against the real sandbox: an etcd-down drill (nothing fails over, every site
-keeps serving). Runs once the site node mounts the drill-probe router (yui/site.py)."""
+keeps serving). Runs once the site node mounts the drill-probe router (assembly/site.py)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from yui.drills.runner import DrillOptions, run_drill
-from yui.drills.sandbox_env import open_environment
-from yui.sandbox.runner import Sandbox
+from assembly.drills.runner import DrillOptions, run_drill
+from assembly.drills.sandbox_env import open_environment
+from assembly.sandbox.runner import Sandbox
+from assembly.site import create_app
 from yui.settings import load_settings
-from yui.site import create_app
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.etcd]
 
@@ -34,14 +34,14 @@ def sandbox_up(
 ) -> Sandbox:
     """A seeded sandbox of real processes (skips when the servers or probes are missing)."""
     if not _probes_mounted(tmp_path_factory.mktemp("check")):
-        pytest.skip("the site node does not mount failover.drill.probe_api yet (yui/site.py)")
+        pytest.skip("the site node does not mount failover.drill.probe_api yet (assembly/site.py)")
     if shutil.which("etcd") is None or shutil.which("redis-server") is None:
         if os.environ.get("YUI_REQUIRE_SERVERS") == "1":
             pytest.fail("etcd and redis-server are required (YUI_REQUIRE_SERVERS=1)")
         pytest.skip("etcd or redis-server not installed")
     box = Sandbox(tmp_path_factory.mktemp("sandbox"))
     plan = box.up(first_node_port=first_node_port, netns=netns)
-    from yui.sandbox.demo import seed
+    from assembly.sandbox.demo import seed
 
     try:
         seed(plan)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from assembly.cli.main import app
+from assembly.sandbox.runner import Sandbox
 from tests.support.sandboxes import demo_sandbox
-from yui.cli.main import app
-from yui.sandbox.runner import Sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.etcd, pytest.mark.timeout(90)]
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.controller.loop import Controller, ControllerTiming
 from failover.coordination import SANDBOX, connect_etcd
 from failover.coordination.interface import (
@@ -26,7 +27,6 @@ from failover.coordination.interface import (
 )
 from failover.placement.policy import Placement
 from replication.wire import ReplicaStatus, SealOut
-from yui.sandbox.etcd import LocalEtcdCluster
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(90)]
 TENANT = "041009"

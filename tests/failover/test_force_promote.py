@@ -19,6 +19,9 @@ from typing import cast
 import pytest
 from typer.testing import CliRunner
 
+from assembly.cli.main import app
+from assembly.cluster import ClusterLink, EtcdPlacements
+from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.controller.force import force_promote
 from failover.controller.moves import MoveRefused
 from failover.coordination import connect_etcd
@@ -26,9 +29,6 @@ from failover.coordination.interface import Coordination
 from failover.placement.policy import Placement
 from replication.primary import NotEnoughInSync
 from tests.replication.harness import SENDAI, Cluster, commit, write_audit
-from yui.cli.main import app
-from yui.cluster import ClusterLink, EtcdPlacements
-from yui.sandbox.etcd import LocalEtcdCluster
 
 pytestmark = [pytest.mark.etcd, pytest.mark.anyio, pytest.mark.timeout(90)]
 SITES = ("site-a", "site-b", "site-c")
@@ -46,7 +46,7 @@ async def placed(
     async with connect_etcd(etcd_cluster.endpoints) as coordination:
         view = coordination.cluster_view()
         await view.start()
-        # The site node's adapter (yui.cluster), over a view without a site of its own.
+        # The site node's adapter (assembly.cluster), over a view without a site of its own.
         link = SimpleNamespace(view=view, coordination=coordination, zones={})
         placements = EtcdPlacements(cast(ClusterLink, link))
         cluster = Cluster(

@@ -21,6 +21,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from assembly.cli.main import app
+from assembly.drills.runner import DrillOptions, run_drill
+from assembly.drills.sandbox_env import MovingWatch, open_environment, sandbox_peer_client
+from assembly.sandbox.bulk import place_empty_tenants
+from assembly.sandbox.runner import ALERT_TOKEN_FILE, Sandbox
 from failover.controller.moves import MoveRefused, failback, request_evacuation, switchover
 from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination
@@ -28,11 +33,6 @@ from failover.placement.policy import Placement
 from replication.client import PeerClient
 from tests.failover_alerts.conftest import cap_tsunami
 from tests.support.sandboxes import demo_sandbox
-from yui.cli.main import app
-from yui.drills.runner import DrillOptions, run_drill
-from yui.drills.sandbox_env import MovingWatch, open_environment, sandbox_peer_client
-from yui.sandbox.bulk import place_empty_tenants
-from yui.sandbox.runner import ALERT_TOKEN_FILE, Sandbox
 
 pytestmark = [pytest.mark.etcd, pytest.mark.slow, pytest.mark.timeout(120)]
 T = TypeVar("T")

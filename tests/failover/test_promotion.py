@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.controller.promotion import promote
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement, SiteInfo
 from replication.wire import ReplicaStatus, SealOut
-from yui.sandbox.etcd import LocalEtcdCluster
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
 TENANT = "041009"

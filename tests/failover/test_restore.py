@@ -15,14 +15,14 @@ from typing import Any, TypeVar
 import pytest
 from typer.testing import CliRunner
 
+from assembly.cli.main import app
+from assembly.sandbox.etcd import LocalEtcdCluster
+from assembly.sandbox.plan import EXTRA_SITES, SITES
 from failover.controller.loop import Controller, ControllerTiming
 from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination, SiteRecord, SiteRegistration
 from failover.placement.policy import Placement
 from replication.wire import ReplicaStatus, SealOut
-from yui.cli.main import app
-from yui.sandbox.etcd import LocalEtcdCluster
-from yui.sandbox.plan import EXTRA_SITES, SITES
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
 T = TypeVar("T")

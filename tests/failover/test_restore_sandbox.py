@@ -19,6 +19,10 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from assembly.cli.main import app
+from assembly.sandbox.demo import DemoTenant, seed
+from assembly.sandbox.plan import SandboxPlan
+from assembly.sandbox.runner import Sandbox
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement
 from replication.client import PeerClient
@@ -26,10 +30,6 @@ from replication.ports import StaticPeers
 from replication.signing import load_site_key
 from replication.verify import verify_tenant
 from tests.replication.test_processes import _call, _wait_caught_up
-from yui.cli.main import app
-from yui.sandbox.demo import DemoTenant, seed
-from yui.sandbox.plan import SandboxPlan
-from yui.sandbox.runner import Sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.etcd, pytest.mark.slow, pytest.mark.timeout(180)]
 

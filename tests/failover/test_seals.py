@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.controller.promotion import promote
 from failover.controller.seals import StraySeals
 from failover.coordination import connect_etcd
@@ -18,7 +19,6 @@ from failover.placement.policy import Placement
 from replication.bulk import Answers
 from replication.wire import ReplicaStatus
 from tests.failover.test_promotion import SITES, RecordingCopies
-from yui.sandbox.etcd import LocalEtcdCluster
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
 STUCK, FINE = "041009", "271004"

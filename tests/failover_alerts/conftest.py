@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from yui.sandbox.plan import SITES
+from assembly.sandbox.plan import SITES
 from yui.topology import SiteSpec
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from assembly.cli import alerts as alerts_cli
+from assembly.cli.main import app
 from failover.alerts import EvacuationRequest
 from tests.failover_alerts.conftest import cap_tsunami, fixtures_dir, sandbox_sites, topology_toml
-from yui.cli import alerts as alerts_cli
-from yui.cli.main import app
 
 runner = CliRunner()
 SITES = sandbox_sites()

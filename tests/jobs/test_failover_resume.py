@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from assembly.sandbox.runner import Sandbox
 from replication.sql import reading
 from replication.state import read
 from yui.audit.models import AuditEntry
 from yui.db.database import Database
 from yui.jobs import service
-from yui.sandbox.runner import Sandbox
 
 pytestmark = pytest.mark.etcd
 STEPS = 12
@@ -36,7 +36,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         pytest.skip("etcd or redis-server not installed")
     box = Sandbox(tmp_path / "sandbox")
     plan = box.up(first_node_port=18501)
-    from yui.sandbox.demo import seed
+    from assembly.sandbox.demo import seed
 
     box.demo = seed(plan, residents=10)  # type: ignore[attr-defined]
     box.plan = plan  # type: ignore[attr-defined]

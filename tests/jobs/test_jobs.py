@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from assembly.cli.main import app as cli
 from tests.support.factories import SENDAI, sign_in, tenant, user
 from yui.audit.models import AuditEntry
 from yui.changelog.models import ChangeLogEntry
-from yui.cli.main import app as cli
 from yui.db.database import Database
 from yui.jobs import service
 from yui.jobs.kinds import DEMO, JobKind, JobKinds, Step, StepContext

@@ -49,7 +49,7 @@ class Worker:
         self.log = tmp_path / f"worker-{site}-{time.monotonic_ns()}.log"
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "yui", "jobs", "worker"],
+                [sys.executable, "-m", "assembly", "jobs", "worker"],
                 env={
                     **os.environ,
                     "YUI_SITE": site,
@@ -170,7 +170,7 @@ def test_a_killed_worker_s_job_resumes_at_its_recorded_step_on_the_next_worker(
 
 @pytest.fixture
 def etcd(tmp_path: Path) -> Iterator[str]:
-    from yui.sandbox.etcd import LocalEtcdCluster, find_etcd_binary
+    from assembly.sandbox.etcd import LocalEtcdCluster, find_etcd_binary
 
     if find_etcd_binary() is None:
         _require("etcd")
@@ -232,7 +232,7 @@ def test_jobs_run_only_at_the_primary_and_a_deposed_worker_records_no_more_steps
 def s3_urls() -> Iterator[list[str]]:
     from moto.server import ThreadedMotoServer
 
-    from yui.sandbox.etcd import free_ports
+    from assembly.sandbox.etcd import free_ports
 
     ports = free_ports(2)
     servers = [ThreadedMotoServer(ip_address="127.0.0.1", port=p, verbose=False) for p in ports]
@@ -303,7 +303,7 @@ def test_scheduled_backups_are_jobs_whose_backups_land_in_both_buckets(
     # On demand: `yui backup create --job --wait` enqueues one and waits for the worker.
     from typer.testing import CliRunner
 
-    from yui.cli.main import app as cli
+    from assembly.cli.main import app as cli
 
     for name, value in {
         "YUI_DATABASE_URL": database_url,

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
+from assembly.cli.main import app
 from tests.support.factories import SENDAI, tenant
 from yui.audit import service as audit
 from yui.audit.models import AuditEntry
-from yui.cli.main import app
 from yui.db.database import Database
 
 

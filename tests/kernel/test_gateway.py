@@ -14,6 +14,8 @@ from fastapi import Request
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from assembly.sandbox.etcd import free_ports
+from assembly.site import create_app
 from replication.forwarding import ForwardSignatures
 from replication.signing import SiteKey, TrustStore, generate_key
 from tests.conftest import TEST_SECRET
@@ -24,9 +26,7 @@ from yui.auth.models import StaffUser
 from yui.db.database import Database
 from yui.db.fencing import NotPrimary
 from yui.http.gateway import Route, forward_signing_input
-from yui.sandbox.etcd import free_ports
 from yui.settings import load_settings
-from yui.site import create_app
 
 
 def _site(tmp_path: Path, name: str) -> Database:

@@ -8,13 +8,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from assembly.site import create_app
 from tests.support.factories import SENDAI, sign_in, tenant, user
 from yui.auth.models import StaffUser
 from yui.db import engine
 from yui.db.database import Database
 from yui.db.engine import is_sqlite
 from yui.settings import Settings
-from yui.site import create_app
 
 PROBLEM = "application/problem+json"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from yui.cli.main import app
+from assembly.cli.main import app
 from yui.settings import SettingsError, load_settings
 
 TOPOLOGY = """

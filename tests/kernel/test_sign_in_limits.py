@@ -16,15 +16,15 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from assembly.cli.main import uvicorn_options
+from assembly.site import create_app
 from tests.conftest import TEST_SECRET
 from tests.support.factories import PASSWORD, SENDAI, tenant, user
 from tests.support.servers import redis_server
 from yui.auth.ratelimit import FailureLimiter
-from yui.cli.main import uvicorn_options
 from yui.db.database import Database
 from yui.http.proxies import client_from, parse_networks
 from yui.settings import Settings, load_settings
-from yui.site import create_app
 
 TOKEN_URL = f"/api/v1/{SENDAI}/auth/token"
 

@@ -6,9 +6,9 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from assembly.site import create_app
 from yui.db.database import Database
 from yui.settings import Settings
-from yui.site import create_app
 
 METRICS_TOKEN = "metrics-" + "m" * 40
 

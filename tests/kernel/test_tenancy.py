@@ -12,11 +12,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import select
 
+from assembly.site import all_metadata
 from tests.support.factories import CHIYODA, SENDAI, tenant
 from yui.db.base import Base, TenantScoped
 from yui.db.database import Database
 from yui.errors import InvalidInput, TenantScopeError
-from yui.site import all_metadata
 from yui.tenancy.codes import check_digit, is_valid_code, validate_code
 from yui.tenancy.service import create_tenant, list_tenants
 

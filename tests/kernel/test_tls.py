@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from assembly.sandbox.etcd import free_ports
 from replication.transport import BatchConnections
-from yui.sandbox.etcd import free_ports
 from yui.settings import SettingsError, check_peer_urls, load_settings
 from yui.tls import OPERATOR, TlsFiles, generate_pki
 

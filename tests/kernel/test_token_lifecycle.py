@@ -12,13 +12,13 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from assembly.cli.main import app as cli
+from assembly.site import create_app
 from tests.conftest import TEST_SECRET
 from tests.support.factories import PASSWORD, SENDAI, sign_in, tenant, user
 from yui.auth import tokens
-from yui.cli.main import app as cli
 from yui.db.database import Database
 from yui.settings import Settings
-from yui.site import create_app
 
 NEW_PASSWORD = "a brand new long password"
 

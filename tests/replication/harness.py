@@ -16,6 +16,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from assembly.site import create_app
 from replication import acks
 from replication.client import PeerClient
 from replication.digest import tenant_digest
@@ -33,7 +34,6 @@ from yui.audit import service as audit
 from yui.auth.models import StaffUser
 from yui.db.database import Database
 from yui.settings import load_settings
-from yui.site import create_app
 from yui.tenancy.service import create_tenant
 
 SENDAI = "041009"

@@ -14,6 +14,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from sqlalchemy import Connection
 
+from assembly.sandbox.etcd import free_ports
 from replication.backup import archive
 from replication.backup.acked import Acknowledged
 from replication.backup.archive import (
@@ -44,7 +45,6 @@ from tests.replication.harness import (
     write_audit,
 )
 from yui.db.database import Database
-from yui.sandbox.etcd import free_ports
 from yui.tenancy.service import create_tenant
 
 
@@ -483,7 +483,7 @@ async def test_backup_create_at_a_replica_says_so_and_writes_nothing(
 ) -> None:
     from typer.testing import CliRunner
 
-    from yui.cli.main import app as cli
+    from assembly.cli.main import app as cli
 
     cluster.place("site-a", ("site-b",))
     await cluster.create_tenant("site-a")

@@ -16,6 +16,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from assembly.cluster import ClusterLink, EtcdPlacements
+from assembly.sandbox.etcd import LocalEtcdCluster, free_ports
+from assembly.site import create_app
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement
 from replication.node import ReplicationNode
@@ -25,11 +28,8 @@ from tests.conftest import TEST_SECRET
 from tests.coordination.conftest import require_etcd
 from tests.support.factories import PASSWORD, SENDAI, tenant, user
 from tests.support.servers import serving
-from yui.cluster import ClusterLink, EtcdPlacements
 from yui.db.database import Database
-from yui.sandbox.etcd import LocalEtcdCluster, free_ports
 from yui.settings import Settings, load_settings
-from yui.site import create_app
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(180)]
 
@@ -84,7 +84,7 @@ def _settings(tmp_path: Path, etcd: LocalEtcdCluster, ports: dict[str, int]) -> 
 
 
 def _node(settings: Settings, db: Database) -> tuple[FastAPI, ReplicationNode]:
-    """A site node as yui.site.build_node makes it, minus the failover controller."""
+    """A site node as assembly.site.build_node makes it, minus the failover controller."""
     link = ClusterLink(settings)
     replication = node_from_settings(settings, db, EtcdPlacements(link), topology_peers(settings))
     assert replication is not None

@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from assembly.sandbox.runner import Sandbox
 from replication.client import PeerClient
 from replication.ports import StaticPeers
 from replication.signing import load_site_key
 from replication.verify import verify_tenant
-from yui.sandbox.runner import Sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.etcd, pytest.mark.slow]
 
@@ -36,7 +36,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         pytest.skip("etcd or redis-server not installed")
     box = Sandbox(tmp_path_factory.mktemp("replication-sandbox"))
     plan = box.up(first_node_port=18451)
-    from yui.sandbox.demo import seed
+    from assembly.sandbox.demo import seed
 
     box.demo = seed(plan, residents=200)  # type: ignore[attr-defined]
     box.plan = plan  # type: ignore[attr-defined]

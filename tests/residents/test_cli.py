@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from assembly.cli.main import app
 from tests.residents.conftest import csv_bytes
 from tests.residents.test_csv_import import GOOD
 from tests.support.factories import SENDAI, tenant
 from yui.audit.models import AuditEntry
-from yui.cli.main import app
 from yui.db.database import Database
 
 

@@ -130,9 +130,9 @@ def test_every_request_schema_derives_from_the_kernel_input_model() -> None:
     (and every schema nested in one) derives from InputModel."""
     from pydantic import BaseModel
 
+    from assembly.site import create_app
     from tests.conftest import TEST_SECRET
     from yui.settings import load_settings
-    from yui.site import create_app
 
     app = create_app(load_settings(token_secret=TEST_SECRET, database_url="sqlite://"))
     document = app.openapi()

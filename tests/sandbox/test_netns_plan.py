@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from yui.sandbox.netns import NetLayout, SiteNet, relocate
-from yui.sandbox.plan import make_plan
+from assembly.sandbox.netns import NetLayout, SiteNet, relocate
+from assembly.sandbox.plan import make_plan
 
 
 def _layout(sites: list[str]) -> NetLayout:

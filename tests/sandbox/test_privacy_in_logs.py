@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
+from assembly.sandbox.runner import Sandbox
 from tests.support.factories import PASSWORD
 from tests.support.sandboxes import demo_sandbox
 from yui.auth import service as auth
 from yui.db.database import Database
-from yui.sandbox.runner import Sandbox
 from yui.tls import OPERATOR, TlsFiles
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.etcd, pytest.mark.slow, pytest.mark.timeout(180)]

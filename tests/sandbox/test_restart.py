@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from yui.sandbox import processes
-from yui.sandbox.processes import ProcessRecord
-from yui.sandbox.runner import Sandbox
+from assembly.sandbox import processes
+from assembly.sandbox.processes import ProcessRecord
+from assembly.sandbox.runner import Sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.etcd, pytest.mark.timeout(240)]
 

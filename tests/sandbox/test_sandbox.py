@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from yui.sandbox.runner import Sandbox, SandboxError
+from assembly.sandbox.runner import Sandbox, SandboxError
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.etcd]
 
@@ -25,7 +25,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         pytest.skip("etcd or redis-server not installed")
     box = Sandbox(tmp_path_factory.mktemp("sandbox"))
     plan = box.up(first_node_port=18401)
-    from yui.sandbox.demo import seed
+    from assembly.sandbox.demo import seed
 
     box.demo = seed(plan)  # type: ignore[attr-defined]
     box.plan = plan  # type: ignore[attr-defined]

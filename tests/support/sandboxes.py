@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from yui.sandbox.demo import DemoTenant, seed
-from yui.sandbox.runner import Sandbox
+from assembly.sandbox.demo import DemoTenant, seed
+from assembly.sandbox.runner import Sandbox
 
 
 def demo_sandbox(

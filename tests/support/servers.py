@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
-from yui.sandbox.etcd import free_ports
+from assembly.sandbox.etcd import free_ports
 
 
 @contextmanager

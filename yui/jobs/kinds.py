@@ -1,5 +1,5 @@
 """Job kinds: what each kind of job does, step by step. The composition root fills the
-registry (`yui.site.job_kinds`); the kernel knows no kind of its own but `demo`.
+registry (`assembly.site.job_kinds`); the kernel knows no kind of its own but `demo`.
 
 A step's database effects commit in the same unit of work as the step's marker
 (`service.record_step`), so a step recorded is a step whose effects are there, and a

@@ -1,7 +1,7 @@
 # One source of truth for the sites: their names, providers, regions, hazard zones and
 # coordinates are this variable; the topology file every node reads is rendered from it
 # (topology.toml.tftpl), and the site modules take their region and DNS name from it. Its
-# default is the sandbox's three sites (yui/sandbox/plan.py), checked by tests/deploy.
+# default is the sandbox's three sites (assembly/sandbox/plan.py), checked by tests/deploy.
 variable "sites" {
   description = "The three sites: name => provider (aws, gcp, sakura), region (Sakura: the zone), hazard zones (each site's must differ from the others'), latitude, longitude, and the DNS name its node and etcd member answer at."
   type = map(object({

@@ -6,11 +6,11 @@ from typing import Annotated, Any
 
 import typer
 
+from assembly.cli import alerts, audit, deploy, drill, jobs, placement, sandbox, tenant, user
+from assembly.cli import failover as failover_cli
+from assembly.cli.common import console, database, fail, settings
 from replication import cli as replication_cli
 from residents import cli as residents_cli
-from yui.cli import alerts, audit, deploy, drill, jobs, placement, sandbox, tenant, user
-from yui.cli import failover as failover_cli
-from yui.cli.common import console, database, fail, settings
 from yui.settings import Settings
 
 app = typer.Typer(
@@ -55,9 +55,9 @@ def run(
     """サイトノードを起動する / run this site's node until Ctrl-C."""
     import uvicorn
 
+    from assembly.site import build_node
     from yui.logging import configure
     from yui.settings import SettingsError
-    from yui.site import build_node
 
     config = settings()
     configure(config.site, config.log_level, config.log_json)

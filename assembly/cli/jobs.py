@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from yui.cli.common import console, database, fail, settings
+from assembly.cli.common import console, database, fail, settings
 from yui.db.database import Database
 from yui.errors import NotFound
 from yui.jobs import service
@@ -122,8 +122,8 @@ class WatchedPrimaries:
     While etcd is unreachable the answer is empty: jobs wait (safe; never two sites)."""
 
     def __init__(self, config: Settings, db: Database) -> None:
+        from assembly.cluster import timing_of
         from failover.coordination import connect_etcd
-        from yui.cluster import timing_of
 
         self.site = config.site
         self.db = db
@@ -192,9 +192,9 @@ def worker(
 ) -> None:
     """このサイトの Celery ワーカーを起動する / run this site's Celery worker (and its
     dispatcher) until stopped: it runs the jobs of the tenants this site is primary of."""
+    from assembly.site import all_metadata, job_kinds, job_schedules
     from yui.jobs.worker import Runtime, serve
     from yui.logging import configure
-    from yui.site import all_metadata, job_kinds, job_schedules
 
     config = settings()
     if not config.redis_url:

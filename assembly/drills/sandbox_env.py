@@ -1,11 +1,11 @@
 """The drill environment of a running sandbox: its faults, its etcd, its copies, its admins.
 
-- faults are the sandbox's real signals (yui.sandbox.runner.Sandbox): SIGKILL, SIGSTOP and
+- faults are the sandbox's real signals (assembly.sandbox.runner.Sandbox): SIGKILL, SIGSTOP and
   SIGCONT of a site's processes; one etcd member SIGKILLed; every etcd member stopped; a
   site's node restarted while every etcd member is stopped; a replica slowed (its node
   stopped and continued in turns); and, when the sandbox runs in network namespaces
   (``--netns``), a site's route to the other sites removed and put back (partition, heal:
-  yui.sandbox.netns);
+  assembly.sandbox.netns);
 - the placements and the sites' liveness keys are read from etcd through a watch-fed
   ClusterView (it keeps answering while etcd is down); every placement revision it
   receives is recorded with the time it arrived (the checker's split-brain rule);
@@ -33,6 +33,22 @@ from pathlib import Path
 
 import httpx
 
+from assembly.drills.ports import (
+    CannotRun,
+    Copies,
+    FailoverWatch,
+    NotWired,
+    PlacementSnapshot,
+)
+from assembly.drills.runner import (
+    REPLICA_RESTART,
+    SLOW_REPLICA,
+    DrillEnvironment,
+    partition_refusal,
+)
+from assembly.sandbox import netns, processes
+from assembly.sandbox.processes import ProcessRecord
+from assembly.sandbox.runner import Sandbox, SandboxError
 from failover.controller.moves import MoveResult, request_evacuation, switchover
 from failover.coordination import ClusterEvent, ClusterView, Coordination, connect_etcd
 from failover.drill.checker import CopyDigest, PlacementSeen
@@ -42,23 +58,7 @@ from replication.client import PeerClient
 from replication.ports import StaticPeers
 from replication.signing import load_site_key
 from yui.db.database import Database
-from yui.drills.ports import (
-    CannotRun,
-    Copies,
-    FailoverWatch,
-    NotWired,
-    PlacementSnapshot,
-)
-from yui.drills.runner import (
-    REPLICA_RESTART,
-    SLOW_REPLICA,
-    DrillEnvironment,
-    partition_refusal,
-)
 from yui.errors import YuiError
-from yui.sandbox import netns, processes
-from yui.sandbox.processes import ProcessRecord
-from yui.sandbox.runner import Sandbox, SandboxError
 from yui.topology import TopologyError, load_topology
 
 __all__ = [
@@ -478,7 +478,7 @@ class SandboxCopies:
         return Database(f"sqlite:///{(self.root / 'sites' / site / 'yui.db').as_posix()}")
 
     def read(self, sites: Sequence[str], tenants: Sequence[str], since: datetime) -> Copies:
-        from yui.site import all_metadata
+        from assembly.site import all_metadata
 
         all_metadata()  # every table registered: the digests cover the same tables everywhere
         copies = Copies()

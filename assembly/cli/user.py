@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
+from assembly.cli.common import console, database, fail
 from yui.auth import service
 from yui.auth.models import Role, StaffUser
-from yui.cli.common import console, database, fail
 
 app = typer.Typer(help="職員アカウント / staff accounts", no_args_is_help=True)
 

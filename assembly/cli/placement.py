@@ -12,6 +12,8 @@ from typing import Annotated, TypeVar
 import typer
 from rich.table import Table
 
+from assembly.cli.common import console, fail, settings
+from assembly.sandbox.processes import StateFile
 from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination, CoordinationUnavailable, PlacementConflict
 from failover.placement.policy import (
@@ -24,8 +26,6 @@ from failover.placement.policy import (
     plan_restoration,
     rebalance,
 )
-from yui.cli.common import console, fail, settings
-from yui.sandbox.processes import StateFile
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from yui.cli.common import console, database
+from assembly.cli.common import console, database
 from yui.tenancy import service
 
 app = typer.Typer(help="自治体（テナント） / municipalities (tenants)", no_args_is_help=True)

@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from yui.sandbox.plan import SandboxPlan
-from yui.sandbox.processes import ProcessRecord
+from assembly.sandbox.plan import SandboxPlan
+from assembly.sandbox.processes import ProcessRecord
 
 __all__ = [
     "LAYOUT_FILE",

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from yui.cli.common import console, fail
-from yui.sandbox.compose import write_compose_secrets
+from assembly.cli.common import console, fail
+from assembly.sandbox.compose import write_compose_secrets
 
 app = typer.Typer(help="配備 / deployment", no_args_is_help=True)
 

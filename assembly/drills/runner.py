@@ -1,7 +1,7 @@
 """The drill runner: load on, fault in, wait for the failover, mend, check, report.
 
 It belongs to the composition root (it drives the sandbox through
-:class:`~yui.drills.ports.FaultInjector`); the pure parts — load generator, checker,
+:class:`~assembly.drills.ports.FaultInjector`); the pure parts — load generator, checker,
 report — are in failover.drill. The steps:
 
 1. choose the tenants (those whose primary is at the target first), refuse what cannot run;
@@ -30,6 +30,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from assembly.drills.ports import (
+    CannotRun,
+    Copies,
+    CopyReader,
+    FailoverWatch,
+    FaultInjector,
+    NotWired,
+    PlacementSnapshot,
+)
 from failover.drill.checker import PlacementSeen, check
 from failover.drill.loadgen import (
     DEFAULT_MIX,
@@ -48,15 +57,6 @@ from failover.drill.report import (
     new_report_dir,
     percentile,
     write_report,
-)
-from yui.drills.ports import (
-    CannotRun,
-    Copies,
-    CopyReader,
-    FailoverWatch,
-    FaultInjector,
-    NotWired,
-    PlacementSnapshot,
 )
 
 __all__ = [

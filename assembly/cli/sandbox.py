@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from yui.cli.common import console, fail
-from yui.sandbox.runner import ALERT_TOKEN_FILE, Sandbox, SandboxError
+from assembly.cli.common import console, fail
+from assembly.sandbox.runner import ALERT_TOKEN_FILE, Sandbox, SandboxError
 
 app = typer.Typer(
     help="一台で動く3サイトのサンドボックス / the three-site sandbox on one machine",
@@ -65,7 +65,7 @@ def up(
             )
             tenants = []
             if demo:
-                from yui.sandbox.demo import seed
+                from assembly.sandbox.demo import seed
 
                 status.update("デモデータ / demo data")
                 tenants = seed(plan)

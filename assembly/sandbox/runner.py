@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from assembly.sandbox import netns, processes
+from assembly.sandbox.plan import SandboxPlan, make_plan
+from assembly.sandbox.processes import ProcessRecord, StateFile
 from replication.signing import generate_site_keys
-from yui.sandbox import netns, processes
-from yui.sandbox.plan import SandboxPlan, make_plan
-from yui.sandbox.processes import ProcessRecord, StateFile
 from yui.tls import OPERATOR, TlsFiles, generate_pki
 
 #: start order: coordination and brokers first, then the nodes that use them

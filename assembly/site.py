@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from sqlalchemy import MetaData
 
+from assembly.cluster import ClusterLink
 from failover.alerts.api import AlertIntake
 from failover.alerts.api import build_router as build_alerts_router
 from failover.alerts.settings import EvacuationSettings
@@ -23,7 +24,6 @@ from replication.node import ReplicationNode
 from yui.audit.api import router as audit_router
 from yui.auth.api import router as auth_router
 from yui.auth.ratelimit import login_limiter
-from yui.cluster import ClusterLink
 from yui.db.base import Base
 from yui.db.database import Database
 from yui.db.fencing import WriteGate
@@ -256,8 +256,8 @@ def _both(first: WriteGate | None, second: WriteGate) -> WriteGate:
 def build_node(settings: Settings) -> FastAPI:
     """A whole site node from its settings: with etcd, it joins the cluster; with a trust
     file, it replicates; with both, it is also a failover controller candidate."""
+    from assembly.cluster import EtcdPlacements
     from replication.setup import node_from_settings, topology_peers
-    from yui.cluster import EtcdPlacements
     from yui.settings import check_peer_urls
     from yui.tls import use_for_peers
 

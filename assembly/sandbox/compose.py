@@ -16,9 +16,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from assembly.sandbox.plan import SITES, SandboxPlan, SitePorts, site_spec
 from replication.backup.crypto import MasterKey
 from replication.signing import generate_site_keys
-from yui.sandbox.plan import SITES, SandboxPlan, SitePorts, site_spec
 from yui.tls import generate_pki
 from yui.topology import SiteSpec
 

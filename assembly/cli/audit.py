@@ -4,8 +4,8 @@ from typing import Annotated
 
 import typer
 
+from assembly.cli.common import console, database, fail
 from yui.audit import service
-from yui.cli.common import console, database, fail
 from yui.tenancy.service import get_tenant, list_tenants
 
 app = typer.Typer(help="監査ログ / audit log", no_args_is_help=True)

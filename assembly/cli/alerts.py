@@ -1,7 +1,7 @@
 """`yui alerts ingest FILE.xml`: parse a CAP 1.2 / JMA alert and decide which sites to evacuate.
 
 The decision is failover.alerts.decide (pure). Carrying it out is the planned moves'
-evacuation: the composition root (yui.cli.main) registers it with :func:`wire_trigger`.
+evacuation: the composition root (assembly.cli.main) registers it with :func:`wire_trigger`.
 Without one wired, the command says what WOULD be evacuated and that nothing was done.
 """
 
@@ -17,9 +17,9 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from assembly.cli.common import console, fail
 from failover.alerts import EvacuationSettings, EvacuationTrigger, intake
 from yui.alerts import MAX_ALERT_BYTES, AlertError, parse_alert
-from yui.cli.common import console, fail
 from yui.settings import SettingsError, load_settings
 from yui.topology import SiteSpec, TopologyError, load_topology
 

@@ -8,8 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from yui.sandbox.etcd import find_etcd_binary, free_ports
-from yui.sandbox.processes import ProcessRecord
+from assembly.sandbox.etcd import find_etcd_binary, free_ports
+from assembly.sandbox.processes import ProcessRecord
 from yui.tls import TlsFiles
 from yui.topology import SiteSpec
 
@@ -181,7 +181,7 @@ class SandboxPlan:
                     role="node",
                     port=ports.node,
                     log=str(logs / "node.log"),
-                    argv=[sys.executable, "-m", "yui", "run"],
+                    argv=[sys.executable, "-m", "assembly", "run"],
                     env={
                         "YUI_SITE": site.name,
                         "YUI_PORT": str(ports.node),
@@ -238,7 +238,7 @@ def _worker_of(node: ProcessRecord) -> ProcessRecord:
         site=node.site,
         role="worker",
         log=str(Path(node.log).with_name("worker.log")),
-        argv=[sys.executable, "-m", "yui", "jobs", "worker"],
+        argv=[sys.executable, "-m", "assembly", "jobs", "worker"],
         env=dict(node.env),
     )
 

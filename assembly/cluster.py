@@ -24,11 +24,11 @@ from failover.coordination.interface import (
     SiteRegistration,
 )
 from failover.coordination.timing import CoordinationTiming
+from failover.failsafe import Failsafe
 from failover.placement.policy import Placement
 from replication.ports import IsrChange, TenantPlacement
 from yui.db.fencing import NotPrimary
 from yui.errors import Unavailable
-from yui.failsafe import Failsafe
 from yui.http.gateway import Route
 from yui.settings import Settings, SettingsError
 from yui.tls import peer_verify
@@ -117,7 +117,7 @@ class ClusterLink:
 
     async def _keep_failsafe(self) -> None:
         """While our lease is lost, ask every site holding a copy of one of our tenants
-        whether etcd is down for it too (yui.failsafe: Patroni's rule, per tenant).
+        whether etcd is down for it too (failover.failsafe: Patroni's rule, per tenant).
 
         A tenant whose copies all say so keeps its writes with the last placements (etcd is
         the failure: static stability); a tenant with a copy that does not answer, or that

@@ -22,6 +22,10 @@ import httpx
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from assembly.cli.common import console, fail, settings
+from assembly.cli.placement import EtcdOption, RootOption, endpoints
+from assembly.drills.ports import CannotRun
+from assembly.drills.sandbox_env import sandbox_peer_client
 from failover.alerts.trigger import EvacuationRequest
 from failover.controller.force import ForcePromotion, force_promote
 from failover.controller.moves import (
@@ -39,10 +43,6 @@ from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination, CoordinationUnavailable
 from replication.client import PeerClient
 from replication.setup import site_key, topology_peers
-from yui.cli.common import console, fail, settings
-from yui.cli.placement import EtcdOption, RootOption, endpoints
-from yui.drills.ports import CannotRun
-from yui.drills.sandbox_env import sandbox_peer_client
 
 app = typer.Typer(
     help="計画的な主系の移動 / planned moves: switchover, evacuation, failback",
@@ -85,7 +85,7 @@ def _run(etcd: str | None, root: Path, work: Work[T]) -> T:
 
 
 class AlertEvacuation:
-    """`yui alerts ingest`'s trigger (wired in yui.cli.main): an alert's evacuation is
+    """`yui alerts ingest`'s trigger (wired in assembly.cli.main): an alert's evacuation is
     carried out here, by the same moves as `yui failover evacuate`, with etcd and the
     signing key found the same way (YUI_ETCD_ENDPOINTS and this site's key, else the
     sandbox's)."""

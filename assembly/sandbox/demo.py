@@ -8,13 +8,13 @@ import contextlib
 import secrets
 from dataclasses import dataclass
 
+from assembly.sandbox.plan import DEMO_TENANTS, SandboxPlan
 from failover.coordination import connect_etcd
 from failover.coordination.interface import PlacementConflict
 from failover.placement.policy import Placement, SiteInfo, place_all
 from residents.demo.service import generate
 from yui.auth import service as auth
 from yui.db.database import Database
-from yui.sandbox.plan import DEMO_TENANTS, SandboxPlan
 from yui.tenancy.service import create_tenant
 from yui.tls import OPERATOR
 

@@ -1,5 +1,0 @@
-"""`python -m yui …` is the `yui` command."""
-
-from yui.cli.main import main
-
-main()
