@@ -12,7 +12,8 @@ from dataclasses import replace
 import httpx
 from pydantic import ValidationError
 
-from failover.controller.loop import Controller, ControllerTiming
+from failover.controller.detection import ControllerTiming
+from failover.controller.loop import Controller
 from failover.controller.ports import Copies
 from failover.coordination import connect_etcd
 from failover.coordination.interface import (

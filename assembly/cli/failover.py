@@ -27,11 +27,11 @@ from assembly.cli.placement import EtcdOption, RootOption, endpoints
 from assembly.drills.ports import CannotRun
 from assembly.drills.sandbox_env import sandbox_peer_client
 from failover.alerts.trigger import EvacuationRequest
+from failover.controller.engine import MoveResult
 from failover.controller.force import ForcePromotion, force_promote
 from failover.controller.moves import (
     DEFAULT_CONCURRENCY,
     MoveRefused,
-    MoveResult,
     MoveTrigger,
     UnknownTenant,
     failback,

@@ -49,7 +49,8 @@ from assembly.drills.runner import (
 from assembly.sandbox import netns, processes
 from assembly.sandbox.processes import ProcessRecord
 from assembly.sandbox.runner import Sandbox, SandboxError
-from failover.controller.moves import MoveResult, request_evacuation, switchover
+from failover.controller.engine import MoveResult
+from failover.controller.moves import request_evacuation, switchover
 from failover.coordination import ClusterEvent, ClusterView, Coordination, connect_etcd
 from failover.drill.checker import CopyDigest, PlacementSeen
 from failover.drill.copies import quarantined_entries, read_copy, read_counters

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from failover.controller.moves import (
+from failover.controller.engine import (
     CATCH_UP_SECONDS,
     PAUSE_TTL_SECONDS,
     MoveResult,

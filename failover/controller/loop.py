@@ -20,90 +20,19 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
+from failover.controller.detection import ControllerTiming, Probes, probe
 from failover.controller.ports import Copies
 from failover.controller.promotion import Promotion, promote
 from failover.controller.repair import Restorer
 from failover.controller.seals import SealCopies, StraySeals
 from failover.coordination.interface import ClusterView, Coordination, Leadership
-from failover.coordination.timing import SANDBOX, CoordinationTiming
 from yui.tasks import cancel_and_wait
 from yui.tls import peer_verify
 
 log = logging.getLogger("yui.failover")
-
-
-@dataclass
-class ControllerTiming:
-    tick_seconds: float = 0.2
-    probe_interval_seconds: float = 0.25
-    probe_timeout_seconds: float = 0.4
-    #: consecutive refused probes (nothing listens: the process is gone) that make a site
-    #: lost without waiting for its lease
-    probe_failures: int = 3
-    #: consecutive unanswered probes that do the same. A site that is only slow (a busy
-    #: event loop) still renews its lease: unanswered probes alone would fail it over
-    #: needlessly, so this is longer than the lease (a frozen or cut-off site loses its
-    #: lease first; see docs/failover.md, "Detection")
-    probe_timeouts: int = 8
-    #: after this long, a primary's site that never registered counts as lost
-    startup_grace_seconds: float = 10.0
-    #: a member's site gone this long no longer counts as a copy: a replica is added elsewhere
-    restore_grace_seconds: float = 30.0
-    #: how often the controller looks for seals an unfinished promotion left behind; one
-    #: seen by two scans in a row is lifted (a move in flight writes its placement sooner)
-    seal_scan_seconds: float = 15.0
-    #: an etcd silence at least this long may have cost live sites their leases (the
-    #: coordination timing's lapse_silence_seconds)
-    outage_silence_seconds: float = SANDBOX.lapse_silence_seconds
-    #: after such an outage, a missing lease key alone does not make a site lost for this
-    #: long (reregistration_seconds: a TTL plus the sites' registration retry interval);
-    #: nor, at any time, while the site's probes answer and its key has been gone less
-    #: than this
-    outage_grace_seconds: float = SANDBOX.reregistration_seconds
-
-    @classmethod
-    def for_coordination(cls, timing: CoordinationTiming, **overrides: Any) -> ControllerTiming:
-        """The timing of a controller whose sites hold leases of ``timing``."""
-        derived: dict[str, Any] = {
-            "outage_silence_seconds": timing.lapse_silence_seconds,
-            "outage_grace_seconds": timing.reregistration_seconds,
-        }
-        return cls(**(derived | overrides))
-
-
-@dataclass
-class _Probes:
-    #: consecutive probes refused, per site
-    failures: dict[str, int] = field(default_factory=dict)
-    #: consecutive probes unanswered in time, per site
-    timeouts: dict[str, int] = field(default_factory=dict)
-    #: sites whose last probe answered
-    answered: set[str] = field(default_factory=set)
-    seen: set[str] = field(default_factory=set)
-
-    def failing(self, timing: ControllerTiming) -> set[str]:
-        """Sites the probes alone say are lost."""
-        refused = {s for s, n in self.failures.items() if n >= timing.probe_failures}
-        return refused | {s for s, n in self.timeouts.items() if n >= timing.probe_timeouts}
-
-    def clear(self) -> None:
-        self.failures.clear()
-        self.timeouts.clear()
-        self.answered.clear()
-
-    def record(self, site: str, outcome: str) -> None:
-        """``outcome``: "ok", "refused" or "timeout"."""
-        self.failures[site] = self.failures.get(site, 0) + 1 if outcome == "refused" else 0
-        self.timeouts[site] = self.timeouts.get(site, 0) + 1 if outcome == "timeout" else 0
-        if outcome == "ok":
-            self.answered.add(site)
-        else:
-            self.answered.discard(site)
 
 
 class Controller:
@@ -122,14 +51,14 @@ class Controller:
         self.copies = copies
         self.timing = timing or ControllerTiming()
         self.on_promotion = on_promotion or (lambda _p: None)
-        self.probes = _Probes()
+        self.probes = Probes()
         self.lost_since: dict[str, float] = {}
         #: when this node's view, connected, first missed the key of a site seen alive
         self.absent_since: dict[str, float] = {}
         self._inflight: dict[str, asyncio.Task[Promotion]] = {}
         self._known_urls: dict[str, str] = {}
         self.started = time.monotonic()
-        self.restorer = Restorer(self)
+        self.restorer = Restorer(coordination, view, self.timing, self.probes, self.started)
 
     async def run(self) -> None:
         """Campaign, and lead when elected, for as long as the node runs. An error ends
@@ -305,21 +234,7 @@ class Controller:
                 for name in {*primaries, *self.probes.failures, *self.probes.timeouts}:
                     if name not in urls and name in self._known_urls:
                         urls[name] = self._known_urls[name]
-                results = await asyncio.gather(*(self._probe(client, url) for url in urls.values()))
+                results = await asyncio.gather(*(probe(client, url) for url in urls.values()))
                 for name, outcome in zip(urls, results, strict=True):
                     self.probes.record(name, outcome)
                 await asyncio.sleep(self.timing.probe_interval_seconds)
-
-    @staticmethod
-    async def _probe(client: httpx.AsyncClient, url: str) -> str:
-        """ "ok"; "refused" when nothing answers at all (connection refused or reset: the
-        process is gone); "timeout" when it does not answer in time, or answers ill."""
-        try:
-            response = await client.get(f"{url}/healthz")
-        except httpx.TimeoutException:
-            return "timeout"
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError):
-            return "refused"
-        except httpx.HTTPError:
-            return "timeout"
-        return "ok" if response.status_code == 200 else "timeout"

@@ -30,11 +30,22 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from failover.alerts.trigger import EvacuationRequest
+from failover.controller.batched import switch_many
+from failover.controller.engine import (
+    CATCH_UP_SECONDS,
+    PAUSE_TTL_SECONDS,
+    STEP_TIMEOUT_SECONDS,
+    MoveResult,
+    Progress,
+    quietly,
+    reinstate,
+    switched_placement,
+)
 from failover.controller.ports import MoveCopies
 from failover.coordination.interface import Coordination, PlacementConflict
 from failover.placement.policy import Placement, SiteInfo, choose_promotion, rebalance
@@ -42,16 +53,9 @@ from yui.errors import Conflict, NotFound
 
 log = logging.getLogger("yui.failover")
 
-#: how long a pause may last before the old primary resumes by itself
-PAUSE_TTL_SECONDS = 10.0
-#: how long the in-sync set may take to catch up once writes are paused
-CATCH_UP_SECONDS = 5.0
-STEP_TIMEOUT_SECONDS = 5.0
 #: switchovers in flight at once during an evacuation or a failback: four batches of
 #: BATCH_TENANTS (1,000 tenants: 5–8 s; one batch at a time: ~22 s, docs/benchmarks.md)
 DEFAULT_CONCURRENCY = 400
-
-Progress = Callable[["MoveResult"], None]
 
 
 class UnknownTenant(NotFound):
@@ -64,24 +68,6 @@ class MoveRefused(Conflict):
 
     slug = "move-refused"
     title = "切り替えできません / The move cannot be made"
-
-
-@dataclass(frozen=True)
-class MoveResult:
-    tenant: str
-    source: str
-    target: str | None
-    ok: bool
-    #: the placement's epoch after the move (None when it did not change)
-    epoch: int | None = None
-    #: from the pause at the old primary to the new primary accepting writes
-    pause_seconds: float | None = None
-    seconds: float = 0.0
-    #: why it did not move (Japanese / English), or a note
-    reason: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -122,17 +108,6 @@ class Evacuation:
 # --------------------------------------------------------------------------- one tenant
 
 
-def switched_placement(placement: Placement, target: str, source_in_sync: bool) -> Placement:
-    """``target`` becomes the primary; the old primary becomes its first replica, in the
-    in-sync set when it holds no entry the target lacks."""
-    source = placement.primary
-    replicas = tuple(s for s in placement.copies if s != target)
-    in_sync = tuple(
-        s for s in replicas if s in placement.in_sync or (s == source and source_in_sync)
-    )
-    return replace(placement, primary=target, replicas=replicas, in_sync=in_sync)
-
-
 def choose_target(
     placement: Placement,
     sites: list[SiteInfo],
@@ -142,35 +117,6 @@ def choose_target(
     zones, then the fewest primaries per capacity (failover.placement.choose_promotion)."""
     even = dict.fromkeys(placement.in_sync, 0)  # all in sync: no seq preference
     return choose_promotion(placement, sites, even, placement.primary, primaries=primaries)
-
-
-async def _quietly(work: Awaitable[object], what: str) -> str | None:
-    try:
-        async with asyncio.timeout(STEP_TIMEOUT_SECONDS):
-            await work
-    except Exception as error:
-        log.warning("%s failed: %s", what, error)
-        return f"{type(error).__name__}: {error}"
-    return None
-
-
-async def reinstate(
-    coordination: Coordination, copies: MoveCopies, tenant: str, source: str
-) -> str:
-    """After a seal, a move that cannot finish gives the tenant back to ``source`` at a
-    new epoch above the seal (its replicas would refuse its old epoch)."""
-    for _attempt in range(3):
-        current, revision = await coordination.get_placement(tenant)
-        if current is None or current.primary != source:
-            return "the placement moved meanwhile; its new primary serves"
-        try:
-            epoch = await coordination.put_placement_if(tenant, current, revision)
-        except PlacementConflict:
-            continue
-        problem = await _quietly(copies.promote(source, tenant, epoch), f"reinstate {tenant}")
-        await _quietly(copies.resume(source, tenant), f"resume {tenant}")
-        return f"{source} reinstated at epoch {epoch}" + (f" ({problem})" if problem else "")
-    return "could not reinstate (the placement kept changing)"
 
 
 async def switchover(
@@ -226,12 +172,12 @@ async def switchover(
     try:
         paused = await copies.pause(old, tenant, PAUSE_TTL_SECONDS, CATCH_UP_SECONDS)
     except Exception as error:
-        await _quietly(copies.resume(old, tenant), f"resume {tenant}")
+        await quietly(copies.resume(old, tenant), f"resume {tenant}")
         return failed(f"書き込みを止められません / could not pause writes at {old}: {error}")
     if paused.epoch != revision:  # the placement moved (as the primary saw it): read it again
         placement, revision = await coordination.get_placement(tenant)
     if placement is None or placement.primary != old or target not in placement.in_sync:
-        await _quietly(copies.resume(old, tenant), f"resume {tenant}")
+        await quietly(copies.resume(old, tenant), f"resume {tenant}")
         return failed(
             f"配置が変わりました / the placement changed meanwhile; {target} is no longer an "
             "in-sync replica: nothing was moved"
@@ -264,7 +210,7 @@ async def switchover(
         return failed(f"配置が同時に変更されました / the placement changed meanwhile; {note}")
     # 5. the new primary takes writes. The old one's pause needs no release: it is a
     # replica now (its write fence refuses the tenant's writes; the pause expires anyway).
-    problem = await _quietly(copies.promote(target, tenant, epoch), f"promote {tenant}")
+    problem = await quietly(copies.promote(target, tenant, epoch), f"promote {tenant}")
     accepted = time.monotonic()
     log.info(
         "switchover %s: %s -> %s (epoch %d, pause %.3f s)",
@@ -351,8 +297,6 @@ async def evacuate(
     if on_plan is not None:
         on_plan(len(plan))
 
-    from failover.controller.batched import switch_many  # it builds on this module
-
     def moved(result: MoveResult) -> None:
         if result.ok and progress is not None:
             progress(result)
@@ -434,8 +378,6 @@ async def failback(
     plan = await plan_failback(coordination, site)
     if on_plan is not None:
         on_plan(len(plan))
-
-    from failover.controller.batched import switch_many  # it builds on this module
 
     # a returned site not in sync yet is refused (ok=False): run failback again later
     moves = [(t, x, s) for t, s, x in plan]

@@ -26,13 +26,16 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
-from failover.coordination.interface import Leadership, PlacementConflict, SiteRecord
+from failover.controller.detection import ControllerTiming, Probes
+from failover.coordination.interface import (
+    ClusterView,
+    Coordination,
+    Leadership,
+    PlacementConflict,
+    SiteRecord,
+)
 from failover.placement.policy import Restoration, SiteInfo, plan_restoration
-
-if TYPE_CHECKING:
-    from failover.controller.loop import Controller
 
 log = logging.getLogger("yui.failover")
 
@@ -48,10 +51,24 @@ class Restored:
 
 
 class Restorer:
-    """The controller's repair step: one task per tenant, never two at once."""
+    """The controller's repair step: one task per tenant, never two at once. It reads
+    what the controller sees (its view, timing and probes), and writes through
+    ``coordination``."""
 
-    def __init__(self, controller: Controller) -> None:
-        self.controller = controller
+    def __init__(
+        self,
+        coordination: Coordination,
+        view: ClusterView,
+        timing: ControllerTiming,
+        probes: Probes,
+        started: float,
+    ) -> None:
+        self.coordination = coordination
+        self.view = view
+        self.timing = timing
+        self.probes = probes
+        #: when the controller started (monotonic): its start-up grace counts from there
+        self.started = started
         #: site -> when the controller first saw it gone (monotonic)
         self.down_since: dict[str, float] = {}
         #: tenant -> the last verdict logged, so an unchanged one is logged once
@@ -63,16 +80,15 @@ class Restorer:
     def gone(self) -> set[str]:
         """Sites known (registered once, or named by a placement) that are gone now,
         remembering since when: they take no new copy, and count as lost after the grace."""
-        c = self.controller
-        live = c.view.sites()
+        live = self.view.sites()
         self.records.update(live)
-        members = {s for p in c.view.placements().values() for s in p.copies} | set(self.records)
-        settled = time.monotonic() - c.started > c.timing.startup_grace_seconds
-        failing = c.probes.failing(c.timing)
+        members = {s for p in self.view.placements().values() for s in p.copies} | set(self.records)
+        settled = time.monotonic() - self.started > self.timing.startup_grace_seconds
+        failing = self.probes.failing(self.timing)
         gone = {
             s
             for s in members
-            if (s in c.probes.seen or settled) and (s not in live or s in failing)
+            if (s in self.probes.seen or settled) and (s not in live or s in failing)
         }
         now = time.monotonic()
         for site in gone:
@@ -84,7 +100,7 @@ class Restorer:
     def lost(self) -> set[str]:
         """Sites gone longer than the grace: their copies no longer count."""
         now = time.monotonic()
-        grace = self.controller.timing.restore_grace_seconds
+        grace = self.timing.restore_grace_seconds
         return {s for s, since in self.down_since.items() if now - since >= grace}
 
     def sites(self, lost: set[str]) -> list[SiteInfo]:
@@ -95,7 +111,7 @@ class Restorer:
         gone = self.gone()
         lost = self.lost()
         sites = self.sites(lost)
-        placements = list(self.controller.view.placements().values())
+        placements = list(self.view.placements().values())
         for placement in placements:
             tenant = placement.tenant
             if placement.primary in gone or tenant in self._inflight:
@@ -119,7 +135,7 @@ class Restorer:
         self, tenant: str, sites: list[SiteInfo], suspect: set[str], leadership: Leadership
     ) -> None:
         try:
-            result = await restore(self.controller, tenant, sites, suspect, leadership)
+            result = await restore(self.coordination, self.view, tenant, sites, suspect, leadership)
         except Exception as error:  # etcd unreachable, leadership lost: next tick tries again
             log.error("restoring the copies of %s failed: %s", tenant, error)
             return
@@ -137,7 +153,8 @@ class Restorer:
 
 
 async def restore(
-    controller: Controller,
+    coordination: Coordination,
+    view: ClusterView,
     tenant: str,
     sites: list[SiteInfo],
     suspect: set[str],
@@ -145,11 +162,10 @@ async def restore(
 ) -> Restored:
     """Add the planned replica by a CAS at the revision read; a lost race adds nothing
     (the next tick plans again from the new placement)."""
-    coordination = controller.coordination
     placement, revision = await coordination.get_placement(tenant)
     if placement is None:
         return Restored(tenant, None, None, "no placement")
-    others = [p for t, p in controller.view.placements().items() if t != tenant]
+    others = [p for t, p in view.placements().items() if t != tenant]
     plan = plan_restoration(placement, sites, [placement, *others], suspect=suspect)
     if plan.target is None:
         return Restored(tenant, None, None, plan.reason)

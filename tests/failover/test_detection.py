@@ -13,7 +13,8 @@ from typing import Any, cast
 
 import httpx
 
-from failover.controller.loop import Controller, ControllerTiming, _Probes
+from failover.controller.detection import ControllerTiming, Probes, probe
+from failover.controller.loop import Controller
 from failover.coordination import SANDBOX
 from failover.coordination.interface import SiteRecord
 from failover.placement.policy import Placement
@@ -47,7 +48,7 @@ async def _outcomes() -> dict[str, str]:
     }
     try:
         async with httpx.AsyncClient(timeout=0.3, trust_env=False) as client:
-            return {name: await Controller._probe(client, url) for name, url in urls.items()}
+            return {name: await probe(client, url) for name, url in urls.items()}
     finally:
         for server in (slow, up):
             server.close()
@@ -58,7 +59,7 @@ def test_a_probe_tells_a_gone_site_from_a_slow_one() -> None:
 
 
 def test_refused_probes_fail_a_site_fast_unanswered_ones_only_after_longer_than_its_lease() -> None:
-    probes = _Probes()
+    probes = Probes()
     for _ in range(TIMING.probe_failures):
         probes.record("aws-tokyo", "refused")
         probes.record("gcp-osaka", "timeout")

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from assembly.sandbox.etcd import LocalEtcdCluster
-from failover.controller.loop import Controller, ControllerTiming
+from failover.controller.detection import ControllerTiming
+from failover.controller.loop import Controller
 from failover.coordination import SANDBOX, connect_etcd
 from failover.coordination.interface import (
     ClusterView,

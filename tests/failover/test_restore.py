@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 from assembly.cli.main import app
 from assembly.sandbox.etcd import LocalEtcdCluster
 from assembly.sandbox.plan import EXTRA_SITES, SITES
-from failover.controller.loop import Controller, ControllerTiming
+from failover.controller.detection import ControllerTiming
+from failover.controller.loop import Controller
 from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination, SiteRecord, SiteRegistration
 from failover.placement.policy import Placement
