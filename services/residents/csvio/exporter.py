@@ -16,11 +16,13 @@ come, so an export of a million residents keeps little in memory.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import XMLGenerator
+from xml.sax.xmlreader import AttributesNSImpl
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, aliased
@@ -161,6 +163,7 @@ def _csv_chunks(
 # --- PFIF 1.4 -------------------------------------------------------------------------------
 
 PFIF_NAMESPACE = "http://zesty.ca/pfif/1.4"
+NO_ATTRIBUTES = AttributesNSImpl({}, {})
 
 
 def export_pfif(
@@ -188,14 +191,18 @@ def _pfif_chunks(
     db: Database, tenant: str, domain: str, municipality: str, prefecture: str
 ) -> Iterator[bytes]:
     now = datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-    yield (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<pfif:pfif xmlns:pfif="{PFIF_NAMESPACE}">\n'
-    ).encode()
+    # A streaming XML writer (it escapes every text): a page of persons is written and
+    # handed on before the next is read, so a large export keeps little in memory.
+    buffer = io.StringIO()
+    xml = XMLGenerator(buffer, encoding="UTF-8", short_empty_elements=False)
+    xml.startDocument()
+    xml.startPrefixMapping("pfif", PFIF_NAMESPACE)
+    xml.startElementNS((PFIF_NAMESPACE, "pfif"), "pfif:pfif", NO_ATTRIBUTES)
+    xml.ignorableWhitespace("\n")
     with db.unit_of_work(tenant, read_only=True) as uow:
         for page in _pages(
             uow.session, non_staff=True, include_restricted=False, include_inactive=False
         ):
-            parts = []
             for resident, _household_no, _head in page:
                 fields = [
                     ("person_record_id", f"{domain}/person.{resident.id}"),
@@ -214,14 +221,38 @@ def _pfif_chunks(
                     ("home_state", prefecture),
                     ("home_country", "JP"),
                 ]
-                body = "".join(
-                    f"    <pfif:{name}>{escape(value)}</pfif:{name}>\n"
-                    for name, value in fields
-                    if value
-                )
-                parts.append(f"  <pfif:person>\n{body}  </pfif:person>\n")
-            yield "".join(parts).encode()
-    yield b"</pfif:pfif>\n"
+                _pfif_person(xml, fields)
+            yield _drain(buffer)
+    xml.endElementNS((PFIF_NAMESPACE, "pfif"), "pfif:pfif")
+    xml.ignorableWhitespace("\n")
+    xml.endPrefixMapping("pfif")
+    xml.endDocument()
+    yield _drain(buffer)
+
+
+def _pfif_person(xml: XMLGenerator, fields: list[tuple[str, str]]) -> None:
+    """One <pfif:person>, a field per line; empty fields are left out, as PFIF allows."""
+    xml.ignorableWhitespace("  ")
+    xml.startElementNS((PFIF_NAMESPACE, "person"), "pfif:person", NO_ATTRIBUTES)
+    xml.ignorableWhitespace("\n")
+    for name, value in fields:
+        if value:
+            xml.ignorableWhitespace("    ")
+            xml.startElementNS((PFIF_NAMESPACE, name), f"pfif:{name}", NO_ATTRIBUTES)
+            xml.characters(value)
+            xml.endElementNS((PFIF_NAMESPACE, name), f"pfif:{name}")
+            xml.ignorableWhitespace("\n")
+    xml.ignorableWhitespace("  ")
+    xml.endElementNS((PFIF_NAMESPACE, "person"), "pfif:person")
+    xml.ignorableWhitespace("\n")
+
+
+def _drain(buffer: io.StringIO) -> bytes:
+    """What the writer wrote since the last call, as UTF-8."""
+    written = buffer.getvalue().encode()
+    buffer.seek(0)
+    buffer.truncate()
+    return written
 
 
 # --- the shareable needs-assistance register ------------------------------------------------
