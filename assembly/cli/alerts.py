@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from assembly.cli.common import console, fail
 from failover.alerts import EvacuationSettings, EvacuationTrigger, intake
-from yui.alerts import MAX_ALERT_BYTES, AlertError, parse_alert
+from yui.hazard_alerts import MAX_ALERT_BYTES, AlertError, parse_alert
 from yui.settings import SettingsError, load_settings
 from yui.topology import SiteSpec, TopologyError, load_topology
 

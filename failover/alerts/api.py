@@ -20,8 +20,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from failover.alerts.intake import ingest
 from failover.alerts.settings import EvacuationSettings
 from failover.alerts.trigger import EvacuationTrigger
-from yui.alerts import MAX_ALERT_BYTES, AlertError, parse_alert
 from yui.errors import Forbidden, InvalidInput, NotAuthenticated, YuiError
+from yui.hazard_alerts import MAX_ALERT_BYTES, AlertError, parse_alert
 from yui.topology import SiteSpec
 
 __all__ = ["AlertIntake", "build_router"]

@@ -30,8 +30,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from failover.alerts.settings import EvacuationSettings, severity_rank
-from yui.alerts import Alert, AlertKind, Area, MsgType, Status, area_covers
-from yui.alerts.model import intensity_rank
+from yui.hazard_alerts import Alert, AlertKind, Area, MsgType, Status, area_covers
+from yui.hazard_alerts.model import intensity_rank
 from yui.topology import SiteSpec
 
 __all__ = ["Action", "EvacuationDecision", "Reason", "SiteDecision", "decide"]

@@ -11,7 +11,7 @@ from typing import Any
 from failover.alerts.decision import EvacuationDecision, decide
 from failover.alerts.settings import EvacuationSettings
 from failover.alerts.trigger import EvacuationTrigger, TriggerResult, carry_out
-from yui.alerts import Alert
+from yui.hazard_alerts import Alert
 from yui.topology import SiteSpec
 
 __all__ = ["IngestOutcome", "ingest"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from yui.alerts import AlertKind, Certainty, Severity
-from yui.alerts.model import INTENSITIES
+from yui.hazard_alerts import AlertKind, Certainty, Severity
+from yui.hazard_alerts.model import INTENSITIES
 
 #: weakest first, so a rank comparison says "at least"
 SEVERITY_ORDER: tuple[Severity, ...] = (

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from yui.alerts import (
+from yui.hazard_alerts import (
     MAX_ALERT_BYTES,
     Alert,
     AlertError,

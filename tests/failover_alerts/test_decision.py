@@ -19,7 +19,7 @@ from failover.alerts import (
     requests_for,
 )
 from tests.failover_alerts.conftest import NOW, cap_tsunami, fixtures_dir, sandbox_sites
-from yui.alerts import (
+from yui.hazard_alerts import (
     Alert,
     AlertKind,
     AlertSource,

@@ -5,7 +5,7 @@ or raises `AlertError`; `covers(alert, lat, lon)` says whether a point is in its
 See docs/alerts.md.
 """
 
-from yui.alerts.model import (
+from yui.hazard_alerts.model import (
     Alert,
     AlertError,
     AlertKind,
@@ -21,7 +21,7 @@ from yui.alerts.model import (
     area_covers,
     covers,
 )
-from yui.alerts.parse import MAX_ALERT_BYTES, parse_alert
+from yui.hazard_alerts.parse import MAX_ALERT_BYTES, parse_alert
 
 __all__ = [
     "MAX_ALERT_BYTES",

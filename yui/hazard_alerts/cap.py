@@ -6,7 +6,7 @@ required elements and enumerations; plus the spec's rules the schema cannot stat
 points). A document that breaks any of them is refused, with every reason named,
 because a half-understood alert must never trigger an evacuation or be silently lost.
 
-The element tree must come from `yui.alerts.parse`, which loads XML safely.
+The element tree must come from `yui.hazard_alerts.parse`, which loads XML safely.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from xml.etree.ElementTree import Element
 
-from yui.alerts.model import (
+from yui.hazard_alerts.model import (
     Alert,
     AlertError,
     AlertKind,

@@ -19,9 +19,9 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from yui.alerts.cap import CAP_NAMESPACES, alert_from_cap
-from yui.alerts.jma import JMA_NS, alert_from_jma
-from yui.alerts.model import Alert, AlertError
+from yui.hazard_alerts.cap import CAP_NAMESPACES, alert_from_cap
+from yui.hazard_alerts.jma import JMA_NS, alert_from_jma
+from yui.hazard_alerts.model import Alert, AlertError
 
 __all__ = ["MAX_ALERT_BYTES", "load_xml", "parse_alert"]
 

@@ -6,7 +6,7 @@ early warnings VXSE42–45, and tsunami warnings/advisories/forecasts VTSE41. An
 else is refused rather than half-read. JMA gives no severity, urgency or certainty;
 they are derived here (table in docs/alerts.md) so CAP and JMA alerts compare.
 
-The element tree must come from `yui.alerts.parse`, which loads XML safely.
+The element tree must come from `yui.hazard_alerts.parse`, which loads XML safely.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.etree.ElementTree import Element
 
-from yui.alerts.model import (
+from yui.hazard_alerts.model import (
     INTENSITIES,
     Alert,
     AlertError,
