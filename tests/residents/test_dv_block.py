@@ -10,7 +10,7 @@ import pytest
 
 from residents.directory.service import Directory
 from tests.residents.conftest import Office
-from yui.ports import Audience, ResidentDirectory
+from yui.service_ports import Audience, ResidentDirectory
 
 SECRET = {"family_name": "秘匿", "given_name": "花", "family_kana": "ヒトク", "given_kana": "ハナ"}
 

@@ -16,7 +16,7 @@ from residents.registry.api import ResidentId
 from residents.registry.models import Resident, Sex
 from yui.errors import NotFound
 from yui.http.deps import UoW
-from yui.ports import Audience
+from yui.service_ports import Audience
 from yui.text import CalendarDate, LineText
 
 router = APIRouter(prefix="/directory", tags=["directory"])

@@ -1,6 +1,6 @@
 """The registry as other services and non-staff roles see it: minimal facts, no DV-blocked.
 
-`Directory` implements the kernel's `yui.ports.ResidentDirectory`; the composition
+`Directory` implements the kernel's `yui.service_ports.ResidentDirectory`; the composition
 root may hand it to safety confirmation and relief supplies. The same functions back
 the /directory routes a shelter's screen reads. Whatever the caller, an audience
 other than STAFF never receives a resident under a DV-support block, nor a former
@@ -22,7 +22,7 @@ from residents.search.schemas import SearchQuery
 from yui.audit import service as audit
 from yui.db.database import Database
 from yui.errors import InvalidInput
-from yui.ports import AssistanceFacts, Audience, ResidentFacts, SupporterFacts
+from yui.service_ports import AssistanceFacts, Audience, ResidentFacts, SupporterFacts
 
 
 def facts(tenant: str, resident: Resident, *, needs_assistance: bool) -> ResidentFacts:
@@ -109,7 +109,7 @@ def audit_read(
 
 
 class Directory:
-    """`yui.ports.ResidentDirectory` over this site's database."""
+    """`yui.service_ports.ResidentDirectory` over this site's database."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
