@@ -18,9 +18,9 @@ from failover.alerts.api import build_router as build_alerts_router
 from failover.alerts.settings import EvacuationSettings
 from failover.alerts.trigger import EvacuationTrigger
 from failover.controller.moves import BackgroundEvacuations, MoveTrigger
-from replication.acks import ReplicationAcks
-from replication.forwarding import ForwardSignatures
 from replication.node import ReplicationNode
+from replication.primary.acks import ReplicationAcks
+from replication.protocol.forwarding import ForwardSignatures
 from yui.audit.api import router as audit_router
 from yui.auth.api import router as auth_router
 from yui.auth.ratelimit import login_limiter

@@ -49,7 +49,7 @@ def write_config(
 ) -> Path:
     """Keys for every site, free ports, and the config file the nodes read."""
     from assembly.sandbox.etcd import free_ports
-    from replication.signing import generate_site_keys
+    from replication.protocol.signing import generate_site_keys
 
     keys = root / "keys"
     generate_site_keys(keys, list(names))
@@ -179,8 +179,8 @@ def serve_node(
     from assembly.site import create_app
     from replication.node import ReplicationNode
     from replication.ports import StaticPeers
-    from replication.primary import ReplicationConfig
-    from replication.signing import TrustStore, load_site_key
+    from replication.primary.tenant import ReplicationConfig
+    from replication.protocol.signing import TrustStore, load_site_key
     from yui.db.database import Database
     from yui.settings import load_settings
     from yui.tls import use_for_peers

@@ -72,7 +72,7 @@ def main() -> None:
     from replication.backup.archive import backup_log, backup_snapshot, restore
     from replication.backup.crypto import MasterKey
     from replication.backup.store import Bucket, Target
-    from replication.digest import tenant_digest
+    from replication.verify.digest import tenant_digest
     from residents.csvio.importer import import_file
     from residents.demo.service import write_csv
     from yui.db.database import Database

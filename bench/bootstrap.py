@@ -150,9 +150,9 @@ async def _replica_seq(config: dict[str, Any], seq: int, limit: float) -> float:
     """Poll the replica's signed status until it applied ``seq``; the time it took."""
     import httpx
 
-    from replication.client import PeerClient, PeerError
     from replication.ports import StaticPeers
-    from replication.signing import load_site_key
+    from replication.protocol.client import PeerClient, PeerError
+    from replication.protocol.signing import load_site_key
 
     keys = Path(config["keys"])
     peers = StaticPeers(peer_urls(config))
@@ -171,7 +171,7 @@ async def _replica_seq(config: dict[str, Any], seq: int, limit: float) -> float:
 
 
 def main() -> None:
-    from replication.primary import ReplicationConfig
+    from replication.primary.tenant import ReplicationConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)

@@ -18,12 +18,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from replication import quarantine as quarantined
-from replication.client import PeerClient, PeerError
+from replication.protocol.client import PeerClient, PeerError
+from replication.protocol.signing import generate_site_keys
+from replication.protocol.wire import NodeStatus
+from replication.replica import quarantine as quarantined
 from replication.setup import site_key, topology_peers
-from replication.signing import generate_site_keys
-from replication.verify import verify_tenant
-from replication.wire import NodeStatus
+from replication.verify.copies import verify_tenant
 from yui.db.database import Database
 from yui.errors import YuiError
 from yui.settings import Settings, SettingsError, load_settings
@@ -407,7 +407,7 @@ def backup_restore(
 
     from replication.backup.archive import TargetNotEmpty, restore
     from replication.backup.crypto import BackupCorrupted
-    from replication.digest import tenant_digest
+    from replication.verify.digest import tenant_digest
 
     plan = _plan()
     moment = datetime.fromisoformat(at) if at else None

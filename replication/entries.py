@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
+from replication.history import History
+from replication.protocol.wire import Entry
 from replication.sql import table_of
-from replication.wire import Entry
+from replication.state import CopyState
 from yui.changelog.models import ChangeLogEntry
 
 LOG = table_of(ChangeLogEntry)
@@ -128,3 +130,18 @@ def logged_epochs(connection: Connection, tenant: str, first: int, last: int) ->
         )
     )
     return {int(seq): int(epoch) for seq, epoch in rows}
+
+
+def writer_history(connection: Connection, state: CopyState) -> History:
+    """The epoch history of a log this site writes. A log written before any promotion
+    (or with its epoch set by hand) may lack its current epoch: it is found in the log."""
+    history = [list(pair) for pair in state.epochs]
+    last = history[-1][0] if history else 0
+    if state.write_epoch > last:
+        first = connection.execute(
+            select(func.min(LOG.c.seq)).where(
+                LOG.c.tenant_id == state.tenant, LOG.c.epoch >= state.write_epoch
+            )
+        ).scalar()
+        history.append([state.write_epoch, int(first) if first is not None else state.head + 1])
+    return history

@@ -4,7 +4,7 @@ truncation). The site node builds one and hands it to ``assembly.site.create_app
 
 Hooks into the kernel, all existing ones:
 - ``Database.on_logged``: wakes the tenant's streams and records the commit for the
-  request (replication.acks);
+  request (replication.primary.acks);
 - ``Database.write_gate``: ``write_gate`` refuses a write before its commit when it
   could not be acknowledged (fenced, or fewer in-sync replicas than min_insync);
 - an ASGI middleware (``middleware()``) holds each answer until its writes are where
@@ -24,17 +24,16 @@ import httpx
 from fastapi import APIRouter
 from starlette.types import ASGIApp
 
-from replication import acks
 from replication.backup import acked
 from replication.backup.archive import scheduled_backup
 from replication.backup.job import held_by_backups
 from replication.backup.plan import BackupPlan
-from replication.bulk import Answers, gathered
-from replication.client import PeerClient
+from replication.entries import writer_history
 from replication.history import History
-from replication.outbox import staging_engine
 from replication.ports import Peers, Placements, TenantPlacement
-from replication.primary import (
+from replication.primary import acks
+from replication.primary.outbox import staging_engine
+from replication.primary.tenant import (
     PAUSE_RETRY_AFTER,
     Deposed,
     ReplicationConfig,
@@ -42,14 +41,22 @@ from replication.primary import (
     TenantPrimary,
     placement_unknown,
 )
-from replication.receiver import Receiver, build_router
-from replication.roles import become_primaries, become_primary, writer_history
-from replication.signing import SiteKey, TrustStore
+from replication.protocol.client import PeerClient
+from replication.protocol.many import Answers, gathered
+from replication.protocol.signing import SiteKey, TrustStore
+from replication.protocol.transport import BatchConnections
+from replication.protocol.wire import (
+    NodeStatus,
+    PauseOut,
+    ReplicaStatus,
+    StreamStatus,
+    TenantStatus,
+)
+from replication.replica.endpoints import Receiver, build_router
+from replication.replica.roles import become_primaries, become_primary
 from replication.sql import reading
 from replication.state import CopyState, all_states, holds_copy, log_heads, read
-from replication.transport import BatchConnections
 from replication.truncate import truncate
-from replication.wire import NodeStatus, PauseOut, ReplicaStatus, StreamStatus, TenantStatus
 from yui.db.database import Database
 from yui.errors import Conflict
 from yui.tasks import cancel_and_wait

@@ -27,7 +27,7 @@ class TenantPlacement:
     of any ``min_insync_zones - 1`` hazard zones (2: a copy outside each of the primary's
     zones; 1: only ``min_insync`` counts). ``zones``: each site's hazard zones as the
     topology states them; empty when unknown (a lone site), which leaves the zone rule
-    out. See replication/zones.py.
+    out. See replication/primary/zones.py.
     """
 
     tenant: str

@@ -41,7 +41,7 @@ from failover.controller.moves import (
 from failover.controller.ports import MoveCopies
 from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination, CoordinationUnavailable
-from replication.client import PeerClient
+from replication.protocol.client import PeerClient
 from replication.setup import site_key, topology_peers
 
 app = typer.Typer(

@@ -55,9 +55,9 @@ from failover.coordination import ClusterEvent, ClusterView, Coordination, conne
 from failover.drill.checker import CopyDigest, PlacementSeen
 from failover.drill.copies import quarantined_entries, read_copy, read_counters
 from failover.drill.loadgen import SiteEndpoint
-from replication.client import PeerClient
 from replication.ports import StaticPeers
-from replication.signing import load_site_key
+from replication.protocol.client import PeerClient
+from replication.protocol.signing import load_site_key
 from yui.db.database import Database
 from yui.errors import YuiError
 from yui.topology import TopologyError, load_topology
@@ -501,7 +501,7 @@ class SandboxCopies:
     @staticmethod
     def _digests(db: Database, site: str, tenants: list[str], notes: list[str]) -> list[CopyDigest]:
         try:
-            from replication.digest import tenant_digest
+            from replication.verify.digest import tenant_digest
         except ImportError as error:
             note = f"no digests: {error}"
             if note not in notes:

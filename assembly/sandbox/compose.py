@@ -18,7 +18,7 @@ from pathlib import Path
 
 from assembly.sandbox.plan import SITES, SandboxPlan, SitePorts, site_spec
 from replication.backup.crypto import MasterKey
-from replication.signing import generate_site_keys
+from replication.protocol.signing import generate_site_keys
 from yui.tls import generate_pki
 from yui.topology import SiteSpec
 

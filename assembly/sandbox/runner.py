@@ -17,7 +17,7 @@ from pathlib import Path
 from assembly.sandbox import netns, processes
 from assembly.sandbox.plan import SandboxPlan, make_plan
 from assembly.sandbox.processes import ProcessRecord, StateFile
-from replication.signing import generate_site_keys
+from replication.protocol.signing import generate_site_keys
 from yui.tls import OPERATOR, TlsFiles, generate_pki
 
 #: start order: coordination and brokers first, then the nodes that use them

@@ -30,7 +30,7 @@ from failover.controller.engine import (
 from failover.controller.ports import MoveCopies
 from failover.coordination.interface import Coordination, PlacementConflict
 from failover.placement.policy import Placement
-from replication.wire import PauseOut, SealOut
+from replication.protocol.wire import PauseOut, SealOut
 
 log = logging.getLogger("yui.failover")
 

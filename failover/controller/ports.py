@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from replication.bulk import Answers
-from replication.wire import PauseOut, ReplicaStatus, SealOut
+from replication.protocol.many import Answers
+from replication.protocol.wire import PauseOut, ReplicaStatus, SealOut
 
 
 class Copies(Protocol):

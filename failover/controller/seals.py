@@ -20,8 +20,8 @@ from typing import Protocol, runtime_checkable
 
 from failover.coordination.interface import Coordination, Leadership, PlacementConflict
 from failover.placement.policy import Placement
-from replication.bulk import Answers
-from replication.wire import ReplicaStatus
+from replication.protocol.many import Answers
+from replication.protocol.wire import ReplicaStatus
 
 log = logging.getLogger("yui.failover")
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Literal
 
-from replication.zones import zone_losses
+from replication.primary.zones import zone_losses
 from yui.tenancy.codes import is_valid_code
 
 __all__ = [
@@ -102,7 +102,7 @@ class Placement:
     """Where one tenant lives: its primary, replicas, in-sync set (ISR), mode and epoch.
 
     ``min_insync_zones``: the primary and its in-sync set must survive the loss of any
-    ``min_insync_zones - 1`` hazard zones, or writes are refused (replication/zones.py);
+    ``min_insync_zones - 1`` hazard zones, or writes are refused (replication/primary/zones.py);
     2, the default, means a copy outside each of the primary's zones; 1 counts only.
     """
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, update
 
+from replication.entries import writer_history
 from replication.history import History
 from replication.models import ReplicationState
-from replication.roles import writer_history
 from replication.sql import table_of
 from replication.state import CopyState, applying
 from yui.db.database import Database

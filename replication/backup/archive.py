@@ -46,7 +46,6 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
-from replication import snapshot
 from replication.backup.acked import Acknowledged, NotOurs, acknowledged_head
 from replication.backup.crypto import BackupCorrupted, MasterKey, decrypt, encrypt
 from replication.backup.store import Bucket, StoreError
@@ -54,11 +53,13 @@ from replication.entries import LOG, LogEntry, stream_range
 from replication.history import History, clipped, epoch_at
 from replication.models import ReplicationState
 from replication.pipe import Pipe
-from replication.receive import receive_batch
+from replication.primary.snapshot import produce as produce_snapshot
+from replication.protocol.wire import Batch, Entry
+from replication.replica import snapshot
+from replication.replica.batches import receive_batch
 from replication.sql import reading, table_of
 from replication.state import applying, read
 from replication.tables import replicated_tables
-from replication.wire import Batch, Entry
 from yui.changelog.models import LogHead
 from yui.db.database import Database
 
@@ -167,7 +168,7 @@ def _snapshot_lines(db: Database, tenant: str, epoch: int) -> Iterator[bytes]:
 
     def produce() -> None:
         try:
-            snapshot.produce(db, tenant, epoch, pipe)
+            produce_snapshot(db, tenant, epoch, pipe)
         except BaseException as error:  # surfaced to the reader below
             failure.append(error)
         finally:

@@ -26,8 +26,8 @@ from failover.coordination.interface import CoordinationUnavailable
 from failover.placement.policy import Placement
 from replication.node import ReplicationNode
 from replication.ports import StaticPeers
-from replication.roles import seal
-from replication.signing import SiteKey, TrustStore, generate_key
+from replication.protocol.signing import SiteKey, TrustStore, generate_key
+from replication.replica.roles import seal
 from replication.sql import reading
 from replication.state import read
 from tests.conftest import TEST_SECRET

@@ -209,11 +209,11 @@ def test_every_yui_setting_the_vms_get_is_a_setting() -> None:
 
 
 def test_the_trust_file_made_in_terraform_is_read_by_yui(tmp_path: Path) -> None:
-    """pki.tf writes replication.signing's trust file from the Ed25519 keys' PEM (PKIX):
+    """pki.tf writes replication.protocol.signing's trust file from the Ed25519 keys' PEM (PKIX):
     the same steps in Python give each site's public key as Yui writes it itself."""
     from cryptography.hazmat.primitives import serialization
 
-    from replication.signing import SiteKey, TrustStore, generate_key
+    from replication.protocol.signing import SiteKey, TrustStore, generate_key
 
     pki = (TERRAFORM / "envs" / "example" / "pki.tf").read_text()
     assert (

@@ -123,7 +123,7 @@ def test_a_non_primary_neither_writes_nor_confirms_a_replay(tmp_path: Path) -> N
 def test_a_replay_is_confirmed_only_once_replicated_like_a_first_write(tmp_path: Path) -> None:
     """A first attempt that committed at the primary but timed out before its replicas had
     it (a site cut off) must not be confirmed by the retry: the retry waits like a write."""
-    from replication.acks import ReplicationAcks, record
+    from replication.primary.acks import ReplicationAcks, record
     from yui.errors import Unavailable
 
     replicas_reachable = True

@@ -27,7 +27,7 @@ from failover.coordination.interface import (
     SiteRegistration,
 )
 from failover.placement.policy import Placement
-from replication.wire import ReplicaStatus, SealOut
+from replication.protocol.wire import ReplicaStatus, SealOut
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(90)]
 TENANT = "041009"

@@ -27,7 +27,7 @@ from failover.controller.moves import MoveRefused
 from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination
 from failover.placement.policy import Placement
-from replication.primary import NotEnoughInSync
+from replication.primary.tenant import NotEnoughInSync
 from tests.replication.harness import SENDAI, Cluster, commit, write_audit
 
 pytestmark = [pytest.mark.etcd, pytest.mark.anyio, pytest.mark.timeout(90)]

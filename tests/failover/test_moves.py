@@ -30,7 +30,7 @@ from failover.controller.moves import MoveRefused, failback, request_evacuation,
 from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination
 from failover.placement.policy import Placement
-from replication.client import PeerClient
+from replication.protocol.client import PeerClient
 from tests.failover_alerts.conftest import cap_tsunami
 from tests.support.sandboxes import demo_sandbox
 

@@ -12,7 +12,7 @@ from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.controller.promotion import promote
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement, SiteInfo
-from replication.wire import ReplicaStatus, SealOut
+from replication.protocol.wire import ReplicaStatus, SealOut
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
 TENANT = "041009"

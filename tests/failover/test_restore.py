@@ -23,7 +23,7 @@ from failover.controller.loop import Controller
 from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination, SiteRecord, SiteRegistration
 from failover.placement.policy import Placement
-from replication.wire import ReplicaStatus, SealOut
+from replication.protocol.wire import ReplicaStatus, SealOut
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
 T = TypeVar("T")

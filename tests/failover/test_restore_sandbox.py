@@ -25,10 +25,10 @@ from assembly.sandbox.plan import SandboxPlan
 from assembly.sandbox.runner import Sandbox
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement
-from replication.client import PeerClient
 from replication.ports import StaticPeers
-from replication.signing import load_site_key
-from replication.verify import verify_tenant
+from replication.protocol.client import PeerClient
+from replication.protocol.signing import load_site_key
+from replication.verify.copies import verify_tenant
 from tests.replication.test_processes import _call, _wait_caught_up
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.etcd, pytest.mark.slow, pytest.mark.timeout(180)]

@@ -16,8 +16,8 @@ from failover.controller.promotion import promote
 from failover.controller.seals import StraySeals
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement
-from replication.bulk import Answers
-from replication.wire import ReplicaStatus
+from replication.protocol.many import Answers
+from replication.protocol.wire import ReplicaStatus
 from tests.failover.test_promotion import SITES, RecordingCopies
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]

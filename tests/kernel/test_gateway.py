@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from assembly.sandbox.etcd import free_ports
 from assembly.site import create_app
-from replication.forwarding import ForwardSignatures
-from replication.signing import SiteKey, TrustStore, generate_key
+from replication.protocol.forwarding import ForwardSignatures
+from replication.protocol.signing import SiteKey, TrustStore, generate_key
 from tests.conftest import TEST_SECRET
 from tests.residents.conftest import HEADER
 from tests.support.factories import PASSWORD, SENDAI, same_account, tenant, user

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from assembly.sandbox.etcd import free_ports
-from replication.transport import BatchConnections
+from replication.protocol.transport import BatchConnections
 from yui.settings import SettingsError, check_peer_urls, load_settings
 from yui.tls import OPERATOR, TlsFiles, generate_pki
 

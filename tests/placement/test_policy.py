@@ -23,7 +23,7 @@ from failover.placement import (
     place_new_tenant,
     rebalance,
 )
-from replication.zones import zone_rule_gaps
+from replication.primary.zones import zone_rule_gaps
 from yui.tenancy.codes import check_digit, is_valid_code
 
 # --------------------------------------------------------------------------- fixtures

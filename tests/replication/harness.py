@@ -17,17 +17,17 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from assembly.site import create_app
-from replication import acks
-from replication.client import PeerClient
-from replication.digest import tenant_digest
 from replication.entries import LOG
 from replication.models import QuarantinedEntry
 from replication.node import ReplicationNode
 from replication.ports import StaticPeers, TenantPlacement
-from replication.primary import ReplicationConfig
-from replication.signing import SiteKey, TrustStore, generate_key
+from replication.primary import acks
+from replication.primary.tenant import ReplicationConfig
+from replication.protocol.client import PeerClient
+from replication.protocol.signing import SiteKey, TrustStore, generate_key
 from replication.sql import reading
 from replication.state import CopyState, read
+from replication.verify.digest import tenant_digest
 from tests.conftest import TEST_SECRET
 from tests.replication.memory import MemoryPlacements
 from yui.audit import service as audit

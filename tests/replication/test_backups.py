@@ -32,10 +32,10 @@ from replication.backup.archive import (
 from replication.backup.crypto import BackupCorrupted, MasterKey
 from replication.backup.plan import BackupPlan
 from replication.backup.store import Bucket, Target
-from replication.digest import tenant_digest
-from replication.roles import writer_history
+from replication.entries import writer_history
 from replication.sql import reading
 from replication.state import CopyState, read
+from replication.verify.digest import tenant_digest
 from tests.replication.harness import (
     SENDAI,
     Cluster,

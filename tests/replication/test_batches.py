@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from replication.entries import LogEntry, read_range
+from replication.protocol.wire import Ack
 from replication.sql import reading
 from replication.state import applying, read
-from replication.wire import Ack
 from tests.replication.harness import SENDAI, Cluster, add_user, commit, rename_user, write_audit
 
 pytestmark = pytest.mark.anyio

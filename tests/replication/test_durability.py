@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from replication.outbox import staging_engine
+from replication.primary.outbox import staging_engine
 from replication.state import applying
 from yui.db.database import Database
 from yui.db.engine import READ_ONLY, is_sqlite

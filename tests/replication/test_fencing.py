@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from replication.primary import Deposed, NotReplicated
+from replication.primary.tenant import Deposed, NotReplicated
 from tests.replication.harness import SENDAI, Cluster, add_user, commit, write_audit
 
 pytestmark = pytest.mark.anyio

@@ -22,8 +22,8 @@ from assembly.site import create_app
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement
 from replication.node import ReplicationNode
+from replication.protocol.signing import generate_site_keys
 from replication.setup import node_from_settings, topology_peers
-from replication.signing import generate_site_keys
 from tests.conftest import TEST_SECRET
 from tests.coordination.conftest import require_etcd
 from tests.support.factories import PASSWORD, SENDAI, tenant, user

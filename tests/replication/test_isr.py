@@ -9,7 +9,7 @@ import asyncio
 import httpx
 import pytest
 
-from replication.primary import Deposed, NotEnoughInSync
+from replication.primary.tenant import Deposed, NotEnoughInSync
 from tests.replication.harness import SENDAI, Cluster, commit, write_audit
 
 pytestmark = pytest.mark.anyio

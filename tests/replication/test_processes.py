@@ -20,10 +20,10 @@ import httpx
 import pytest
 
 from assembly.sandbox.runner import Sandbox
-from replication.client import PeerClient
 from replication.ports import StaticPeers
-from replication.signing import load_site_key
-from replication.verify import verify_tenant
+from replication.protocol.client import PeerClient
+from replication.protocol.signing import load_site_key
+from replication.verify.copies import verify_tenant
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.etcd, pytest.mark.slow]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from replication.verify import verify_tenant
+from replication.verify.copies import verify_tenant
 from tests.replication.harness import (
     SENDAI,
     Cluster,

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from replication.signing import (
+from replication.protocol.signing import (
     DEFAULT_SKEW_SECONDS,
     NONCE_HEADER,
     SIGNATURE_HEADER,

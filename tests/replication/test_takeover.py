@@ -12,7 +12,7 @@ import asyncio
 import httpx
 import pytest
 
-from replication.primary import Deposed, TakingOver
+from replication.primary.tenant import Deposed, TakingOver
 from tests.replication.harness import SENDAI, Cluster, commit, write_audit
 
 pytestmark = pytest.mark.anyio

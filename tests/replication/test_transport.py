@@ -1,4 +1,4 @@
-"""Entry batches over kept-alive connections (replication.transport), against a real
+"""Entry batches over kept-alive connections (replication.protocol.transport), against a real
 socket server: answers are read whole, an idle connection the peer closed is replaced
 without losing the request, and a peer that never answers ends in a timeout."""
 
@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from replication.transport import BatchConnections
+from replication.protocol.transport import BatchConnections
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

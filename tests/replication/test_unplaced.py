@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from replication.primary import PlacementUnknown
+from replication.primary.tenant import PlacementUnknown
 from replication.sql import reading
 from tests.replication.harness import SENDAI, Cluster, Site, add_user, commit, write_audit
 from yui.changelog.capture import ReplicaLog

@@ -72,7 +72,7 @@ resource "random_password" "token" {
 }
 
 locals {
-  # replication.signing's trust file: every site's Ed25519 public key (raw, base64)
+  # replication.protocol.signing's trust file: every site's Ed25519 public key (raw, base64)
   trusted_sites_toml = join("\n", concat(
     ["# Sites this site accepts replication requests from: name = Ed25519 public key", "[sites]"],
     [for name in sort(keys(var.sites)) : "\"${name}\" = \"${substr(replace(replace(tls_private_key.replication[name].public_key_pem, "/-----[A-Z ]+-----/", ""), "\n", ""), 16, -1)}\""],

@@ -24,13 +24,13 @@ from dataclasses import replace
 
 from sqlalchemy import Connection, insert
 
-from replication import quarantine
-from replication.apply import ApplyError, apply_entries
 from replication.entries import LOG, LogEntry, logged_epochs, stream_range
 from replication.history import extended
+from replication.protocol.wire import Ack, AckStatus, Batch
+from replication.replica import quarantine
+from replication.replica.apply import ApplyError, apply_entries
 from replication.sql import reading
 from replication.state import CopyState, applying, read, read_saved, save
-from replication.wire import Ack, AckStatus, Batch
 from yui.db.database import Database
 
 log = logging.getLogger("yui.replication")

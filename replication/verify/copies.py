@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from replication.client import PeerClient, PeerError
-from replication.wire import DigestOut
+from replication.protocol.client import PeerClient, PeerError
+from replication.protocol.wire import DigestOut
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """The replication endpoints of a site (``/replication/v1``): every request must be
-signed by a trusted site (replication.signing).
+signed by a trusted site (replication.protocol.signing).
 
 Batches of one tenant are taken one at a time, in order: a batch that arrives before
 the one it follows (pipelined requests race) waits briefly for it, and gets ``gap`` if
@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Protocol
 
@@ -22,16 +22,10 @@ import anyio
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import ValidationError
 
-from replication import bulk, quarantine, roles
-from replication.digest import tenant_digest
-from replication.lag import CopyLag
 from replication.pipe import Pipe, PipeClosed, in_thread
-from replication.receive import apply_pending, receive_batch
-from replication.signing import SIGNATURE_HEADER, SignatureError, TrustStore
-from replication.snapshot import ABORT, COMMIT, Loader, LoaderItem, SnapshotError
-from replication.sql import reading
-from replication.state import CopyState, read
-from replication.wire import (
+from replication.protocol import many
+from replication.protocol.signing import SIGNATURE_HEADER, SignatureError, TrustStore
+from replication.protocol.wire import (
     Ack,
     Batch,
     DigestOut,
@@ -47,6 +41,13 @@ from replication.wire import (
     SealOut,
     TableDigest,
 )
+from replication.replica import quarantine, roles
+from replication.replica.batches import apply_pending, receive_batch
+from replication.replica.lag import CopyLag
+from replication.replica.snapshot import ABORT, COMMIT, Loader, LoaderItem, SnapshotError
+from replication.sql import reading
+from replication.state import CopyState, read
+from replication.verify.digest import tenant_digest
 from yui.db.database import Database
 from yui.errors import Conflict, InvalidInput, Unavailable
 
@@ -77,7 +78,7 @@ class Host(Protocol):
 
     async def pause_many(
         self, tenants: list[str], ttl: float, wait: float
-    ) -> bulk.Answers[PauseOut]: ...
+    ) -> many.Answers[PauseOut]: ...
 
     async def promoted_many(self, tenants: list[str]) -> None: ...
 
@@ -215,6 +216,12 @@ async def _feed(
     await pipe.aput(COMMIT if trailer_ok else ABORT)
 
 
+def read_states(db: Database, tenants: Iterable[str]) -> dict[str, CopyState]:
+    """Every tenant's copy state, over one read connection (a worker thread)."""
+    with reading(db.engine) as connection:
+        return {tenant: read(connection, tenant) for tenant in tenants}
+
+
 def _sealed(tenant: str, state: CopyState) -> SealOut:
     return SealOut(
         tenant=tenant,
@@ -279,64 +286,64 @@ def build_router(host: Host, receiver: Receiver) -> APIRouter:
     # The batched forms come first: "/batch/..." would otherwise match "/{tenant}/...".
     @router.post(
         "/batch/pause",
-        response_model=bulk.ManyOut[PauseOut],
+        response_model=many.ManyOut[PauseOut],
         summary="一括の書き込み停止 / pause writes of many tenants (a planned move)",
     )
-    async def pause_many(_source: Site, request: Request) -> bulk.ManyOut[PauseOut]:
-        body = parsed(bulk.PauseManyIn.model_validate_json, await request.body())
+    async def pause_many(_source: Site, request: Request) -> many.ManyOut[PauseOut]:
+        body = parsed(many.PauseManyIn.model_validate_json, await request.body())
         answers = await host.pause_many(body.tenants, body.ttl_seconds, body.wait_seconds)
-        return bulk.ManyOut(site=host.site, results=bulk.outcomes(answers))
+        return many.ManyOut(site=host.site, results=many.outcomes(answers))
 
     @router.post(
         "/batch/resume",
-        response_model=bulk.ManyOut[ReplicaStatus],
+        response_model=many.ManyOut[ReplicaStatus],
         summary="一括の書き込み再開 / resume writes of many tenants",
     )
-    async def resume_many(_source: Site, request: Request) -> bulk.ManyOut[ReplicaStatus]:
-        body = parsed(bulk.TenantsIn.model_validate_json, await request.body())
+    async def resume_many(_source: Site, request: Request) -> many.ManyOut[ReplicaStatus]:
+        body = parsed(many.TenantsIn.model_validate_json, await request.body())
         for tenant in body.tenants:
             host.resume_writes(tenant)
         return await statuses(body.tenants)
 
     @router.post(
         "/batch/status",
-        response_model=bulk.ManyOut[ReplicaStatus],
+        response_model=many.ManyOut[ReplicaStatus],
         summary="複数の複製の状態 / the state of many copies",
     )
-    async def status_many(_source: Site, request: Request) -> bulk.ManyOut[ReplicaStatus]:
-        body = parsed(bulk.TenantsIn.model_validate_json, await request.body())
+    async def status_many(_source: Site, request: Request) -> many.ManyOut[ReplicaStatus]:
+        body = parsed(many.TenantsIn.model_validate_json, await request.body())
         return await statuses(body.tenants)
 
-    async def statuses(tenants: list[str]) -> bulk.ManyOut[ReplicaStatus]:
-        states = await anyio.to_thread.run_sync(bulk.read_states, host.db, tenants)
-        answers: bulk.Answers[ReplicaStatus] = {
+    async def statuses(tenants: list[str]) -> many.ManyOut[ReplicaStatus]:
+        states = await anyio.to_thread.run_sync(read_states, host.db, tenants)
+        answers: many.Answers[ReplicaStatus] = {
             t: _status(host.site, s, receiver.gate(t).current_hold()) for t, s in states.items()
         }
-        return bulk.ManyOut(site=host.site, results=bulk.outcomes(answers))
+        return many.ManyOut(site=host.site, results=many.outcomes(answers))
 
     @router.post(
         "/batch/seal",
-        response_model=bulk.ManyOut[SealOut],
+        response_model=many.ManyOut[SealOut],
         summary="一括の封印 / seal many tenants, each at its epoch",
     )
-    async def seal_many(_source: Site, request: Request) -> bulk.ManyOut[SealOut]:
-        epochs = parsed(bulk.EpochsIn.model_validate_json, await request.body()).epochs()
-        async with bulk.all_locked({t: receiver.gate(t).lock for t in epochs}):
+    async def seal_many(_source: Site, request: Request) -> many.ManyOut[SealOut]:
+        epochs = parsed(many.EpochsIn.model_validate_json, await request.body()).epochs()
+        async with many.all_locked({t: receiver.gate(t).lock for t in epochs}):
             states = await anyio.to_thread.run_sync(roles.seal_many, host.db, epochs)
-        answers: bulk.Answers[SealOut] = {}
+        answers: many.Answers[SealOut] = {}
         for tenant, state in states.items():
             host.sealed(tenant, state.sealed_epoch)
             answers[tenant] = _sealed(tenant, state)
-        return bulk.ManyOut(site=host.site, results=bulk.outcomes(answers))
+        return many.ManyOut(site=host.site, results=many.outcomes(answers))
 
     @router.post(
         "/batch/promote",
-        response_model=bulk.ManyOut[ReplicaStatus],
+        response_model=many.ManyOut[ReplicaStatus],
         summary="一括で主系になる / become the primary of many tenants, each at its epoch",
     )
-    async def promote_many(_source: Site, request: Request) -> bulk.ManyOut[ReplicaStatus]:
-        epochs = parsed(bulk.EpochsIn.model_validate_json, await request.body()).epochs()
-        async with bulk.all_locked({t: receiver.gate(t).lock for t in epochs}):
+    async def promote_many(_source: Site, request: Request) -> many.ManyOut[ReplicaStatus]:
+        epochs = parsed(many.EpochsIn.model_validate_json, await request.body()).epochs()
+        async with many.all_locked({t: receiver.gate(t).lock for t in epochs}):
             states = await anyio.to_thread.run_sync(
                 roles.become_primaries, host.db, epochs, host.site
             )
@@ -344,11 +351,11 @@ def build_router(host: Host, receiver: Receiver) -> APIRouter:
                 if not isinstance(state, Exception):
                     receiver.gate(tenant).moved(state.head)
         await host.promoted_many([t for t, s in states.items() if not isinstance(s, Exception)])
-        answers: bulk.Answers[ReplicaStatus] = {
+        answers: many.Answers[ReplicaStatus] = {
             t: s if isinstance(s, Exception) else _status(host.site, s, None)
             for t, s in states.items()
         }
-        return bulk.ManyOut(site=host.site, results=bulk.outcomes(answers))
+        return many.ManyOut(site=host.site, results=many.outcomes(answers))
 
     @router.post(
         "/{tenant}/entries",

@@ -6,7 +6,7 @@ its last entry. A member that has not within ``ack_timeout`` is removed from the
 by a compare-and-swap on the placement FIRST; only when that CAS succeeded is the
 write acknowledged without it. If removing it would leave fewer than ``min_insync``
 members, or the primary and the rest inside one hazard zone (``min_insync_zones``,
-replication/zones.py), nothing is removed and the write gets a 503 — the ISR still
+replication/primary/zones.py), nothing is removed and the write gets a 503 — the ISR still
 names replicas holding every acknowledged entry, so one of them can be promoted. A replica that has
 caught up joins again: it first counts for every new acknowledgement (joining), and
 once it holds everything the primary had, a CAS adds it to the ISR.
@@ -26,16 +26,16 @@ from typing import Protocol
 
 import anyio
 
-from replication.client import PeerClient
+from replication.entries import writer_history
 from replication.history import History
-from replication.outbox import Outbox
 from replication.ports import Placements, TenantPlacement
-from replication.roles import writer_history
+from replication.primary.outbox import Outbox
+from replication.primary.stream import ReplicaStream
+from replication.primary.zones import zone_rule_gaps
+from replication.protocol.client import PeerClient
+from replication.protocol.wire import PauseOut
 from replication.sql import reading
 from replication.state import read
-from replication.stream import ReplicaStream
-from replication.wire import PauseOut
-from replication.zones import zone_rule_gaps
 from yui.db.database import Database
 from yui.errors import Unavailable
 from yui.tasks import cancel_and_wait

@@ -1,10 +1,7 @@
-"""Bootstrapping a copy from a consistent snapshot of the tenant at seq S, streamed.
+"""Loading a copy from a consistent snapshot of the tenant at seq S, streamed
+(replication.primary.snapshot writes it; the format is described there).
 
-The primary reads every tenant table in one consistent read (with the log head S it
-saw) and writes newline-delimited JSON: a header, then per table its column names and
-lines of up to 1000 rows (a JSON array of arrays), then an end line; the sender adds a
-signed trailer line. The
-replica loads the lines as they arrive, in one transaction it commits only once the
+The replica loads the lines as they arrive, in one transaction it commits only once the
 trailer's signature and hash check out. Neither side ever holds the whole tenant.
 
 Loading first keeps aside every entry of the replica's own log that is not in the
@@ -21,81 +18,29 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
-from replication import quarantine
 from replication.entries import LOG, stream_range
 from replication.history import History, clipped, epoch_at
 from replication.pipe import Pipe
-from replication.receive import answer
-from replication.roles import writer_history
-from replication.sql import BulkInsert, consistent_read
+from replication.protocol.wire import SNAPSHOT_FORMAT, Ack
+from replication.replica import quarantine
+from replication.replica.batches import answer
+from replication.sql import BulkInsert
 from replication.state import CopyState, applying, read, save
 from replication.tables import codec, replicated_table, replicated_tables
-from replication.wire import Ack
 from yui.db.database import Database
 
 log = logging.getLogger("yui.replication")
 
-FORMAT = 1
-ROWS_PER_CHUNK = 1000
 ROWS_PER_INSERT = 5000
 #: SQLite's page cache while a snapshot loads (KiB, negative as PRAGMA cache_size wants)
 LOAD_CACHE_KIB = -131072
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class SnapshotError(ValueError):
     """The stream is not a valid snapshot."""
 
-
-def _line(value: Any) -> bytes:
-    return _dumps(value).encode() + b"\n"
-
-
-# --------------------------------------------------------------------------- primary
-
-
-def produce(db: Database, tenant: str, epoch: int, out: Pipe[bytes | None]) -> int:
-    """Write the tenant's snapshot into ``out`` (then None); returns its seq. Runs in
-    a worker thread."""
-    with consistent_read(db.engine) as connection:
-        state = read(connection, tenant)
-        seq = state.head
-        tables = replicated_tables()
-        out.put(
-            _line(
-                {
-                    "snapshot": {
-                        "format": FORMAT,
-                        "tenant": tenant,
-                        "seq": seq,
-                        "epoch": epoch,
-                        "epochs": writer_history(connection, state),
-                        "tables": [str(t.name) for t in tables],
-                    }
-                }
-            )
-        )
-        total = 0
-        for table in tables:
-            table_codec = codec(table)
-            out.put(_line({"table": str(table.name), "columns": list(table_codec.columns)}))
-            query = select(*(table.c[name] for name in table_codec.columns)).where(
-                table.c.tenant_id == tenant
-            )
-            result = connection.execution_options(yield_per=ROWS_PER_CHUNK).execute(query)
-            encode = table_codec.encode
-            for rows in result.partitions(ROWS_PER_CHUNK):
-                out.put(_line([encode(row) for row in rows]))
-                total += len(rows)
-        out.put(_line({"end": {"rows": total, "seq": seq}}))
-    out.put(None)
-    log.info("tenant %s: snapshot at seq %d, %d rows", tenant, seq, total)
-    return seq
-
-
-# --------------------------------------------------------------------------- replica
 
 COMMIT = b"commit"
 ABORT = b"abort"
@@ -147,7 +92,7 @@ class Loader:
             if not first:
                 raise SnapshotError("an empty snapshot stream")
             header = _json(first[0]).get("snapshot")
-            if not isinstance(header, dict) or header.get("format") != FORMAT:
+            if not isinstance(header, dict) or header.get("format") != SNAPSHOT_FORMAT:
                 raise SnapshotError("not a snapshot stream (no header line)")
             if header.get("tenant") != self.tenant:
                 raise SnapshotError(f"a snapshot of tenant {header.get('tenant')}")

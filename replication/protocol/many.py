@@ -16,9 +16,6 @@ from typing import Annotated, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from replication.sql import reading
-from replication.state import CopyState, read
-from yui.db.database import Database
 from yui.errors import YuiError
 
 #: the most tenants one batched request may name
@@ -100,12 +97,6 @@ def outcomes(answers: Answers[T]) -> list[Outcome[T]]:
         else:
             out.append(Outcome(tenant=tenant, result=answer))
     return out
-
-
-def read_states(db: Database, tenants: Iterable[str]) -> dict[str, CopyState]:
-    """Every tenant's copy state, over one read connection (a worker thread)."""
-    with reading(db.engine) as connection:
-        return {tenant: read(connection, tenant) for tenant in tenants}
 
 
 async def gathered(work: Iterable[Awaitable[T]], tenants: Iterable[str]) -> Answers[T]:

@@ -6,7 +6,7 @@ writes a second that is hundreds of small signed POSTs, and httpx's request mach
 needs none of it: one request line, a few headers, a body, and an answer with a
 Content-Length. `BatchConnections` keeps a few open connections per peer and writes
 and reads those bytes itself; the signature headers are the same as every other
-replication request's (replication.signing), and so is the receiving endpoint.
+replication request's (replication.protocol.signing), and so is the receiving endpoint.
 
 ``https://`` peers are spoken to over TLS with the site's client context (the sites'
 CA, this site's certificate: yui.tls); ``http://`` ones in clear text (local

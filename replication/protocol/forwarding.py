@@ -6,7 +6,7 @@ request's, nor the other way round."""
 
 from __future__ import annotations
 
-from replication.signing import SiteKey, TrustStore, verify_with
+from replication.protocol.signing import SiteKey, TrustStore, verify_with
 
 
 class ForwardSignatures:

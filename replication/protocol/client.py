@@ -10,11 +10,11 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel
 
-from replication.bulk import Answers, gathered
 from replication.ports import Peers
-from replication.signing import SIGNATURE_HEADER, SiteKey
-from replication.transport import BatchConnections
-from replication.wire import (
+from replication.protocol.many import Answers, gathered
+from replication.protocol.signing import SIGNATURE_HEADER, SiteKey
+from replication.protocol.transport import BatchConnections
+from replication.protocol.wire import (
     Ack,
     DigestOut,
     NodeStatus,
@@ -47,7 +47,7 @@ class PeerClient:
     ) -> None:
         self.key = key
         self.peers = peers
-        #: entry batches to http:// peers over kept-alive connections (replication.transport)
+        #: entry batches to http:// peers over kept-alive connections (replication.protocol.transport)
         self.batches = batches
         self.http = http
 
@@ -143,7 +143,7 @@ class PeerClient:
     async def resume(self, site: str, tenant: str) -> ReplicaStatus:
         return await self._model(ReplicaStatus, site, "DELETE", f"/{tenant}/pause")
 
-    # The batched forms (replication.bulk): one request for many tenants of ``site``;
+    # The batched forms (replication.protocol.many): one request for many tenants of ``site``;
     # each tenant's answer is its result or its own PeerError. A site without them
     # (an older node: 404) is asked tenant by tenant instead.
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete
 
-from replication import quarantine
-from replication.entries import LOG, stream_range
-from replication.history import History, with_epoch
-from replication.receive import apply_pending
+from replication.entries import LOG, stream_range, writer_history
+from replication.history import with_epoch
+from replication.replica import quarantine
+from replication.replica.batches import apply_pending
 from replication.state import CopyState, applying, read, save
 from yui.db.database import Database
 from yui.errors import Conflict
@@ -146,18 +146,3 @@ def _take_role(connection: Connection, state: CopyState, epoch: int, site: str) 
         epoch,
         state.head + 1,
     )
-
-
-def writer_history(connection: Connection, state: CopyState) -> History:
-    """The epoch history of a log this site writes. A log written before any promotion
-    (or with its epoch set by hand) may lack its current epoch: it is found in the log."""
-    history = [list(pair) for pair in state.epochs]
-    last = history[-1][0] if history else 0
-    if state.write_epoch > last:
-        first = connection.execute(
-            select(func.min(LOG.c.seq)).where(
-                LOG.c.tenant_id == state.tenant, LOG.c.epoch >= state.write_epoch
-            )
-        ).scalar()
-        history.append([state.write_epoch, int(first) if first is not None else state.head + 1])
-    return history

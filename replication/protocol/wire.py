@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Op = Literal["insert", "update", "delete"]
 AckStatus = Literal["ok", "gap", "fenced", "diverged", "apply-failed"]
+#: the version of the snapshot stream (NDJSON; replication.primary.snapshot writes it)
+SNAPSHOT_FORMAT = 1
 #: a batch holds at most this many entries (the receiver refuses more)
 MAX_BATCH_ENTRIES = 10_000
 

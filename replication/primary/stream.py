@@ -28,18 +28,18 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from replication import snapshot
-from replication.client import PeerError
 from replication.history import epoch_at
-from replication.outbox import Shipped, read_shipped
 from replication.pipe import Pipe, in_thread
-from replication.signing import trailer_input
+from replication.primary import snapshot
+from replication.primary.outbox import Shipped, read_shipped
+from replication.protocol.client import PeerError
+from replication.protocol.signing import trailer_input
+from replication.protocol.wire import Ack
 from replication.sql import reading
-from replication.wire import Ack
 from yui.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
-    from replication.primary import TenantPrimary
+    from replication.primary.tenant import TenantPrimary
 
 log = logging.getLogger("yui.replication")
 
