@@ -77,6 +77,10 @@ class NotEnoughInSync(Unavailable):
     slug = "not-enough-in-sync"
     title = "同期レプリカが不足しています / Not enough in-sync replicas"
 
+    def __init__(self, detail: str) -> None:
+        # A replica back within a probe interval or two mends it: tell clients when to retry.
+        super().__init__(detail, retry_after=PAUSE_RETRY_AFTER)
+
 
 class Deposed(Unavailable):
     slug = "deposed"

@@ -87,6 +87,7 @@ async def test_below_min_insync_writes_get_a_503_saying_why(cluster: Cluster) ->
     assert response.headers["content-type"] == "application/problem+json"
     assert "min_insync=2" in response.json()["detail"]
     assert response.json()["type"].endswith("/not-enough-in-sync")
+    assert int(response.headers["Retry-After"]) >= 1  # a client knows when to try again
 
     cluster.router.down.discard("site-c")
     response = await http.post(f"/test/{SENDAI}/audit")
