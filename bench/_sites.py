@@ -179,7 +179,7 @@ def serve_node(
     from assembly.site import create_app
     from replication.node import ReplicationNode
     from replication.ports import StaticPeers
-    from replication.primary.tenant import ReplicationConfig
+    from replication.primary.config import ReplicationConfig
     from replication.protocol.signing import TrustStore, load_site_key
     from yui.db.database import Database
     from yui.settings import load_settings

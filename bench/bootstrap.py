@@ -171,7 +171,7 @@ async def _replica_seq(config: dict[str, Any], seq: int, limit: float) -> float:
 
 
 def main() -> None:
-    from replication.primary.tenant import ReplicationConfig
+    from replication.primary.config import ReplicationConfig
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)

@@ -32,11 +32,11 @@ from replication.entries import writer_history
 from replication.history import History
 from replication.ports import Peers, Placements, TenantPlacement
 from replication.primary import acks
+from replication.primary.config import ReplicationConfig
 from replication.primary.outbox import staging_engine
 from replication.primary.tenant import (
     PAUSE_RETRY_AFTER,
     Deposed,
-    ReplicationConfig,
     TakingOver,
     TenantPrimary,
     placement_unknown,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from replication.backup.plan import backup_plan
 from replication.node import ReplicationNode
 from replication.ports import Peers, Placements, StaticPeers
-from replication.primary.tenant import ReplicationConfig
+from replication.primary.config import ReplicationConfig
 from replication.protocol.signing import SiteKey, TrustStore, load_or_create_site_key
 from yui.db.database import Database
 from yui.settings import Settings

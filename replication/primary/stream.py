@@ -23,25 +23,56 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import anyio
 import httpx
 
-from replication.history import epoch_at
+from replication.history import History, epoch_at
 from replication.pipe import Pipe, in_thread
+from replication.ports import TenantPlacement
 from replication.primary import snapshot
-from replication.primary.outbox import Shipped, read_shipped
-from replication.protocol.client import PeerError
+from replication.primary.config import ReplicationConfig
+from replication.primary.outbox import Outbox, Shipped, read_shipped
+from replication.protocol.client import PeerClient, PeerError
 from replication.protocol.signing import trailer_input
 from replication.protocol.wire import Ack
 from replication.sql import reading
+from yui.db.database import Database
 from yui.tasks import cancel_and_wait
 
-if TYPE_CHECKING:
-    from replication.primary.tenant import TenantPrimary
-
 log = logging.getLogger("yui.replication")
+
+
+@dataclass
+class LogView:
+    head: int
+    log_start: int
+    history: History
+
+
+class Source(Protocol):
+    """The tenant's primary as its streams see it (replication.primary.tenant.TenantPrimary):
+    where its log stands, and what a stream tells it back."""
+
+    tenant: str
+    db: Database
+    client: PeerClient
+    config: ReplicationConfig
+    outbox: Outbox
+    head: int
+    write_epoch: int
+    history: History
+    #: the truncation floor told to replicas
+    floor: int
+
+    async def log_view(self) -> LogView: ...
+
+    def placement(self) -> TenantPlacement | None: ...
+
+    def acknowledged(self, replica: str, seq: int, *, proven: bool = True) -> None: ...
+
+    def fence(self, reason: str) -> None: ...
 
 
 class Fenced(Exception):
@@ -61,7 +92,7 @@ class _Sent:
 
 
 class ReplicaStream:
-    def __init__(self, primary: TenantPrimary, replica: str) -> None:
+    def __init__(self, primary: Source, replica: str) -> None:
         self.primary = primary
         self.replica = replica
         self.tenant = primary.tenant

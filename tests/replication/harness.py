@@ -22,7 +22,7 @@ from replication.models import QuarantinedEntry
 from replication.node import ReplicationNode
 from replication.ports import StaticPeers, TenantPlacement
 from replication.primary import acks
-from replication.primary.tenant import ReplicationConfig
+from replication.primary.config import ReplicationConfig
 from replication.protocol.client import PeerClient
 from replication.protocol.signing import SiteKey, TrustStore, generate_key
 from replication.sql import reading
