@@ -1,6 +1,6 @@
 """Forced promotion: the operator's way back when no sealable in-sync copy survives.
 
-A normal promotion (promotion.py) only ever promotes a sealed member of the in-sync set,
+A normal promotion (engine.promote_lost) only ever promotes a sealed member of the in-sync set,
 so nothing acknowledged is lost. When every such member is gone for good, the tenant has
 no primary and no automatic way back. An operator may then choose a surviving copy and
 accept that what it lacks is lost:
@@ -17,6 +17,8 @@ accept that what it lacks is lost:
    etcd transaction (who, when, what may be lost);
 5. tell the chosen site its epoch.
 
+Each step is the move engine's (failover.controller.engine), for this one tenant.
+
 What may be lost: every seq above the chosen copy's head up to the highest the old
 primary could have acknowledged. The old primary's log head bounds that when it answers;
 otherwise the highest head of any copy that answers is a lower bound and the report says
@@ -26,7 +28,6 @@ copy holds go to its quarantine when it rejoins (never silently dropped).
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import json
 import logging
@@ -35,6 +36,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from failover.controller.engine import per_site, promote, seal
 from failover.controller.moves import MoveRefused, UnknownTenant
 from failover.controller.ports import MoveCopies
 from failover.coordination.interface import Coordination, PlacementConflict
@@ -148,25 +150,31 @@ def possible_loss(chosen_head: int, placement: Placement, heads: dict[str, int])
 
 
 async def _heads(copies: MoveCopies, tenant: str, sites: list[str]) -> dict[str, int | None]:
-    async def one(site: str) -> int | None:
-        try:
-            async with asyncio.timeout(STEP_TIMEOUT_SECONDS):
-                return (await copies.status(site, tenant)).durable_seq
-        except Exception as error:  # unreachable, or no copy there
-            log.warning("force-promote %s: status at %s failed: %s", tenant, site, error)
-            return None
+    answers = await per_site(
+        ((site, tenant) for site in sites), copies.status_many, within=STEP_TIMEOUT_SECONDS
+    )
+    heads: dict[str, int | None] = {}
+    for site in sites:
+        answer = answers[site, tenant]
+        if isinstance(answer, Exception):  # unreachable, or no copy there
+            log.warning("force-promote %s: status at %s failed: %s", tenant, site, answer)
+            heads[site] = None
+        else:
+            heads[site] = answer.durable_seq
+    return heads
 
-    answers = await asyncio.gather(*(one(site) for site in sites))
-    return dict(zip(sites, answers, strict=True))
 
-
-async def _seal(copies: MoveCopies, tenant: str, site: str, epoch: int) -> int | None:
-    try:
-        async with asyncio.timeout(STEP_TIMEOUT_SECONDS):
-            return (await copies.seal(site, tenant, epoch)).durable_seq
-    except Exception as error:
-        log.warning("force-promote %s: seal at %s failed: %s", tenant, site, error)
-        return None
+async def _seal(copies: MoveCopies, tenant: str, sites: list[str], epoch: int) -> dict[str, int]:
+    """The durable seq of each copy at ``sites`` that sealed."""
+    answers = await seal(copies, {tenant: sites}, {tenant: epoch}, STEP_TIMEOUT_SECONDS)
+    sealed: dict[str, int] = {}
+    for site in sites:
+        answer = answers[site, tenant]
+        if isinstance(answer, Exception):
+            log.warning("force-promote %s: seal at %s failed: %s", tenant, site, answer)
+        else:
+            sealed[site] = answer.durable_seq
+    return sealed
 
 
 def forced_placement(placement: Placement, site: str) -> Placement:
@@ -234,7 +242,7 @@ async def force_promote(
         return report(heads[site], None)
 
     new_epoch = revision + 1
-    chosen_head = await _seal(copies, tenant, site, new_epoch)
+    chosen_head = (await _seal(copies, tenant, [site], new_epoch)).get(site)
     if chosen_head is None:
         raise MoveRefused(
             f"{site} を封印できません（何も変更していません） / {site} could not be sealed "
@@ -243,8 +251,8 @@ async def force_promote(
     # Every other copy that answers is sealed too: an old primary that comes back can
     # gather no acknowledgement from them in its old epoch.
     others = [s for s in heads if s != site]
-    sealed_others = await asyncio.gather(*(_seal(copies, tenant, s, new_epoch) for s in others))
-    sealed = [site, *(s for s, seq in zip(others, sealed_others, strict=True) if seq is not None)]
+    sealed_others = await _seal(copies, tenant, others, new_epoch) if others else {}
+    sealed = [site, *(s for s in others if s in sealed_others)]
     heads[site] = chosen_head
     planned = report(chosen_head, None, sealed=sealed)
     record = {
@@ -285,6 +293,8 @@ async def force_promote(
         who,
         planned.loss.summary(),
     )
-    await copies.promote(site, tenant, epoch)
+    problem = (await promote(copies, {tenant: (site, epoch)}))[tenant]
+    if problem is not None:
+        raise problem
     where = f"etcd operator-log/{tenant}/{revision:020d}"
     return replace(planned, epoch=epoch, recorded_in=where)

@@ -1,5 +1,6 @@
 """The HA loop, top to bottom (Patroni's habit): campaign; while leader, every tick,
-find the tenants whose primary is lost and promote them, in parallel.
+find the tenants whose primary is lost and promote them, in batches (the move engine,
+failover.controller.engine).
 
 A site is lost when its lease key is gone (etcd's word), or, faster, when the
 controller's direct probes of it fail several times in a row. Either way safety
@@ -19,13 +20,13 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 
 from failover.controller.detection import ControllerTiming, Probes, probe
+from failover.controller.engine import Promotion, promote_lost
 from failover.controller.ports import Copies
-from failover.controller.promotion import Promotion, promote
 from failover.controller.repair import Restorer
 from failover.controller.seals import SealCopies, StraySeals
 from failover.coordination.interface import ClusterView, Coordination, Leadership
@@ -55,7 +56,9 @@ class Controller:
         self.lost_since: dict[str, float] = {}
         #: when this node's view, connected, first missed the key of a site seen alive
         self.absent_since: dict[str, float] = {}
-        self._inflight: dict[str, asyncio.Task[Promotion]] = {}
+        #: tenants whose promotion is under way, and the batches promoting them
+        self._inflight: set[str] = set()
+        self._batches: set[asyncio.Task[list[Promotion]]] = set()
         self._known_urls: dict[str, str] = {}
         self.started = time.monotonic()
         self.restorer = Restorer(coordination, view, self.timing, self.probes, self.started)
@@ -183,42 +186,47 @@ class Controller:
         primaries: dict[str, int] = {}
         for placement in self.view.placements().values():
             primaries[placement.primary] = primaries.get(placement.primary, 0) + 1
-        for tenant, placement in self.view.placements().items():
-            if placement.primary in lost and tenant not in self._inflight:
-                task = asyncio.create_task(
-                    promote(
-                        self.coordination,
-                        self.copies,
-                        tenant,
-                        placement.primary,
-                        sites,
-                        leader=leadership,
-                        primaries=primaries,
-                    )
+        orphans = {
+            tenant: placement.primary
+            for tenant, placement in self.view.placements().items()
+            if placement.primary in lost and tenant not in self._inflight
+        }
+        if orphans:
+            batch = asyncio.create_task(
+                promote_lost(
+                    self.coordination,
+                    self.copies,
+                    orphans,
+                    sites,
+                    leader=leadership,
+                    primaries=primaries,
                 )
-                self._inflight[tenant] = task
-                task.add_done_callback(functools.partial(self._finished, tenant))
+            )
+            self._inflight |= set(orphans)
+            self._batches.add(batch)
+            batch.add_done_callback(functools.partial(self._finished, list(orphans)))
         self.restorer.tick(leadership)
 
-    def _finished(self, tenant: str, task: asyncio.Task[Promotion]) -> None:
-        self._inflight.pop(tenant, None)
-        if task.cancelled():
+    def _finished(self, tenants: Sequence[str], batch: asyncio.Task[list[Promotion]]) -> None:
+        self._inflight.difference_update(tenants)
+        self._batches.discard(batch)
+        if batch.cancelled():
             return
-        error = task.exception()
-        if error is not None:
-            log.error("promotion of %s failed: %s", tenant, error)
+        error = batch.exception()
+        if error is not None:  # etcd unreachable before a placement was read: next tick
+            log.error("promotion of %s failed: %s", ", ".join(tenants), error)
             return
-        result = task.result()
-        log.info(
-            "promotion %s: %s -> %s (epoch %s, %.3f s) %s",
-            tenant,
-            result.old_primary,
-            result.new_primary,
-            result.epoch,
-            result.seconds,
-            result.reason,
-        )
-        self.on_promotion(result)
+        for result in batch.result():
+            log.info(
+                "promotion %s: %s -> %s (epoch %s, %.3f s) %s",
+                result.tenant,
+                result.old_primary,
+                result.new_primary,
+                result.epoch,
+                result.seconds,
+                result.reason,
+            )
+            self.on_promotion(result)
 
     async def _probe_forever(self) -> None:
         async with httpx.AsyncClient(

@@ -19,9 +19,9 @@ unchanged (a new epoch above the seal) and ``P`` is promoted at it, so its repli
 take its entries again. Either way the placement names a primary that holds every
 acknowledged write. The mover is whoever calls these functions (the CLI, a drill, the
 alert endpoint): every step is guarded by the seal and the CAS, so it may race the
-controller's promotions safely (docs/failover.md, "Planned moves"). Evacuations and
-failbacks take the same steps for batches of tenants, one request per site and step
-(failover.controller.batched).
+controller's promotions safely (docs/failover.md, "Planned moves"). The steps are the
+move engine's (failover.controller.engine): one switchover is a batch of one;
+evacuations and failbacks move batches of tenants, one request per site and step.
 """
 
 from __future__ import annotations
@@ -35,19 +35,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from failover.alerts.trigger import EvacuationRequest
-from failover.controller.batched import switch_many
-from failover.controller.engine import (
-    CATCH_UP_SECONDS,
-    PAUSE_TTL_SECONDS,
-    STEP_TIMEOUT_SECONDS,
-    MoveResult,
-    Progress,
-    quietly,
-    reinstate,
-    switched_placement,
-)
+from failover.controller.engine import MoveResult, Progress, switch
 from failover.controller.ports import MoveCopies
-from failover.coordination.interface import Coordination, PlacementConflict
+from failover.coordination.interface import Coordination
 from failover.placement.policy import Placement, SiteInfo, choose_promotion, rebalance
 from yui.errors import Conflict, NotFound
 
@@ -136,8 +126,7 @@ async def switchover(
     Other failures come back as a result with ``ok=False``; the placement then names a
     primary that holds every acknowledged write (the old one, or the target).
     """
-    started = time.monotonic()
-    placement, revision = await coordination.get_placement(tenant)
+    placement, _ = await coordination.get_placement(tenant)
     if placement is None:
         raise UnknownTenant(f"テナント {tenant} の配置はありません / no placement for {tenant}")
     old = placement.primary
@@ -161,84 +150,10 @@ async def switchover(
             f"{tenant} (in sync: {', '.join(placement.in_sync) or 'none'})"
         )
 
-    def failed(reason: str, epoch: int | None = None) -> MoveResult:
-        log.warning("switchover %s %s -> %s failed: %s", tenant, old, target, reason)
-        return MoveResult(
-            tenant, old, target, False, epoch, None, time.monotonic() - started, reason
-        )
-
-    # 2. pause at the old primary until its in-sync set holds the head
-    paused_at = time.monotonic()
-    try:
-        paused = await copies.pause(old, tenant, PAUSE_TTL_SECONDS, CATCH_UP_SECONDS)
-    except Exception as error:
-        await quietly(copies.resume(old, tenant), f"resume {tenant}")
-        return failed(f"書き込みを止められません / could not pause writes at {old}: {error}")
-    if paused.epoch != revision:  # the placement moved (as the primary saw it): read it again
-        placement, revision = await coordination.get_placement(tenant)
-    if placement is None or placement.primary != old or target not in placement.in_sync:
-        await quietly(copies.resume(old, tenant), f"resume {tenant}")
-        return failed(
-            f"配置が変わりました / the placement changed meanwhile; {target} is no longer an "
-            "in-sync replica: nothing was moved"
-        )
-    # 3. seal the target above the current epoch
-    # (the old primary's head is read meanwhile: a write that slipped past the pause)
-    source_head = asyncio.create_task(_head(copies, old, tenant))
-    try:
-        async with asyncio.timeout(STEP_TIMEOUT_SECONDS):
-            sealed = await copies.seal(target, tenant, revision + 1)
-    except Exception as error:
-        source_head.cancel()
-        note = await reinstate(coordination, copies, tenant, old)
-        return failed(f"封印できません / could not seal {target}: {error}; {note}")
-    if sealed.durable_seq < paused.head_seq:
-        source_head.cancel()
-        note = await reinstate(coordination, copies, tenant, old)
-        return failed(
-            f"{target} は seq {sealed.durable_seq} で {paused.head_seq} に届きません / {target} "
-            f"holds seq {sealed.durable_seq}, not {paused.head_seq}; {note}"
-        )
-    # a write that slipped past the pause leaves the old primary out of the in-sync set
-    head = await source_head
-    wanted = switched_placement(placement, target, head is not None and head <= sealed.durable_seq)
-    # 4. compare-and-swap
-    try:
-        epoch = await coordination.put_placement_if(tenant, wanted, revision)
-    except PlacementConflict:
-        note = await reinstate(coordination, copies, tenant, old)
-        return failed(f"配置が同時に変更されました / the placement changed meanwhile; {note}")
-    # 5. the new primary takes writes. The old one's pause needs no release: it is a
-    # replica now (its write fence refuses the tenant's writes; the pause expires anyway).
-    problem = await quietly(copies.promote(target, tenant, epoch), f"promote {tenant}")
-    accepted = time.monotonic()
-    log.info(
-        "switchover %s: %s -> %s (epoch %d, pause %.3f s)",
-        tenant,
-        old,
-        target,
-        epoch,
-        accepted - paused_at,
+    [result] = await switch(
+        coordination, copies, [(tenant, target, old)], placements={tenant: placement}
     )
-    return MoveResult(
-        tenant,
-        old,
-        target,
-        True,
-        epoch,
-        accepted - paused_at,
-        time.monotonic() - started,
-        # the target's node also promotes itself from the placement it watches
-        f"promote answered: {problem}" if problem else "",
-    )
-
-
-async def _head(copies: MoveCopies, site: str, tenant: str) -> int | None:
-    try:
-        async with asyncio.timeout(STEP_TIMEOUT_SECONDS):
-            return (await copies.status(site, tenant)).durable_seq
-    except Exception:
-        return None
+    return result
 
 
 # --------------------------------------------------------------------------- many tenants
@@ -302,9 +217,7 @@ async def evacuate(
             progress(result)
 
     moves = [(t, x, site) for t, x in plan]
-    results = await switch_many(
-        coordination, copies, moves, concurrency=concurrency, progress=moved
-    )
+    results = await switch(coordination, copies, moves, concurrency=concurrency, progress=moved)
     for index, result in enumerate(results):
         if not result.ok:
             results[index] = await _moved_meanwhile(coordination, site, result)
@@ -381,9 +294,7 @@ async def failback(
 
     # a returned site not in sync yet is refused (ok=False): run failback again later
     moves = [(t, x, s) for t, s, x in plan]
-    return await switch_many(
-        coordination, copies, moves, concurrency=concurrency, progress=progress
-    )
+    return await switch(coordination, copies, moves, concurrency=concurrency, progress=progress)
 
 
 class MoveTrigger:

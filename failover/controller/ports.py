@@ -1,4 +1,7 @@
-"""What the controller asks of the tenants' copies (replication's endpoints at each site)."""
+"""What the failover controller and the planned moves ask of the tenants' copies
+(replication's endpoints at each site, replication.protocol.client.PeerClient): always in the
+batched form, one request per site for many tenants (the move engine's steps); each
+tenant's answer is its result or its own error."""
 
 from __future__ import annotations
 
@@ -10,39 +13,27 @@ from replication.protocol.wire import PauseOut, ReplicaStatus, SealOut
 
 
 class Copies(Protocol):
-    """Signed calls to a site's replication endpoints (replication.client.PeerClient)."""
+    """What a promotion asks."""
 
-    async def seal(self, site: str, tenant: str, epoch: int) -> SealOut:
-        """From now on refuse entries of epochs below ``epoch``; answer the durable seq."""
+    async def seal_many(self, site: str, epochs: Mapping[str, int]) -> Answers[SealOut]:
+        """From now on each tenant's copy refuses entries of epochs below its epoch;
+        answer its durable seq."""
 
-    async def promote(self, site: str, tenant: str, epoch: int) -> ReplicaStatus:
-        """Become the tenant's primary, writing in ``epoch``."""
+    async def promote_many(self, site: str, epochs: Mapping[str, int]) -> Answers[ReplicaStatus]:
+        """Become each tenant's primary, writing in its epoch."""
 
 
 class MoveCopies(Copies, Protocol):
     """What a planned move asks beyond a promotion: pause and resume a primary's writes,
-    and read a copy's state — for one tenant, or for many tenants of one site in one
-    request (an evacuation; each tenant's answer is its result or its own error)."""
-
-    async def pause(self, site: str, tenant: str, ttl: float = 10.0, wait: float = 5.0) -> PauseOut:
-        """Stop new writes at the primary; answer once its in-sync set holds the head."""
-
-    async def resume(self, site: str, tenant: str) -> ReplicaStatus:
-        """End a pause (writes resume at that site if it is still the primary)."""
-
-    async def status(self, site: str, tenant: str) -> ReplicaStatus:
-        """The copy's state at ``site``."""
+    and read a copy's state."""
 
     async def pause_many(
         self, site: str, tenants: Sequence[str], ttl: float = 10.0, wait: float = 5.0
-    ) -> Answers[PauseOut]: ...
+    ) -> Answers[PauseOut]:
+        """Stop new writes at the primary; answer once its in-sync set holds the head."""
 
-    async def resume_many(self, site: str, tenants: Sequence[str]) -> Answers[ReplicaStatus]: ...
+    async def resume_many(self, site: str, tenants: Sequence[str]) -> Answers[ReplicaStatus]:
+        """End a pause (writes resume at that site if it is still the primary)."""
 
-    async def status_many(self, site: str, tenants: Sequence[str]) -> Answers[ReplicaStatus]: ...
-
-    async def seal_many(self, site: str, epochs: Mapping[str, int]) -> Answers[SealOut]: ...
-
-    async def promote_many(
-        self, site: str, epochs: Mapping[str, int]
-    ) -> Answers[ReplicaStatus]: ...
+    async def status_many(self, site: str, tenants: Sequence[str]) -> Answers[ReplicaStatus]:
+        """The copies' states at ``site``."""

@@ -8,7 +8,8 @@ The controller looks for such seals every few seconds: a replica in the in-sync 
 whose seal is above the placement's epoch, seen twice at the same placement revision (a
 move in flight seals, then writes its placement, within seconds). Re-writing the same
 placement by compare-and-swap gives the primary a new epoch above the seal; the primary
-is promoted at it and its replicas take its entries again.
+is promoted at it and its replicas take its entries again (the move engine's
+reinstatement, failover.controller.engine.reinstate).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import logging
 from collections.abc import Collection, Sequence
 from typing import Protocol, runtime_checkable
 
-from failover.coordination.interface import Coordination, Leadership, PlacementConflict
+from failover.controller.engine import reinstate
+from failover.controller.ports import Copies
+from failover.coordination.interface import Coordination, Leadership
 from failover.placement.policy import Placement
 from replication.protocol.many import Answers
 from replication.protocol.wire import ReplicaStatus
@@ -30,12 +33,11 @@ STATUS_SECONDS = 5.0
 
 
 @runtime_checkable
-class SealCopies(Protocol):
-    """What the scan asks of the copies (replication.client.PeerClient has it)."""
+class SealCopies(Copies, Protocol):
+    """What the scan asks of the copies beyond a promotion: their states
+    (replication.protocol.client.PeerClient has it)."""
 
     async def status_many(self, site: str, tenants: Sequence[str]) -> Answers[ReplicaStatus]: ...
-
-    async def promote(self, site: str, tenant: str, epoch: int) -> ReplicaStatus: ...
 
 
 class StraySeals:
@@ -55,11 +57,29 @@ class StraySeals:
             if self._seen.get(tenant) == seen and tenant not in skip
         ]
         self._seen = stray
+        if not confirmed:
+            return []
+        back = await reinstate(
+            self.coordination,
+            self.copies,
+            {t: placements[t].primary for t in confirmed},
+            leader=leader,
+            known=placements,
+            attempts=1,  # a placement that moved meanwhile has its new epoch above the seal
+        )
         lifted = []
         for tenant in confirmed:
-            if await self._lift(tenant, placements[tenant], leader):
-                lifted.append(tenant)
-                self._seen.pop(tenant, None)
+            if back[tenant].epoch is None:
+                log.warning("tenant %s: could not lift a stray seal: %s", tenant, back[tenant].note)
+                continue
+            log.warning(
+                "tenant %s: a seal above its epoch %d was left by an unfinished promotion; %s",
+                tenant,
+                placements[tenant].epoch,
+                back[tenant].note,
+            )
+            lifted.append(tenant)
+            self._seen.pop(tenant, None)
         return lifted
 
     async def _stray(self, placements: dict[str, Placement]) -> dict[str, tuple[int, int]]:
@@ -83,27 +103,3 @@ class StraySeals:
                 if status.sealed_epoch > epoch:
                     stray[tenant] = (epoch, max(status.sealed_epoch, stray.get(tenant, (0, 0))[1]))
         return stray
-
-    async def _lift(self, tenant: str, placement: Placement, leader: Leadership) -> bool:
-        try:
-            epoch = await self.coordination.put_placement_if(
-                tenant, placement, placement.epoch, leader=leader
-            )
-        except PlacementConflict:
-            return False  # the placement moved meanwhile: its new epoch is above the seal
-        except Exception as error:
-            log.warning("tenant %s: could not lift a stray seal: %s", tenant, error)
-            return False
-        log.warning(
-            "tenant %s: a seal above its epoch %d was left by an unfinished promotion; "
-            "%s is the primary again at epoch %d",
-            tenant,
-            placement.epoch,
-            placement.primary,
-            epoch,
-        )
-        try:
-            await self.copies.promote(placement.primary, tenant, epoch)
-        except Exception as error:  # it promotes itself from the placement it watches
-            log.info("tenant %s: promote answered: %s", tenant, error)
-        return True

@@ -452,20 +452,24 @@ class EtcdCoordination(Coordination):
         return sorted((int(kv.mod_revision), bytes(kv.value)) for kv in result)
 
     async def put_placements_if(
-        self, changes: Sequence[tuple[Placement, int]]
+        self, changes: Sequence[tuple[Placement, int]], *, leader: Leadership | None = None
     ) -> dict[str, int | PlacementConflict]:
         """One transaction per chunk of placements (an evacuation writes hundreds; one
-        round trip each would dominate it). Every placement keeps its own compare."""
+        round trip each would dominate it). Every placement keeps its own compare; with
+        ``leader`` every transaction also compares the controller key's term."""
         tenants = [placement.tenant for placement, _ in changes]
         if len(set(tenants)) != len(tenants):
             raise ValueError("each tenant may appear once in a batch of placements")
+        if leader is not None and leader.term == 0:
+            raise LeadershipLost(leader.node_id, 0)
         results: dict[str, int | PlacementConflict] = {}
         for start in range(0, len(changes), _TXN_PLACEMENTS):
-            results.update(await self._put_chunk(changes[start : start + _TXN_PLACEMENTS]))
+            chunk = changes[start : start + _TXN_PLACEMENTS]
+            results.update(await self._put_chunk(chunk, leader))
         return results
 
     async def _put_chunk(
-        self, changes: Sequence[tuple[Placement, int]]
+        self, changes: Sequence[tuple[Placement, int]], leader: Leadership | None
     ) -> dict[str, int | PlacementConflict]:
         """A failed transaction tells, by its reads, which compares failed: those lose;
         the rest go again together (a few rounds), then one by one."""
@@ -474,7 +478,7 @@ class EtcdCoordination(Coordination):
         for _round in range(3):
             if not pending:
                 return results
-            written, current, retried = await self._placements_txn(list(pending.values()))
+            written, current, retried = await self._placements_txn(list(pending.values()), leader)
             if written is not None:
                 return results | dict.fromkeys(pending, written)
             for tenant, (placement, expected) in list(pending.items()):
@@ -488,30 +492,38 @@ class EtcdCoordination(Coordination):
                     results[tenant] = PlacementConflict(tenant, expected, revision)
         for tenant, (placement, expected) in pending.items():
             try:
-                results[tenant] = await self.put_placement_if(tenant, placement, expected)
+                results[tenant] = await self.put_placement_if(
+                    tenant, placement, expected, leader=leader
+                )
             except PlacementConflict as conflict:
                 results[tenant] = conflict
         return results
 
     async def _placements_txn(
-        self, changes: Sequence[tuple[Placement, int]]
+        self, changes: Sequence[tuple[Placement, int]], leader: Leadership | None
     ) -> tuple[int | None, dict[str, tuple[int, bytes | None]], bool]:
         """(the revision written, or None when a compare failed; each key's revision and
-        value when one failed; whether the call was retried)."""
+        value when one failed; whether the call was retried). Raises
+        :class:`LeadershipLost` when ``leader`` no longer holds the controller key."""
         keys = [self.placement_key(placement.tenant) for placement, _ in changes]
         values = [encode_placement(placement) for placement, _ in changes]
+        controller = self.controller_key
+        term = 0 if leader is None else leader.term
         attempts = 0
 
         async def transaction(client: Any) -> Any:
             nonlocal attempts
             attempts += 1
             t = client.transactions
+            compare = [t.mod(k) == rev for k, (_, rev) in zip(keys, changes, strict=True)]
+            if leader is not None:
+                compare.append(t.create(controller) == term)
             return await client.transaction(
-                compare=[t.mod(k) == rev for k, (_, rev) in zip(keys, changes, strict=True)],
+                compare=compare,
                 # one revision for the whole transaction: read it back from the last key
                 success=[t.put(k, v) for k, v in zip(keys, values, strict=True)]
                 + [t.get(keys[-1])],
-                failure=[t.get(k) for k in keys],
+                failure=[t.get(k) for k in keys] + [t.get(controller)],
             )
 
         succeeded, responses = await self._link.call(
@@ -519,8 +531,11 @@ class EtcdCoordination(Coordination):
         )
         if succeeded:
             return int(_first_kv(responses[-1]).mod_revision), {}, attempts > 1
+        holder = _first_kv(responses[-1])
+        if leader is not None and (holder is None or holder.create_revision != term):
+            raise LeadershipLost(leader.node_id, term)
         current: dict[str, tuple[int, bytes | None]] = {}
-        for (placement, _), response in zip(changes, responses, strict=True):
+        for (placement, _), response in zip(changes, responses[:-1], strict=True):
             kv = _first_kv(response)
             current[placement.tenant] = (
                 (int(kv.mod_revision), kv.value) if kv is not None else (0, None)

@@ -428,11 +428,12 @@ class Coordination(ABC):
         """The operator-log records of ``tenant`` (revision, JSON), oldest first."""
 
     async def put_placements_if(
-        self, changes: Sequence[tuple[Placement, int]]
+        self, changes: Sequence[tuple[Placement, int]], *, leader: Leadership | None = None
     ) -> dict[str, int | PlacementConflict]:
         """Many compare-and-swaps at once: each ``(placement, expected_revision)`` is
         written only if its key is still at its own revision, as with
-        :meth:`put_placement_if` (no ``leader``: for planned moves, not the controller).
+        :meth:`put_placement_if`; with ``leader``, only while that candidate holds the
+        controller key of its term (else :class:`LeadershipLost`, for the whole call).
 
         Per tenant: the new epoch, or the :class:`PlacementConflict` it lost. A backend
         may write them in fewer round trips (the etcd one: one transaction per chunk);
@@ -443,7 +444,7 @@ class Coordination(ABC):
         for placement, expected_revision in changes:
             try:
                 results[placement.tenant] = await self.put_placement_if(
-                    placement.tenant, placement, expected_revision
+                    placement.tenant, placement, expected_revision, leader=leader
                 )
             except PlacementConflict as conflict:
                 results[placement.tenant] = conflict

@@ -5,12 +5,13 @@ its own placement."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
 from assembly.sandbox.bulk import bulk_codes
 from assembly.sandbox.etcd import LocalEtcdCluster
-from failover.coordination import PlacementConflict, connect_etcd
+from failover.coordination import Leadership, LeadershipLost, PlacementConflict, connect_etcd
 from failover.coordination.etcd import _TXN_PLACEMENTS
 from failover.placement.policy import Placement
 
@@ -92,3 +93,79 @@ def test_a_lost_compare_loses_only_its_own_placement(etcd_cluster: LocalEtcdClus
                 )
 
     asyncio.run(scenario())
+
+
+def test_a_controllers_batch_is_written_only_while_it_holds_its_term(
+    etcd_cluster: LocalEtcdCluster,
+) -> None:
+    """The controller's promotions are one batch: fenced by its term as a single write is
+    (a controller that lost the role writes nothing, not even the placements whose own
+    compares still hold)."""
+    codes = bulk_codes(5)
+
+    async def scenario() -> None:
+        async with (
+            connect_etcd(etcd_cluster.endpoints) as coordination,
+            connect_etcd(etcd_cluster.endpoints) as rival,
+        ):
+            created = _written(
+                await coordination.put_placements_if(
+                    [(_placement(code, "a", "b"), 0) for code in codes]
+                )
+            )
+            leadership = coordination.campaign("controller-a")
+            await asyncio.wait_for(leadership.wait_elected(), 10)
+            moved = _written(
+                await coordination.put_placements_if(
+                    [(_placement(code, "b", "a"), created[code]) for code in codes],
+                    leader=leadership,
+                )
+            )
+            term = leadership.term
+            await leadership.resign()
+            successor = rival.campaign("controller-b")
+            await asyncio.wait_for(successor.wait_elected(), 10)
+            stale = FencedLeadership(leadership.node_id, term)
+            with pytest.raises(LeadershipLost):
+                await coordination.put_placements_if(
+                    [(_placement(code, "a", "b"), moved[code]) for code in codes], leader=stale
+                )
+            placements, _ = await coordination.list_placements()
+            assert {placements[code].epoch for code in codes} == set(moved.values())
+            assert all(placements[code].primary == "b" for code in codes)
+            await successor.resign()
+
+    asyncio.run(scenario())
+
+
+class FencedLeadership(Leadership):
+    """A leadership that still believes in its old term (a controller partitioned away
+    whose lease expired meanwhile): only etcd's compare can refuse its writes."""
+
+    def __init__(self, node_id: str, term: int) -> None:
+        self._node_id = node_id
+        self._term = term
+
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    @property
+    def is_leader(self) -> bool:
+        return True
+
+    @property
+    def term(self) -> int:
+        return self._term
+
+    async def wait_elected(self) -> None:
+        return None
+
+    async def wait_lost(self) -> None:
+        return None
+
+    def on_lost(self, callback: Callable[[int], object]) -> None:
+        return None
+
+    async def resign(self) -> None:
+        return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -27,6 +27,7 @@ from failover.coordination.interface import (
     SiteRegistration,
 )
 from failover.placement.policy import Placement
+from replication.protocol.many import Answers
 from replication.protocol.wire import ReplicaStatus, SealOut
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(90)]
@@ -52,16 +53,17 @@ class RecordingCopies:
     promoted: list[tuple[str, int]] = field(default_factory=list)
     moved: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def seal(self, site: str, tenant: str, epoch: int) -> SealOut:
-        self.sealed.append((site, epoch))
-        return SealOut(
-            tenant=tenant, sealed_epoch=epoch, durable_seq=5, durable_epoch=1, applied_seq=5
-        )
+    async def seal_many(self, site: str, epochs: Mapping[str, int]) -> Answers[SealOut]:
+        self.sealed.extend((site, epoch) for epoch in epochs.values())
+        return {
+            t: SealOut(tenant=t, sealed_epoch=e, durable_seq=5, durable_epoch=1, applied_seq=5)
+            for t, e in epochs.items()
+        }
 
-    async def promote(self, site: str, tenant: str, epoch: int) -> ReplicaStatus:
-        self.promoted.append((site, epoch))
+    async def promote_many(self, site: str, epochs: Mapping[str, int]) -> Answers[ReplicaStatus]:
+        self.promoted.extend((site, epoch) for epoch in epochs.values())
         self.moved.set()
-        return ReplicaStatus.model_construct(site=site, tenant=tenant)
+        return {t: ReplicaStatus.model_construct(site=site, tenant=t) for t in epochs}
 
 
 class SiteProcess:

@@ -344,16 +344,16 @@ def test_a_killed_target_aborts_and_the_old_primary_takes_writes_again(
     try:
 
         async def work(coordination: Coordination, copies: PeerClient) -> Any:
-            real_pause = copies.pause
+            real_pause = copies.pause_many
 
-            async def pause_then_kill(site: str, tenant: str, ttl: float, wait: float) -> Any:
+            async def pause_then_kill(site: str, tenants: Any, ttl: float, wait: float) -> Any:
                 # the target dies after the writes are paused (and its copy caught up):
                 # killed earlier, the pause itself would fail and nothing would move
-                paused = await real_pause(site, tenant, ttl, wait)
+                paused = await real_pause(site, tenants, ttl, wait)
                 sandbox.kill(victim)
                 return paused
 
-            copies.pause = pause_then_kill  # type: ignore[method-assign,assignment]
+            copies.pause_many = pause_then_kill  # type: ignore[method-assign]
             return await switchover(coordination, copies, SENDAI, victim)
 
         result = _with(sandbox, work, victim)

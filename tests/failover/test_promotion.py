@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from assembly.sandbox.etcd import LocalEtcdCluster
-from failover.controller.promotion import promote
+from failover.controller.engine import promote_lost
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement, SiteInfo
+from replication.protocol.many import Answers
 from replication.protocol.wire import ReplicaStatus, SealOut
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
@@ -35,20 +37,23 @@ class RecordingCopies:
     sealed: list[tuple[str, int]] = field(default_factory=list)
     promoted: list[tuple[str, int]] = field(default_factory=list)
 
-    async def seal(self, site: str, tenant: str, epoch: int) -> SealOut:
+    async def seal_many(self, site: str, epochs: Mapping[str, int]) -> Answers[SealOut]:
         if self.before_seal is not None:
             await self.before_seal()
         seq = self.seqs.get(site)
         if seq is None:
             raise ConnectionError(f"{site} unreachable")
-        self.sealed.append((site, epoch))
-        return SealOut(
-            tenant=tenant, sealed_epoch=epoch, durable_seq=seq, durable_epoch=1, applied_seq=seq
-        )
+        answers: Answers[SealOut] = {}
+        for tenant, epoch in epochs.items():
+            self.sealed.append((site, epoch))
+            answers[tenant] = SealOut(
+                tenant=tenant, sealed_epoch=epoch, durable_seq=seq, durable_epoch=1, applied_seq=seq
+            )
+        return answers
 
-    async def promote(self, site: str, tenant: str, epoch: int) -> ReplicaStatus:
-        self.promoted.append((site, epoch))
-        return ReplicaStatus.model_construct(site=site, tenant=tenant)
+    async def promote_many(self, site: str, epochs: Mapping[str, int]) -> Answers[ReplicaStatus]:
+        self.promoted.extend((site, epoch) for epoch in epochs.values())
+        return {t: ReplicaStatus.model_construct(site=site, tenant=t) for t in epochs}
 
 
 def _run(
@@ -68,7 +73,7 @@ def _run(
                     )  # a concurrent write
 
                 copies.before_seal = move_it_once
-            result = await promote(coordination, copies, TENANT, "aws-tokyo", SITES)
+            [result] = await promote_lost(coordination, copies, {TENANT: "aws-tokyo"}, SITES)
             placement, revision = await coordination.get_placement(TENANT)
             return result, placement, first, revision
 

@@ -8,7 +8,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -23,6 +23,7 @@ from failover.controller.loop import Controller
 from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination, SiteRecord, SiteRegistration
 from failover.placement.policy import Placement
+from replication.protocol.many import Answers
 from replication.protocol.wire import ReplicaStatus, SealOut
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
@@ -40,11 +41,11 @@ START = Placement(TENANT, "aws-tokyo", REPLICAS, REPLICAS)
 class NoCopies:
     """The primary stays up in these tests: nothing is sealed or promoted."""
 
-    async def seal(self, site: str, tenant: str, epoch: int) -> SealOut:
-        raise AssertionError(f"unexpected seal of {tenant} at {site}")
+    async def seal_many(self, site: str, epochs: Mapping[str, int]) -> Answers[SealOut]:
+        raise AssertionError(f"unexpected seal of {', '.join(epochs)} at {site}")
 
-    async def promote(self, site: str, tenant: str, epoch: int) -> ReplicaStatus:
-        raise AssertionError(f"unexpected promotion of {tenant} at {site}")
+    async def promote_many(self, site: str, epochs: Mapping[str, int]) -> Answers[ReplicaStatus]:
+        raise AssertionError(f"unexpected promotion of {', '.join(epochs)} at {site}")
 
 
 class Cluster:

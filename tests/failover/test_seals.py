@@ -6,18 +6,18 @@ placement (a new epoch above the seal) and promotes the primary at it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pytest
 
 from assembly.sandbox.etcd import LocalEtcdCluster
-from failover.controller.promotion import promote
+from failover.controller.engine import promote_lost
 from failover.controller.seals import StraySeals
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement
 from replication.protocol.many import Answers
-from replication.protocol.wire import ReplicaStatus
+from replication.protocol.wire import ReplicaStatus, SealOut
 from tests.failover.test_promotion import SITES, RecordingCopies
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
@@ -40,9 +40,12 @@ class SealedCopies:
             for t in tenants
         }
 
-    async def promote(self, site: str, tenant: str, epoch: int) -> ReplicaStatus:
-        self.promoted.append((site, tenant, epoch))
-        return ReplicaStatus.model_construct(site=site, tenant=tenant)
+    async def seal_many(self, site: str, epochs: Mapping[str, int]) -> Answers[SealOut]:
+        raise AssertionError("the scan seals nothing")
+
+    async def promote_many(self, site: str, epochs: Mapping[str, int]) -> Answers[ReplicaStatus]:
+        self.promoted.extend((site, t, e) for t, e in epochs.items())
+        return {t: ReplicaStatus.model_construct(site=site, tenant=t) for t in epochs}
 
 
 def test_a_seal_left_by_an_unfinished_promotion_is_lifted(etcd_cluster: LocalEtcdCluster) -> None:
@@ -83,8 +86,8 @@ def test_a_controller_that_lost_the_role_seals_nothing(etcd_cluster: LocalEtcdCl
             await asyncio.wait_for(leadership.wait_elected(), 10)
             await leadership.resign()
             copies = RecordingCopies({"gcp-osaka": 5, "sakura-ishikari": 5})
-            result = await promote(
-                coordination, copies, STUCK, "aws-tokyo", SITES, leader=leadership
+            [result] = await promote_lost(
+                coordination, copies, {STUCK: "aws-tokyo"}, SITES, leader=leadership
             )
             assert result.new_primary is None and copies.sealed == []
 
