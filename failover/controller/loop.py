@@ -17,26 +17,37 @@ its key went missing (docs/failover.md, "etcd outage").
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping
 
 import httpx
 
+from failover.controller.decision import (
+    Decision,
+    Snapshot,
+    after_etcd_outage,
+    decide,
+    lost_sites,
+)
 from failover.controller.detection import ControllerTiming, Probes, probe
 from failover.controller.engine import Promotion, promote_lost
 from failover.controller.ports import Copies
 from failover.controller.repair import Restorer
 from failover.controller.seals import SealCopies, StraySeals
 from failover.coordination.interface import ClusterView, Coordination, Leadership
-from yui.tasks import cancel_and_wait
+from failover.placement.policy import SiteInfo
 from yui.tls import peer_verify
 
 log = logging.getLogger("yui.failover")
 
 
 class Controller:
+    """The shell around :func:`failover.controller.decision.decide`: it keeps what the
+    controller remembers (sites seen alive, since when a key is missing, the probes),
+    takes a fresh snapshot every tick, and carries the decision out (the move engine)."""
+
     def __init__(
         self,
         node_id: str,
@@ -53,12 +64,14 @@ class Controller:
         self.timing = timing or ControllerTiming()
         self.on_promotion = on_promotion or (lambda _p: None)
         self.probes = Probes()
-        self.lost_since: dict[str, float] = {}
         #: when this node's view, connected, first missed the key of a site seen alive
         self.absent_since: dict[str, float] = {}
-        #: tenants whose promotion is under way, and the batches promoting them
-        self._inflight: set[str] = set()
-        self._batches: set[asyncio.Task[list[Promotion]]] = set()
+        #: tenants whose promotion is under way
+        self._promoting: set[str] = set()
+        #: the lost sites last reported, with why (each change is logged once)
+        self._reported: dict[str, str] = {}
+        #: where the promotions run: they outlive a tick, and end with the controller
+        self._work: asyncio.TaskGroup | None = None
         self._known_urls: dict[str, str] = {}
         self.started = time.monotonic()
         self.restorer = Restorer(coordination, view, self.timing, self.probes, self.started)
@@ -69,8 +82,9 @@ class Controller:
         controller task had died stayed silent, and with every candidate gone no
         controller was elected after the leader's site was killed (the soak's
         unrecovered tenants)."""
-        watcher = asyncio.create_task(self._remember_live_sites())
-        try:
+        async with asyncio.TaskGroup() as work:
+            self._work = work
+            work.create_task(self._remember_live_sites())
             while True:
                 try:
                     await self._campaign()
@@ -79,8 +93,6 @@ class Controller:
                 except Exception:
                     log.exception("controller %s failed; campaigning again", self.node_id)
                 await asyncio.sleep(self.timing.tick_seconds)
-        finally:
-            watcher.cancel()
 
     async def _remember_live_sites(self) -> None:
         """Candidates too note which sites they have seen alive, where they answer, and
@@ -102,28 +114,34 @@ class Controller:
                 self.absent_since.setdefault(site, now)
         return live
 
-    def after_etcd_outage(self, now: float | None = None) -> bool:
-        """Whether etcd has just come back from a silence long enough to have cost live
-        sites their leases: they are still registering again, one by one."""
-        since = self.view.connected_since
+    def observe(self, now: float | None = None) -> Snapshot:
+        """A fresh snapshot of what this node sees, after noting it (sites seen alive,
+        since when a key is missing)."""
         now = time.monotonic() if now is None else now
-        return (
-            since is not None
-            and self.view.silence_before >= self.timing.outage_silence_seconds
-            and now - since < self.timing.outage_grace_seconds
+        live = self._observe_sites(now)
+        return Snapshot(
+            now=now,
+            connected=self.view.connected,
+            connected_since=self.view.connected_since,
+            silence_before=self.view.silence_before,
+            live=frozenset(live),
+            placements=dict(self.view.placements()),
+            seen=frozenset(self.probes.seen),
+            absent_since=dict(self.absent_since),
+            failing=frozenset(self.probes.failing(self.timing)),
+            answered=frozenset(self.probes.answered),
+            settled=now - self.started > self.timing.startup_grace_seconds,
+            promoting=frozenset(self._promoting),
         )
 
-    def _absence_counts(self, site: str, now: float) -> bool:
-        """Whether a site's missing key makes it lost (its probes can, in any case).
+    def after_etcd_outage(self, now: float | None = None) -> bool:
+        """Whether etcd has just come back from a silence long enough to have cost live
+        sites their leases (failover.controller.decision.after_etcd_outage)."""
+        return after_etcd_outage(self.observe(now), self.timing)
 
-        Not right after an etcd outage; not while its probes answer and its key has been
-        missing less than the grace (a live site registering again). Otherwise the key is
-        etcd's word: a site that cannot renew it while etcd serves fences itself.
-        """
-        if self.after_etcd_outage(now):
-            return False
-        missing = now - self.absent_since.get(site, now)
-        return site not in self.probes.answered or missing >= self.timing.outage_grace_seconds
+    def lost_sites(self) -> set[str]:
+        """Sites that hold a primary but are gone (failover.controller.decision)."""
+        return set(lost_sites(self.observe(), self.timing))
 
     async def _campaign(self) -> None:
         async with self.coordination.campaign(self.node_id) as leadership:
@@ -131,15 +149,14 @@ class Controller:
                 await leadership.wait_elected()
                 log.info("controller %s elected (term %s)", self.node_id, leadership.term)
                 self.probes.clear()
-                prober = asyncio.create_task(self._probe_forever())
-                sweeper = asyncio.create_task(self._lift_stray_seals(leadership))
-                try:
+                async with asyncio.TaskGroup() as term:  # the probes and the sweeps: one term
+                    prober = term.create_task(self._probe_forever())
+                    sweeper = term.create_task(self._lift_stray_seals(leadership))
                     while leadership.is_leader:
                         self.tick(leadership)
                         await asyncio.sleep(self.timing.tick_seconds)
-                finally:
-                    await cancel_and_wait(prober)
-                    await cancel_and_wait(sweeper)
+                    prober.cancel()
+                    sweeper.cancel()
 
     async def _lift_stray_seals(self, leadership: Leadership) -> None:
         """Every ``seal_scan_seconds`` while leading: give a new epoch to tenants whose
@@ -150,7 +167,7 @@ class Controller:
         while leadership.is_leader:
             await asyncio.sleep(self.timing.seal_scan_seconds)
             lost = self.lost_sites()
-            busy = set(self._inflight) | {
+            busy = set(self._promoting) | {
                 tenant for tenant, p in self.view.placements().items() if p.primary in lost
             }
             try:
@@ -158,65 +175,55 @@ class Controller:
             except Exception as error:  # etcd or a site unreachable: the next scan
                 log.info("controller %s: stray-seal scan failed: %r", self.node_id, error)
 
-    def lost_sites(self) -> set[str]:
-        """Sites that hold a primary but are gone: no lease key (see _absence_counts), or
-        failing probes."""
-        now = time.monotonic()
-        live = self._observe_sites(now)
-        primaries = {p.primary for p in self.view.placements().values()}
-        # Only a site seen alive can be lost (sites still starting are not failures),
-        # unless it stays away longer than a start-up grace.
-        settled = time.monotonic() - self.started > self.timing.startup_grace_seconds
-        suspects = {s for s in primaries if s in self.probes.seen or settled}
-        by_probe = self.probes.failing(self.timing)
-        return {
-            s for s in suspects if s in by_probe or (s not in live and self._absence_counts(s, now))
-        }
-
     def tick(self, leadership: Leadership) -> None:
-        if not self.view.connected:
+        """One turn of the loop: a fresh snapshot, the decision, and its execution."""
+        snapshot = self.observe()
+        decision = decide(snapshot, self.timing)
+        self._report(decision)
+        if not snapshot.connected:
             return  # no failover without etcd (static stability)
-        lost = self.lost_sites()
-        now = time.monotonic()
-        for site in lost:
-            self.lost_since.setdefault(site, now)
-        for site in set(self.lost_since) - lost:
-            self.lost_since.pop(site)
-        sites = [record.to_site_info() for record in self.view.sites().values()]
-        primaries: dict[str, int] = {}
-        for placement in self.view.placements().values():
-            primaries[placement.primary] = primaries.get(placement.primary, 0) + 1
-        orphans = {
-            tenant: placement.primary
-            for tenant, placement in self.view.placements().items()
-            if placement.primary in lost and tenant not in self._inflight
-        }
-        if orphans:
-            batch = asyncio.create_task(
-                promote_lost(
-                    self.coordination,
-                    self.copies,
-                    orphans,
-                    sites,
-                    leader=leadership,
-                    primaries=primaries,
-                )
-            )
-            self._inflight |= set(orphans)
-            self._batches.add(batch)
-            batch.add_done_callback(functools.partial(self._finished, list(orphans)))
+        if decision.promote:
+            self._promote(decision.promote, snapshot, leadership)
         self.restorer.tick(leadership)
 
-    def _finished(self, tenants: Sequence[str], batch: asyncio.Task[list[Promotion]]) -> None:
-        self._inflight.difference_update(tenants)
-        self._batches.discard(batch)
-        if batch.cancelled():
+    def _report(self, decision: Decision) -> None:
+        for site, why in decision.lost.items():
+            if self._reported.get(site) != why:
+                log.warning("controller %s: site %s is lost: %s", self.node_id, site, why)
+        self._reported = dict(decision.lost)
+
+    def _promote(
+        self, orphans: Mapping[str, str], snapshot: Snapshot, leadership: Leadership
+    ) -> None:
+        if self._work is None:
+            raise RuntimeError("the controller promotes only while it runs (Controller.run)")
+        sites = [record.to_site_info() for record in self.view.sites().values()]
+        primaries = Counter(p.primary for p in snapshot.placements.values())
+        self._promoting |= set(orphans)
+        self._work.create_task(self._promote_batch(dict(orphans), sites, primaries, leadership))
+
+    async def _promote_batch(
+        self,
+        orphans: dict[str, str],
+        sites: list[SiteInfo],
+        primaries: Mapping[str, int],
+        leadership: Leadership,
+    ) -> None:
+        try:
+            results = await promote_lost(
+                self.coordination,
+                self.copies,
+                orphans,
+                sites,
+                leader=leadership,
+                primaries=primaries,
+            )
+        except Exception as error:  # etcd unreachable before a placement was read: next tick
+            log.error("promotion of %s failed: %s", ", ".join(orphans), error)
             return
-        error = batch.exception()
-        if error is not None:  # etcd unreachable before a placement was read: next tick
-            log.error("promotion of %s failed: %s", ", ".join(tenants), error)
-            return
-        for result in batch.result():
+        finally:
+            self._promoting.difference_update(orphans)
+        for result in results:
             log.info(
                 "promotion %s: %s -> %s (epoch %s, %.3f s) %s",
                 result.tenant,
@@ -226,7 +233,10 @@ class Controller:
                 result.seconds,
                 result.reason,
             )
-            self.on_promotion(result)
+            try:
+                self.on_promotion(result)
+            except Exception:  # the caller's hook: not a reason to stop the controller
+                log.exception("on_promotion failed for %s", result.tenant)
 
     async def _probe_forever(self) -> None:
         async with httpx.AsyncClient(

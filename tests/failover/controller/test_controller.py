@@ -1,0 +1,114 @@
+"""The controller's shell (failover/controller/loop.py) against in-memory coordination:
+elected, it promotes the tenants of a site whose key is gone, in one batch; it does
+nothing while etcd is unreachable; right after an etcd outage a missing key waits for
+the grace. No etcd processes: each test takes about a second."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from failover.controller.detection import ControllerTiming
+from failover.controller.engine import Promotion
+from failover.controller.loop import Controller
+from tests.failover.controller.conftest import RECORDS, World
+
+pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
+REPLICAS = ("gcp-osaka", "sakura-ishikari")
+TENANTS = ("041009", "011002", "472018")
+TIMING = ControllerTiming(
+    tick_seconds=0.02,
+    startup_grace_seconds=0.0,
+    outage_silence_seconds=0.2,
+    outage_grace_seconds=1.0,
+)
+
+
+class Promoted(list[Promotion]):
+    """The controller's promotions, as its hook reports them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.all_done = asyncio.Event()
+
+    def report(self, promotion: Promotion) -> None:
+        self.append(promotion)
+        if len(self) == len(TENANTS):
+            self.all_done.set()
+
+
+@asynccontextmanager
+async def leading(world: World) -> AsyncIterator[tuple[Controller, Promoted]]:
+    for tenant in TENANTS:
+        await world.place(tenant, "aws-tokyo", REPLICAS)
+    promoted = Promoted()
+    controller = Controller(
+        "aws-tokyo", world.coordination, world.view, world.copies, TIMING, promoted.report
+    )
+    task = asyncio.create_task(controller.run())
+    try:
+        async with asyncio.timeout(5):
+            await world.view.wait_until(lambda v: v.controller is not None)
+        await asyncio.sleep(5 * TIMING.tick_seconds)  # it has seen every site alive
+        yield controller, promoted
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def primaries(world: World) -> set[str]:
+    placements, _ = await world.coordination.list_placements()
+    return {placements[t].primary for t in TENANTS}
+
+
+async def test_the_tenants_of_a_lost_site_are_promoted_in_one_batch(world: World) -> None:
+    async with leading(world) as (_, promoted):
+        world.copies.down.add("aws-tokyo")
+        world.coordination.expire("aws-tokyo")
+        async with asyncio.timeout(5):
+            await promoted.all_done.wait()
+    assert all(p.ok and p.old_primary == "aws-tokyo" for p in promoted)
+    assert (await primaries(world)) <= set(REPLICAS)
+    # one seal request per replica site, one promotion per new primary's site
+    assert sorted(site for site, _ in world.copies.steps("seal")) == sorted(REPLICAS)
+    assert len(world.copies.steps("promote")) == len({p.new_primary for p in promoted})
+
+
+async def test_nothing_moves_while_etcd_is_unreachable(world: World) -> None:
+    async with leading(world) as (controller, promoted):
+        world.coordination.stop()
+        world.coordination.expire("aws-tokyo")  # unseen: the view serves what it had
+        await asyncio.sleep(0.5)
+        assert promoted == [] and world.copies.calls == []
+        assert controller.lost_sites() == set()
+
+
+async def test_after_an_outage_a_missing_key_waits_for_the_grace(world: World) -> None:
+    async with leading(world) as (_, promoted):
+        world.coordination.stop()
+        world.coordination.expire("aws-tokyo")  # its lease lapsed during the outage
+        await asyncio.sleep(TIMING.outage_silence_seconds + 0.1)
+        world.coordination.start()
+        await asyncio.sleep(TIMING.outage_grace_seconds / 2)
+        assert promoted == []  # it may just not have registered again yet
+        await world.coordination.register_site(RECORDS["aws-tokyo"])  # it had not died
+        await asyncio.sleep(TIMING.outage_grace_seconds)
+        assert promoted == [] and (await primaries(world)) == {"aws-tokyo"}
+
+
+async def test_after_an_outage_a_site_that_stays_away_is_lost_once_the_grace_ends(
+    world: World,
+) -> None:
+    async with leading(world) as (_, promoted):
+        world.coordination.stop()
+        world.coordination.expire("aws-tokyo")
+        await asyncio.sleep(TIMING.outage_silence_seconds + 0.1)
+        world.coordination.start()
+        back = asyncio.get_running_loop().time()
+        async with asyncio.timeout(5):
+            await promoted.all_done.wait()
+        assert asyncio.get_running_loop().time() - back >= TIMING.outage_grace_seconds * 0.9
+    assert (await primaries(world)) <= set(REPLICAS)
