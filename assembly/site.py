@@ -18,6 +18,7 @@ from failover.alerts.api import build_router as build_alerts_router
 from failover.alerts.settings import EvacuationSettings
 from failover.alerts.trigger import EvacuationTrigger
 from failover.controller.moves import BackgroundEvacuations, MoveTrigger
+from replication.api import include as include_replication
 from replication.node import ReplicationNode
 from replication.primary.acks import ReplicationAcks
 from replication.protocol.forwarding import ForwardSignatures
@@ -164,7 +165,7 @@ def create_app(
     for router in service_routers():
         app.include_router(router, prefix=API_PREFIX)
     if replication is not None:
-        app.include_router(replication.router())
+        include_replication(app, replication)
     app.include_router(build_alerts_router(alerts or alert_intake(settings)))
 
     @app.get("/healthz", tags=["operations"], summary="生存確認 / liveness")

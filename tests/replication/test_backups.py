@@ -205,15 +205,15 @@ async def test_the_log_is_kept_until_a_backup_holds_it(
     cluster.place("site-a", ("site-b",))
     await cluster.create_tenant("site-a")
     a = cluster["site-a"]
-    a.node.backups = BackupPlan(MasterKey(b"n" * 32), buckets, interval_seconds=0)
+    a.node.retention.backups = BackupPlan(MasterKey(b"n" * 32), buckets, interval_seconds=0)
     await commit(a, write_audit(count=10))
     await cluster.caught_up("site-b")
-    await a.node.truncate_logs()
+    await a.node.retention.truncate_logs()
     assert a.log_bounds()[0] == 1  # every replica holds it, no backup does yet
 
     await _acknowledged(cluster, "site-a")  # a backup holds only what b acknowledged
-    assert await a.node.back_up(SENDAI) == a.state().head
-    await a.node.truncate_logs()
+    assert await a.node.retention.back_up(SENDAI) == a.state().head
+    await a.node.retention.truncate_logs()
     assert a.log_bounds()[0] == a.state().head
 
 
@@ -258,7 +258,7 @@ async def test_after_a_failover_the_archive_holds_the_new_primarys_history_only(
     a, b, c = cluster["site-a"], cluster["site-b"], cluster["site-c"]
     master = MasterKey(b"f" * 32)
     for site in (a, b, c):
-        site.node.backups = BackupPlan(master, buckets, interval_seconds=0)
+        site.node.retention.backups = BackupPlan(master, buckets, interval_seconds=0)
     await commit(a, write_audit(count=5))
     await cluster.caught_up("site-b", "site-c")
     await _acknowledged(cluster, "site-a")
@@ -297,8 +297,8 @@ async def test_after_a_failover_the_archive_holds_the_new_primarys_history_only(
     await _acknowledged(cluster, "site-b")
 
     # b archives from the fork point of its epoch, and a snapshot.
-    assert await b.node.back_up(SENDAI) == b.state().head
-    assert b.node.backed_up[SENDAI] == (b.state().write_epoch, b.state().head)
+    assert await b.node.retention.back_up(SENDAI) == b.state().head
+    assert b.node.retention.backed_up[SENDAI] == (b.state().write_epoch, b.state().head)
     for seq, digest in [(first_seq, first_digest), (None, b.digest())]:
         into = Database(fresh_url())
         into.migrate()
@@ -404,12 +404,12 @@ async def test_drill_a_site_whose_data_is_gone_restores_from_a_bucket_and_catche
     await cluster.create_tenant("site-a")
     a, b = cluster["site-a"], cluster["site-b"]
     master = MasterKey(b"d" * 32)
-    a.node.backups = BackupPlan(master, buckets, interval_seconds=0)
+    a.node.retention.backups = BackupPlan(master, buckets, interval_seconds=0)
     await commit(a, write_audit(count=20))
     await commit(a, add_user("watanabe"))
     await cluster.caught_up("site-b", "site-c")
     await _acknowledged(cluster, "site-a")
-    assert await a.node.back_up(SENDAI) == a.state().head
+    assert await a.node.retention.back_up(SENDAI) == a.state().head
 
     cluster.router.down.add("site-b")  # b is down...
     archive._remove(b.db, SENDAI)  # ...and its data is gone
@@ -437,11 +437,11 @@ async def test_drill_every_copy_lost_the_newest_backup_becomes_the_primary(
     await cluster.create_tenant("site-a")
     a, b, c = cluster["site-a"], cluster["site-b"], cluster["site-c"]
     master = MasterKey(b"e" * 32)
-    a.node.backups = BackupPlan(master, buckets, interval_seconds=0)
+    a.node.retention.backups = BackupPlan(master, buckets, interval_seconds=0)
     await commit(a, write_audit(count=12))
     await cluster.caught_up("site-b", "site-c")
     await _acknowledged(cluster, "site-a")
-    assert await a.node.back_up(SENDAI) == a.state().head
+    assert await a.node.retention.back_up(SENDAI) == a.state().head
     backed_up_seq, backed_up_digest = a.state().head, a.digest()
     await commit(a, add_user("not-backed-up"))  # acknowledged, never archived
     lost_head = a.state().head

@@ -71,7 +71,7 @@ async def test_the_log_is_truncated_below_what_every_copy_holds(cluster: Cluster
     cluster.router.down.add("site-c")  # c falls behind: nothing it lacks may go
     await commit(a, write_audit(count=10))
     c_holds = c.state().head
-    await a.node.truncate_logs()
+    await a.node.retention.truncate_logs()
     assert a.log_bounds()[0] == c_holds
     assert a.state().log_start == c_holds
 
@@ -81,7 +81,7 @@ async def test_the_log_is_truncated_below_what_every_copy_holds(cluster: Cluster
     await cluster.caught_up("site-b", "site-c")
     # The replicas hold the head; the primary counts it once their answers reach it.
     for _ in range(100):
-        await a.node.truncate_logs()
+        await a.node.retention.truncate_logs()
         if a.state().log_start == a.state().head:
             break
         await asyncio.sleep(0.05)
@@ -89,7 +89,7 @@ async def test_the_log_is_truncated_below_what_every_copy_holds(cluster: Cluster
     assert floor == a.state().head == a.log_bounds()[0]
     # The replicas learn the floor with the next batch (or heartbeat) and truncate too.
     await cluster.wait_for(lambda: b.state().truncate_below >= floor, what="b to learn the floor")
-    await b.node.truncate_logs()
+    await b.node.retention.truncate_logs()
     assert b.log_bounds()[0] == floor
     assert a.digest() == b.digest() == c.digest()
 

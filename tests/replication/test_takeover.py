@@ -29,7 +29,7 @@ async def test_a_write_before_the_takeover_gets_a_503_and_changes_nothing(
     head_before, digest_before = b.state().head, b.digest()
 
     # The controller moves the tenant to b; b's takeover is slow (its reconcile is held).
-    async with b.node._reconciling:
+    async with b.node.primaries._reconciling:
         cluster.place("site-b", ("site-a",))
         assert SENDAI not in b.node.primaries
 
