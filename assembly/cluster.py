@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import httpx
 from pydantic import ValidationError
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_fixed
 
 from failover.controller.detection import ControllerTiming
 from failover.controller.loop import Controller
@@ -149,13 +150,15 @@ class ClusterLink:
         }
 
     async def _register(self) -> None:
-        """Register, retrying while etcd is unreachable (the site serves meanwhile)."""
-        while self.registration is None:
-            try:
+        """Register, retrying while etcd is unreachable (the site serves meanwhile), every
+        keep-alive interval (the registration retry interval of docs/failover.md)."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(CoordinationUnavailable),
+            wait=wait_fixed(self.settings.keepalive_interval_seconds),
+            before_sleep=lambda _state: log.warning("etcd unreachable: site registration retries"),
+        ):
+            with attempt:
                 self.registration = await self.coordination.register_site(self.record)
-            except CoordinationUnavailable:
-                log.warning("etcd unreachable: site registration retries")
-                await asyncio.sleep(self.settings.keepalive_interval_seconds)
 
     async def stop(self) -> None:
         for task in (self._registering, self._failsafe_task, self._controller_task):

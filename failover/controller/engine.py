@@ -236,6 +236,8 @@ async def reinstate(
     ``known``: placements already read, for the first attempt."""
     done: dict[str, Reinstated] = {}
     pending = dict(sources)
+    # Not a retry of errors (no retry helper): a lost compare-and-swap reads again and
+    # decides again, per tenant of the batch.
     for attempt in range(attempts):
         if not pending:
             break
@@ -316,6 +318,7 @@ async def _promote_batch(
             tenant, lost[tenant], new, epoch, sealed, time.monotonic() - started, reason
         )
 
+    # As in reinstate: a lost compare starts that tenant again from a fresh read.
     for _attempt in range(PROMOTION_ATTEMPTS):
         if not pending:
             break

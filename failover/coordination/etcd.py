@@ -28,6 +28,12 @@ import aetcd.rpc as etcd_rpc
 import aetcd.rtypes as etcd_types
 import aetcd.watcher as etcd_watcher
 import grpc  # type: ignore[import-untyped]
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_before_delay,
+    wait_exponential,
+)
 
 from failover.coordination.codec import (
     CodecError,
@@ -260,29 +266,36 @@ class _Link:
             await _close_quietly(client)
 
     async def call(self, op: Callable[[Any], Awaitable[_T]], *, what: str, budget: float) -> _T:
-        """Run ``op(client)``, moving through the endpoints until ``budget`` seconds pass."""
+        """Run ``op(client)``, moving through the endpoints until ``budget`` seconds pass:
+        a transient error drops the client, so the next attempt asks the next member,
+        after a short backoff (20 ms doubling to 250 ms)."""
         deadline = time.monotonic() + budget
-        delay = 0.02
-        last: BaseException | None = None
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            client = None
-            try:
-                client = await self.client()
-                return await _within(op(client), min(self._call_timeout, remaining))
-            except Exception as error:
-                if not _is_transient(error):
-                    raise
-                last = error
-                log.debug("etcd %s via %s failed: %r", what, self.endpoint, error)
-                await self.drop(client)
-            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, 0.25)
-        raise CoordinationUnavailable(
-            f"etcd に接続できません（{what}） / etcd unreachable ({what}): {last!r}"
+        attempts = AsyncRetrying(
+            retry=retry_if_exception(_is_transient),
+            wait=wait_exponential(multiplier=0.02, max=0.25),
+            stop=stop_before_delay(budget),
+            reraise=True,
         )
+        try:
+            async for attempt in attempts:
+                with attempt:
+                    client = None
+                    try:
+                        client = await self.client()
+                        remaining = max(0.0, deadline - time.monotonic())
+                        return await _within(op(client), min(self._call_timeout, remaining))
+                    except Exception as error:
+                        if _is_transient(error):
+                            log.debug("etcd %s via %s failed: %r", what, self.endpoint, error)
+                            await self.drop(client)
+                        raise
+        except Exception as error:
+            if not _is_transient(error):
+                raise
+            raise CoordinationUnavailable(
+                f"etcd に接続できません（{what}） / etcd unreachable ({what}): {error!r}"
+            ) from None
+        raise AssertionError("unreachable: the attempts end by a return or an error")
 
 
 class EtcdCoordination(Coordination):
@@ -755,6 +768,8 @@ class _EtcdLeadership(Leadership):
         self._callbacks.append(callback)
 
     async def _run(self) -> None:
+        # Hand-written, not a retry helper: it runs for the candidate's life and each error
+        # kind acts differently (step down, campaign again); the calls inside retry via _Link.
         delay = 0.05
         while not self._resigned:
             try:
@@ -1070,6 +1085,8 @@ class _EtcdClusterView(ClusterView):
             self._signal()
 
     async def _run(self) -> None:
+        # Hand-written, not a retry helper: a watch held for the view's life, where each
+        # error kind acts differently (relist after compaction, mark disconnected).
         delay = 0.05
         while True:
             client: Any = None

@@ -281,6 +281,8 @@ async def _one_write(
     """Write number n until acknowledged, rejected or out of time; returns the outcome."""
     tenant = operation.tenant
     last_round = 0
+    # Hand-written, not a retry helper: this is the drill's model of a client (every
+    # attempt at every site is logged for the checker), not plumbing.
     for number, (round_no, site) in enumerate(_rotation(config.sites, n), start=1):
         if round_no > last_round:
             await asyncio.sleep(min(config.retry_backoff * 2 ** (round_no - 1), 1.0))
