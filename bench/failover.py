@@ -8,7 +8,7 @@ Starts its own sandbox (three sites, real etcd, demo tenants) in a temporary fol
    rotating over the sites that hold primaries; RTO per affected tenant;
 2. ``--switchovers`` switchover drills under load; the write pause of each move;
 3. an evacuation of a site that is primary of ``--evacuate-tenants`` tenants (placements
-   only, their data empty: assembly.sandbox.bulk), timed from the request to the last move.
+   only, their data empty: assembly.sandbox.empty_tenants), timed from the request to the last move.
 The last line is one JSON object: rto_p50_s, rto_p99_s, evacuate_1000_s (the evacuation's
 seconds, whatever the count), switchover_pause_s (the largest), lost_acknowledged_writes.
 ``--evacuation-only`` skips the demo data and the drills (1 and 2): only step 3 is run.
@@ -37,8 +37,8 @@ import httpx
 
 from assembly.drills.runner import DrillOptions, run_drill
 from assembly.drills.sandbox_env import MovingWatch, open_environment, sandbox_peer_client
-from assembly.sandbox.bulk import place_empty_tenants
 from assembly.sandbox.demo import seed
+from assembly.sandbox.empty_tenants import place_empty_tenants
 from assembly.sandbox.runner import Sandbox
 from failover.controller.moves import DEFAULT_CONCURRENCY, request_evacuation
 from failover.coordination import connect_etcd

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from assembly.sandbox.bulk import bulk_codes
+from assembly.sandbox.empty_tenants import bulk_codes
 from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.coordination import Leadership, LeadershipLost, PlacementConflict, connect_etcd
 from failover.coordination.etcd import _TXN_PLACEMENTS
