@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +49,10 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         # other pragmas) was a visible cost of a site busy with a thousand tenants.
         kwargs.setdefault("pool_size", 15)
         kwargs.setdefault("max_overflow", 0)
-    engine = create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": LOCK_WAIT_MS / 1000}, **kwargs
-    )
+    connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": LOCK_WAIT_MS / 1000}
+    if database and database != ":memory:":
+        connect_args["factory"] = _queue_of(str(Path(database).resolve()))
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -71,10 +75,98 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         # tenant so change-log seqs follow commit order.
         if connection.get_execution_options().get(READ_ONLY):
             connection.exec_driver_sql("BEGIN")
-        else:
+            return
+        driver = connection.connection.driver_connection
+        queued = isinstance(driver, QueuedWriter)
+        if queued and not driver.take_turn():
+            # what SQLite's own busy timeout would have said after the same wait
+            raise OperationalError(
+                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
+            )
+        try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            if queued:
+                driver.end_turn()
+            raise
 
     return engine
+
+
+class QueuedWriter(sqlite3.Connection):
+    """A SQLite connection whose write transactions wait in line, within this process, on
+    one lock per database file before BEGIN IMMEDIATE, and hand it on when they end.
+
+    Why: SQLite's busy handler polls a locked database with growing sleeps (1, 2, 5, 10,
+    15 … 100 ms). Since every commit waits for the disk (synchronous=FULL), a process's
+    writers often found the lock taken and slept past its release, again and again (the
+    replicated p99's tail: docs/benchmarks.md, "SQLite writers in line"). The line only
+    orders this process's writers; SQLite's lock still decides (other processes), and
+    the wait is bounded by the same LOCK_WAIT_MS."""
+
+    #: the line of this database file (one class per file: see _queue_of)
+    line: threading.Lock
+    #: the lock this connection holds while its write transaction is open
+    _turn: threading.Lock | None = None
+
+    def take_turn(self) -> bool:
+        """Wait for this file's line (at most LOCK_WAIT_MS); False when the wait ran out."""
+        line = self.line
+        if not line.acquire(timeout=LOCK_WAIT_MS / 1000):
+            return False
+        self._turn = line
+        return True
+
+    def end_turn(self) -> None:
+        turn, self._turn = self._turn, None
+        if turn is not None:
+            turn.release()
+
+    # Every way a transaction ends hands the turn on: SQLAlchemy commits and rolls back
+    # through these (a pool's reset on return is a rollback), and closes a broken one.
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.end_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.end_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.end_turn()
+
+    def __del__(self) -> None:
+        self.end_turn()
+
+
+_QUEUES: dict[str, type[QueuedWriter]] = {}
+_QUEUES_GUARD = threading.Lock()
+
+
+def _queue_of(path: str) -> type[QueuedWriter]:
+    """The connection class of one database file: every engine on it shares its line."""
+    with _QUEUES_GUARD:
+        if path not in _QUEUES:
+            _QUEUES[path] = type("QueuedWriter", (QueuedWriter,), {"line": threading.Lock()})
+        return _QUEUES[path]
+
+
+def _fresh_lines() -> None:
+    # a forked child has none of its parent's threads: no turn there is held
+    global _QUEUES_GUARD
+    _QUEUES_GUARD = threading.Lock()
+    for queue in _QUEUES.values():
+        queue.line = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_fresh_lines)
 
 
 def is_lock_timeout(error: OperationalError) -> bool:
