@@ -26,8 +26,8 @@ from yui.audit.api import router as audit_router
 from yui.auth.api import router as auth_router
 from yui.auth.ratelimit import login_limiter
 from yui.db.base import Base
+from yui.db.context import WriteGate
 from yui.db.database import Database
-from yui.db.fencing import WriteGate
 from yui.http import problems
 from yui.http.deps import SiteContext, metrics_scraper
 from yui.http.gateway import Gateway, RouteLookup, SiteSignatures

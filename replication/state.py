@@ -19,10 +19,8 @@ from sqlalchemy.orm import Session
 from replication.history import History, epoch_at
 from replication.models import ReplicationState
 from replication.sql import insert_ignore, table_of
-from yui.changelog.capture import APPLYING
 from yui.changelog.models import ChangeLogEntry, LogHead
 from yui.db.database import Database
-from yui.tenancy.scope import TENANT
 
 _STATE = table_of(ReplicationState)
 _HEADS = table_of(LogHead)
@@ -149,16 +147,10 @@ def save(connection: Connection, state: CopyState) -> None:
 
 @contextmanager
 def applying(db: Database, tenant: str) -> Iterator[tuple[Session, Connection]]:
-    """A write transaction that applies shipped work: no change capture (the entries
-    are logged as they came), no write fence, no tenant-scope checks. The caller
-    commits; leaving without a commit rolls back."""
-    session = db.sessions()
-    session.info[APPLYING] = True
-    session.info[TENANT] = tenant
-    try:
-        yield session, session.connection()
-    finally:
-        session.close()
+    """A write transaction that applies shipped work (`Database.applying_as_replica`),
+    with its connection. The caller commits; leaving without a commit rolls back."""
+    with db.applying_as_replica(tenant) as uow:
+        yield uow.session, uow.session.connection()
 
 
 def holds_copy(connection: Connection, tenant: str) -> bool:

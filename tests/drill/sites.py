@@ -12,8 +12,8 @@ from assembly.site import API_PREFIX, create_app
 from failover.drill.probe_api import router as probe_router
 from tests.conftest import TEST_SECRET
 from tests.support.factories import SENDAI, tenant, user
+from yui.db.context import WriteGate
 from yui.db.database import Database
-from yui.db.fencing import WriteGate
 from yui.http.gateway import RouteLookup
 from yui.settings import Settings, load_settings
 

@@ -43,8 +43,9 @@ from failover.drill.loadgen import SiteEndpoint
 from tests.drill.sites import site_app, site_db
 from tests.support.factories import PASSWORD, SENDAI
 from yui.changelog.models import LogHead
+from yui.db.context import WriteGate
 from yui.db.database import Database
-from yui.db.fencing import NotPrimary, WriteGate
+from yui.db.fencing import NotPrimary
 from yui.http.gateway import Route
 
 

@@ -35,13 +35,13 @@ import orjson
 from sqlalchemy import JSON, Date, Table, inspect
 from sqlalchemy.orm import Session
 
-from yui.changelog.capture import APPLYING, append_to_log, reserve_seqs
+from yui.changelog.capture import append_to_log, reserve_seqs
 from yui.changelog.encoding import to_json
 from yui.changelog.models import ChangeLogEntry
 from yui.db.base import TenantScoped
-from yui.db.fencing import WRITE_GATE, WriteGate
+from yui.db.context import context_of
 from yui.errors import TenantScopeError
-from yui.tenancy.scope import ALL_TENANTS, tenant_in_scope
+from yui.tenancy.scope import tenant_in_scope
 
 
 def insert_rows(
@@ -112,12 +112,13 @@ def insert_columns(
     (count,) = counts
     if count == 0:
         return
-    tenant = tenant_in_scope(session)
-    if tenant is None or session.info.get(ALL_TENANTS) or session.info.get(APPLYING):
+    context = context_of(session)
+    tenant = context.tenant
+    if tenant is None or context.all_tenants or context.applying:
         raise TenantScopeError("a bulk insert needs exactly one tenant in scope")
-    gate: WriteGate | None = session.info.get(WRITE_GATE)
-    if gate is not None:
-        gate(tenant)  # refuse at the first batch, not after a million rows (the commit asks again)
+    if context.write_gate is not None:
+        # refuse at the first batch, not after a million rows (the commit asks again)
+        context.write_gate(tenant)
     mapper = inspect(model)
     table = mapper.local_table
     assert isinstance(table, Table)
@@ -157,7 +158,8 @@ def insert_columns(
         _check_encoded(logged, by_column, table_columns)
     pk_names = [column.name for column in mapper.primary_key]
 
-    append_to_log(session)  # the session's earlier changes first: they may be referred to
+    # the session's earlier changes first: they may be referred to
+    append_to_log(session, context)
     seqs = reserve_seqs(session, tenant, count)
     _executemany(session, table, by_column)
     _executemany(

@@ -1,9 +1,11 @@
 """Change capture: every committed change of a tenant's row goes to its change log.
 
 Mapper events record each INSERT / UPDATE / DELETE of a `TenantScoped` row in the
-order the flush executes them; `before_commit` flushes, takes the next seqs from
-the tenant's log head and appends the entries in the same transaction. A rolled
-back transaction therefore leaves no entry, and services write no replication code.
+order the flush executes them, into the session's transaction context; the unit of
+work's commit hooks then run `append_to_log` (flush, take the next seqs from the
+tenant's log head, append the entries) inside the transaction being committed, and
+`notify_logged` after it. A rolled back transaction therefore leaves no entry, and
+services write no replication code.
 
 A bulk INSERT (yui.changelog.bulk.insert_rows, for imports) fires no mapper events;
 it logs its rows itself, through `reserve_seqs`, possibly many times in one
@@ -25,24 +27,8 @@ from sqlalchemy.orm import Mapper, Session, object_session
 from yui.changelog.encoding import to_json
 from yui.changelog.models import ChangeLogEntry, LogHead
 from yui.db.base import TenantScoped
+from yui.db.context import Change, TransactionContext, TransactionState, context_of
 from yui.errors import TenantScopeError, Unavailable
-
-PENDING = "yui_pending_changes"
-#: set on a session that applies shipped entries: it must not log them again
-APPLYING = "yui_applying"
-#: callbacks run after a commit that logged entries: (tenant, last_seq)
-ON_LOGGED = "yui_on_logged"
-#: (tenant, first seq) of the transaction's first append; later appends reuse both
-TX_SEQ = "yui_tx_seq"
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    tenant_id: str
-    table_name: str
-    op: str
-    pk: dict[str, Any]
-    row: dict[str, Any] | None
 
 
 def _columns(mapper: Mapper[Any], target: Any, only_changed: bool) -> dict[str, Any]:
@@ -65,9 +51,11 @@ def _primary_key(mapper: Mapper[Any], target: Any) -> dict[str, Any]:
 
 def _record(target: Any, change: Change) -> None:
     session = object_session(target)
-    if session is None or session.info.get(APPLYING):
+    if session is None:
         return
-    session.info.setdefault(PENDING, []).append(change)
+    context = context_of(session)
+    if not context.applying:  # applied entries are logged as they came
+        context.transaction.pending.append(change)
 
 
 def _table(mapper: Mapper[Any]) -> str:
@@ -137,7 +125,8 @@ def reserve_seqs(session: Session, tenant: str, count: int) -> Reservation:
     transaction's first seq as `tx_seq`. On PostgreSQL the log head's row stays locked
     until the transaction ends, so a tenant's commits follow their seqs.
     """
-    earlier = session.info.get(TX_SEQ)
+    transaction = context_of(session).transaction
+    earlier = transaction.tx_seq
     if earlier is not None and earlier[0] != tenant:
         raise TenantScopeError(
             f"one transaction changed rows of several tenants: {sorted({earlier[0], tenant})}"
@@ -162,8 +151,10 @@ def reserve_seqs(session: Session, tenant: str, count: int) -> Reservation:
                 retry_after=REPLICA_RETRY_AFTER,
             )
     first = last_seq - count + 1
-    tx_seq: int = session.info.setdefault(TX_SEQ, (tenant, first))[1]
-    logged: list[tuple[str, int]] = session.info.setdefault("yui_logged", [])
+    if transaction.tx_seq is None:
+        transaction.tx_seq = (tenant, first)
+    tx_seq = transaction.tx_seq[1]
+    logged = transaction.logged
     if logged and logged[-1][0] == tenant:
         logged[-1] = (tenant, last_seq)  # a later append of the same transaction
     else:
@@ -171,10 +162,14 @@ def reserve_seqs(session: Session, tenant: str, count: int) -> Reservation:
     return Reservation(tenant, first, last_seq, epoch, tx_seq)
 
 
-def append_to_log(session: Session) -> None:
-    """Write the pending changes to the change log, inside the session's transaction."""
+def append_to_log(session: Session, context: TransactionContext) -> None:
+    """Write the pending changes to the change log, inside the session's transaction.
+
+    A commit hook (after the write fence); a bulk insert also calls it before its rows,
+    so the session's earlier changes keep their place in the log."""
     session.flush()
-    changes: list[Change] = session.info.pop(PENDING, [])
+    transaction = context.transaction
+    changes, transaction.pending = transaction.pending, []
     if not changes:
         return
     tenants = {change.tenant_id for change in changes}
@@ -204,27 +199,9 @@ def append_to_log(session: Session) -> None:
     )
 
 
-def install(session_class: type[Session]) -> None:
-    @event.listens_for(session_class, "before_commit")
-    def _before_commit(session: Session) -> None:
-        if not session.info.get(APPLYING):
-            append_to_log(session)
-
-    @event.listens_for(session_class, "after_commit")
-    def _after_commit(session: Session) -> None:
-        session.info.pop(TX_SEQ, None)
-        logged = session.info.pop("yui_logged", [])
-        for callback in session.info.get(ON_LOGGED, []):
-            for tenant, last_seq in logged:
-                callback(tenant, last_seq)
-
-    @event.listens_for(session_class, "after_rollback")
-    def _after_rollback(session: Session) -> None:
-        session.info.pop(PENDING, None)
-        session.info.pop("yui_logged", None)
-        session.info.pop(TX_SEQ, None)
-
-    @event.listens_for(session_class, "after_transaction_end")
-    def _after_transaction_end(session: Session, transaction: Any) -> None:
-        if transaction.parent is None:  # the outermost transaction ended, however it ended
-            session.info.pop(TX_SEQ, None)
+def notify_logged(context: TransactionContext, committed: TransactionState) -> None:
+    """After the commit: tell each on-logged callback what the transaction logged (a
+    commit hook; the committing thread)."""
+    for callback in context.on_logged:
+        for tenant, last_seq in committed.logged:
+            callback(tenant, last_seq)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,8 +14,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import sessionmaker
 
+from yui.db.context import OnLogged, WriteGate
 from yui.db.engine import is_sqlite, make_engine
-from yui.db.fencing import WriteGate
 from yui.db.session import YuiSession
 from yui.db.unit_of_work import UnitOfWork
 
@@ -25,26 +25,39 @@ MIGRATION_LOCK = 0x7975692D6D6967
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        write_gate: WriteGate | None = None,
+        on_logged: Iterable[OnLogged] = (),
+    ) -> None:
         self.url = url
         self.engine: Engine = make_engine(url)
-        self.sessions = sessionmaker(bind=self.engine, class_=YuiSession, expire_on_commit=False)
+        self._sessions = sessionmaker(bind=self.engine, class_=YuiSession, expire_on_commit=False)
         #: called after each commit that logged entries (replication wakes its sender here)
-        self.on_logged: list[Callable[[str, int], None]] = []
+        self.on_logged: list[OnLogged] = list(on_logged)
         #: asked before each commit that writes a tenant's rows (None: a lone site takes all)
-        self.write_gate: WriteGate | None = None
+        self.write_gate: WriteGate | None = write_gate
 
     def unit_of_work(
         self, tenant: str | None, *, read_only: bool = False, all_tenants: bool = False
     ) -> UnitOfWork:
         return UnitOfWork(
-            self.sessions,
+            self._sessions,
             tenant,
             read_only=read_only,
             all_tenants=all_tenants,
             on_logged=self.on_logged,
             write_gate=self.write_gate,
         )
+
+    def applying_as_replica(self, tenant: str) -> UnitOfWork:
+        """A write transaction for replication's own work on `tenant`'s copy: applying
+        shipped entries (logged as they came), and its copy state. No change capture,
+        no write fence, no tenant-scope checks of writes; the caller commits, and
+        leaving without a commit rolls back."""
+        return UnitOfWork(self._sessions, tenant, applying=True)
 
     def alembic_config(self) -> Config:
         config = Config()

@@ -1,18 +1,41 @@
-"""The unit of work: one transaction for one tenant. Every service write goes through it."""
+"""The unit of work: one transaction for one tenant. Every service write goes through it.
+
+Its commit runs `WRITE_HOOKS` in this order, each by a plain call (`YuiSession.commit`):
+1. `fencing.check_write_gate` — inside the transaction: is this site the tenant's
+   primary now? A refusal raises before anything is logged;
+2. `capture.append_to_log` — inside the transaction: the row changes the mapper events
+   recorded go to the tenant's change log, with the next seqs and the current epoch;
+3. the database commit;
+4. `capture.notify_logged` — after it: the on-logged callbacks (replication's sender,
+   the request's wait for its acknowledgements) learn the last seq committed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
 from sqlalchemy.orm import sessionmaker
 
-from yui.changelog.capture import ON_LOGGED
+from yui.changelog.capture import append_to_log, notify_logged
+from yui.db.context import (
+    CommitHooks,
+    OnLogged,
+    TransactionContext,
+    WriteGate,
+    attach,
+)
 from yui.db.engine import READ_ONLY
-from yui.db.fencing import WRITE_GATE, WriteGate
+from yui.db.fencing import check_write_gate
 from yui.db.session import YuiSession
-from yui.tenancy.scope import ALL_TENANTS, TENANT
+
+#: the commit of every unit of work that writes for a tenant: the fence before the
+#: capture, so a refused commit logs nothing; both before the commit, so the log and
+#: the rows commit together
+WRITE_HOOKS = CommitHooks(
+    before_commit=(check_write_gate, append_to_log), after_commit=(notify_logged,)
+)
 
 
 class UnitOfWork:
@@ -25,16 +48,26 @@ class UnitOfWork:
         *,
         read_only: bool = False,
         all_tenants: bool = False,
-        on_logged: list[Callable[[str, int], None]] | None = None,
+        on_logged: Sequence[OnLogged] = (),
         write_gate: WriteGate | None = None,
+        applying: bool = False,
     ) -> None:
         self._factory = factory
-        self.tenant = tenant
         self.read_only = read_only
-        self.all_tenants = all_tenants
-        self._on_logged = on_logged or []
-        self._write_gate = write_gate
+        self._context = TransactionContext(
+            tenant,
+            all_tenants=all_tenants,
+            applying=applying,
+            write_gate=write_gate,
+            on_logged=on_logged,
+            # applied entries are logged as they came and fenced by the seal, not here
+            hooks=CommitHooks() if applying else WRITE_HOOKS,
+        )
         self._session: YuiSession | None = None
+
+    @property
+    def tenant(self) -> str | None:
+        return self._context.tenant
 
     @property
     def session(self) -> YuiSession:
@@ -44,10 +77,7 @@ class UnitOfWork:
 
     def __enter__(self) -> Self:
         session = self._factory()
-        session.info[TENANT] = self.tenant
-        session.info[ALL_TENANTS] = self.all_tenants
-        session.info[ON_LOGGED] = self._on_logged
-        session.info[WRITE_GATE] = self._write_gate
+        attach(session, self._context)
         if self.read_only:
             session.connection(execution_options={READ_ONLY: True})
         self._session = session
@@ -66,7 +96,7 @@ class UnitOfWork:
     def commit(self) -> None:
         if self.read_only:
             raise RuntimeError("a read-only unit of work cannot commit")
-        self.session.commit()
+        self.session.commit()  # runs the hooks above, in their order
 
     def rollback(self) -> None:
         self.session.rollback()

@@ -30,8 +30,9 @@ from typing import Any
 import redis
 from celery import Celery
 
+from yui.db.context import WriteGate
 from yui.db.database import Database
-from yui.db.fencing import NotPrimary, WriteGate
+from yui.db.fencing import NotPrimary
 from yui.errors import YuiError
 from yui.jobs import service
 from yui.jobs.kinds import JobKinds

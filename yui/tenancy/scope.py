@@ -4,7 +4,8 @@ Every ORM query of a `TenantScoped` class gets `tenant_id = <tenant in scope>`
 added (a query that forgets the tenant cannot see another tenant's rows); every
 write of such a row is checked against the tenant in scope before it is flushed.
 A session with no tenant in scope sees no tenant rows at all (fail closed), unless
-it asks for all tenants explicitly (`ALL_TENANTS`, used by platform tooling only).
+its unit of work asks for all tenants explicitly (`all_tenants`, used by platform
+tooling only). Both read the session's transaction context.
 """
 
 from __future__ import annotations
@@ -14,17 +15,13 @@ from typing import Any
 from sqlalchemy import event, false
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
-from yui.changelog.capture import APPLYING
 from yui.db.base import TenantScoped
+from yui.db.context import context_of
 from yui.errors import TenantScopeError
-
-TENANT = "yui_tenant"
-ALL_TENANTS = "yui_all_tenants"
 
 
 def tenant_in_scope(session: Session) -> str | None:
-    tenant: str | None = session.info.get(TENANT)
-    return tenant
+    return context_of(session).tenant
 
 
 def _touches_tenant_rows(state: ORMExecuteState) -> bool:
@@ -37,16 +34,16 @@ def _touches_tenant_rows(state: ORMExecuteState) -> bool:
 def install(session_class: type[Session]) -> None:
     @event.listens_for(session_class, "do_orm_execute")
     def _scope_statement(state: ORMExecuteState) -> None:
-        session = state.session
-        if session.info.get(ALL_TENANTS) or state.execution_options.get(ALL_TENANTS):
+        context = context_of(state.session)
+        if context.all_tenants:
             return
         if not (state.is_select or state.is_update or state.is_delete):
             return
         bulk_write = state.is_update or state.is_delete
-        if bulk_write and not session.info.get(APPLYING) and _touches_tenant_rows(state):
+        if bulk_write and not context.applying and _touches_tenant_rows(state):
             # Bulk statements bypass change capture; services change rows as objects.
             raise TenantScopeError("bulk UPDATE/DELETE of tenant rows is not allowed")
-        tenant = tenant_in_scope(session)
+        tenant = context.tenant
         if tenant is None:
             criteria: Any = lambda cls: false()  # noqa: E731 - fail closed
         else:
@@ -59,9 +56,10 @@ def install(session_class: type[Session]) -> None:
 
     @event.listens_for(session_class, "before_flush")
     def _check_writes(session: Session, _context: Any, _instances: Any) -> None:
-        if session.info.get(ALL_TENANTS) or session.info.get(APPLYING):
+        context = context_of(session)
+        if context.all_tenants or context.applying:
             return
-        tenant = tenant_in_scope(session)
+        tenant = context.tenant
         for obj in session.new:
             if not isinstance(obj, TenantScoped):
                 continue
