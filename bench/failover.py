@@ -35,8 +35,8 @@ from typing import Any
 
 import httpx
 
-from assembly.drills.runner import DrillOptions, run_drill
-from assembly.drills.sandbox_env import MovingWatch, open_environment, sandbox_peer_client
+from assembly.drill_runner.runner import DrillOptions, run_drill
+from assembly.drill_runner.sandbox_env import MovingWatch, open_environment, sandbox_peer_client
 from assembly.sandbox.demo import seed
 from assembly.sandbox.empty_tenants import place_empty_tenants
 from assembly.sandbox.runner import Sandbox

@@ -16,8 +16,8 @@ import typer
 from rich.table import Table
 
 from assembly.cli.common import console, fail
-from assembly.drills.ports import CannotRun
-from assembly.drills.runner import SCENARIOS, DrillEnvironment, DrillOptions, run_drill, soak
+from assembly.drill_runner.environment import CannotRun
+from assembly.drill_runner.runner import SCENARIOS, DrillEnvironment, DrillOptions, run_drill, soak
 from failover.drill.report import REPORT_JSON, list_reports
 
 app = typer.Typer(help="障害訓練 / disaster-recovery drills", no_args_is_help=True)
@@ -34,7 +34,7 @@ EnvironmentFactory = Callable[[Path], Awaitable[tuple[DrillEnvironment, Any]]]
 
 
 async def _sandbox_environment(root: Path) -> tuple[DrillEnvironment, Any]:
-    from assembly.drills.sandbox_env import open_environment
+    from assembly.drill_runner.sandbox_env import open_environment
 
     return await open_environment(root)
 
@@ -94,7 +94,7 @@ def run(
     except CannotRun as error:
         raise fail(str(error), 2) from None
     if scenario == "partition":  # say why at once, before touching the sandbox
-        from assembly.drills.runner import partition_refusal
+        from assembly.drill_runner.runner import partition_refusal
         from assembly.sandbox.runner import Sandbox
 
         reason = Sandbox(root.resolve()).partition_refusal()

@@ -24,8 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from assembly.cli.common import console, fail, settings
 from assembly.cli.placement import EtcdOption, RootOption, endpoints
-from assembly.drills.ports import CannotRun
-from assembly.drills.sandbox_env import sandbox_peer_client
+from assembly.drill_runner.environment import CannotRun
+from assembly.drill_runner.sandbox_env import sandbox_peer_client
 from failover.alerts.trigger import EvacuationRequest
 from failover.controller.engine import MoveResult
 from failover.controller.force import ForcePromotion, force_promote

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from assembly.drills.ports import CannotRun
-from assembly.drills.sandbox_env import SandboxFaults
+from assembly.drill_runner.environment import CannotRun
+from assembly.drill_runner.sandbox_env import SandboxFaults
 from assembly.sandbox import netns
 from assembly.sandbox.runner import Sandbox
 from tests.drill.test_sandbox_drill import drill_report, no_loss, sandbox_up

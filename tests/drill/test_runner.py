@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 
 from assembly.cli import drill as drill_cli
 from assembly.cli.main import app as cli
-from assembly.drills.ports import CannotRun, Copies, NotWired, PlacementSnapshot
-from assembly.drills.runner import (
+from assembly.drill_runner.environment import CannotRun, Copies, NotWired, PlacementSnapshot
+from assembly.drill_runner.runner import (
     REPLICA_RESTART,
     SOAK_SCENARIOS,
     DrillEnvironment,

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from assembly.drills.runner import DrillOptions, run_drill
-from assembly.drills.sandbox_env import open_environment
+from assembly.drill_runner.runner import DrillOptions, run_drill
+from assembly.drill_runner.sandbox_env import open_environment
 from assembly.sandbox.runner import Sandbox
 from assembly.site import create_app
 from yui.settings import load_settings

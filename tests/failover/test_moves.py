@@ -22,8 +22,8 @@ import pytest
 from typer.testing import CliRunner
 
 from assembly.cli.main import app
-from assembly.drills.runner import DrillOptions, run_drill
-from assembly.drills.sandbox_env import MovingWatch, open_environment, sandbox_peer_client
+from assembly.drill_runner.runner import DrillOptions, run_drill
+from assembly.drill_runner.sandbox_env import MovingWatch, open_environment, sandbox_peer_client
 from assembly.sandbox.empty_tenants import place_empty_tenants
 from assembly.sandbox.runner import ALERT_TOKEN_FILE, Sandbox
 from failover.controller.moves import MoveRefused, failback, request_evacuation, switchover

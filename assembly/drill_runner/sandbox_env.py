@@ -33,14 +33,14 @@ from pathlib import Path
 
 import httpx
 
-from assembly.drills.ports import (
+from assembly.drill_runner.environment import (
     CannotRun,
     Copies,
     FailoverWatch,
     NotWired,
     PlacementSnapshot,
 )
-from assembly.drills.runner import (
+from assembly.drill_runner.runner import (
     REPLICA_RESTART,
     SLOW_REPLICA,
     DrillEnvironment,

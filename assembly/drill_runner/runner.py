@@ -1,7 +1,7 @@
 """The drill runner: load on, fault in, wait for the failover, mend, check, report.
 
 It belongs to the composition root (it drives the sandbox through
-:class:`~assembly.drills.ports.FaultInjector`); the pure parts — load generator, checker,
+:class:`~assembly.drill_runner.environment.FaultInjector`); the pure parts — load generator, checker,
 report — are in failover.drill. The steps:
 
 1. choose the tenants (those whose primary is at the target first), refuse what cannot run;
@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from assembly.drills.ports import (
+from assembly.drill_runner.environment import (
     CannotRun,
     Copies,
     CopyReader,

@@ -1,9 +1,9 @@
 """What the drill runner needs from the rest of the platform, as small interfaces.
 
 - :class:`FailoverWatch`: read placements and site liveness, and ask for planned moves.
-  Today it reads etcd (``assembly.drills.sandbox_env.EtcdWatch``); when the failover controller
+  Today it reads etcd (``assembly.drill_runner.sandbox_env.EtcdWatch``); when the failover controller
   exists, the composition root plugs a watch that also carries out switchovers and
-  evacuations (:func:`assembly.drills.sandbox_env.wire_watch`).
+  evacuations (:func:`assembly.drill_runner.sandbox_env.wire_watch`).
 - :class:`FaultInjector`: break and mend a site (the sandbox's real signals).
 - :class:`CopyReader`: what every surviving copy holds after the drill.
 """
