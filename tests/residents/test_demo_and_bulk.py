@@ -14,7 +14,7 @@ from residents.search.normalize import fold
 from tests.residents.conftest import log_entries
 from tests.support.factories import CHIYODA, SENDAI, tenant
 from yui.auth.models import StaffUser
-from yui.changelog.bulk import Encoded, insert_columns, insert_rows
+from yui.changelog.bulk_insert import Encoded, insert_columns, insert_rows
 from yui.db.database import Database
 from yui.errors import TenantScopeError
 

@@ -7,7 +7,7 @@ tenant's log head, append the entries) inside the transaction being committed, a
 `notify_logged` after it. A rolled back transaction therefore leaves no entry, and
 services write no replication code.
 
-A bulk INSERT (yui.changelog.bulk.insert_rows, for imports) fires no mapper events;
+A bulk INSERT (yui.changelog.bulk_insert.insert_rows, for imports) fires no mapper events;
 it logs its rows itself, through `reserve_seqs`, possibly many times in one
 transaction (so a million rows never sit in memory). Every reservation of a
 transaction takes its seqs from the log head in order and tags its entries with the

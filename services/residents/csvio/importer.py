@@ -1,7 +1,7 @@
 """Importing a resident CSV: all or nothing by default, or skipping the invalid rows.
 
 One unit of work for the whole file: rows are written batch by batch with the
-kernel's logged bulk insert (yui.changelog.bulk), so a million rows never sit in
+kernel's logged bulk insert (yui.changelog.bulk_insert), so a million rows never sit in
 memory, and a failed file leaves nothing behind — not a row, not a change-log entry.
 Every problem is reported with its line, column and reason; `skip_invalid` commits
 the valid rows and writes the rejected ones (with their reasons) to a file.
@@ -47,7 +47,7 @@ from residents.registry import fields
 from residents.registry.models import HEAD, Household, Resident, Status, new_ids
 from residents.settings import ResidentsSettings
 from yui.audit import service as audit
-from yui.changelog.bulk import Encoded, insert_columns
+from yui.changelog.bulk_insert import Encoded, insert_columns
 from yui.db.database import Database
 
 Progress = Callable[[int], None]

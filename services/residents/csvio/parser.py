@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from residents.csvio.columns import BY_FIELD, STATUS_BY_LABEL, Column, column_for
 from residents.registry import fields
 from residents.search.normalize import address_key, name_key
-from yui.changelog.bulk import encode_members
+from yui.changelog.bulk_insert import encode_members
 
 ENCODINGS = ("auto", "utf-8", "utf-8-sig", "cp932", "shift_jis")
 SAMPLE_BYTES = 64 * 1024
@@ -79,7 +79,7 @@ _CELL_SEPARATOR = "\x1f"  # no valid cell holds a control character
 
 #: a row that passed its own checks: (line, 世帯番号, values in VALUE_FIELDS order, the
 #: cells joined by U+001F, the values' change-log JSON members — see
-#: yui.changelog.bulk.Encoded — made here, in the parser process, while the writer is
+#: yui.changelog.bulk_insert.Encoded — made here, in the parser process, while the writer is
 #: busy). A plain tuple: a batch crosses to the writer process and plain tuples pickle
 #: five times faster than objects.
 Candidate = tuple[int, str, tuple[Any, ...], str, str]

@@ -19,7 +19,7 @@ from residents.registry import fields
 from residents.registry.models import Resident, new_id
 from residents.settings import ResidentsSettings
 from yui.audit import service as audit
-from yui.changelog.bulk import insert_rows
+from yui.changelog.bulk_insert import insert_rows
 from yui.db.database import Database
 
 Progress = Callable[[int], None]
