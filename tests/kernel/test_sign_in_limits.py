@@ -3,6 +3,7 @@ counts are shared by a site's processes through its Redis, and memory stays boun
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -15,6 +16,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.types import Message, Receive, Scope, Send
 
 from assembly.cli.main import uvicorn_options
 from assembly.site import create_app
@@ -23,7 +25,7 @@ from tests.support.factories import PASSWORD, SENDAI, tenant, user
 from tests.support.servers import redis_server
 from yui.auth.ratelimit import FailureLimiter
 from yui.db.database import Database
-from yui.http.proxies import client_from, parse_networks
+from yui.http.proxies import TrustedProxies, client_from, parse_networks
 from yui.settings import Settings, load_settings
 
 TOKEN_URL = f"/api/v1/{SENDAI}/auth/token"
@@ -114,6 +116,28 @@ def test_client_from_reads_forwarded_for_from_the_right(
     peer: str, header: str, expected: str
 ) -> None:
     assert client_from(peer, header, parse_networks("10.0.0.0/8")) == expected
+
+
+def test_the_proxy_step_passes_on_the_request_s_own_scope() -> None:
+    """What the router records in the scope (the matched route) must reach the access log,
+    which runs outside this step: a copy hid it, and the log matched every route again."""
+    seen: dict[str, object] = {}
+
+    async def app(scope: Scope, _receive: Receive, _send: Send) -> None:
+        seen["client"] = scope["client"]
+        scope["route"] = "matched"
+
+    async def nothing(*_args: object) -> Message:
+        return {}
+
+    scope: Scope = {
+        "type": "http",
+        "client": ("10.0.0.2", 50000),
+        "headers": [(b"x-forwarded-for", b"203.0.113.5")],
+    }
+    asyncio.run(TrustedProxies(app, parse_networks("10.0.0.0/8"))(scope, nothing, nothing))
+    assert seen["client"] == ("203.0.113.5", 0)
+    assert scope["route"] == "matched"
 
 
 def test_limits_are_shared_by_the_processes_of_a_site_through_its_redis(

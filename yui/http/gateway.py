@@ -151,9 +151,10 @@ class Gateway:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        kept = [(k, v) for k, v in scope["headers"] if k not in MARKERS]
         markers = {k: v for k, v in scope["headers"] if k in MARKERS}
-        scope = {**scope, "headers": kept}
+        # In place, not a copy: the router records the matched route in this scope, and
+        # the access log outside reads it there (a copy made it match every route again).
+        scope["headers"] = [(k, v) for k, v in scope["headers"] if k not in MARKERS]
         if not _normalised(scope):
             await problem_response(
                 400,

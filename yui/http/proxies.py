@@ -63,6 +63,6 @@ class TrustedProxies:
             peer = str(scope["client"][0])
             forwarded = b",".join(v for k, v in scope["headers"] if k == b"x-forwarded-for")
             client = client_from(peer, forwarded.decode("latin-1"), self.networks)
-            if client != peer:
-                scope = {**scope, "client": (client, 0)}
+            if client != peer:  # in place: the access log outside reads the routed scope
+                scope["client"] = (client, 0)
         await self.app(scope, receive, send)
