@@ -30,8 +30,10 @@ from yui.db.context import WriteGate
 from yui.db.database import Database
 from yui.http import problems
 from yui.http.deps import SiteContext, metrics_scraper
+from yui.http.gateway import MARKERS as FORWARD_MARKS
 from yui.http.gateway import Gateway, RouteLookup, SiteSignatures
 from yui.http.middleware import BodyLimit, RequestContext
+from yui.http.peer_certificates import RequirePeerCertificate
 from yui.http.proxies import TrustedProxies, parse_networks
 from yui.jobs.kinds import DEMO, JobKinds
 from yui.settings import Settings
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
 API_PREFIX = "/api/v1/{tenant}"
 #: error statuses every operation may answer, all as problem+json
 DOCUMENTED_ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503)
+#: the site-to-site paths (replication's endpoints): no body limit; mutual TLS when served over TLS
+SITE_TO_SITE_PATHS = ("/replication/",)
 
 
 def all_metadata() -> MetaData:
@@ -217,8 +221,12 @@ def create_app(
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.max_body_bytes,
-        exempt_prefixes=("/replication/",) if replication is not None else (),
+        exempt_prefixes=SITE_TO_SITE_PATHS if replication is not None else (),
     )
+    if settings.tls_files is not None:  # mutual TLS for replication and forwards (not the API)
+        app.add_middleware(
+            RequirePeerCertificate, prefixes=SITE_TO_SITE_PATHS, headers=FORWARD_MARKS
+        )
     # Outside the gateway: a forward carries the client's address, not the proxy's.
     app.add_middleware(TrustedProxies, networks=parse_networks(settings.trusted_proxies))
     app.add_middleware(

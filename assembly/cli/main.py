@@ -11,6 +11,7 @@ from assembly.cli import failover as failover_cli
 from assembly.cli.common import console, database, fail, settings
 from replication import cli as replication_cli
 from residents import cli as residents_cli
+from yui.http.peer_certificates import PeerCertificateProtocol
 from yui.settings import Settings
 
 app = typer.Typer(
@@ -84,7 +85,9 @@ def uvicorn_options(config: Settings) -> dict[str, Any]:
         "log_config": None,
         "access_log": False,
         "proxy_headers": False,
-        **(tls.uvicorn_options() if tls else {}),
+        # over TLS, each request tells whether its connection presented a verified
+        # client certificate (yui.http.peer_certificates: mutual TLS between sites)
+        **({**tls.uvicorn_options(), "http": PeerCertificateProtocol} if tls else {}),
     }
 
 
