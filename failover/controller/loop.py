@@ -20,7 +20,8 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 import httpx
 
@@ -70,7 +71,8 @@ class Controller:
         self._promoting: set[str] = set()
         #: the lost sites last reported, with why (each change is logged once)
         self._reported: dict[str, str] = {}
-        #: where the promotions run: they outlive a tick, and end with the controller
+        #: where the promotions and restorations run: they outlive a tick, and end with
+        #: the controller
         self._work: asyncio.TaskGroup | None = None
         self._known_urls: dict[str, str] = {}
         self.started = time.monotonic()
@@ -184,7 +186,8 @@ class Controller:
             return  # no failover without etcd (static stability)
         if decision.promote:
             self._promote(decision.promote, snapshot, leadership)
-        self.restorer.tick(leadership)
+        for restoration in self.restorer.tick(leadership):
+            self._spawn(restoration)
 
     def _report(self, decision: Decision) -> None:
         for site, why in decision.lost.items():
@@ -195,12 +198,17 @@ class Controller:
     def _promote(
         self, orphans: Mapping[str, str], snapshot: Snapshot, leadership: Leadership
     ) -> None:
-        if self._work is None:
-            raise RuntimeError("the controller promotes only while it runs (Controller.run)")
         sites = [record.to_site_info() for record in self.view.sites().values()]
         primaries = Counter(p.primary for p in snapshot.placements.values())
         self._promoting |= set(orphans)
-        self._work.create_task(self._promote_batch(dict(orphans), sites, primaries, leadership))
+        self._spawn(self._promote_batch(dict(orphans), sites, primaries, leadership))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the controller's task group (it handles its own errors)."""
+        if self._work is None:
+            work.close()
+            raise RuntimeError("the controller moves tenants only while it runs (Controller.run)")
+        self._work.create_task(work)
 
     async def _promote_batch(
         self,

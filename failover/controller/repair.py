@@ -22,10 +22,11 @@ acknowledged differently), and every change is a CAS at the read revision.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
+from typing import Any
 
 from failover.controller.detection import ControllerTiming, Probes
 from failover.coordination.interface import (
@@ -73,7 +74,8 @@ class Restorer:
         self.down_since: dict[str, float] = {}
         #: tenant -> the last verdict logged, so an unchanged one is logged once
         self.verdicts: dict[str, str] = {}
-        self._inflight: dict[str, asyncio.Task[None]] = {}
+        #: tenants whose restoration is under way
+        self._inflight: set[str] = set()
         #: every site seen registered: a site whose lease key is gone is still known
         self.records: dict[str, SiteRecord] = {}
 
@@ -107,7 +109,9 @@ class Restorer:
         """Every site seen registered; the lost ones unavailable."""
         return [r.to_site_info(available=r.name not in lost) for r in self.records.values()]
 
-    def tick(self, leadership: Leadership) -> None:
+    def tick(self, leadership: Leadership) -> list[Coroutine[Any, Any, None]]:
+        """The restorations to start now (the controller runs them in its task group)."""
+        started: list[Coroutine[Any, Any, None]] = []
         gone = self.gone()
         lost = self.lost()
         sites = self.sites(lost)
@@ -122,8 +126,9 @@ class Restorer:
             self._note(plan)
             if plan.target is None:
                 continue
-            work = self._restore(tenant, sites, gone, leadership)
-            self._inflight[tenant] = asyncio.create_task(work)
+            self._inflight.add(tenant)
+            started.append(self._restore(tenant, sites, gone, leadership))
+        return started
 
     def _note(self, plan: Restoration) -> None:
         verdict = plan.summary() if plan.under_replicated else ""
@@ -140,7 +145,7 @@ class Restorer:
             log.error("restoring the copies of %s failed: %s", tenant, error)
             return
         finally:
-            self._inflight.pop(tenant, None)
+            self._inflight.discard(tenant)
         if result.site is not None:
             log.info(
                 "tenant %s: new replica at %s (epoch %s); it joins the in-sync set once caught up",
