@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from sqlalchemy import MetaData
 
 from assembly.cluster import ClusterLink
+from assembly.schema import SCHEMA_HISTORY
 from failover.alerts.api import AlertIntake
 from failover.alerts.api import build_router as build_alerts_router
 from failover.alerts.settings import EvacuationSettings
@@ -131,7 +132,7 @@ def create_app(
     if write_gate is not None:
         db.write_gate = write_gate
     if migrate:
-        db.migrate()
+        db.migrate(SCHEMA_HISTORY)
     registry = CollectorRegistry()
     Gauge("yui_site_info", "this site", ["site"], registry=registry).labels(settings.site).set(1)
 
@@ -183,7 +184,10 @@ def create_app(
         responses={503: {"description": "not ready"}},
     )
     def readyz() -> JSONResponse:
-        checks = {"database": _safe(db.ping), "migrations": _safe(db.at_head)}
+        checks = {
+            "database": _safe(db.ping),
+            "migrations": _safe(lambda: db.at_head(SCHEMA_HISTORY)),
+        }
         ready = all(checks.values())
         if cluster is not None:
             # Informational: a site stays ready while etcd is down (static stability).

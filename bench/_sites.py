@@ -176,6 +176,7 @@ def serve_node(
 
     import uvicorn
 
+    from assembly.schema import SCHEMA_HISTORY
     from assembly.site import create_app
     from replication.node import ReplicationNode
     from replication.ports import StaticPeers
@@ -199,7 +200,7 @@ def serve_node(
         log_level="WARNING",
     )
     db = Database(site["db"])
-    db.migrate()
+    db.migrate(SCHEMA_HISTORY)
     if prepare is not None:
         prepare(db)
     node = None

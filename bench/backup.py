@@ -69,6 +69,7 @@ def main() -> None:
         os.environ.setdefault(name, value)
 
     from assembly.sandbox.etcd import free_ports
+    from assembly.schema import SCHEMA_HISTORY
     from replication.backup.archive import backup_log, backup_snapshot, restore
     from replication.backup.crypto import MasterKey
     from replication.backup.store import Bucket, Target
@@ -86,7 +87,7 @@ def main() -> None:
         with csv_path.open("wb") as stream:
             write_csv(stream, TENANT, args.count, seed=args.seed)
         source = Database(f"sqlite:///{folder / 'source.db'}")
-        source.migrate()
+        source.migrate(SCHEMA_HISTORY)
         create_tenant(source, TENANT, "仙台市")
         imported = import_file(source, TENANT, csv_path, actor="bench").imported
         built = time.perf_counter() - began
@@ -105,7 +106,7 @@ def main() -> None:
             made = [m for m in (log_segment, snapshot) if m is not None]
 
             target = Database(f"sqlite:///{folder / 'restored.db'}")
-            target.migrate()
+            target.migrate(SCHEMA_HISTORY)
             started = time.perf_counter()
             restored = restore(bucket, master, TENANT, target)
             restore_seconds = time.perf_counter() - started

@@ -110,12 +110,13 @@ def run_node(config_path: str, name: str) -> None:
 
 
 def _populate(url: str, count: int, seed: int) -> None:
+    from assembly.schema import SCHEMA_HISTORY
     from residents.demo.service import generate
     from yui.db.database import Database
     from yui.tenancy.service import create_tenant
 
     db = Database(url)
-    db.migrate()
+    db.migrate(SCHEMA_HISTORY)
     create_tenant(db, TENANT, TENANT_NAME)
     result = generate(db, TENANT, count, seed=seed, actor="bench")
     if not result.report.committed:

@@ -29,12 +29,13 @@ TENANT = "041009"
 
 def _import(path: str, url: str) -> None:
     """Child: import `path` into `url` and print what was measured (one JSON line)."""
+    from assembly.schema import SCHEMA_HISTORY
     from residents.csvio.importer import import_file
     from yui.db.database import Database
     from yui.tenancy.service import create_tenant
 
     db = Database(url)
-    db.migrate()
+    db.migrate(SCHEMA_HISTORY)
     create_tenant(db, TENANT, "仙台市")
     started = time.perf_counter()
     report = import_file(db, TENANT, Path(path), actor="bench")

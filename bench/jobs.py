@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="SQLAlchemy URL (default: a new SQLite file)")
     args = parser.parse_args()
 
+    from assembly.schema import SCHEMA_HISTORY
     from assembly.site import all_metadata
     from yui.db.database import Database
     from yui.jobs import service
@@ -37,7 +38,7 @@ def main() -> None:
     all_metadata()
     with tempfile.TemporaryDirectory() as scratch:
         db = Database(args.db or f"sqlite:///{Path(scratch) / 'jobs.db'}")
-        db.migrate()
+        db.migrate(SCHEMA_HISTORY)
         if TENANT not in {t.tenant_id for t in list_tenants(db)}:
             create_tenant(db, TENANT, "仙台市")
         kinds = JobKinds()

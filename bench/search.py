@@ -72,6 +72,7 @@ def main() -> None:
 
     from sqlalchemy import func, select
 
+    from assembly.schema import SCHEMA_HISTORY
     from residents.demo.service import generate
     from residents.registry.models import Resident
     from residents.search import service as search
@@ -84,7 +85,7 @@ def main() -> None:
         args.db or f"sqlite:///{Path(tempfile.gettempdir()) / f'yui-bench-search-{args.count}.db'}"
     )
     db = Database(url)
-    db.migrate()
+    db.migrate(SCHEMA_HISTORY)
     with contextlib.suppress(Conflict):  # already there from an earlier run
         create_tenant(db, TENANT, "仙台市")
     with db.unit_of_work(TENANT, read_only=True) as uow:

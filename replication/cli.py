@@ -24,6 +24,7 @@ from replication.protocol.wire import NodeStatus
 from replication.replica import quarantine as quarantined
 from replication.setup import site_key, topology_peers
 from replication.verify.copies import verify_tenant
+from yui.db import schema
 from yui.db.database import Database
 from yui.errors import YuiError
 from yui.settings import Settings, SettingsError, load_settings
@@ -50,10 +51,10 @@ def _settings() -> Settings:
 
 
 @contextmanager
-def _database() -> Iterator[Database]:
+def _database(command: typer.Context) -> Iterator[Database]:
     db = Database(_settings().effective_database_url)
     try:
-        db.migrate()
+        db.migrate(schema.history_of(command))
         yield db
     except YuiError as error:
         raise _fail(error.detail, 2 if error.status in (400, 404, 409, 422) else 1) from None
@@ -174,6 +175,7 @@ def verify(
 
 @quarantine_app.command("list")
 def quarantine_list(
+    ctx: typer.Context,
     tenant: Annotated[str | None, typer.Option("--tenant", help="自治体コード")] = None,
     resolved: Annotated[bool, typer.Option("--resolved", help="include resolved entries")] = False,
     all_sites: Annotated[bool, typer.Option("--all-sites", help="ask every site")] = False,
@@ -199,7 +201,7 @@ def quarantine_list(
         rows = _with_client(work)
     else:
         site = _settings().site
-        with _database() as db:
+        with _database(ctx) as db:
             rows = [
                 {
                     "id": r["id"],
@@ -240,12 +242,13 @@ def quarantine_list(
 
 @quarantine_app.command("resolve")
 def quarantine_resolve(
+    ctx: typer.Context,
     entry_id: Annotated[int, typer.Argument(help="id from `quarantine list`")],
     by: Annotated[str, typer.Option("--by", help="who reconciled it")],
     note: Annotated[str, typer.Option("--note", help="how it was reconciled")],
 ) -> None:
     """照合済みにする / mark an entry of this site reconciled (it stays, with the note)."""
-    with _database() as db:
+    with _database(ctx) as db:
         quarantined.resolve(db, entry_id, by, note)
     console.print(f"解決済み / resolved: {entry_id}")
 
@@ -286,6 +289,7 @@ Tenant = Annotated[str, typer.Option("--tenant", help="自治体コード / tena
 
 @backup_app.command("create")
 def backup_create(
+    ctx: typer.Context,
     tenant: Tenant,
     job: Annotated[
         bool,
@@ -303,10 +307,10 @@ def backup_create(
 
     plan = _plan()
     if job or wait:
-        _backup_job(tenant, wait, timeout)
+        _backup_job(ctx, tenant, wait, timeout)
         return
     try:
-        with _database() as db:
+        with _database(ctx) as db:
             made = create_backup(db, tenant, plan.master, plan.buckets, _settings().site)
     except NotOurs as error:
         raise _fail(
@@ -321,11 +325,11 @@ def backup_create(
     console.print(f"→ {', '.join(str(b.target) for b in plan.buckets)}")
 
 
-def _backup_job(tenant: str, wait: bool, timeout: float) -> None:
+def _backup_job(ctx: typer.Context, tenant: str, wait: bool, timeout: float) -> None:
     from replication.backup.job import enqueue_backup
     from yui.jobs.service import wait_finished
 
-    with _database() as db:
+    with _database(ctx) as db:
         job_id = enqueue_backup(db, tenant, _settings().site)
         console.print(f"ジョブ / job {job_id} (backup, {tenant})")
         if not wait:
@@ -394,6 +398,7 @@ def backup_verify(tenant: Tenant) -> None:
 
 @backup_app.command("restore")
 def backup_restore(
+    ctx: typer.Context,
     tenant: Tenant,
     into: Annotated[str, typer.Option("--into", help="database URL to restore into")],
     seq: Annotated[int | None, typer.Option("--seq", help="restore to this seq")] = None,
@@ -415,7 +420,7 @@ def backup_restore(
         raise _fail("--at needs a time zone (e.g. 2026-11-22T06:00:00+09:00)", 2)
     target = Database(into)
     try:
-        target.migrate()
+        target.migrate(schema.history_of(ctx))
         restored = restore(plan.buckets[bucket], plan.master, tenant, target, seq=seq, at=moment)
         digest = tenant_digest(target, tenant)
     except BackupCorrupted as error:

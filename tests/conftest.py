@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from assembly.schema import SCHEMA_HISTORY
 from assembly.site import create_app
 from yui.db.database import Database
 from yui.settings import Settings, load_settings
@@ -50,7 +51,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
     database = Database(database_url)
-    database.migrate()
+    database.migrate(SCHEMA_HISTORY)
     yield database
     database.dispose()
 

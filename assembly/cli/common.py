@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 
+from assembly.schema import SCHEMA_HISTORY
 from yui.db.database import Database
 from yui.errors import YuiError
 from yui.settings import Settings, SettingsError, load_settings
@@ -34,7 +35,7 @@ def database(migrate: bool = True) -> Iterator[Database]:
     db = Database(settings().effective_database_url)
     try:
         if migrate:
-            db.migrate()
+            db.migrate(SCHEMA_HISTORY)
         yield db
     except YuiError as error:
         raise fail(error.detail, 2 if error.status in (400, 409, 422) else 1) from None

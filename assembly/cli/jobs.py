@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from assembly.cli.common import console, database, fail, settings
+from assembly.schema import SCHEMA_HISTORY
 from yui.db.database import Database
 from yui.errors import NotFound
 from yui.jobs import service
@@ -177,8 +178,8 @@ def _migrated(db: Database, within: float = 60.0) -> None:
     deadline = time.monotonic() + within
     while True:
         try:
-            if not db.at_head():
-                db.migrate()
+            if not db.at_head(SCHEMA_HISTORY):
+                db.migrate(SCHEMA_HISTORY)
             return
         except Exception:
             if time.monotonic() > deadline:

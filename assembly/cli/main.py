@@ -9,6 +9,7 @@ import typer
 from assembly.cli import alerts, audit, deploy, drill, jobs, placement, sandbox, tenant, user
 from assembly.cli import failover as failover_cli
 from assembly.cli.common import console, database, fail, settings
+from assembly.schema import SCHEMA_HISTORY
 from replication import cli as replication_cli
 from residents import cli as residents_cli
 from yui.http.peer_certificates import PeerCertificateProtocol
@@ -19,6 +20,9 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,
+    # The parts' commands migrate the site's database too; they may not import this root,
+    # so it hands them the schema history as their context's object (yui.db.schema).
+    context_settings={"obj": SCHEMA_HISTORY},
 )
 app.add_typer(tenant.app, name="tenant", rich_help_panel="自治体と職員 / Tenants and staff")
 app.add_typer(user.app, name="user", rich_help_panel="自治体と職員 / Tenants and staff")

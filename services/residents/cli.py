@@ -42,6 +42,7 @@ from residents.registry.schemas import resident_out
 from residents.search import service as search
 from residents.search.schemas import SearchQuery
 from residents.settings import ResidentsSettings
+from yui.db import schema
 from yui.db.database import Database
 from yui.errors import InvalidInput, YuiError
 from yui.settings import SettingsError, load_settings
@@ -71,7 +72,7 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 
 @contextmanager
-def _database() -> Iterator[Database]:
+def _database(command: typer.Context) -> Iterator[Database]:
     """The site's database (migrated); domain errors become a message and an exit code."""
     try:
         settings = load_settings()
@@ -79,7 +80,7 @@ def _database() -> Iterator[Database]:
         raise _fail(str(error), 2) from None
     db = Database(settings.effective_database_url)
     try:
-        db.migrate()
+        db.migrate(schema.history_of(command))
         yield db
     except YuiError as error:
         raise _fail(error.detail, 2 if error.status in (400, 404, 409, 422) else 1) from None
@@ -114,6 +115,7 @@ def _print_report(report: ImportReport, as_json: bool) -> None:
 
 @app.command("import")
 def import_(
+    ctx: typer.Context,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV")],
     tenant: TenantOption,
     encoding: Annotated[
@@ -148,7 +150,7 @@ def import_(
     if skip_invalid and rejects is None:
         rejects = file.with_name(f"{file.stem}.rejected.csv")
     size = file.stat().st_size
-    with _database() as db:
+    with _database(ctx) as db:
         get_tenant(db, tenant)
         reject_stream: BinaryIO | None = rejects.open("wb") if rejects is not None else None
         try:
@@ -191,6 +193,7 @@ def import_(
 
 @app.command("export")
 def export(
+    ctx: typer.Context,
     tenant: TenantOption,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="file (default: stdout)")
@@ -216,7 +219,7 @@ def export(
     """住民を書き出す（CSV・PFIF・要支援者名簿） / export residents (CSV, PFIF, the register)."""
     if format_ not in ("csv", "pfif", "assistance"):
         raise _fail("--format は csv, pfif, assistance のいずれかです", 2)
-    with _database() as db:
+    with _database(ctx) as db:
         municipality = get_tenant(db, tenant)
         try:
             if format_ == "csv":
@@ -256,6 +259,7 @@ def export(
 
 @app.command("search")
 def search_(
+    ctx: typer.Context,
     tenant: TenantOption,
     query: Annotated[str, typer.Argument(help="氏名（漢字・かな） / name")] = "",
     address: Annotated[str, typer.Option(help="住所の前方一致 / address prefix")] = "",
@@ -281,7 +285,7 @@ def search_(
         )
     except ValueError as error:
         raise _fail(f"検索条件が正しくありません / invalid query: {error}", 2) from None
-    with _database() as db, db.unit_of_work(tenant) as uow:
+    with _database(ctx) as db, db.unit_of_work(tenant) as uow:
         get_tenant(db, tenant)
         page = search.search(uow.session, search_query, actor=_actor(actor))
         uow.commit()
@@ -322,6 +326,7 @@ def search_(
 
 @app.command("show")
 def show(
+    ctx: typer.Context,
     tenant: TenantOption,
     resident: Annotated[
         str, typer.Argument(help="住民ID (UUID) か宛名番号 / id or resident number")
@@ -330,7 +335,7 @@ def show(
     actor: ActorOption = None,
 ) -> None:
     """住民の詳細を表示する（監査記録あり） / show a resident's details (audited)."""
-    with _database() as db, db.unit_of_work(tenant) as uow:
+    with _database(ctx) as db, db.unit_of_work(tenant) as uow:
         get_tenant(db, tenant)
         found = (
             registry.get(uow.session, resident)
@@ -377,6 +382,7 @@ def show(
 
 @app.command("generate")
 def generate(
+    ctx: typer.Context,
     tenant: TenantOption,
     count: Annotated[
         int, typer.Option("--count", min=1, max=10_000_000, help="住民の数 / residents")
@@ -418,7 +424,7 @@ def generate(
             f"{count} 人を書きました（要支援 {len(specs)} 人） / wrote {count} residents: {csv}"
         )
         return
-    with _database() as db:
+    with _database(ctx) as db:
         get_tenant(db, tenant)
         with Progress(
             TextColumn("[bold]生成と取り込み / generating and importing[/]"),

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, seed, settings
 from schemathesis import checks
 from schemathesis.specs.openapi import checks as openapi_checks
 
+from assembly.schema import SCHEMA_HISTORY
 from assembly.site import create_app
 from tests.conftest import TEST_SECRET
 from tests.support.factories import SENDAI, sign_in, tenant, user
@@ -40,7 +41,7 @@ def _build() -> tuple[object, dict[str, str]]:
     url = f"sqlite:///{root / 'yui.db'}"
     (root / "yui.db").unlink(missing_ok=True)
     db = Database(url)
-    db.migrate()
+    db.migrate(SCHEMA_HISTORY)
     tenant(db)
     user(db, SENDAI, "boss", "admin")
     if ROLE != "admin":

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from assembly.cluster import ClusterLink
 from assembly.sandbox.etcd import LocalEtcdCluster, free_ports
+from assembly.schema import SCHEMA_HISTORY
 from assembly.site import create_app
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement
@@ -73,7 +74,7 @@ def test_a_tenant_with_a_silent_copy_is_fenced_while_one_whose_copies_answer_wri
     primary_settings = _settings("aws-a", tmp_path, topology, endpoints)
     peer_settings = _settings("gcp-b", tmp_path, topology, endpoints)
     db = Database(primary_settings.effective_database_url)
-    db.migrate()
+    db.migrate(SCHEMA_HISTORY)
     admins = {}
     for tenant in (ALL_ANSWER, ONE_SILENT):
         factories.tenant(db, tenant, f"市 {tenant}")

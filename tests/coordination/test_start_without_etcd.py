@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from assembly.cluster import ClusterLink, EtcdPlacements
 from assembly.sandbox.etcd import LocalEtcdCluster
+from assembly.schema import SCHEMA_HISTORY
 from assembly.site import create_app
 from failover.coordination.interface import CoordinationUnavailable
 from failover.placement.policy import Placement
@@ -91,7 +92,7 @@ def test_a_replica_started_without_etcd_refuses_its_tenants_writes(
         log_json=False,
     )
     db = Database(settings.effective_database_url)
-    db.migrate()
+    db.migrate(SCHEMA_HISTORY)
     for tenant, name in ((DEPOSED, "札幌市"), (LONE, "堺市")):
         create_tenant(db, tenant, name)
     seal(db, COPY, 1)  # an empty replica copy, as the controller seals a copy it seeds

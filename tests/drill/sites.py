@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 import failover.drill.models  # noqa: F401 - registers the table's mapping
+from assembly.schema import SCHEMA_HISTORY
 from assembly.site import API_PREFIX, create_app
 from failover.drill.probe_api import router as probe_router
 from tests.conftest import TEST_SECRET
@@ -28,7 +29,7 @@ def mount_probes(app: FastAPI) -> FastAPI:
 def site_db(tmp_path: Path, name: str, tenants: tuple[str, ...] = (SENDAI,)) -> Database:
     """A migrated SQLite database holding `tenants`, each with an admin `boss`."""
     db = Database(f"sqlite:///{tmp_path / name}.db")
-    db.migrate()
+    db.migrate(SCHEMA_HISTORY)
     for code in tenants:
         tenant(db, code, f"town {code}")
         user(db, code, "boss", "admin")

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from assembly.sandbox.etcd import free_ports
+from assembly.schema import SCHEMA_HISTORY
 from assembly.site import create_app
 from replication.protocol.forwarding import ForwardSignatures
 from replication.protocol.signing import SiteKey, TrustStore, generate_key
@@ -31,7 +32,7 @@ from yui.settings import load_settings
 
 def _site(tmp_path: Path, name: str) -> Database:
     db = Database(f"sqlite:///{tmp_path / name}.db")
-    db.migrate()
+    db.migrate(SCHEMA_HISTORY)
     tenant(db)  # both copies start with the same rows, as replication would leave them
     user(db, SENDAI, "boss", "admin")
     return db

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from assembly.schema import SCHEMA_HISTORY
 from assembly.site import create_app
 from tests.support.factories import SENDAI, sign_in, tenant, user
 from yui.auth.models import StaffUser
@@ -100,7 +101,7 @@ def test_a_write_stuck_behind_a_held_lock_gets_a_503_and_changes_nothing(
 ) -> None:
     monkeypatch.setattr(engine, "LOCK_WAIT_MS", 300)  # production waits 30 s
     db = Database(database_url)
-    db.migrate()
+    db.migrate(SCHEMA_HISTORY)
     tenant(db)
     user(db, SENDAI, "boss", "admin")
     new = {"username": "tanaka", "display_name": "田中", "password": "x" * 16, "roles": ["shelter"]}

@@ -7,12 +7,13 @@ import multiprocessing
 
 import pytest
 
+from assembly.schema import SCHEMA_HISTORY
 from yui.db.database import Database
 
 
 def _migrate(url: str, start: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
     start.wait(10)
-    Database(url).migrate()
+    Database(url).migrate(SCHEMA_HISTORY)
 
 
 @pytest.mark.parametrize("processes", [4])
@@ -32,8 +33,8 @@ def test_processes_migrating_one_database_at_once_all_succeed(
     assert [worker.exitcode for worker in workers] == [0] * processes
     db = Database(database_url)
     try:
-        assert db.at_head()
-        db.migrate()  # again: nothing to do, no error
+        assert db.at_head(SCHEMA_HISTORY)
+        db.migrate(SCHEMA_HISTORY)  # again: nothing to do, no error
     finally:
         db.dispose()
 
@@ -48,7 +49,7 @@ def test_accounts_that_fold_to_one_name_survive_the_username_key_migration(
 
     db = Database(database_url)
     try:
-        command.upgrade(db.alembic_config(), "0008")
+        command.upgrade(db.alembic_config(SCHEMA_HISTORY), "0008")
         with db.engine.begin() as connection:
             connection.execute(
                 text("INSERT INTO tenants VALUES ('041009', '仙台市', '宮城県', :now)"),
@@ -63,7 +64,7 @@ def test_accounts_that_fold_to_one_name_survive_the_username_key_migration(
                     ),
                     {"id": user_id, "name": name},
                 )
-        db.migrate()
+        db.migrate(SCHEMA_HISTORY)
         with db.engine.connect() as connection:
             keys = dict(
                 connection.execute(text("SELECT username, username_key FROM staff_users")).all()

@@ -16,6 +16,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from assembly.schema import SCHEMA_HISTORY
 from assembly.site import create_app
 from replication.entries import LOG
 from replication.models import QuarantinedEntry
@@ -136,7 +137,7 @@ class Cluster:
         }
         for name, url in self.urls.items():
             db = Database(url)
-            db.migrate()
+            db.migrate(SCHEMA_HISTORY)
             settings = load_settings(
                 site=name,
                 data_dir=self.tmp_path / name,

@@ -15,6 +15,7 @@ from moto.server import ThreadedMotoServer
 from sqlalchemy import Connection
 
 from assembly.sandbox.etcd import free_ports
+from assembly.schema import SCHEMA_HISTORY
 from replication.backup import archive
 from replication.backup.acked import Acknowledged
 from replication.backup.archive import (
@@ -75,7 +76,7 @@ def buckets(s3_servers: list[str], monkeypatch: pytest.MonkeyPatch) -> list[Buck
 @pytest.fixture
 def primary(site_urls: dict[str, str]) -> Iterator[Database]:
     db = Database(site_urls["site-a"])
-    db.migrate()
+    db.migrate(SCHEMA_HISTORY)
     yield db
     db.dispose()
 
@@ -87,7 +88,7 @@ def _seq(db: Database) -> int:
 
 def _restore_into(url: str, bucket: Bucket, master: MasterKey, **point: object) -> tuple[int, str]:
     db = Database(url)
-    db.migrate()
+    db.migrate(SCHEMA_HISTORY)
     try:
         restored = restore(bucket, master, SENDAI, db, **point)  # type: ignore[arg-type]
         return restored.seq, tenant_digest(db, SENDAI).digest
@@ -301,7 +302,7 @@ async def test_after_a_failover_the_archive_holds_the_new_primarys_history_only(
     assert b.node.retention.backed_up[SENDAI] == (b.state().write_epoch, b.state().head)
     for seq, digest in [(first_seq, first_digest), (None, b.digest())]:
         into = Database(fresh_url())
-        into.migrate()
+        into.migrate(SCHEMA_HISTORY)
         try:
             restored = restore(buckets[1], master, SENDAI, into, seq=seq)
             assert restored.seq == (seq or b.state().head)
@@ -332,7 +333,7 @@ def test_a_damaged_log_segment_or_a_wrong_key_restores_nothing(
 
     def refused(bucket: Bucket, key: MasterKey, expected: str) -> None:
         into = Database(fresh_url())
-        into.migrate()
+        into.migrate(SCHEMA_HISTORY)
         try:
             with pytest.raises(BackupCorrupted, match=expected):
                 restore(bucket, key, SENDAI, into)
@@ -377,7 +378,7 @@ def test_two_interleaved_attempts_of_one_snapshot_step_leave_whole_manifests(
     names = [m.name for m in list_backups(buckets[0], master, SENDAI) if "job-x-1" in m.name]
     assert len(names) == 2  # one per seq the attempts read, each whole
     into = Database(fresh_url())
-    into.migrate()
+    into.migrate(SCHEMA_HISTORY)
     try:
         assert restore(buckets[0], master, SENDAI, into).seq == _seq(primary)
         assert tenant_digest(into, SENDAI).digest == tenant_digest(primary, SENDAI).digest

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from assembly.cluster import ClusterLink, EtcdPlacements
 from assembly.sandbox.etcd import LocalEtcdCluster, free_ports
+from assembly.schema import SCHEMA_HISTORY
 from assembly.site import create_app
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement
@@ -111,7 +112,7 @@ def test_reads_at_a_replica_site_and_at_a_primary_cut_off(
     settings = _settings(tmp_path, etcd, ports)
     dbs = {name: Database(f"sqlite:///{tmp_path / name}.db") for name in settings}
     for db in dbs.values():
-        db.migrate()
+        db.migrate(SCHEMA_HISTORY)
 
     async def place() -> None:
         coordination = connect_etcd(etcd.endpoints)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -16,10 +16,10 @@ from sqlalchemy.orm import sessionmaker
 
 from yui.db.context import OnLogged, WriteGate
 from yui.db.engine import is_sqlite, make_engine
+from yui.db.schema import MIGRATIONS, SchemaHistory
 from yui.db.session import YuiSession
 from yui.db.unit_of_work import UnitOfWork
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 #: PostgreSQL advisory lock key held while migrating ("yui-mig" in ASCII)
 MIGRATION_LOCK = 0x7975692D6D6967
 
@@ -59,21 +59,25 @@ class Database:
         leaving without a commit rolls back."""
         return UnitOfWork(self._sessions, tenant, applying=True)
 
-    def alembic_config(self) -> Config:
+    def alembic_config(self, history: SchemaHistory) -> Config:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("path_separator", "os")
+        config.set_main_option(
+            "version_locations", os.pathsep.join(str(f) for f in history.revision_folders)
+        )
         config.attributes["engine"] = self.engine
         return config
 
-    def migrate(self) -> None:
+    def migrate(self, history: SchemaHistory) -> None:
         """Bring the schema to the head of the one migration history.
 
         Safe when several processes of a site start at once (the node and its jobs
         worker): they take turns under a lock that spans processes, and whoever comes
         second finds the schema at head and does nothing."""
         with self._migration_lock():
-            if not self.at_head():
-                command.upgrade(self.alembic_config(), "head")
+            if not self.at_head(history):
+                command.upgrade(self.alembic_config(history), "head")
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
@@ -95,8 +99,8 @@ class Database:
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
                 connection.commit()
 
-    def at_head(self) -> bool:
-        head = ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+    def at_head(self, history: SchemaHistory) -> bool:
+        head = ScriptDirectory.from_config(self.alembic_config(history)).get_current_head()
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision() == head
 
