@@ -12,6 +12,7 @@ from types import ModuleType
 import failover
 import replication
 import residents
+import safety_check
 from yui.db.schema import KERNEL_REVISIONS, SchemaHistory
 
 
@@ -26,5 +27,6 @@ SCHEMA_HISTORY = SchemaHistory(
         _revisions_of(replication),
         _revisions_of(failover),
         _revisions_of(residents),
+        _revisions_of(safety_check),
     )
 )

@@ -55,6 +55,7 @@ def all_metadata() -> MetaData:
     import failover.drill.models  # noqa: F401
     import replication.models  # noqa: F401
     import residents.models  # noqa: F401
+    import safety_check.models  # noqa: F401
     import yui.audit.models
     import yui.auth.models
     import yui.changelog.models

@@ -1,0 +1,76 @@
+"""Safety reports: what someone learned about one resident, at a time they state.
+
+Reports are immutable citizen facts: the id is the client's (a UUID), so a report sent
+twice is stored once. A resident's current status in a campaign is the report with the
+latest report time (then the larger id), whatever order they arrived in; every report
+is kept as the history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from yui.db.base import Base, TenantScoped
+from yui.db.types import UTCDateTime
+
+
+class SafetyStatus(StrEnum):
+    # PFIF 1.4 note status values
+    INFORMATION_SOUGHT = "information_sought"
+    IS_NOTE_AUTHOR = "is_note_author"
+    BELIEVED_ALIVE = "believed_alive"
+    BELIEVED_MISSING = "believed_missing"
+    BELIEVED_DEAD = "believed_dead"
+    # local values (what a one-tap message offers)
+    SAFE = "safe"  # 無事
+    INJURED = "injured"  # けが
+    NEEDS_HELP = "needs_help"  # 救助・支援が必要
+    AT_SHELTER = "at_shelter"  # 避難所にいる
+
+
+class ReporterKind(StrEnum):
+    STAFF_CALL = "staff_call"  # 職員の電話確認
+    DOOR_TO_DOOR = "door_to_door"  # 戸別訪問
+    SUPPORTER = "supporter"  # 避難支援等関係者
+    FAMILY = "family"  # 家族
+    RESIDENT = "resident"  # 本人
+
+
+class Report(TenantScoped, Base):
+    __tablename__ = "safety_check_reports"
+    __table_args__ = (
+        # a resident's history in report-time order, and the latest one, as an index range
+        Index(
+            "ix_safety_check_reports_resident",
+            "tenant_id",
+            "campaign_id",
+            "resident_id",
+            "reported_at",
+        ),
+        Index("ix_safety_check_reports_district", "tenant_id", "campaign_id", "town_name"),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(String(6), nullable=False)
+    #: the client's id (UUID): the same id is applied once
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(
+        ForeignKey("safety_check_campaigns.id"), nullable=False
+    )
+    #: a resident of the registry (read through the kernel's ResidentDirectory port)
+    resident_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    #: 町字 of the resident when the report was recorded, for the counts per district
+    town_name: Mapped[str] = mapped_column(String(80), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    #: when the reporter learned it (the client's clock): decides which report is current
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    #: when this site recorded it
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    reporter_kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    location: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    shelter: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    recorded_by: Mapped[str] = mapped_column(String(100), nullable=False)
