@@ -23,6 +23,7 @@ from replication.api import include as include_replication
 from replication.node import ReplicationNode
 from replication.primary.acks import ReplicationAcks
 from replication.protocol.forwarding import ForwardSignatures
+from residents.directory.service import Directory
 from yui.audit.api import router as audit_router
 from yui.auth.api import router as auth_router
 from yui.auth.ratelimit import login_limiter
@@ -69,6 +70,7 @@ def service_routers() -> list[APIRouter]:
     """The routers mounted under /api/v1/{tenant}: the kernel's, then each service's."""
     from failover.drill.probe_api import router as drill_probe_router
     from residents.api import router as residents_router
+    from safety_check.api import router as safety_check_router
     from yui.jobs.api import router as jobs_router
 
     return [
@@ -77,6 +79,7 @@ def service_routers() -> list[APIRouter]:
         audit_router,
         jobs_router,
         residents_router,
+        safety_check_router,
         drill_probe_router,
     ]
 
@@ -167,6 +170,8 @@ def create_app(
         ),
         signing_key=settings.signing_key(),
     )
+    # the registry as safety confirmation reads it (the kernel's ResidentDirectory port)
+    app.state.resident_directory = Directory(db)
     problems.install(app)
     for router in service_routers():
         app.include_router(router, prefix=API_PREFIX)

@@ -103,6 +103,17 @@ class ResidentDirectory(Protocol):
         """Residents whose name (kanji or kana, any width) begins with `name`."""
         ...
 
+    def roster(
+        self, tenant: str, *, audience: Audience, actor: str, after: str = "", limit: int = 500
+    ) -> list[ResidentFacts]:
+        """A page of every registered resident, in resident-id order after `after` (a
+        campaign's whole population, read page by page)."""
+        ...
+
+    def count_by_district(self, tenant: str, *, audience: Audience) -> dict[str, int]:
+        """How many registered residents each 町字 has (names no one: not audited)."""
+        ...
+
     def needs_assistance(
         self, tenant: str, *, audience: Audience, actor: str, disaster: bool = False
     ) -> list[AssistanceFacts]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from residents.assistance import service as assistance
 from residents.registry import service as registry
@@ -65,6 +66,31 @@ def find(
         raise InvalidInput("氏名か生年月日を指定してください / give a name or a date of birth")
     query = SearchQuery(q=name, birth_date=birth_date, limit=limit, cursor=cursor)
     return search.find(session, query, non_staff=audience is Audience.NON_STAFF)
+
+
+def _registered(audience: Audience) -> ColumnElement[bool]:
+    if audience is Audience.NON_STAFF:
+        return registry.visible_to_non_staff()
+    return Resident.status == Status.ACTIVE
+
+
+def roster(session: Session, *, audience: Audience, after: str, limit: int) -> list[Resident]:
+    statement = (
+        select(Resident)
+        .where(_registered(audience), Resident.id > after)
+        .order_by(Resident.id)
+        .limit(limit)
+    )
+    return list(session.execute(statement).scalars())
+
+
+def count_by_district(session: Session, *, audience: Audience) -> dict[str, int]:
+    statement = (
+        select(Resident.town_name, func.count())
+        .where(_registered(audience))
+        .group_by(Resident.town_name)
+    )
+    return {town: count for town, count in session.execute(statement).tuples()}
 
 
 def needs_assistance(
@@ -166,6 +192,27 @@ class Directory:
             )
             uow.commit()
             return found
+
+    def roster(
+        self, tenant: str, *, audience: Audience, actor: str, after: str = "", limit: int = 500
+    ) -> list[ResidentFacts]:
+        with self.db.unit_of_work(tenant) as uow:
+            page = roster(uow.session, audience=audience, after=after, limit=min(limit, 1000))
+            assisted = registry.assisted_ids(uow.session, [r.id for r in page])
+            found = [facts(tenant, r, needs_assistance=r.id in assisted) for r in page]
+            audit_read(
+                uow.session,
+                actor=actor,
+                audience=audience,
+                what="roster",
+                ids=[item.resident_id for item in found],
+            )
+            uow.commit()
+            return found
+
+    def count_by_district(self, tenant: str, *, audience: Audience) -> dict[str, int]:
+        with self.db.unit_of_work(tenant, read_only=True) as uow:
+            return count_by_district(uow.session, audience=audience)
 
     def needs_assistance(
         self, tenant: str, *, audience: Audience, actor: str, disaster: bool = False

@@ -1,0 +1,13 @@
+"""Safety confirmation's HTTP API: one router, mounted by the site under /api/v1/{tenant}."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from safety_check.campaigns.api import router as campaigns_router
+from safety_check.reports.api import router as reports_router
+from safety_check.views.api import router as views_router
+
+router = APIRouter()
+for concept in (campaigns_router, reports_router, views_router):
+    router.include_router(concept)

@@ -1,0 +1,68 @@
+"""HTTP routes of campaigns. Thin: the service decides."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from safety_check.access import CampaignReader, StaffWriter
+from safety_check.campaigns import service
+from safety_check.campaigns.schemas import CampaignIn, CampaignOut, campaign_out
+from yui.http.deps import UoW
+
+router = APIRouter(tags=["safety confirmation"])
+
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+CampaignId = Annotated[str, Path(pattern=UUID_PATTERN, description="安否確認ID / campaign id")]
+
+
+@router.post(
+    "/safety/campaigns",
+    response_model=CampaignOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="安否確認を開始（本番・訓練） / open a campaign (live or drill)",
+)
+def open_campaign(body: CampaignIn, uow: UoW, principal: StaffWriter) -> CampaignOut:
+    campaign = service.open_campaign(uow.session, body, actor=principal.username)
+    uow.commit()
+    return campaign_out(campaign)
+
+
+@router.get(
+    "/safety/campaigns",
+    response_model=list[CampaignOut],
+    summary="安否確認の一覧（新しい順） / campaigns, newest first",
+)
+def list_campaigns(uow: UoW, principal: CampaignReader) -> list[CampaignOut]:
+    return [campaign_out(campaign) for campaign in service.listed(uow.session)]
+
+
+@router.get(
+    "/safety/campaigns/{campaign_id}", response_model=CampaignOut, summary="安否確認 / a campaign"
+)
+def read_campaign(campaign_id: CampaignId, uow: UoW, principal: CampaignReader) -> CampaignOut:
+    return campaign_out(service.get(uow.session, campaign_id))
+
+
+@router.post(
+    "/safety/campaigns/{campaign_id}/close",
+    response_model=CampaignOut,
+    summary="安否確認を終了 / close a campaign",
+)
+def close_campaign(campaign_id: CampaignId, uow: UoW, principal: StaffWriter) -> CampaignOut:
+    campaign = service.close(uow.session, campaign_id, actor=principal.username)
+    uow.commit()
+    return campaign_out(campaign)
+
+
+@router.delete(
+    "/safety/campaigns/{campaign_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="訓練の安否確認を報告ごと削除 / purge a drill campaign and its reports",
+)
+def purge_drill(campaign_id: CampaignId, uow: UoW, principal: StaffWriter) -> Response:
+    service.purge_drill(uow.session, campaign_id, actor=principal.username)
+    uow.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
