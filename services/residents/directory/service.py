@@ -90,7 +90,7 @@ def count_by_district(session: Session, *, audience: Audience) -> dict[str, int]
         .where(_registered(audience))
         .group_by(Resident.town_name)
     )
-    return {town: count for town, count in session.execute(statement).tuples()}
+    return {town: count for town, count in session.execute(statement)}
 
 
 def needs_assistance(

@@ -37,7 +37,7 @@ def current_statuses(session: Session, campaign_id: str) -> dict[str, SafetyStat
         select(Report.resident_id, Report.status).where(
             Report.campaign_id == campaign_id, is_current()
         )
-    ).tuples()
+    )
     return {resident_id: SafetyStatus(value) for resident_id, value in rows}
 
 
@@ -61,7 +61,7 @@ def counts_by_district(
         select(Report.town_name, Report.status, func.count())
         .where(Report.campaign_id == campaign.id, is_current())
         .group_by(Report.town_name, Report.status)
-    ).tuples()
+    )
     by_town: defaultdict[str, Counter[SafetyStatus]] = defaultdict(Counter)
     for town, value, count in rows:
         by_town[town][SafetyStatus(value)] += count

@@ -1,0 +1,172 @@
+"""Reports: recorded once per client id, refused whole when wrong, current by report time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from safety_check.reports.models import Report
+from tests.safety_check.conftest import (
+    Office,
+    after_opening,
+    at,
+    audit_actions,
+    history,
+    open_campaign,
+    report,
+    report_payload,
+)
+from tests.support.factories import CHIYODA, sign_in, tenant, user
+
+
+def _reports(office: Office) -> int:
+    with office.db.unit_of_work(office.code, read_only=True) as uow:
+        count: int = uow.session.execute(select(func.count()).select_from(Report)).scalar_one()
+        return count
+
+
+def _problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_a_report_is_recorded_and_a_resend_returns_the_first_result(office: Office) -> None:
+    resident = office.register()
+    campaign = open_campaign(office)
+    body = report_payload(resident["id"], status="at_shelter", shelter="一番町小学校")
+    first = report(office, campaign["id"], body)
+    assert first.status_code == 201, first.text
+    recorded = first.json()
+    assert recorded["status"] == "at_shelter" and recorded["town_name"] == "一番町一丁目"
+    assert recorded["recorded_by"] == "staff1" and recorded["reporter_kind"] == "staff_call"
+
+    again = report(office, campaign["id"], body)  # the phone did not hear the answer
+    assert again.status_code == 200
+    assert again.json() == recorded
+    assert _reports(office) == 1
+
+    changed = report(office, campaign["id"], {**body, "status": "injured"})
+    assert _problem(changed, 409)["status"] == 409
+    assert _reports(office) == 1
+    assert history(office, campaign["id"], resident["id"])["current"]["status"] == "at_shelter"
+    actions = audit_actions(office)
+    assert "safety.report" in actions and "safety.resident_read" in actions
+    assert "directory.lookup" in actions  # the registry audits the lookup itself
+
+
+def test_later_report_time_wins_whatever_the_arrival_order(office: Office) -> None:
+    resident = office.register()
+    campaign = open_campaign(office)
+    newer = report_payload(resident["id"], status="safe", reported_at=after_opening(campaign, 2))
+    older = report_payload(
+        resident["id"], status="needs_help", reported_at=after_opening(campaign, 1)
+    )
+    assert report(office, campaign["id"], newer).status_code == 201
+    # a phone that was offline sends its older report late
+    assert report(office, campaign["id"], older).status_code == 201
+    seen = history(office, campaign["id"], resident["id"])
+    assert seen["current"]["id"] == newer["id"]
+    assert [item["status"] for item in seen["history"]] == ["safe", "needs_help"]
+
+    latest = report_payload(
+        resident["id"], status="injured", reported_at=after_opening(campaign, 3)
+    )
+    assert report(office, campaign["id"], latest).status_code == 201
+    assert history(office, campaign["id"], resident["id"])["current"]["status"] == "injured"
+
+
+def test_bad_reports_are_refused_and_write_nothing(office: Office) -> None:
+    resident = office.register()
+    campaign = open_campaign(office)
+    before_campaign = report_payload(resident["id"], reported_at="2020-01-01T09:00:00+09:00")
+    cases = {
+        "unknown status": report_payload(resident["id"], status="fine"),
+        "future time": report_payload(resident["id"], reported_at=at(3600)),
+        "before the campaign": before_campaign,
+        "no time zone": report_payload(resident["id"], reported_at="2026-12-06T09:00:00"),
+        "unknown reporter": report_payload(resident["id"], reporter_kind="neighbour"),
+        "long note": report_payload(resident["id"], note="あ" * 2001),
+        "long location": report_payload(resident["id"], location="x" * 201),
+        "control character": report_payload(resident["id"], shelter="体育館\x00"),
+        "not a uuid": report_payload(resident["id"], id="report-1"),
+    }
+    for case, body in cases.items():
+        response = report(office, campaign["id"], body)
+        assert response.status_code == 422, (case, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    huge = report(office, campaign["id"], report_payload(resident["id"], note="x" * 10_000_000))
+    assert huge.status_code == 413
+    assert _reports(office) == 0
+    assert "safety.report" not in audit_actions(office)
+    # a note within the limit keeps its lines
+    fine = report_payload(resident["id"], note="一行目\n二行目\tタブ")
+    assert report(office, campaign["id"], fine).json()["note"] == "一行目\n二行目\tタブ"
+
+
+def test_reports_after_a_campaign_closed_only_for_times_before_it(office: Office) -> None:
+    resident = office.register()
+    campaign = open_campaign(office)
+    early = report_payload(resident["id"], reported_at=at(0))
+    path = f"{office.api}/safety/campaigns/{campaign['id']}/close"
+    assert office.client.post(path, headers=office.staff).status_code == 200
+    assert report(office, campaign["id"], early).status_code == 201  # from a phone's outbox
+    late = report_payload(resident["id"], reported_at=at(60))
+    assert report(office, campaign["id"], late).status_code == 422
+
+
+def test_unknown_resident_or_campaign_is_not_found(office: Office) -> None:
+    resident = office.register()
+    campaign = open_campaign(office)
+    stranger = report_payload("01234567-89ab-7cde-8f01-23456789abcd")
+    assert report(office, campaign["id"], stranger).status_code == 404
+    nowhere = "01234567-89ab-4cde-8f01-23456789abcd"
+    assert report(office, nowhere, report_payload(resident["id"])).status_code == 404
+    # another municipality's staff cannot report into our campaign, even for their resident
+    tenant(office.db, CHIYODA, "千代田区")
+    user(office.db, CHIYODA, "chiyoda-staff", "staff")
+    theirs = sign_in(office.client, CHIYODA, "chiyoda-staff")
+    response = office.client.post(
+        f"/api/v1/{CHIYODA}/safety/campaigns/{campaign['id']}/reports",
+        json=report_payload(resident["id"]),
+        headers=theirs,
+    )
+    assert response.status_code == 404
+    assert _reports(office) == 0
+
+
+def test_who_may_report_what(office: Office) -> None:
+    resident = office.register()
+    campaign = open_campaign(office)
+    dead = report_payload(resident["id"], status="believed_dead", reporter_kind="door_to_door")
+    assert _problem(report(office, campaign["id"], dead, office.shelter), 403)
+    for headers in (office.auditor, office.admin, office.headers("depot1", "depot")):
+        assert (
+            report(office, campaign["id"], report_payload(resident["id"]), headers).status_code
+            == 403
+        )
+    assert _reports(office) == 0
+    shelter = report_payload(resident["id"], status="at_shelter", reporter_kind="resident")
+    assert report(office, campaign["id"], shelter, office.shelter).status_code == 201
+    assert report(office, campaign["id"], dead).status_code == 201  # staff may
+    # the auditor reads the history; a shelter does not
+    path = f"{office.api}/safety/campaigns/{campaign['id']}/residents/{resident['id']}"
+    assert office.client.get(path, headers=office.auditor).status_code == 200
+    assert office.client.get(path, headers=office.shelter).status_code == 403
+
+
+def test_a_shelter_cannot_report_on_a_dv_blocked_resident(office: Office) -> None:
+    resident = office.register()
+    blocked = office.client.put(
+        f"{office.api}/residents/{resident['id']}/dv-block",
+        json={"blocked": True},
+        headers=office.staff,
+    )
+    assert blocked.status_code == 200
+    campaign = open_campaign(office)
+    body = report_payload(resident["id"], status="at_shelter")
+    # as for anyone the registry does not show to non-staff: not found, nothing told
+    assert report(office, campaign["id"], body, office.shelter).status_code == 404
+    assert report(office, campaign["id"], body).status_code == 201  # staff see the person
