@@ -17,7 +17,9 @@ from tests.safety_check.conftest import (
 from tests.support.factories import CHIYODA, sign_in, tenant, user
 
 
-def test_staff_open_list_and_close_a_campaign(office: Office) -> None:
+def test_campaigns_open_close_purge_and_who_may(office: Office) -> None:
+    """Staff open and close campaigns; bad input and the wrong roles change nothing;
+    another tenant finds none; a drill is purged with its reports, a live campaign never."""
     live = open_campaign(office)
     drill = open_campaign(office, kind="drill", title="総合防災訓練")
     assert live["open"] and live["kind"] == "live" and live["opened_by"] == "staff1"
@@ -37,9 +39,9 @@ def test_staff_open_list_and_close_a_campaign(office: Office) -> None:
     actions = audit_actions(office)
     assert actions.count("safety.campaign_open") == 2 and "safety.campaign_close" in actions
 
-
-def test_bad_campaign_input_is_refused(office: Office) -> None:
+    # bad input is refused
     url = f"{office.api}/safety/campaigns"
+    before = office.client.get(url, headers=office.staff).json()
     for body in (
         {"title": "", "kind": "live"},
         {"title": "x", "kind": "exercise"},
@@ -47,11 +49,9 @@ def test_bad_campaign_input_is_refused(office: Office) -> None:
     ):
         response = office.client.post(url, json=body, headers=office.staff)
         assert response.status_code == 422, body
-    assert office.client.get(url, headers=office.staff).json() == []
+    assert office.client.get(url, headers=office.staff).json() == before
 
-
-def test_roles_who_may_open_and_read(office: Office) -> None:
-    url = f"{office.api}/safety/campaigns"
+    # roles who may open and read
     body = {"title": "地震"}
     depot = office.headers("depot1", "depot")
     for headers in (office.auditor, office.shelter, office.admin, depot):
@@ -68,9 +68,7 @@ def test_roles_who_may_open_and_read(office: Office) -> None:
         )
         assert office.client.delete(f"{url}/{campaign['id']}", headers=headers).status_code == 403
 
-
-def test_another_tenants_campaign_is_not_found(office: Office) -> None:
-    campaign = open_campaign(office)
+    # another tenant's staff find none of our campaigns
     tenant(office.db, CHIYODA, "千代田区")
     user(office.db, CHIYODA, "chiyoda-staff", "staff")
     theirs = sign_in(office.client, CHIYODA, "chiyoda-staff")
@@ -81,10 +79,10 @@ def test_another_tenants_campaign_is_not_found(office: Office) -> None:
     ours = f"{office.api}/safety/campaigns/{campaign['id']}"
     assert office.client.get(ours, headers=theirs).status_code == 404
 
-
-def test_a_drill_is_purged_with_its_reports_and_a_live_campaign_never(office: Office) -> None:
+    # a drill is purged with its reports, a live campaign never
     resident = office.register()
     live, drill = open_campaign(office), open_campaign(office, kind="drill")
+    campaigns_before = _count(office, Campaign)
     assert report(office, live["id"], report_payload(resident["id"])).status_code == 201
     assert report(office, drill["id"], report_payload(resident["id"])).status_code == 201
 
@@ -104,7 +102,12 @@ def test_a_drill_is_purged_with_its_reports_and_a_live_campaign_never(office: Of
     )
     # the live campaign's report is untouched; the drill left nothing behind
     assert len(history(office, live["id"], resident["id"])["history"]) == 1
-    with office.db.unit_of_work(office.code, read_only=True) as uow:
-        assert uow.session.execute(select(func.count()).select_from(Report)).scalar() == 1
-        assert uow.session.execute(select(func.count()).select_from(Campaign)).scalar() == 1
+    assert _count(office, Report) == 1
+    assert _count(office, Campaign) == campaigns_before - 1
     assert "safety.campaign_purge" in audit_actions(office)
+
+
+def _count(office: Office, table: type[Campaign] | type[Report]) -> int:
+    with office.db.unit_of_work(office.code, read_only=True) as uow:
+        count: int = uow.session.execute(select(func.count()).select_from(table)).scalar_one()
+        return count

@@ -20,20 +20,9 @@ from tests.safety_check.conftest import (
 from tests.support.factories import CHIYODA, sign_in, tenant, user
 
 
-def _reports(office: Office) -> int:
-    with office.db.unit_of_work(office.code, read_only=True) as uow:
-        count: int = uow.session.execute(select(func.count()).select_from(Report)).scalar_one()
-        return count
-
-
-def _problem(response: Any, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def test_a_report_is_recorded_and_a_resend_returns_the_first_result(office: Office) -> None:
+def test_a_resend_is_recorded_once_and_the_latest_report_time_wins(office: Office) -> None:
+    """A resend returns the first result; an older report arriving late leaves the
+    current status."""
     resident = office.register()
     campaign = open_campaign(office)
     body = report_payload(resident["id"], status="at_shelter", shelter="一番町小学校")
@@ -56,10 +45,8 @@ def test_a_report_is_recorded_and_a_resend_returns_the_first_result(office: Offi
     assert "safety.report" in actions and "safety.resident_read" in actions
     assert "directory.lookup" in actions  # the registry audits the lookup itself
 
-
-def test_later_report_time_wins_whatever_the_arrival_order(office: Office) -> None:
+    # the later report time wins, whatever the arrival order
     resident = office.register()
-    campaign = open_campaign(office)
     newer = report_payload(resident["id"], status="safe", reported_at=after_opening(campaign, 2))
     older = report_payload(
         resident["id"], status="needs_help", reported_at=after_opening(campaign, 1)
@@ -79,6 +66,7 @@ def test_later_report_time_wins_whatever_the_arrival_order(office: Office) -> No
 
 
 def test_bad_reports_are_refused_and_write_nothing(office: Office) -> None:
+    """Each rule refuses its bad input whole: nothing written, nothing audited."""
     resident = office.register()
     campaign = open_campaign(office)
     before_campaign = report_payload(resident["id"], reported_at="2020-01-01T09:00:00+09:00")
@@ -99,32 +87,13 @@ def test_bad_reports_are_refused_and_write_nothing(office: Office) -> None:
         assert response.headers["content-type"] == "application/problem+json"
     huge = report(office, campaign["id"], report_payload(resident["id"], note="x" * 10_000_000))
     assert huge.status_code == 413
-    assert _reports(office) == 0
-    assert "safety.report" not in audit_actions(office)
-    # a note within the limit keeps its lines
-    fine = report_payload(resident["id"], note="一行目\n二行目\tタブ")
-    assert report(office, campaign["id"], fine).json()["note"] == "一行目\n二行目\tタブ"
 
-
-def test_reports_after_a_campaign_closed_only_for_times_before_it(office: Office) -> None:
-    resident = office.register()
-    campaign = open_campaign(office)
-    early = report_payload(resident["id"], reported_at=at(0))
-    path = f"{office.api}/safety/campaigns/{campaign['id']}/close"
-    assert office.client.post(path, headers=office.staff).status_code == 200
-    assert report(office, campaign["id"], early).status_code == 201  # from a phone's outbox
-    late = report_payload(resident["id"], reported_at=at(60))
-    assert report(office, campaign["id"], late).status_code == 422
-
-
-def test_unknown_resident_or_campaign_is_not_found(office: Office) -> None:
-    resident = office.register()
-    campaign = open_campaign(office)
+    # an unknown resident or campaign is not found
     stranger = report_payload("01234567-89ab-7cde-8f01-23456789abcd")
     assert report(office, campaign["id"], stranger).status_code == 404
     nowhere = "01234567-89ab-4cde-8f01-23456789abcd"
     assert report(office, nowhere, report_payload(resident["id"])).status_code == 404
-    # another municipality's staff cannot report into our campaign, even for their resident
+    # another municipality's staff cannot report into our campaign
     tenant(office.db, CHIYODA, "千代田区")
     user(office.db, CHIYODA, "chiyoda-staff", "staff")
     theirs = sign_in(office.client, CHIYODA, "chiyoda-staff")
@@ -135,9 +104,25 @@ def test_unknown_resident_or_campaign_is_not_found(office: Office) -> None:
     )
     assert response.status_code == 404
     assert _reports(office) == 0
+    assert "safety.report" not in audit_actions(office)
+
+    # a note within the limit keeps its lines
+    fine = report_payload(resident["id"], note="一行目\n二行目\tタブ")
+    assert report(office, campaign["id"], fine).json()["note"] == "一行目\n二行目\tタブ"
+    # after the campaign closed, a report of a time before the close is still taken (a
+    # phone's outbox); one of a later time is not
+    early = report_payload(resident["id"], reported_at=at(0))
+    path = f"{office.api}/safety/campaigns/{campaign['id']}/close"
+    assert office.client.post(path, headers=office.staff).status_code == 200
+    assert report(office, campaign["id"], early).status_code == 201
+    late = report_payload(resident["id"], reported_at=at(60))
+    assert report(office, campaign["id"], late).status_code == 422
+    assert _reports(office) == 2
 
 
 def test_who_may_report_what(office: Office) -> None:
+    """Roles: staff record anything; a shelter neither believed_dead nor a DV-blocked
+    resident; the auditor, admin and depot nothing."""
     resident = office.register()
     campaign = open_campaign(office)
     dead = report_payload(resident["id"], status="believed_dead", reporter_kind="door_to_door")
@@ -156,8 +141,7 @@ def test_who_may_report_what(office: Office) -> None:
     assert office.client.get(path, headers=office.auditor).status_code == 200
     assert office.client.get(path, headers=office.shelter).status_code == 403
 
-
-def test_a_shelter_cannot_report_on_a_dv_blocked_resident(office: Office) -> None:
+    # a shelter cannot report on a DV-blocked resident
     resident = office.register()
     blocked = office.client.put(
         f"{office.api}/residents/{resident['id']}/dv-block",
@@ -165,8 +149,20 @@ def test_a_shelter_cannot_report_on_a_dv_blocked_resident(office: Office) -> Non
         headers=office.staff,
     )
     assert blocked.status_code == 200
-    campaign = open_campaign(office)
     body = report_payload(resident["id"], status="at_shelter")
     # as for anyone the registry does not show to non-staff: not found, nothing told
     assert report(office, campaign["id"], body, office.shelter).status_code == 404
     assert report(office, campaign["id"], body).status_code == 201  # staff see the person
+
+
+def _reports(office: Office) -> int:
+    with office.db.unit_of_work(office.code, read_only=True) as uow:
+        count: int = uow.session.execute(select(func.count()).select_from(Report)).scalar_one()
+        return count
+
+
+def _problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    return body
