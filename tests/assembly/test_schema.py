@@ -28,6 +28,7 @@ OWNERS = {
     ROOT / "replication" / "migrations": {"0003", "0007"},
     ROOT / "failover" / "migrations": {"0004", "0006", "0010"},
     ROOT / "services" / "residents" / "migrations": {"0002"},
+    ROOT / "services" / "safety-check" / "migrations": {"0011"},
 }
 
 
