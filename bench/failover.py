@@ -145,7 +145,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="yui-bench-failover-") as folder:
         box = Sandbox(Path(folder) / "sandbox")
-        plan = box.up(first_node_port=args.first_port)
+        # plain HTTP: this benchmark's own clients speak http:// (not yet TLS)
+        plan = box.up(first_node_port=args.first_port, tls=False)
         try:
             if not args.evacuation_only:
                 seed(plan, residents=100)

@@ -14,7 +14,7 @@ import datetime
 import ipaddress
 import os
 import ssl
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -179,13 +179,22 @@ def _issue(
     return files
 
 
-def generate_pki(directory: Path, sites: Iterable[str]) -> dict[str, TlsFiles]:
+def generate_pki(
+    directory: Path, sites: Iterable[str], addresses: Mapping[str, str] | None = None
+) -> dict[str, TlsFiles]:
     """For a sandbox on loopback: a private CA (``ca.pem``, its key 0600), and for each
-    site and for ``operator`` a certificate for localhost and 127.0.0.1, usable as server
-    and as client. The CA is kept if present; the certificates are made anew."""
+    site and for ``operator`` a certificate for localhost and 127.0.0.1 (and the site's
+    address in ``addresses``: a site in a network namespace), usable as server and as
+    client. The CA is kept if present; the certificates are made anew."""
     ca = _load_ca(directory)
+    extra = addresses or {}
     return {
-        name: _issue(directory, name, ca, (name, "localhost", "127.0.0.1"))
+        name: _issue(
+            directory,
+            name,
+            ca,
+            (name, "localhost", "127.0.0.1", *([extra[name]] if name in extra else [])),
+        )
         for name in [*sites, OPERATOR]
     }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,9 +24,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from assembly.cli.common import console, fail, settings
-from assembly.cli.placement import EtcdOption, RootOption, endpoints
+from assembly.cli.placement import EtcdOption, RootOption, endpoints, etcd_tls
 from assembly.drill_runner.environment import CannotRun
 from assembly.drill_runner.sandbox_env import sandbox_peer_client
+from assembly.sandbox.plan import operator_verify
 from failover.alerts.trigger import EvacuationRequest
 from failover.controller.engine import MoveResult
 from failover.controller.force import ForcePromotion, force_promote
@@ -58,19 +60,34 @@ Work = Callable[[Coordination, MoveCopies], Awaitable[T]]
 
 
 def _client(root: Path, http: httpx.AsyncClient) -> PeerClient:
-    configured = settings()
-    if configured.replication_key_file is not None and configured.topology_file is not None:
+    if _this_site():
+        configured = settings()
         return PeerClient(site_key(configured), topology_peers(configured), http)
     return sandbox_peer_client(root, http)
 
 
+def _this_site() -> bool:
+    """The command speaks as this site (its key and topology), not as the sandbox's operator."""
+    configured = settings()
+    return configured.replication_key_file is not None and configured.topology_file is not None
+
+
+def _sites_verify(root: Path) -> ssl.SSLContext | bool:
+    """How the command's calls to the sites verify them and what they present: this site's
+    certificate (YUI_TLS_*), else the sandbox's operator certificate (mutual TLS)."""
+    if _this_site():
+        files = settings().tls_files
+        return files.client_context() if files is not None else True
+    return operator_verify(root)
+
+
 def _run(etcd: str | None, root: Path, work: Work[T]) -> T:
-    hosts = endpoints(etcd, root)
+    hosts, tls = endpoints(etcd, root), etcd_tls(etcd, root)
 
     async def main() -> T:
         async with (
-            connect_etcd(hosts) as coordination,
-            httpx.AsyncClient(timeout=30.0, trust_env=False) as http,
+            connect_etcd(hosts, tls=tls) as coordination,
+            httpx.AsyncClient(timeout=30.0, trust_env=False, verify=_sites_verify(root)) as http,
         ):
             return await work(coordination, _client(root, http))
 
@@ -96,8 +113,10 @@ class AlertEvacuation:
     async def evacuate(self, site: str, reason: EvacuationRequest) -> None:
         hosts = endpoints(None, self.root)  # a clear message and exit 2 when there is none
         async with (
-            connect_etcd(hosts) as coordination,
-            httpx.AsyncClient(timeout=30.0, trust_env=False) as http,
+            connect_etcd(hosts, tls=etcd_tls(None, self.root)) as coordination,
+            httpx.AsyncClient(
+                timeout=30.0, trust_env=False, verify=_sites_verify(self.root)
+            ) as http,
         ):
             await MoveTrigger(coordination, _client(self.root, http)).evacuate(site, reason)
 

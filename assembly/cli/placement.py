@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from assembly.cli.common import console, fail, settings
+from assembly.sandbox.plan import operator_tls
 from assembly.sandbox.processes import StateFile
 from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination, CoordinationUnavailable, PlacementConflict
@@ -26,6 +27,7 @@ from failover.placement.policy import (
     plan_restoration,
     rebalance,
 )
+from yui.tls import TlsFiles
 
 T = TypeVar("T")
 
@@ -57,14 +59,27 @@ def endpoints(etcd: str | None, root: Path) -> list[str]:
     return sandbox
 
 
-async def _with_etcd(hosts: list[str], work: Callable[[Coordination], Awaitable[T]]) -> T:
-    async with connect_etcd(hosts) as coordination:
+def etcd_tls(etcd: str | None, root: Path) -> TlsFiles | None:
+    """How to speak to etcd: the settings' certificate (YUI_ETCD_*), else, when the
+    endpoints are the sandbox's, its operator certificate (None: a plain sandbox)."""
+    configured = settings()
+    if configured.etcd_tls_files is not None:
+        return configured.etcd_tls_files
+    if etcd or configured.etcd_endpoint_list:
+        return None
+    return operator_tls(root)
+
+
+async def _with_etcd(
+    hosts: list[str], work: Callable[[Coordination], Awaitable[T]], tls: TlsFiles | None
+) -> T:
+    async with connect_etcd(hosts, tls=tls) as coordination:
         return await work(coordination)
 
 
-def _run(hosts: list[str], work: Callable[[Coordination], Awaitable[T]]) -> T:
+def _run(hosts: list[str], work: Callable[[Coordination], Awaitable[T]], tls: TlsFiles | None) -> T:
     try:
-        return asyncio.run(_with_etcd(hosts, work))
+        return asyncio.run(_with_etcd(hosts, work, tls))
     except CoordinationUnavailable as error:
         raise fail(error.detail, 1) from None
 
@@ -86,7 +101,7 @@ def show(
         placements, _ = await coordination.list_placements()
         return placements, await _sites(coordination)
 
-    placements, live = _run(endpoints(etcd, root), work)
+    placements, live = _run(endpoints(etcd, root), work, etcd_tls(etcd, root))
     chosen = [p for code, p in sorted(placements.items()) if tenant in (None, code)]
     if tenant and not chosen:
         raise fail(f"テナント {tenant} の配置はありません / no placement for {tenant}", 1)
@@ -188,7 +203,7 @@ def set_(
             ) from None
         return replace(wanted, epoch=epoch)
 
-    result = _run(endpoints(etcd, root), work)
+    result = _run(endpoints(etcd, root), work, etcd_tls(etcd, root))
     console.print(
         f"{tenant}: mode={result.mode} min_insync={result.min_insync}"
         f" min_insync_zones={result.min_insync_zones} epoch={result.epoch}"
@@ -211,7 +226,7 @@ def rebalance_(
         placements, _ = await coordination.list_placements()
         return list(rebalance(placements.values(), await _sites(coordination)))
 
-    moves = _run(endpoints(etcd, root), work)
+    moves = _run(endpoints(etcd, root), work, etcd_tls(etcd, root))
     if as_json:
         print(json.dumps([asdict(m) for m in moves], ensure_ascii=False))
         return

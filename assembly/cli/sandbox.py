@@ -50,11 +50,12 @@ def up(
     tls: Annotated[
         bool,
         typer.Option(
-            "--tls",
-            help="HTTPS between the sites with the sandbox's own CA and certificates "
-            "(keys/tls; clients: keys/tls/ca.pem, operator.crt, operator.key)",
+            "--tls/--plain",
+            help="HTTPS between the sites and to etcd with the sandbox's own CA and certificates "
+            "(keys/tls; clients: keys/tls/ca.pem, operator.crt, operator.key); --plain: plain "
+            "HTTP, allowed for local development only (YUI_ALLOW_PLAIN_HTTP_PEERS)",
         ),
-    ] = False,
+    ] = True,
 ) -> None:
     """3サイト（etcd・Redis・S3・サイトノード）を起動する / start three sites with etcd, Redis, S3 and nodes."""
     sandbox = _sandbox(root)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -171,6 +172,9 @@ class DrillEnvironment:
     cannot_partition: str | None = field(default_factory=lambda: partition_refusal())
     #: site → its hazard zones (zone-loss kills every site sharing one with the target)
     zones: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: httpx's ``verify`` towards the sites (a sandbox with TLS: its CA and the operator's
+    #: certificate)
+    verify: ssl.SSLContext | bool = True
 
 
 @dataclass
@@ -444,6 +448,7 @@ async def run_drill(
         mix=options.mix,
         # counters of this run only: a past run's counter cannot fail (or hide) this one
         counters=tuple(f"d{int(started)}-{k}" for k in range(2)),
+        verify=env.verify,
     )
     progress(
         f"load: {options.load:g} writes/s for {options.duration:g} s over {len(tenants)} tenants"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import ssl
 import threading
 import time
 import urllib.error
@@ -47,6 +48,7 @@ from assembly.drill_runner.runner import (
     partition_refusal,
 )
 from assembly.sandbox import netns, processes
+from assembly.sandbox.plan import operator_context, operator_tls, operator_verify
 from assembly.sandbox.processes import ProcessRecord
 from assembly.sandbox.runner import Sandbox, SandboxError
 from failover.controller.engine import MoveResult
@@ -60,6 +62,7 @@ from replication.protocol.client import PeerClient
 from replication.protocol.signing import load_site_key
 from yui.db.database import Database
 from yui.errors import YuiError
+from yui.tls import TlsFiles
 from yui.topology import TopologyError, load_topology
 
 __all__ = [
@@ -178,7 +181,9 @@ class SandboxFaults:
             self.sandbox.state.save(records)
         node = next(r for r in mine if r.role == "node")
         deadline = time.monotonic() + self.ready_timeout
-        while not _http_answers(f"http://{node.host}:{node.port}/readyz"):
+        tls = operator_context(self.sandbox.root)
+        url = f"{'https' if tls else 'http'}://{node.host}:{node.port}/readyz"
+        while not _http_answers(url, tls):
             if time.monotonic() > deadline or processes.state_of(node.pid) == "crashed":
                 raise CannotRun(
                     f"{node.name} が再起動しません / {node.name} did not start again; see {node.log}"
@@ -223,8 +228,9 @@ class SandboxFaults:
                 processes.spawn(record, cwd=Path.cwd())
                 self.sandbox.state.save(records)
         deadline = time.monotonic() + self.ready_timeout
+        tls = operator_context(self.sandbox.root)
         for record in mine:
-            while not _etcd_healthy(record.host, record.port):
+            while not _etcd_healthy(record.host, record.port, tls):
                 if time.monotonic() > deadline:
                     raise CannotRun(
                         f"{record.name} が復帰しません / {record.name} not healthy again; "
@@ -233,10 +239,11 @@ class SandboxFaults:
                 time.sleep(0.1)
 
 
-def _http_answers(url: str) -> bool:
+def _http_answers(url: str, tls: ssl.SSLContext | None = None) -> bool:
     """Whether anything answers HTTP at ``url`` (an error status counts as an answer)."""
     try:
-        with urllib.request.urlopen(url, timeout=1.0):  # noqa: S310 - the sandbox's loopback
+        # the timeout covers a TLS handshake on a loaded machine
+        with urllib.request.urlopen(url, timeout=3.0, context=tls):  # noqa: S310 - the sandbox's loopback
             return True
     except urllib.error.HTTPError:
         return True
@@ -244,11 +251,12 @@ def _http_answers(url: str) -> bool:
         return False
 
 
-def _etcd_healthy(host: str, port: int | None) -> bool:
+def _etcd_healthy(host: str, port: int | None, tls: ssl.SSLContext | None = None) -> bool:
     if port is None:
         return False
+    url = f"{'https' if tls else 'http'}://{host}:{port}/health"
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/health", timeout=1.0) as response:
+        with urllib.request.urlopen(url, timeout=3.0, context=tls) as response:  # noqa: S310
             return b'"health":"true"' in response.read().replace(b" ", b"")
     except (OSError, ValueError):
         return False
@@ -260,8 +268,8 @@ def _etcd_healthy(host: str, port: int | None) -> bool:
 class EtcdWatch:
     """Placements and liveness from a watch-fed ClusterView; no planned moves (no controller)."""
 
-    def __init__(self, endpoints: Sequence[str]) -> None:
-        self._coordination: Coordination = connect_etcd(list(endpoints))
+    def __init__(self, endpoints: Sequence[str], tls: TlsFiles | None = None) -> None:
+        self._coordination: Coordination = connect_etcd(list(endpoints), tls=tls)
         self._view: ClusterView | None = None
         self._seen: set[str] = set()
         self._history: list[PlacementSeen] = []
@@ -347,7 +355,7 @@ class MovingWatch(EtcdWatch):
     """An etcd watch that also carries out switchovers and evacuations (started lazily)."""
 
     def __init__(self, endpoints: Sequence[str], root: Path) -> None:
-        super().__init__(endpoints)
+        super().__init__(endpoints, tls=operator_tls(root))
         self.root = root
         #: every move this watch made, in order
         self.moves: list[MoveResult] = []
@@ -366,7 +374,9 @@ class MovingWatch(EtcdWatch):
 
     async def switchover(self, tenant: str, to: str | None) -> None:
         await self._started()
-        async with httpx.AsyncClient(timeout=30.0, trust_env=False) as http:
+        async with httpx.AsyncClient(
+            timeout=30.0, trust_env=False, verify=operator_verify(self.root)
+        ) as http:
             copies = sandbox_peer_client(self.root, http)
             try:
                 result = await switchover(self._coordination, copies, tenant, to)
@@ -376,7 +386,9 @@ class MovingWatch(EtcdWatch):
 
     async def evacuate(self, site: str) -> None:
         await self._started()
-        async with httpx.AsyncClient(timeout=30.0, trust_env=False) as http:
+        async with httpx.AsyncClient(
+            timeout=30.0, trust_env=False, verify=operator_verify(self.root)
+        ) as http:
             copies = sandbox_peer_client(self.root, http)
             done = await request_evacuation(
                 self._coordination, copies, site, "訓練 / drill", drill=True
@@ -423,15 +435,19 @@ class TokenCache:
     """A bearer token per tenant, signed in at any live site; renewed before it expires."""
 
     def __init__(
-        self, sites: Sequence[SiteEndpoint], credentials: Mapping[str, tuple[str, str]]
+        self,
+        sites: Sequence[SiteEndpoint],
+        credentials: Mapping[str, tuple[str, str]],
+        verify: ssl.SSLContext | bool = True,
     ) -> None:
         self.sites = tuple(sites)
         self.credentials = dict(credentials)
+        self.verify = verify
         self._tokens: dict[str, _Token] = {}
 
     async def sign_in(self, tenant: str) -> _Token | None:
         username, password = self.credentials[tenant]
-        async with httpx.AsyncClient(timeout=3.0, trust_env=False) as client:
+        async with httpx.AsyncClient(timeout=3.0, trust_env=False, verify=self.verify) as client:
             for site in self.sites:
                 try:
                     response = await client.post(
@@ -572,7 +588,8 @@ async def open_environment(root: Path) -> tuple[DrillEnvironment, FailoverWatch]
         moving = MovingWatch(parts.endpoints, parts.sandbox.root)
         await moving.start()
         watch, can_move = moving, True
-    tokens = TokenCache(parts.sites, parts.credentials)
+    verify = operator_verify(parts.sandbox.root)
+    tokens = TokenCache(parts.sites, parts.credentials, verify)
     signed_out = await tokens.prefetch(sorted(parts.credentials))
     env = DrillEnvironment(
         sites=parts.sites,
@@ -584,5 +601,6 @@ async def open_environment(root: Path) -> tuple[DrillEnvironment, FailoverWatch]
         can_move=can_move,
         cannot_partition=parts.cannot_partition,
         zones=parts.zones,
+        verify=verify,
     )
     return env, watch

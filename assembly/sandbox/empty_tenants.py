@@ -11,6 +11,7 @@ from failover.coordination import connect_etcd
 from failover.coordination.interface import PlacementConflict
 from failover.placement.policy import Placement
 from yui.tenancy.codes import check_digit
+from yui.tls import TlsFiles
 
 #: the first five digits of the first bulk tenant code (far from the demo tenants)
 FIRST = 90000
@@ -29,12 +30,14 @@ async def place_empty_tenants(
     *,
     first: int = FIRST,
     concurrency: int = 64,
+    tls: TlsFiles | None = None,
 ) -> list[str]:
     """Publish ``count`` placements with their primary at ``primary`` and every replica in
-    sync (an empty tenant is caught up by definition). Existing placements are kept."""
+    sync (an empty tenant is caught up by definition). Existing placements are kept.
+    ``tls``: etcd over TLS with this client certificate (a sandbox's operator's)."""
     codes = bulk_codes(count, first)
     gate = asyncio.Semaphore(concurrency)
-    async with connect_etcd(list(endpoints)) as coordination:
+    async with connect_etcd(list(endpoints), tls=tls) as coordination:
 
         async def one(code: str) -> None:
             placement = Placement(code, primary, tuple(replicas), tuple(replicas))

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from assembly.sandbox.etcd import find_etcd_binary, free_ports
 from assembly.sandbox.processes import ProcessRecord
-from yui.tls import TlsFiles
+from yui.tls import OPERATOR, TlsFiles
 from yui.topology import SiteSpec
 
 #: name, provider, region, hazard zones, latitude, longitude
@@ -241,6 +242,28 @@ def _worker_of(node: ProcessRecord) -> ProcessRecord:
         argv=[sys.executable, "-m", "assembly", "jobs", "worker"],
         env=dict(node.env),
     )
+
+
+def operator_tls(root: Path) -> TlsFiles | None:
+    """The CA and the operator's certificate of the sandbox at ``root`` when it runs with
+    TLS (what the CLI, the drills and the tests present to its nodes and etcd); None when it
+    runs in plain HTTP (`yui sandbox up --plain`: `up` clears the keys of an earlier run)."""
+    tls_dir = root / "keys" / "tls"
+    files = TlsFiles(tls_dir / "ca.pem", tls_dir / f"{OPERATOR}.crt", tls_dir / f"{OPERATOR}.key")
+    return files if files.cert.exists() else None
+
+
+def operator_context(root: Path) -> ssl.SSLContext | None:
+    """A client context for the nodes and etcd of the sandbox at ``root``: its CA and the
+    operator's certificate (None: a plain sandbox)."""
+    files = operator_tls(root)
+    return files.client_context() if files is not None else None
+
+
+def operator_verify(root: Path) -> ssl.SSLContext | bool:
+    """httpx's ``verify`` for calls to the nodes of the sandbox at ``root``: its CA and the
+    operator's certificate, or True (the system's CAs) for a plain sandbox."""
+    return operator_context(root) or True
 
 
 def make_plan(

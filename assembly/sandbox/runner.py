@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from assembly.sandbox import netns, processes
 from assembly.sandbox.plan import SandboxPlan, make_plan
@@ -51,8 +52,10 @@ class Sandbox:
         first_node_port: int = 8401,
         sites: int = 3,
         netns: bool = False,
-        tls: bool = False,
+        tls: bool = True,
     ) -> SandboxPlan:
+        """``tls``: HTTPS between the sites and to etcd (client certificates of the
+        sandbox's own CA); False: plain HTTP, the local-development allowance."""
         if any(s.state in ("running", "frozen") for s in self.status()):
             raise SandboxError(
                 "サンドボックスは起動済みです / the sandbox is already up: `yui sandbox down` first"
@@ -74,7 +77,9 @@ class Sandbox:
             secret.write_text(secrets.token_urlsafe(48))
         generate_site_keys(plan.keys_dir, [site.name for site in plan.sites])
         if plan.tls:  # a private CA and each site's certificate, with the Ed25519 keys
-            generate_pki(plan.tls_dir, [site.name for site in plan.sites])
+            names = [site.name for site in plan.sites]
+            hosts = {site.name: urlsplit(site.url).hostname for site in plan.sites}
+            generate_pki(plan.tls_dir, names, {n: h for n, h in hosts.items() if h})
         alert_token = _alert_intake_token(plan.root)
         records = sorted(plan.processes(), key=lambda r: ROLE_ORDER.index(r.role))
         for record in records:

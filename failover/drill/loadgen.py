@@ -23,6 +23,7 @@ import contextlib
 import ipaddress
 import json
 import random
+import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
@@ -130,6 +131,8 @@ class LoadConfig:
     #: the counters increments go to (each tenant has its own rows of each name)
     counters: tuple[str, ...] = ("c0", "c1")
     seed: int | None = None
+    #: httpx's ``verify`` towards the sites (a sandbox with TLS: its CA and a client certificate)
+    verify: ssl.SSLContext | bool = True
 
     def __post_init__(self) -> None:
         if not self.sites:
@@ -408,6 +411,7 @@ async def run_load(
     http = client or httpx.AsyncClient(
         limits=httpx.Limits(max_connections=min(config.max_in_flight * len(config.tenants), 1024)),
         trust_env=False,
+        verify=config.verify,
     )
     slots = {tenant: asyncio.Semaphore(config.max_in_flight) for tenant in config.tenants}
     tasks: set[asyncio.Task[None]] = set()

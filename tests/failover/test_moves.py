@@ -25,6 +25,7 @@ from assembly.cli.main import app
 from assembly.drill_runner.runner import DrillOptions, run_drill
 from assembly.drill_runner.sandbox_env import MovingWatch, open_environment, sandbox_peer_client
 from assembly.sandbox.empty_tenants import place_empty_tenants
+from assembly.sandbox.plan import operator_tls, operator_verify
 from assembly.sandbox.runner import ALERT_TOKEN_FILE, Sandbox
 from failover.controller.moves import MoveRefused, failback, request_evacuation, switchover
 from failover.coordination import connect_etcd
@@ -41,7 +42,9 @@ SENDAI = "041009"
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    box, demo = demo_sandbox(tmp_path_factory, "moves-sandbox", 18761)
+    # Plain HTTP (the helpers below speak TLS too): a switchover's write pause must stay under
+    # 1 s, and on this loaded machine it already reaches 1.1 s now and then, plain or TLS.
+    box, demo = demo_sandbox(tmp_path_factory, "moves-sandbox", 18761, tls=False)
     box.demo = {t.code: t for t in demo}  # type: ignore[attr-defined]
     yield box
     box.down()
@@ -55,7 +58,10 @@ def _endpoints(sandbox: Sandbox, without: str | None = None) -> list[str]:
 
 
 def _urls(sandbox: Sandbox) -> dict[str, str]:
-    return {r.site: f"http://127.0.0.1:{r.port}" for r in sandbox.state.load() if r.role == "node"}
+    scheme = "https" if operator_tls(sandbox.root) else "http"
+    return {
+        r.site: f"{scheme}://127.0.0.1:{r.port}" for r in sandbox.state.load() if r.role == "node"
+    }
 
 
 def _with(
@@ -65,8 +71,12 @@ def _with(
 ) -> T:
     async def main() -> T:
         async with (
-            connect_etcd(_endpoints(sandbox, without)) as coordination,
-            httpx.AsyncClient(timeout=30.0, trust_env=False) as http,
+            connect_etcd(
+                _endpoints(sandbox, without), tls=operator_tls(sandbox.root)
+            ) as coordination,
+            httpx.AsyncClient(
+                timeout=30.0, trust_env=False, verify=operator_verify(sandbox.root)
+            ) as http,
         ):
             return await work(coordination, sandbox_peer_client(sandbox.root, http))
 
@@ -94,6 +104,7 @@ def _token(sandbox: Sandbox, site: str, tenant: str = SENDAI) -> str:
             json={"username": "admin", "password": password},
             timeout=15.0,
             trust_env=False,
+            verify=operator_verify(sandbox.root),
         )
         _tokens[tenant] = response.json()["access_token"]
     return _tokens[tenant]
@@ -107,6 +118,7 @@ def _write(sandbox: Sandbox, site: str, tenant: str = SENDAI) -> httpx.Response:
         headers={"Authorization": f"Bearer {_token(sandbox, site, tenant)}"},
         timeout=15.0,
         trust_env=False,
+        verify=operator_verify(sandbox.root),
     )
 
 
@@ -202,7 +214,9 @@ def test_an_evacuation_moves_every_primary_off_a_site_and_failback_brings_some_b
 ) -> None:
     site = "aws-tokyo"
     others = [s for s in _urls(sandbox) if s != site]
-    codes = asyncio.run(place_empty_tenants(_endpoints(sandbox), site, others, 12))
+    codes = asyncio.run(
+        place_empty_tenants(_endpoints(sandbox), site, others, 12, tls=operator_tls(sandbox.root))
+    )
     time.sleep(3)  # the site's node starts the new tenants' streams
 
     async def work(coordination: Coordination, copies: PeerClient) -> tuple[Any, ...]:
@@ -238,7 +252,11 @@ class _OnlyBatched(PeerClient):
 def test_a_batched_evacuation_moves_every_primary_and_loses_nothing(sandbox: Sandbox) -> None:
     site = _placement(sandbox).primary  # Sendai moves too, with writes acknowledged before
     others = [s for s in _urls(sandbox) if s != site]
-    asyncio.run(place_empty_tenants(_endpoints(sandbox), site, others, 40, first=91000))
+    asyncio.run(
+        place_empty_tenants(
+            _endpoints(sandbox), site, others, 40, first=91000, tls=operator_tls(sandbox.root)
+        )
+    )
     _acknowledged_soon(sandbox, site)
     for _ in range(5):
         assert _write(sandbox, site).status_code == 201
@@ -308,6 +326,7 @@ def test_a_tsunami_alert_evacuates_the_site_it_covers_by_http_and_by_the_cli(
         headers={"Content-Type": "application/xml", "Authorization": f"Bearer {token}"},
         timeout=15.0,
         trust_env=False,
+        verify=operator_verify(sandbox.root),
     )
     assert answer.status_code == 200, answer.text
     decided = answer.json()
@@ -324,6 +343,8 @@ def test_a_tsunami_alert_evacuates_the_site_it_covers_by_http_and_by_the_cli(
     node = next(r for r in sandbox.state.load() if r.site == receiver and r.role == "node")
     for name in ("YUI_SITE", "YUI_TOPOLOGY_FILE", "YUI_ETCD_ENDPOINTS", "YUI_REPLICATION_KEY_FILE"):
         monkeypatch.setenv(name, node.env[name])
+    for name in [name for name in node.env if name.startswith(("YUI_TLS_", "YUI_ETCD_"))]:
+        monkeypatch.setenv(name, node.env[name])  # the site's certificate (a sandbox over TLS)
     monkeypatch.setenv("YUI_DATA_DIR", str(tmp_path))
     path = tmp_path / "tsunami.xml"
     path.write_bytes(alert)

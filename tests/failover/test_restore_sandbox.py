@@ -41,7 +41,8 @@ def four_sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandb
             pytest.fail("etcd and redis-server are required (YUI_REQUIRE_SERVERS=1)")
         pytest.skip("etcd or redis-server not installed")
     box = Sandbox(tmp_path_factory.mktemp("restore-sandbox"))
-    plan = box.up(first_node_port=18561, sites=4)
+    # plain HTTP: this test's own clients speak http:// (not yet TLS)
+    plan = box.up(first_node_port=18561, sites=4, tls=False)
     try:
         yield box, plan
     finally:

@@ -35,7 +35,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
             pytest.fail("etcd and redis-server are required (YUI_REQUIRE_SERVERS=1)")
         pytest.skip("etcd or redis-server not installed")
     box = Sandbox(tmp_path_factory.mktemp("replication-sandbox"))
-    plan = box.up(first_node_port=18451)
+    # plain HTTP: this test's own clients speak http:// (not yet TLS)
+    plan = box.up(first_node_port=18451, tls=False)
     from assembly.sandbox.demo import seed
 
     box.demo = seed(plan, residents=200)  # type: ignore[attr-defined]

@@ -24,7 +24,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
             pytest.fail("etcd and redis-server are required (YUI_REQUIRE_SERVERS=1)")
         pytest.skip("etcd or redis-server not installed")
     box = Sandbox(tmp_path_factory.mktemp("sandbox"))
-    plan = box.up(first_node_port=18401)
+    # plain HTTP: this test's own clients speak http:// (not yet TLS)
+    plan = box.up(first_node_port=18401, tls=False)
     from assembly.sandbox.demo import seed
 
     box.demo = seed(plan)  # type: ignore[attr-defined]
@@ -197,4 +198,4 @@ def test_down_stops_everything(tmp_path: Path, sandbox: Sandbox) -> None:
             not Path(f"/proc/{pid}").exists()
             or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
         )
-    sandbox.up(first_node_port=18401)  # the fixture's teardown stops this one
+    sandbox.up(first_node_port=18401, tls=False)  # the fixture's teardown stops this one

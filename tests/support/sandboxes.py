@@ -18,7 +18,7 @@ def demo_sandbox(
     name: str,
     first_port: int,
     residents: int = 50,
-    tls: bool = False,
+    tls: bool = True,
 ) -> tuple[Sandbox, list[DemoTenant]]:
     """Start it (call ``down()`` when done)."""
     if shutil.which("etcd") is None or shutil.which("redis-server") is None:
