@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from safety_check.reports.models import Report
+from tests.residents.conftest import resident_payload
 from tests.safety_check.conftest import (
     Office,
     after_opening,
@@ -118,6 +119,21 @@ def test_bad_reports_are_refused_and_write_nothing(office: Office) -> None:
     late = report_payload(resident["id"], reported_at=at(60))
     assert report(office, campaign["id"], late).status_code == 422
     assert _reports(office) == 2
+
+    # an id taken in another municipality is theirs: 409, not an overwrite nor a 500
+    api = f"/api/v1/{CHIYODA}"
+    neighbour = office.client.post(
+        f"{api}/residents", json=resident_payload(), headers=theirs
+    ).json()
+    elsewhere = office.client.post(
+        f"{api}/safety/campaigns", json={"title": "地震"}, headers=theirs
+    ).json()
+    taken = report_payload(neighbour["id"], id=fine["id"], reported_at=at(0))
+    response = office.client.post(
+        f"{api}/safety/campaigns/{elsewhere['id']}/reports", json=taken, headers=theirs
+    )
+    assert response.status_code == 409, response.text
+    assert history(office, campaign["id"], resident["id"])["current"]["id"] == early["id"]
 
 
 def test_who_may_report_what(office: Office) -> None:
