@@ -29,7 +29,12 @@ ResidentId = Annotated[str, Path(pattern=UUID_PATTERN, description="住民ID / r
     status_code=status.HTTP_201_CREATED,
     summary="安否の報告を記録（同じIDの再送は最初の結果） / record a report (a resend returns "
     "the first result)",
-    responses={200: {"description": "この報告IDは記録済み / already recorded with this id"}},
+    responses={
+        200: {
+            "model": ReportOut,
+            "description": "この報告IDは記録済み（最初の結果） / already recorded: the first result",
+        }
+    },
 )
 def record_report(
     campaign_id: CampaignId,

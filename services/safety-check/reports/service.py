@@ -100,11 +100,14 @@ def record(
     try:
         session.flush()
     except IntegrityError:
-        # the id is taken by a report this tenant cannot see, or by a resend committed
-        # since we looked: either way not ours to overwrite
+        # a resend committed since we looked (the same report: answer as for a resend), or
+        # the id of a report this tenant cannot see: never ours to overwrite
         session.rollback()
+        stored = session.get(Report, body.id)
+        if stored is not None and _same_report(stored, campaign_id, body):
+            return Recorded(stored, created=False)
         raise Conflict(
-            "この報告IDは使用済みです。再送してください / this report id is taken: send again"
+            "この報告IDは別の報告に使われています / this report id was used for another report"
         ) from None
     audit.record(
         session,
