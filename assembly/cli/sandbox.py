@@ -11,6 +11,7 @@ from rich.table import Table
 
 from assembly.cli.common import console, fail
 from assembly.sandbox.runner import ALERT_TOKEN_FILE, Sandbox, SandboxError
+from yui.tls import OPERATOR
 
 app = typer.Typer(
     help="一台で動く3サイトのサンドボックス / the three-site sandbox on one machine",
@@ -88,6 +89,15 @@ def up(
             f"  警報受信トークン / alert intake token: {plan.root / ALERT_TOKEN_FILE}"
             " (POST /alerts/v1/ingest)"
         )
+    if plan.tls:  # what a client presents to the sites (mutual TLS for replication, etcd)
+        operator = plan.tls_files(OPERATOR)
+        console.print(
+            f"  TLS の CA・操作者の証明書 / TLS CA and operator certificate: {operator.ca}, "
+            f"{operator.cert}, {operator.key}",
+            soft_wrap=True,
+        )
+    else:
+        console.print("  平文 HTTP（ローカル開発用） / plain HTTP (local development only)")
     console.print(f"  ログ / logs: {plan.root / 'logs'}/<site>/")
     if not foreground:
         console.print("停止は / stop with: yui sandbox down")
