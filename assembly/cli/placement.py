@@ -48,9 +48,7 @@ def endpoints(etcd: str | None, root: Path) -> list[str]:
     configured = settings().etcd_endpoint_list
     if configured:
         return configured
-    sandbox = [
-        f"{r.host}:{r.port}" for r in StateFile(root / "state.json").load() if r.role == "etcd"
-    ]
+    sandbox = _sandbox_endpoints(root)
     if not sandbox:
         raise fail(
             "etcd が指定されていません / no etcd: give --etcd or YUI_ETCD_ENDPOINTS, or start the sandbox",
@@ -59,15 +57,19 @@ def endpoints(etcd: str | None, root: Path) -> list[str]:
     return sandbox
 
 
+def _sandbox_endpoints(root: Path) -> list[str]:
+    return [f"{r.host}:{r.port}" for r in StateFile(root / "state.json").load() if r.role == "etcd"]
+
+
 def etcd_tls(etcd: str | None, root: Path) -> TlsFiles | None:
     """How to speak to etcd: the settings' certificate (YUI_ETCD_*), else, when the
     endpoints are the sandbox's, its operator certificate (None: a plain sandbox)."""
     configured = settings()
     if configured.etcd_tls_files is not None:
         return configured.etcd_tls_files
-    if etcd or configured.etcd_endpoint_list:
-        return None
-    return operator_tls(root)
+    sandbox = _sandbox_endpoints(root)
+    chosen = endpoints(etcd, root) if etcd or configured.etcd_endpoint_list else sandbox
+    return operator_tls(root) if sandbox and set(chosen) <= set(sandbox) else None
 
 
 async def _with_etcd(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from assembly.sandbox.plan import operator_context
 from assembly.sandbox.runner import Sandbox, SandboxError
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.etcd]
@@ -24,8 +26,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
             pytest.fail("etcd and redis-server are required (YUI_REQUIRE_SERVERS=1)")
         pytest.skip("etcd or redis-server not installed")
     box = Sandbox(tmp_path_factory.mktemp("sandbox"))
-    # plain HTTP: this test's own clients speak http:// (not yet TLS)
-    plan = box.up(first_node_port=18401, tls=False)
+    plan = box.up(first_node_port=18401)  # over TLS: the clients below present the operator's
     from assembly.sandbox.demo import seed
 
     box.demo = seed(plan)  # type: ignore[attr-defined]
@@ -51,7 +52,9 @@ def test_three_sites_each_with_etcd_redis_s3_a_node_and_a_worker(sandbox: Sandbo
     assert len(status) == 15 and {s.state for s in status} == {"running"}
     assert {s.record.role for s in status} == {"etcd", "redis", "s3", "node", "worker"}
     for site in sandbox.plan.sites:  # type: ignore[attr-defined]
-        with urllib.request.urlopen(f"{site.url}/healthz", timeout=5) as response:
+        with urllib.request.urlopen(
+            f"{site.url}/healthz", timeout=5, context=_tls(sandbox)
+        ) as response:
             assert json.loads(response.read())["site"] == site.name
         assert Path(sandbox.root / "logs" / site.name / "node.log").exists()
 
@@ -69,7 +72,7 @@ def test_demo_tenants_have_primaries_at_different_sites(sandbox: Sandbox) -> Non
             data=json.dumps({"username": "admin", "password": tenant.admin_password}).encode(),
             headers={"content-type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=_tls(sandbox)) as response:
             assert "access_token" in json.loads(response.read())
 
 
@@ -92,8 +95,13 @@ def test_freeze_thaw_kill_restart_are_real_signals(sandbox: Sandbox) -> None:
         sandbox.kill("nowhere")
 
 
+def _tls(sandbox: Sandbox) -> ssl.SSLContext | None:
+    """The sandbox's CA and the operator's certificate (as `up` made them this time)."""
+    return operator_context(sandbox.root)
+
+
 def _post(
-    url: str, body: dict[str, object], headers: dict[str, str] | None = None
+    sandbox: Sandbox, url: str, body: dict[str, object], headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], dict[str, object]]:
     request = urllib.request.Request(
         url,
@@ -102,7 +110,7 @@ def _post(
         headers={"content-type": "application/json", **(headers or {})},
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=10, context=_tls(sandbox)) as response:
             return response.status, dict(response.headers), json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), json.loads(error.read())
@@ -116,7 +124,9 @@ def _settled(sandbox: Sandbox, timeout: float = 20.0) -> None:
     for site in sandbox.plan.sites:  # type: ignore[attr-defined]
         while True:
             try:
-                with urllib.request.urlopen(f"{site.url}/readyz", timeout=5) as response:
+                with urllib.request.urlopen(
+                    f"{site.url}/readyz", timeout=5, context=_tls(sandbox)
+                ) as response:
                     checks = json.loads(response.read())["checks"]
                 if checks.get("etcd") and checks.get("lease"):
                     break
@@ -132,6 +142,7 @@ def test_every_site_serves_every_tenant_through_its_primary(sandbox: Sandbox) ->
     for tenant in sandbox.demo:  # type: ignore[attr-defined]
         for site in sandbox.plan.sites:  # type: ignore[attr-defined]
             status, headers, body = _post(
+                sandbox,
                 f"{site.url}/api/v1/{tenant.code}/auth/token",
                 {"username": "admin", "password": tenant.admin_password},
             )
@@ -149,6 +160,7 @@ def test_static_stability_with_every_etcd_member_down(sandbox: Sandbox) -> None:
     for tenant in sandbox.demo:  # type: ignore[attr-defined]
         for site in sandbox.plan.sites:  # type: ignore[attr-defined]
             status, headers, body = _post(
+                sandbox,
                 f"{site.url}/api/v1/{tenant.code}/auth/token",
                 {"username": "admin", "password": tenant.admin_password},
             )
@@ -158,7 +170,9 @@ def test_static_stability_with_every_etcd_member_down(sandbox: Sandbox) -> None:
     deadline = time.monotonic() + 20
     site = sandbox.plan.sites[0]  # type: ignore[attr-defined]
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{site.url}/readyz", timeout=5) as response:
+        with urllib.request.urlopen(
+            f"{site.url}/readyz", timeout=5, context=_tls(sandbox)
+        ) as response:
             if json.loads(response.read())["checks"].get("etcd") is True:
                 break
         time.sleep(0.2)
@@ -198,4 +212,4 @@ def test_down_stops_everything(tmp_path: Path, sandbox: Sandbox) -> None:
             not Path(f"/proc/{pid}").exists()
             or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[1][:3]
         )
-    sandbox.up(first_node_port=18401, tls=False)  # the fixture's teardown stops this one
+    sandbox.up(first_node_port=18401)  # the fixture's teardown stops this one
