@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 
 from assembly.cli.main import app
 from assembly.sandbox.demo import DemoTenant, seed
-from assembly.sandbox.plan import SandboxPlan
+from assembly.sandbox.plan import SandboxPlan, operator_context, operator_tls
 from assembly.sandbox.runner import Sandbox
 from failover.coordination import connect_etcd
 from failover.placement.policy import Placement
@@ -41,8 +42,7 @@ def four_sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandb
             pytest.fail("etcd and redis-server are required (YUI_REQUIRE_SERVERS=1)")
         pytest.skip("etcd or redis-server not installed")
     box = Sandbox(tmp_path_factory.mktemp("restore-sandbox"))
-    # plain HTTP: this test's own clients speak http:// (not yet TLS)
-    plan = box.up(first_node_port=18561, sites=4, tls=False)
+    plan = box.up(first_node_port=18561, sites=4)  # over TLS (the default)
     try:
         yield box, plan
     finally:
@@ -51,7 +51,9 @@ def four_sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandb
 
 def _placement(plan: SandboxPlan, tenant: str) -> Placement:
     async def read() -> Placement:
-        async with connect_etcd(plan.etcd_endpoints.split(",")) as coordination:
+        async with connect_etcd(
+            plan.etcd_endpoints.split(","), tls=operator_tls(plan.root)
+        ) as coordination:
             placement, _ = await coordination.get_placement(tenant)
             assert placement is not None
             return placement
@@ -71,11 +73,12 @@ def _wait(
         time.sleep(0.3)
 
 
-def _write(url: str, tenant: DemoTenant, count: int) -> None:
+def _write(url: str, tenant: DemoTenant, count: int, tls: ssl.SSLContext | None) -> None:
     status, body = _call(
         "POST",
         f"{url}/api/v1/{tenant.code}/auth/token",
         {"username": "admin", "password": tenant.admin_password},
+        tls=tls,
     )
     assert status == 200, body
     token = body["access_token"]
@@ -85,6 +88,7 @@ def _write(url: str, tenant: DemoTenant, count: int) -> None:
             f"{url}/api/v1/{tenant.code}/drill-probes",
             {"id": str(uuid.uuid4()), "payload": f"restore {i}"},
             token,
+            tls,
         )
         assert status == 201, body
 
@@ -95,9 +99,10 @@ def test_a_killed_primary_site_s_copy_is_restored_at_the_fourth_site(
     box, plan = four_sites
     tenant = seed(plan, residents=200)[0]
     urls = {site.name: site.url for site in plan.sites}
+    tls = operator_context(plan.root)
     old = tenant.placement
     (spare,) = set(urls) - set(old.copies)  # four sites, three copies: one holds none
-    _write(urls[old.primary], tenant, 5)
+    _write(urls[old.primary], tenant, 5, tls)
 
     killed = time.monotonic()
     box.kill(old.primary)  # SIGKILL: node, etcd member, Redis, S3 of the site
@@ -105,7 +110,7 @@ def test_a_killed_primary_site_s_copy_is_restored_at_the_fourth_site(
     seconds = {"promoted_s": time.monotonic() - killed}
     new_primary = promoted.primary
     assert spare not in promoted.copies
-    _write(urls[new_primary], tenant, 10)  # a tail beyond the snapshot the new copy gets
+    _write(urls[new_primary], tenant, 10, tls)  # a tail beyond the snapshot the new copy gets
 
     restored = _wait(plan, tenant.code, lambda p: spare in p.replicas, timeout=30)
     seconds["replica_added_s"] = time.monotonic() - killed
@@ -114,18 +119,17 @@ def test_a_killed_primary_site_s_copy_is_restored_at_the_fourth_site(
     seconds["in_sync_s"] = time.monotonic() - killed
     print(json.dumps({k: round(v, 2) for k, v in seconds.items()}))  # docs/benchmarks.md
     assert joined.primary == new_primary
-    _write(urls[new_primary], tenant, 5)  # acknowledged by the new copy too (it is in sync)
+    _write(urls[new_primary], tenant, 5, tls)  # acknowledged by the new copy too (it is in sync)
 
-    shown = CliRunner().invoke(
-        app, ["placement", "show", "--json", "--tenant", tenant.code, "--etcd", plan.etcd_endpoints]
-    )
+    args = ["placement", "show", "--json", "--tenant", tenant.code, "--etcd", plan.etcd_endpoints]
+    shown = CliRunner().invoke(app, [*args, "--root", str(plan.root)])
     assert shown.exit_code == 0, shown.output
     copies: dict[str, Any] = json.loads(shown.output)[0]["copies"]
     assert copies["lost"] == [old.primary] and not copies["under_replicated"]
 
     async def check() -> None:
         key = load_site_key(new_primary, plan.keys_dir / f"{new_primary}.pem")
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with httpx.AsyncClient(timeout=30, verify=tls or True) as http:
             client = PeerClient(key, StaticPeers(urls), http)
             live = [r for r in joined.replicas if r != old.primary]
             await _wait_caught_up(client, tenant.code, new_primary, live)

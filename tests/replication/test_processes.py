@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import shutil
+import ssl
 import threading
 import time
 import urllib.error
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from assembly.sandbox.plan import operator_context
 from assembly.sandbox.runner import Sandbox
 from replication.ports import StaticPeers
 from replication.protocol.client import PeerClient
@@ -35,8 +37,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
             pytest.fail("etcd and redis-server are required (YUI_REQUIRE_SERVERS=1)")
         pytest.skip("etcd or redis-server not installed")
     box = Sandbox(tmp_path_factory.mktemp("replication-sandbox"))
-    # plain HTTP: this test's own clients speak http:// (not yet TLS)
-    plan = box.up(first_node_port=18451, tls=False)
+    plan = box.up(first_node_port=18451)  # over TLS: the clients below present the operator's
     from assembly.sandbox.demo import seed
 
     box.demo = seed(plan, residents=200)  # type: ignore[attr-defined]
@@ -45,14 +46,20 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     box.down()
 
 
-def _call(method: str, url: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+def _call(
+    method: str,
+    url: str,
+    body: Any = None,
+    token: str | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> tuple[int, Any]:
     headers = {"content-type": "application/json"}
     if token:
         headers["authorization"] = f"Bearer {token}"
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, method=method, data=data, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=15) as response:
+        with urllib.request.urlopen(request, timeout=15, context=tls) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
@@ -64,9 +71,9 @@ class Writer(threading.Thread):
     """Idempotent probes, one after the other, through the primary; keeps what was
     acknowledged (201) and what was refused."""
 
-    def __init__(self, url: str, token: str) -> None:
+    def __init__(self, url: str, token: str, tls: ssl.SSLContext | None) -> None:
         super().__init__(daemon=True)
-        self.url, self.token = url, token
+        self.url, self.token, self.tls = url, token, tls
         self.acknowledged: list[str] = []
         self.refused: list[int] = []
         self.stop = threading.Event()
@@ -74,7 +81,7 @@ class Writer(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             probe = str(uuid.uuid4())
-            status, _ = _call("POST", self.url, {"id": probe, "payload": "x"}, self.token)
+            status, _ = _call("POST", self.url, {"id": probe, "payload": "x"}, self.token, self.tls)
             (self.acknowledged.append(probe) if status == 201 else self.refused.append(status))
             time.sleep(0.01)
 
@@ -96,13 +103,15 @@ def test_a_killed_replica_catches_up_and_every_digest_matches(sandbox: Sandbox) 
     tenant = sandbox.demo[0]  # type: ignore[attr-defined]
     primary, victim = tenant.placement.primary, tenant.placement.replicas[0]
     urls = {site.name: site.url for site in plan.sites}
+    tls = operator_context(sandbox.root)
     status, body = _call(
         "POST",
         f"{urls[primary]}/api/v1/{tenant.code}/auth/token",
         {"username": "admin", "password": tenant.admin_password},
+        tls=tls,
     )
     assert status == 200, body
-    writer = Writer(f"{urls[primary]}/api/v1/{tenant.code}/drill-probes", body["access_token"])
+    writer = Writer(f"{urls[primary]}/api/v1/{tenant.code}/drill-probes", body["access_token"], tls)
     writer.start()
     try:
         time.sleep(2)
@@ -120,7 +129,7 @@ def test_a_killed_replica_catches_up_and_every_digest_matches(sandbox: Sandbox) 
 
     async def check() -> None:
         key = load_site_key(primary, plan.keys_dir / f"{primary}.pem")
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with httpx.AsyncClient(timeout=30, verify=tls or True) as http:
             client = PeerClient(key, StaticPeers(urls), http)
             replicas = list(tenant.placement.replicas)
             await _wait_caught_up(client, tenant.code, primary, replicas)
