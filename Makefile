@@ -37,7 +37,7 @@ fuzz:
 	scripts/bootstrap.sh
 	for role in admin staff shelter depot auditor; do \
 	  echo "==> schemathesis as $$role"; \
-	  YUI_SCHEMATHESIS_ROLE=$$role YUI_SCHEMATHESIS_EXAMPLES=500 $(PYTHON) -m pytest tests/api/test_schemathesis.py; \
+	  YUI_SCHEMATHESIS_ROLE=$$role YUI_SCHEMATHESIS_EXAMPLES=500 $(PYTHON) -m pytest tests/assembly/test_schemathesis.py; \
 	done
 
 # Placeholder: runs every bench/*.py in turn; stops at the first that fails.

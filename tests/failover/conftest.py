@@ -1,1 +1,1 @@
-from tests.coordination.conftest import etcd_cluster  # noqa: F401 - the real etcd fixture
+from tests.failover.coordination.conftest import etcd_cluster  # noqa: F401 - the real etcd fixture

@@ -26,7 +26,7 @@ from replication.node import ReplicationNode
 from replication.protocol.signing import generate_site_keys
 from replication.setup import node_from_settings, topology_peers
 from tests.conftest import TEST_SECRET
-from tests.coordination.conftest import require_etcd
+from tests.failover.coordination.conftest import require_etcd
 from tests.support.factories import PASSWORD, SENDAI, tenant, user
 from tests.support.servers import serving
 from yui.db.database import Database

@@ -10,8 +10,8 @@ import pytest
 
 from failover.controller.engine import promote_lost, switch
 from failover.coordination.interface import Leadership
-from tests.coordination.test_placements_batch import FencedLeadership
 from tests.failover.controller.conftest import SITES, World
+from tests.failover.coordination.test_placements_batch import FencedLeadership
 
 pytestmark = pytest.mark.anyio
 SENDAI, SAPPORO, NAHA = "041009", "011002", "472018"

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from assembly.site import alert_intake, create_app
 from failover.alerts import EvacuationRequest, EvacuationSettings
 from failover.alerts.api import AlertIntake
-from tests.failover_alerts.conftest import cap_tsunami, fixtures_dir, sandbox_sites, topology_toml
+from tests.failover.alerts.conftest import cap_tsunami, fixtures_dir, sandbox_sites, topology_toml
 from yui.db.database import Database
 from yui.settings import load_settings
 

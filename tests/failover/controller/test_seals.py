@@ -18,7 +18,7 @@ from failover.coordination import connect_etcd
 from failover.placement.policy import Placement
 from replication.protocol.many import Answers
 from replication.protocol.wire import ReplicaStatus, SealOut
-from tests.failover.test_promotion import SITES, RecordingCopies
+from tests.failover.controller.test_promotion import SITES, RecordingCopies
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]
 STUCK, FINE = "041009", "271004"

@@ -18,7 +18,7 @@ from failover.alerts import (
     decide,
     requests_for,
 )
-from tests.failover_alerts.conftest import NOW, cap_tsunami, fixtures_dir, sandbox_sites
+from tests.failover.alerts.conftest import NOW, cap_tsunami, fixtures_dir, sandbox_sites
 from yui.hazard_alerts import (
     Alert,
     AlertKind,

@@ -19,7 +19,7 @@ from assembly.sandbox.etcd import LocalEtcdCluster
 from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination, CoordinationUnavailable
 from failover.placement.policy import Placement
-from tests.coordination.test_etcd_placements import TOPOLOGY
+from tests.failover.coordination.test_etcd_placements import TOPOLOGY
 from yui.settings import load_settings
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]

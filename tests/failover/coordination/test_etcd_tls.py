@@ -15,7 +15,7 @@ import pytest
 from assembly.sandbox.etcd import free_ports
 from failover.coordination import CoordinationUnavailable, connect_etcd
 from failover.placement.policy import Placement
-from tests.coordination.conftest import require_etcd
+from tests.failover.coordination.conftest import require_etcd
 from yui.tls import TlsFiles, generate_pki
 
 pytestmark = [pytest.mark.etcd, pytest.mark.timeout(60)]

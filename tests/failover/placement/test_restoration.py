@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from failover.placement.policy import Placement, SiteInfo, place_all, plan_restoration
-from tests.placement.test_policy import SIX_SITES, site
+from tests.failover.placement.test_policy import SIX_SITES, site
 
 TENANT = "041009"
 P = Placement(TENANT, "aws-tokyo", ("gcp-osaka", "sakura-ishikari"), ("gcp-osaka",))

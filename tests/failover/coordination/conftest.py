@@ -44,7 +44,7 @@ def etcd_cluster(tmp_path: Path) -> Iterator[LocalEtcdCluster]:
 
 
 class Child:
-    """A python child process (tests/coordination/holder.py) read line by line."""
+    """A python child process (tests/failover/coordination/holder.py) read line by line."""
 
     def __init__(self, args: list[str]) -> None:
         self.process = subprocess.Popen(

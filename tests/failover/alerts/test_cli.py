@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from assembly.cli import alerts as alerts_cli
 from assembly.cli.main import app
 from failover.alerts import EvacuationRequest
-from tests.failover_alerts.conftest import cap_tsunami, fixtures_dir, sandbox_sites, topology_toml
+from tests.failover.alerts.conftest import cap_tsunami, fixtures_dir, sandbox_sites, topology_toml
 
 runner = CliRunner()
 SITES = sandbox_sites()

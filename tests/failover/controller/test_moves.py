@@ -32,7 +32,7 @@ from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination
 from failover.placement.policy import Placement
 from replication.protocol.client import PeerClient
-from tests.failover_alerts.conftest import cap_tsunami
+from tests.failover.alerts.conftest import cap_tsunami
 from tests.support.sandboxes import demo_sandbox
 
 pytestmark = [pytest.mark.etcd, pytest.mark.slow, pytest.mark.timeout(120)]

@@ -17,7 +17,7 @@ from assembly.drill_runner.environment import CannotRun
 from assembly.drill_runner.sandbox_env import SandboxFaults
 from assembly.sandbox import netns
 from assembly.sandbox.runner import Sandbox
-from tests.drill.test_sandbox_drill import drill_report, no_loss, sandbox_up
+from tests.assembly.drill_runner.test_sandbox_drill import drill_report, no_loss, sandbox_up
 
 pytestmark = [
     pytest.mark.sandbox,

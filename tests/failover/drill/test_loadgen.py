@@ -20,7 +20,7 @@ from failover.drill.loadgen import (
     read_attempts,
     run_load,
 )
-from tests.drill.sites import site_app, site_db
+from tests.support.drill_sites import site_app, site_db
 from tests.support.factories import PASSWORD, SENDAI, same_account
 from tests.support.servers import serving
 from yui.db.database import Database

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from failover.drill.copies import quarantined_entries, read_copy
 from failover.drill.models import DrillProbe
-from tests.drill.sites import mount_probes, site_app, site_db
+from tests.support.drill_sites import mount_probes, site_app, site_db
 from tests.support.factories import CHIYODA, SENDAI, sign_in, tenant, user
 from yui.changelog.models import ChangeLogEntry, LogHead
 from yui.db.database import Database

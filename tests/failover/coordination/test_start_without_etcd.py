@@ -32,7 +32,7 @@ from replication.replica.roles import seal
 from replication.sql import reading
 from replication.state import read
 from tests.conftest import TEST_SECRET
-from tests.coordination.test_etcd_placements import TOPOLOGY
+from tests.failover.coordination.test_etcd_placements import TOPOLOGY
 from yui.auth.models import StaffUser
 from yui.db.database import Database
 from yui.settings import load_settings

@@ -40,7 +40,7 @@ from assembly.sandbox.etcd import free_ports
 from failover.drill.checker import PlacementSeen
 from failover.drill.copies import read_copy, read_counters
 from failover.drill.loadgen import SiteEndpoint
-from tests.drill.sites import site_app, site_db
+from tests.support.drill_sites import site_app, site_db
 from tests.support.factories import PASSWORD, SENDAI
 from yui.changelog.models import LogHead
 from yui.db.context import WriteGate
