@@ -18,8 +18,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from types import MappingProxyType
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import aetcd
@@ -42,9 +41,9 @@ from failover.coordination.codec import (
     encode_placement,
     encode_site,
 )
+from failover.coordination.held_view import HeldView
 from failover.coordination.interface import (
     ClusterEvent,
-    ClusterListener,
     ClusterView,
     Coordination,
     CoordinationUnavailable,
@@ -954,24 +953,20 @@ class _EtcdLeadership(Leadership):
 # ------------------------------------------------------------------------ the view
 
 
-class _EtcdClusterView(ClusterView):
+class _EtcdClusterView(HeldView):
     def __init__(self, owner: EtcdCoordination) -> None:
+        super().__init__()
         self._owner = owner
         self._timing = owner.timing
         self._root = owner.root
         self._probe_key = owner.controller_key
         self._link = owner._new_link()
-        self._placements: dict[str, Placement] = {}
-        self._sites: dict[str, SiteRecord] = {}
-        self._controller: tuple[str, int] | None = None
-        # The highest revision applied, and the keys applied at it (None: all
+        # The keys applied at the highest revision applied (`_revision`; None: all
         # of it). A resumed watch starts at that revision and skips those keys,
         # so a revision cut short by a reconnect is finished, never repeated.
-        self._revision = 0
         self._applied: set[bytes] | None = None
         self._need_listing = True
         self._loaded = asyncio.Event()
-        self._connected = False
         self.last_contact: float | None = None
         self.connected_since: float | None = None
         self.silence_before = 0.0
@@ -981,35 +976,9 @@ class _EtcdClusterView(ClusterView):
         self.reconnects = 0
         self.relists = 0
         self.skipped = 0  # events seen again after a reconnect, not applied twice
-        self._listeners: list[ClusterListener] = []
-        self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     # -------------------------------------------------------------- reading
-
-    def placement(self, tenant: str) -> Placement | None:
-        return self._placements.get(tenant)
-
-    def placements(self) -> Mapping[str, Placement]:
-        return MappingProxyType(dict(self._placements))
-
-    def site(self, name: str) -> SiteRecord | None:
-        return self._sites.get(name)
-
-    def sites(self) -> Mapping[str, SiteRecord]:
-        return MappingProxyType(dict(self._sites))
-
-    @property
-    def controller(self) -> tuple[str, int] | None:
-        return self._controller
-
-    @property
-    def revision(self) -> int:
-        return self._revision
-
-    @property
-    def connected(self) -> bool:
-        return self._connected
 
     @property
     def loaded(self) -> bool:
@@ -1019,22 +988,6 @@ class _EtcdClusterView(ClusterView):
     def endpoint(self) -> str:
         """The member the view currently talks to (``host:port``)."""
         return self._link.endpoint
-
-    def subscribe(self, listener: ClusterListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(listener)
-
-        return unsubscribe
-
-    async def wait_until(self, predicate: Callable[[ClusterView], bool]) -> None:
-        while not predicate(self):
-            await self._changed.wait()
-
-    async def wait_for_revision(self, revision: int) -> None:
-        await self.wait_until(lambda view: view.revision >= revision)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -1054,10 +1007,6 @@ class _EtcdClusterView(ClusterView):
         self._owner._forget(self)
 
     # ------------------------------------------------------------ machinery
-
-    def _signal(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
 
     def _emit(self, event: ClusterEvent) -> None:
         for listener in list(self._listeners):

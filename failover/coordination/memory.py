@@ -20,11 +20,10 @@ import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from types import MappingProxyType
 
+from failover.coordination.held_view import HeldView
 from failover.coordination.interface import (
     ClusterEvent,
-    ClusterListener,
     ClusterView,
     Coordination,
     CoordinationUnavailable,
@@ -333,62 +332,16 @@ class _MemoryLeadership(Leadership):
             self._owner._vacate(self, again=False)
 
 
-class _MemoryView(ClusterView):
+class _MemoryView(HeldView):
     def __init__(self, owner: MemoryCoordination) -> None:
+        super().__init__()
         self._owner = owner
-        self._placements: dict[str, Placement] = {}
-        self._sites: dict[str, SiteRecord] = {}
-        self._controller: tuple[str, int] | None = None
-        self._revision = 0
         self._started = False
-        self._connected = False
         self._created = time.monotonic()
-        self._listeners: list[ClusterListener] = []
-        self._changed = asyncio.Event()
-
-    def placement(self, tenant: str) -> Placement | None:
-        return self._placements.get(tenant)
-
-    def placements(self) -> Mapping[str, Placement]:
-        return MappingProxyType(dict(self._placements))
-
-    def site(self, name: str) -> SiteRecord | None:
-        return self._sites.get(name)
-
-    def sites(self) -> Mapping[str, SiteRecord]:
-        return MappingProxyType(dict(self._sites))
-
-    @property
-    def controller(self) -> tuple[str, int] | None:
-        return self._controller
-
-    @property
-    def revision(self) -> int:
-        return self._revision
-
-    @property
-    def connected(self) -> bool:
-        return self._connected
 
     @property
     def loaded(self) -> bool:
         return self.last_contact is not None
-
-    def subscribe(self, listener: ClusterListener) -> Callable[[], None]:
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._listeners.remove(listener)
-
-        return unsubscribe
-
-    async def wait_until(self, predicate: Callable[[ClusterView], bool]) -> None:
-        while not predicate(self):
-            await self._changed.wait()
-
-    async def wait_for_revision(self, revision: int) -> None:
-        await self.wait_until(lambda view: view.revision >= revision)
 
     async def start(self) -> bool:
         self._started = True
@@ -451,7 +404,3 @@ class _MemoryView(ClusterView):
         self._revision = self._owner.revision
         self._connected = True
         self._signal()
-
-    def _signal(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
