@@ -6,13 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.shared_fixtures import shared_fixtures_dir
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def shared_fixture(relative: str) -> Path:
     """A file of the shared interop fixtures (/work/shared/fixtures for a checkout at
     /work/main). Missing is a failure, not a skip: the validation would silently not run."""
-    path = ROOT.parent / "shared" / "fixtures" / relative
+    path = shared_fixtures_dir() / relative
     if not path.is_file():
         pytest.fail(f"shared fixture not found: {path} (the deployment checks need it)")
     return path

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from assembly.sandbox.plan import SITES
+from tests.support.shared_fixtures import shared_fixtures_dir
 from yui.topology import SiteSpec
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
@@ -29,11 +28,7 @@ def sandbox_sites() -> tuple[SiteSpec, ...]:
 
 
 def fixtures_dir() -> Path:
-    """The shared interop fixtures: /work/shared/fixtures for a checkout at /work/main."""
-    path = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
-    if not path.is_dir():
-        pytest.skip(f"shared interop fixtures not found at {path}")
-    return path
+    return shared_fixtures_dir()
 
 
 def topology_toml(sites: tuple[SiteSpec, ...]) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "failover" / "scripts"
+SCRIPTS = Path(__file__).resolve().parents[3] / "failover" / "scripts"
 NAMES = ("precheck.sh", "run-drill.sh", "failback.sh", "collect-report.sh")
 YUI = str(Path(sys.executable).with_name("yui"))
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.shared_fixtures import shared_fixtures_dir
 from yui.hazard_alerts import (
     MAX_ALERT_BYTES,
     Alert,
@@ -28,11 +29,7 @@ from yui.hazard_alerts import (
 
 
 def fixtures_dir() -> Path:
-    """The shared interop fixtures: /work/shared/fixtures for a checkout at /work/main."""
-    path = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
-    if not path.is_dir():
-        pytest.skip(f"shared interop fixtures not found at {path}")
-    return path
+    return shared_fixtures_dir()
 
 
 def load(relative: str) -> Alert:
