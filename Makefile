@@ -11,7 +11,7 @@ PYTHON := .venv/bin/python
 help:
 	@echo "make run    set up, then start the three-site sandbox (Ctrl-C stops it)"
 	@echo "make test   set up (PostgreSQL included), then ruff, mypy, lint-imports, pytest"
-	@echo "make test-sandbox  the whole-sandbox fault tests (drills, restarts, privacy in logs; ~5 min)"
+	@echo "make test-sandbox  the whole-sandbox fault tests (drills, restarts, moves, privacy in logs; ~7 min)"
 	@echo "make lint   ruff, mypy and lint-imports only"
 	@echo "make fuzz   the schemathesis API fuzz, 500 requests per operation, as each role (make test: 50, admin)"
 	@echo "make bench  run every bench/*.py"

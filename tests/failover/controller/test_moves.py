@@ -35,7 +35,7 @@ from replication.protocol.client import PeerClient
 from tests.failover.alerts.conftest import cap_tsunami
 from tests.support.sandboxes import demo_sandbox
 
-pytestmark = [pytest.mark.etcd, pytest.mark.slow, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.sandbox, pytest.mark.etcd, pytest.mark.slow, pytest.mark.timeout(120)]
 T = TypeVar("T")
 SENDAI = "041009"
 

@@ -24,7 +24,7 @@ from yui.audit.models import AuditEntry
 from yui.db.database import Database
 from yui.jobs import service
 
-pytestmark = pytest.mark.etcd
+pytestmark = [pytest.mark.sandbox, pytest.mark.etcd]
 STEPS = 12
 
 
