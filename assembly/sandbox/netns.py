@@ -294,7 +294,11 @@ def relocate(plan: SandboxPlan, layout: NetLayout) -> NetnsPlan:
     """``plan`` with the site URLs and every process moved into ``layout``'s namespaces."""
     sites = tuple(
         s.model_copy(
-            update={"url": f"http://{layout.site(s.name).address}:{plan.ports[s.name].node}"}
+            update={
+                # the plan's scheme: https when the sandbox runs with TLS (the default)
+                "url": f"{str(s.url).split('://', 1)[0]}://{layout.site(s.name).address}:"
+                f"{plan.ports[s.name].node}"
+            }
         )
         for s in plan.sites
     )
