@@ -1,0 +1,64 @@
+"""Domain events: one part tells the others what happened, without importing them.
+
+The kernel declares the events (plain frozen dataclasses, below); a part publishes
+one; the composition root (`assembly`) subscribes the handlers of the parts that care.
+No service imports another, and the kernel imports none of them.
+
+A handler runs synchronously, inside the publisher's unit of work when one is given
+(``session``): its writes commit or roll back with the cause, in the same tenant
+transaction, and replicate with it — so a shelter check-in and the sign of life it
+gives safety confirmation are acknowledged together or not at all. A handler that
+raises aborts the publisher's transaction (a lost sign of life is worse than a
+retried check-in). A handler with outside effects (messages, HTTP) must not act
+inline: it enqueues a job (`yui.jobs`), which is fenced and idempotent.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+Event = TypeVar("Event")
+Handler = Callable[[Any, Session | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ShelterCheckedIn:
+    """A registered resident checked in at a shelter: a sign of life (relief supplies)."""
+
+    tenant: str
+    resident_id: str
+    shelter_id: str
+    shelter_name: str
+    at: datetime
+
+
+class EventBus:
+    """Handlers by event type, filled by the composition root at start-up."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[type[Any], list[Handler]] = defaultdict(list)
+
+    def subscribe(
+        self, event_type: type[Event], handler: Callable[[Event, Session | None], None]
+    ) -> None:
+        """Add a handler; the same handler twice is kept once (several sites in one process)."""
+        if handler not in self._handlers[event_type]:
+            self._handlers[event_type].append(handler)
+
+    def publish(self, event: object, session: Session | None = None) -> None:
+        """Run every handler of ``type(event)`` in turn, in the caller's unit of work."""
+        for handler in self._handlers.get(type(event), ()):
+            handler(event, session)
+
+    def handlers_of(self, event_type: type[Any]) -> tuple[Handler, ...]:
+        return tuple(self._handlers.get(event_type, ()))
+
+
+#: the process's bus; `assembly.site` subscribes the parts' handlers when it builds a site
+BUS = EventBus()
