@@ -68,8 +68,13 @@ def _with_client(work: Callable[[PeerClient, list[str]], Awaitable[T]]) -> T:
     if not peers.urls:
         raise _fail("YUI_TOPOLOGY_FILE: the sites to ask are named in the topology file", 2)
 
+    # this site's certificate (YUI_TLS_*): the sites verify it (mutual TLS) and it verifies
+    # them against the platform's CA only; the environment's proxies are never used
+    files = settings.tls_files
+    verify = files.client_context() if files is not None else True
+
     async def run() -> T:
-        async with httpx.AsyncClient(timeout=60.0) as http:
+        async with httpx.AsyncClient(timeout=60.0, trust_env=False, verify=verify) as http:
             client = PeerClient(site_key(settings), peers, http)
             return await work(client, sorted(peers.urls))
 

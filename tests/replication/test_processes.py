@@ -9,6 +9,8 @@ import json
 import os
 import shutil
 import ssl
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -145,3 +147,28 @@ def test_a_killed_replica_catches_up_and_every_digest_matches(sandbox: Sandbox) 
                 await asyncio.sleep(0.3)
 
     asyncio.run(check())
+
+
+def test_the_replication_command_speaks_to_every_site_over_mutual_tls(sandbox: Sandbox) -> None:
+    """`yui replication status`, run with a site's own settings, reaches all three sites:
+    it presents that site's certificate (the sites refuse /replication/ without one) and
+    verifies theirs against the platform's CA."""
+    plan: Any = sandbox.plan  # type: ignore[attr-defined]
+    tenant = sandbox.demo[0]  # type: ignore[attr-defined]
+    primary = tenant.placement.primary
+    node = next(r for r in plan.processes() if r.role == "node" and r.site == primary)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YUI_")} | node.env
+    done = subprocess.run(
+        [sys.executable, "-m", "assembly", "replication", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    answers = json.loads(done.stdout)
+    assert sorted(answers) == sorted(site.name for site in plan.sites)
+    unreachable = {site: a for site, a in answers.items() if isinstance(a, str)}
+    assert not unreachable, unreachable
+    held = {t["tenant"] for t in answers[primary]["tenants"]}
+    assert tenant.code in held
