@@ -13,6 +13,7 @@ import failover
 import replication
 import residents
 import safety_check
+import supplies
 from yui.db.schema import KERNEL_REVISIONS, SchemaHistory
 
 
@@ -28,5 +29,6 @@ SCHEMA_HISTORY = SchemaHistory(
         _revisions_of(failover),
         _revisions_of(residents),
         _revisions_of(safety_check),
+        _revisions_of(supplies),
     )
 )

@@ -57,6 +57,7 @@ def all_metadata() -> MetaData:
     import replication.models  # noqa: F401
     import residents.models  # noqa: F401
     import safety_check.models  # noqa: F401
+    import supplies.models  # noqa: F401
     import yui.audit.models
     import yui.auth.models
     import yui.changelog.models
@@ -71,6 +72,7 @@ def service_routers() -> list[APIRouter]:
     from failover.drill.probe_api import router as drill_probe_router
     from residents.api import router as residents_router
     from safety_check.api import router as safety_check_router
+    from supplies.api import router as supplies_router
     from yui.jobs.api import router as jobs_router
 
     return [
@@ -80,6 +82,7 @@ def service_routers() -> list[APIRouter]:
         jobs_router,
         residents_router,
         safety_check_router,
+        supplies_router,
         drill_probe_router,
     ]
 

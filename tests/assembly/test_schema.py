@@ -29,6 +29,7 @@ OWNERS = {
     ROOT / "failover" / "migrations": {"0004", "0006", "0010"},
     ROOT / "services" / "residents" / "migrations": {"0002"},
     ROOT / "services" / "safety-check" / "migrations": {"0011"},
+    ROOT / "services" / "supplies" / "migrations": {"0012"},
 }
 
 
