@@ -14,6 +14,7 @@ from sqlalchemy import MetaData
 
 from assembly.cluster import ClusterLink
 from assembly.schema import SCHEMA_HISTORY
+from console.app import mount_console
 from failover.alerts.api import AlertIntake
 from failover.alerts.api import build_router as build_alerts_router
 from failover.alerts.settings import EvacuationSettings
@@ -176,6 +177,8 @@ def create_app(
     # the registry as safety confirmation reads it (the kernel's ResidentDirectory port)
     app.state.resident_directory = Directory(db)
     problems.install(app)
+    # the staff console and the citizens' pages: every site serves them (console/)
+    mount_console(app, site=settings.site, signing_key=app.state.yui.signing_key)
     for router in service_routers():
         app.include_router(router, prefix=API_PREFIX)
     if replication is not None:

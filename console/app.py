@@ -1,0 +1,43 @@
+"""Mounting the console on a site node (called by the composition root): every site
+serves every page, so the console survives the loss of any site."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from console.common.routes import router as common_router
+from console.common.security import SecurityHeaders
+from console.common.web import CONSOLE_PREFIX, STATIC_PREFIX, ConsoleKit
+
+HERE = Path(__file__).parent
+
+
+def mount_console(app: FastAPI, *, site: str, signing_key: bytes) -> ConsoleKit:
+    """Serve the console's pages, static files and security headers from ``app``."""
+    from console.staff.routes import router as staff_router
+    from console.staff.signin import SignInNeeded
+
+    kit = ConsoleKit(site=site, signing_key=signing_key)
+    kit.add_pages("common", HERE / "common")
+    kit.add_pages("staff", HERE / "staff")
+    app.state.console = kit
+    for name, folder in kit.static_folders.items():
+        app.mount(f"{STATIC_PREFIX}/{name}", StaticFiles(directory=folder), name=f"static-{name}")
+    app.include_router(common_router)
+    app.include_router(staff_router)
+
+    @app.get(CONSOLE_PREFIX, include_in_schema=False)
+    def console_root() -> RedirectResponse:
+        return RedirectResponse(CONSOLE_PREFIX + "/", status_code=307)
+
+    @app.exception_handler(SignInNeeded)
+    async def to_sign_in(_request: Request, error: Exception) -> Response:
+        assert isinstance(error, SignInNeeded)
+        return error.page.redirect(error.target)
+
+    app.add_middleware(SecurityHeaders, prefixes=(CONSOLE_PREFIX,), static_prefix=STATIC_PREFIX)
+    return kit

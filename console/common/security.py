@@ -1,0 +1,101 @@
+"""Security of the console's pages: response headers and CSRF.
+
+- A strict Content-Security-Policy: scripts, styles and fonts only from the node itself
+  (no inline script or style, no CDN: in a disaster there may be no internet).
+- Every form carries a CSRF token bound to the session (an HMAC of its random id), and
+  every unsafe request is refused (403) without the right one; a request another site
+  sends (Sec-Fetch-Site: cross-site, or a foreign Origin) is refused too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from console.common.session import derived_key
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "manifest-src 'self'",
+        "worker-src 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+    )
+)
+PAGE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
+)
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+
+class SecurityHeaders:
+    """Adds the page headers to every answer under ``prefixes``; pages (not static
+    files) are never cached: they hold personal data."""
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...], static_prefix: str) -> None:
+        self.app = app
+        self.prefixes = prefixes
+        self.static_prefix = static_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefixes):
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"].startswith(self.static_prefix)
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() not in _OURS
+                ]
+                headers += PAGE_HEADERS
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+_OURS = {name for name, _ in PAGE_HEADERS} | {b"cache-control"}
+
+
+class Csrf:
+    def __init__(self, signing_key: bytes) -> None:
+        self.key = derived_key(signing_key, "csrf")
+
+    def token(self, sid: str) -> str:
+        return hmac.new(self.key, sid.encode(), hashlib.sha256).hexdigest()
+
+    def valid(self, sid: str, given: str) -> bool:
+        return bool(given) and hmac.compare_digest(self.token(sid), given)
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says the request comes from another site."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host", "")

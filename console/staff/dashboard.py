@@ -1,0 +1,94 @@
+"""The incident dashboard: a campaign's safety status per 町字 and its unconfirmed
+residents (needs-assistance first), from safety confirmation's staff views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi.responses import Response
+
+from console.staff.signin import StaffContext
+
+#: the width of the chart's bars, in the SVG's own units
+CHART_WIDTH = 600
+UNCONFIRMED_PAGE = 20
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One district's row of the chart."""
+
+    label: str
+    residents: int
+    confirmed: int
+    unconfirmed: int
+    confirmed_width: float
+    unconfirmed_width: float
+
+
+def bars(districts: list[dict[str, Any]]) -> list[Bar]:
+    largest = max((int(d["residents"]) for d in districts), default=0) or 1
+    out = []
+    for district in districts:
+        residents = int(district["residents"])
+        unconfirmed = min(int(district["unconfirmed"]), residents)
+        confirmed = residents - unconfirmed
+        out.append(
+            Bar(
+                label=str(district["town_name"]) or "—",
+                residents=residents,
+                confirmed=confirmed,
+                unconfirmed=unconfirmed,
+                confirmed_width=round(CHART_WIDTH * confirmed / largest, 1),
+                unconfirmed_width=round(CHART_WIDTH * unconfirmed / largest, 1),
+            )
+        )
+    return out
+
+
+async def dashboard_page(staff: StaffContext, campaign_id: str = "", cursor: str = "") -> Response:
+    page = staff.page
+    listed = await staff.api("GET", "/safety/campaigns")
+    if not listed.ok:
+        return page.render(
+            "staff/dashboard.html",
+            served=listed.served,
+            section="dashboard",
+            error=page.localized(listed.problem),
+            campaigns=[],
+            campaign=None,
+        )
+    campaigns: list[dict[str, Any]] = listed.body
+    campaign = next((c for c in campaigns if c["id"] == campaign_id), None)
+    if campaign is None:
+        campaign = next((c for c in campaigns if c["open"]), campaigns[0] if campaigns else None)
+    if campaign is None:
+        return page.render(
+            "staff/dashboard.html",
+            served=listed.served,
+            section="dashboard",
+            error="",
+            campaigns=[],
+            campaign=None,
+        )
+    counts = await staff.api("GET", f"/safety/campaigns/{campaign['id']}/districts")
+    unconfirmed = await staff.api(
+        "GET",
+        f"/safety/campaigns/{campaign['id']}/unconfirmed",
+        params={"cursor": cursor, "limit": UNCONFIRMED_PAGE},
+    )
+    error = next((page.localized(a.problem) for a in (counts, unconfirmed) if not a.ok), "")
+    return page.render(
+        "staff/dashboard.html",
+        served=unconfirmed.served,
+        section="dashboard",
+        error=error,
+        campaigns=campaigns,
+        campaign=campaign,
+        total=counts.body["total"] if counts.ok else None,
+        bars=bars(counts.body["districts"]) if counts.ok else [],
+        chart_width=CHART_WIDTH,
+        unconfirmed=unconfirmed.body if unconfirmed.ok else None,
+        cursor=cursor,
+    )
