@@ -25,7 +25,9 @@ from supplies.allocation.rules import (
 )
 from yui.errors import InvalidInput
 
-SHELTERS = {f"s{n}": Point(38.2 + n * 0.01, 140.8 - n * 0.02) for n in range(5)}
+SHELTERS: dict[str, Point | None] = {
+    f"s{n}": Point(38.2 + n * 0.01, 140.8 - n * 0.02) for n in range(5)
+}
 SHELTERS["s-nowhere"] = None
 DEPOTS = {
     f"d{n}": Depot(f"d{n}", f"倉庫{n}", Point(38.2 + n * 0.03, 140.8 + n * 0.01)) for n in range(4)
