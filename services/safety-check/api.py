@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from safety_check.campaigns.api import router as campaigns_router
+from safety_check.links.api import router as links_router
 from safety_check.reports.api import router as reports_router
 from safety_check.views.api import router as views_router
 
 router = APIRouter()
-for concept in (campaigns_router, reports_router, views_router):
+for concept in (campaigns_router, reports_router, views_router, links_router):
     router.include_router(concept)

@@ -32,11 +32,14 @@ class OutreachSettings(BaseSettings):
         default=None, description="shared secret that signs each webhook body (HMAC-SHA256)"
     )
     webhook_rate_per_second: float = Field(default=20.0, gt=0, le=100_000)
-    link_base_url: str = Field(
-        default="http://127.0.0.1:8400",
-        description="public address of the sites, the start of each one-tap link",
+    link_url: str = Field(
+        default="http://127.0.0.1:8400/api/v1/{tenant}/safety/links/{token}",
+        description="the one-tap link sent to each resident ({tenant} and {token} filled in)",
     )
     link_ttl_hours: int = Field(default=14 * 24, ge=1, le=90 * 24)
+    link_requests_per_minute: int = Field(
+        default=30, ge=1, le=10_000, description="requests to the link endpoints per client address"
+    )
     batch_size: int = Field(default=500, ge=1, le=10_000)
     #: minutes after the first message when non-responders are reminded
     reminder_minutes: list[int] = Field(default=[60, 240])
