@@ -88,6 +88,13 @@ def service_routers() -> list[APIRouter]:
     ]
 
 
+def safety_check_public_router() -> APIRouter:
+    """Safety confirmation's routes at the site's root (the citizens' search)."""
+    from safety_check.api import public_router
+
+    return public_router
+
+
 def job_kinds(settings: Settings) -> JobKinds:
     """Every kind of background job this site's worker runs (yui.jobs)."""
     from replication.backup.job import backup_kind
@@ -184,6 +191,10 @@ def create_app(
     if replication is not None:
         include_replication(app, replication)
     app.include_router(build_alerts_router(alerts or alert_intake(settings)))
+    app.include_router(safety_check_public_router())
+    if cluster is not None:
+        # the citizens' search asks every municipality the platform serves, not only ours
+        app.state.platform_tenants = lambda: list(cluster.view.placements())
 
     @app.get("/healthz", tags=["operations"], summary="生存確認 / liveness")
     def healthz() -> dict[str, str]:

@@ -103,6 +103,15 @@ class ResidentDirectory(Protocol):
         """Residents whose name (kanji or kana, any width) begins with `name`."""
         ...
 
+    def identify(
+        self, tenant: str, full_name: str, birth_date: date, *, audience: Audience, actor: str
+    ) -> list[ResidentFacts]:
+        """Residents whose whole name, written or read (folded as the registry's search
+        folds it, spaces ignored), is exactly `full_name` and who were born on
+        `birth_date`: no prefix match, so a citizen's search names one person, not a
+        family's worth of namesakes."""
+        ...
+
     def roster(
         self, tenant: str, *, audience: Audience, actor: str, after: str = "", limit: int = 500
     ) -> list[ResidentFacts]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -19,6 +19,7 @@ from residents.assistance import service as assistance
 from residents.registry import service as registry
 from residents.registry.models import Resident, Status, address_text
 from residents.search import service as search
+from residents.search.normalize import fold
 from residents.search.schemas import SearchQuery
 from yui.audit import service as audit
 from yui.db.database import Database
@@ -66,6 +67,27 @@ def find(
         raise InvalidInput("氏名か生年月日を指定してください / give a name or a date of birth")
     query = SearchQuery(q=name, birth_date=birth_date, limit=limit, cursor=cursor)
     return search.find(session, query, non_staff=audience is Audience.NON_STAFF)
+
+
+def identify(
+    session: Session, full_name: str, birth_date: date, *, audience: Audience, limit: int = 20
+) -> list[Resident]:
+    """Exact whole-name matches (written or read, folded as the search folds) born on
+    `birth_date`: the birth-date index narrows to a handful of rows first."""
+    key = fold(full_name)
+    if not key:
+        raise InvalidInput("氏名を指定してください / give a full name")
+    statement = (
+        select(Resident)
+        .where(
+            _registered(audience),
+            Resident.birth_date == birth_date,
+            or_(Resident.name_key == key, Resident.kana_key == key),
+        )
+        .order_by(Resident.id)
+        .limit(limit)
+    )
+    return list(session.execute(statement).scalars())
 
 
 def _registered(audience: Audience) -> ColumnElement[bool]:
@@ -188,6 +210,23 @@ class Directory:
                 actor=actor,
                 audience=audience,
                 what="find",
+                ids=[item.resident_id for item in found],
+            )
+            uow.commit()
+            return found
+
+    def identify(
+        self, tenant: str, full_name: str, birth_date: date, *, audience: Audience, actor: str
+    ) -> list[ResidentFacts]:
+        with self.db.unit_of_work(tenant) as uow:
+            matched = identify(uow.session, full_name, birth_date, audience=audience)
+            assisted = registry.assisted_ids(uow.session, [r.id for r in matched])
+            found = [facts(tenant, r, needs_assistance=r.id in assisted) for r in matched]
+            audit_read(
+                uow.session,
+                actor=actor,
+                audience=audience,
+                what="identify",
                 ids=[item.resident_id for item in found],
             )
             uow.commit()
