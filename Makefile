@@ -22,11 +22,11 @@ run:
 	exec .venv/bin/yui sandbox up --foreground
 
 test:
-	scripts/bootstrap.sh --with-postgres
+	scripts/bootstrap.sh --with-postgres --with-chromium
 	scripts/test.sh
 
 test-sandbox:
-	scripts/bootstrap.sh --with-postgres
+	scripts/bootstrap.sh --with-postgres --with-chromium
 	YUI_TEST_MARKERS=sandbox scripts/test.sh
 
 lint:

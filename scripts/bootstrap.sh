@@ -4,7 +4,9 @@
 #   scripts/bootstrap.sh [--with-postgres] [--with-chromium]
 #
 # - installs the Debian packages that are missing (etcd-server, etcd-client,
-#   redis-server; postgresql with --with-postgres; chromium with --with-chromium),
+#   redis-server; postgresql with --with-postgres; chromium and a Japanese font with
+#   --with-chromium, for the console's browser tests: Playwright drives Debian's chromium,
+#   never a browser of its own, so `playwright install` is never run),
 #   through sudo only when not root;
 # - creates .venv when missing and runs `pip install -e '.[dev]'` only when
 #   pyproject.toml or setup.py changed since the last install.
@@ -24,7 +26,7 @@ for arg in "$@"; do
         --with-postgres) with_postgres=1 ;;
         --with-chromium) with_chromium=1 ;;
         -h | --help)
-            sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+            sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
         *)
@@ -87,6 +89,8 @@ if ((with_postgres)); then
 fi
 if ((with_chromium)); then
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    # the console's pages are Japanese: without a CJK font the screenshots show boxes
+    [[ -f /usr/share/fonts/opentype/ipafont-gothic/ipagp.ttf ]] || missing+=(fonts-ipafont-gothic)
 fi
 # Debian splits venv/ensurepip out of python3 itself.
 if ! venv_ok && ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then

@@ -1,0 +1,35 @@
+"""Fixtures of the console's browser tests (tests/console/support/browser.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.console.support.browser import ConsoleNode, chromium, console_node
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[ConsoleNode]:
+    """One site node per test module (seeding takes a second or two)."""
+    with console_node() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    with chromium() as running:
+        yield running
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context (no cookies) at 1280 × 800, Japanese."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        yield page
+    finally:
+        context.close()

@@ -1,0 +1,86 @@
+"""The staff console in a real browser: sign in and see the dashboard, the switcher,
+a revoked sign-in, sign-out."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+from tests.console.support.browser import (
+    PASSWORD,
+    STAFF,
+    ConsoleNode,
+    assert_accessible,
+    screenshot,
+    sign_in,
+)
+
+
+def api_token(node: ConsoleNode, tenant: str, username: str = STAFF) -> str:
+    answer = httpx.post(
+        f"{node.url}/api/v1/{tenant}/auth/token",
+        json={"username": username, "password": PASSWORD},
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+def test_sign_in_and_see_the_dashboard(node: ConsoleNode, page: Any) -> None:
+    page.goto(f"{node.url}/console/")
+    assert page.url.endswith("/console/sign-in")
+    assert_accessible(page)
+    screenshot(page, "sign-in")
+    sign_in(page, node)
+    page.wait_for_url(re.compile(r"/console/t/041009/$"))
+    assert page.get_by_role("heading", name="災害対応ダッシュボード").is_visible()
+    served = page.get_by_test_id("served")
+    assert "console-test" in served.inner_text()
+    assert_accessible(page)
+
+
+def test_wrong_password_says_so_and_signs_nobody_in(node: ConsoleNode, page: Any) -> None:
+    page.goto(f"{node.url}/console/sign-in")
+    page.get_by_label("自治体コード（6桁）").fill(node.tenant)
+    page.get_by_label("ユーザー名").fill(STAFF)
+    page.get_by_label("パスワード").fill("not the password")
+    page.get_by_role("button", name="ログイン").click()
+    error = page.get_by_test_id("sign-in-error")
+    assert "違います" in error.inner_text()
+    page.goto(f"{node.url}/console/t/{node.tenant}/")
+    assert "/console/sign-in" in page.url
+
+
+def test_switcher_between_municipalities_and_sign_out(node: ConsoleNode, page: Any) -> None:
+    sign_in(page, node)
+    page.wait_for_url(re.compile(r"/console/t/041009/$"))
+    page.get_by_role("link", name="別の自治体にログイン").click()
+    sign_in(page, node, tenant=node.other_tenant)
+    page.wait_for_url(re.compile(r"/console/t/131016/$"))
+    switch = page.get_by_test_id("tenant-switch")
+    assert switch.locator("option").all_inner_texts() == ["仙台市（041009）", "千代田区（131016）"]
+    switch.select_option(node.tenant)
+    page.get_by_role("button", name="切替").click()
+    page.wait_for_url(re.compile(r"/console/t/041009/$"))
+    page.get_by_test_id("sign-out").click()
+    page.wait_for_url(re.compile(r"/console/sign-in"))
+    assert "ログアウトしました" in page.content()
+    # signed out at the API too: the old page no longer opens
+    page.goto(f"{node.url}/console/t/{node.other_tenant}/")
+    assert "/console/sign-in" in page.url
+
+
+def test_a_revoked_sign_in_ends_the_session_with_a_notice(node: ConsoleNode, page: Any) -> None:
+    sign_in(page, node)
+    page.wait_for_url(re.compile(r"/console/t/041009/$"))
+    # the same person signs out on another device: every token of the account ends
+    token = api_token(node, node.tenant)
+    ended = httpx.post(
+        f"{node.url}/api/v1/{node.tenant}/auth/sign-out",
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert ended.status_code == 204
+    page.reload()
+    page.wait_for_url(re.compile(r"/console/sign-in\?"))
+    assert "有効期限が切れました" in page.get_by_test_id("expired").inner_text()
