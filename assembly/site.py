@@ -25,12 +25,14 @@ from replication.node import ReplicationNode
 from replication.primary.acks import ReplicationAcks
 from replication.protocol.forwarding import ForwardSignatures
 from residents.directory.service import Directory
+from safety_check.reports.signs_of_life import on_shelter_check_in
 from yui.audit.api import router as audit_router
 from yui.auth.api import router as auth_router
 from yui.auth.ratelimit import login_limiter
 from yui.db.base import Base
 from yui.db.context import WriteGate
 from yui.db.database import Database
+from yui.events import BUS, ShelterCheckedIn
 from yui.http import problems
 from yui.http.deps import SiteContext, metrics_scraper
 from yui.http.gateway import MARKERS as FORWARD_MARKS
@@ -183,6 +185,8 @@ def create_app(
     )
     # the registry as safety confirmation reads it (the kernel's ResidentDirectory port)
     app.state.resident_directory = Directory(db)
+    # a check-in at a shelter is a sign of life for safety confirmation (its unit of work)
+    BUS.subscribe(ShelterCheckedIn, on_shelter_check_in)
     problems.install(app)
     # the staff console and the citizens' pages: every site serves them (console/)
     mount_console(app, site=settings.site, signing_key=app.state.yui.signing_key)

@@ -36,6 +36,9 @@ class ShelterCheckedIn:
     shelter_id: str
     shelter_name: str
     at: datetime
+    #: the resident's 町字 (`ResidentFacts.town_name`): safety confirmation counts the sign of
+    #: life in that district ("" when unknown: counted where the resident's last report was)
+    town_name: str = ""
 
 
 class EventBus:

@@ -80,6 +80,16 @@ class AssistanceFacts:
     supporters: tuple[SupporterFacts, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class ResidentContact:
+    """A resident with where to find them: what a door-to-door visit list needs."""
+
+    resident: ResidentFacts
+    #: 町字, 番地 and building, as the register writes it
+    address: str
+    phone: str
+
+
 @runtime_checkable
 class ResidentDirectory(Protocol):
     """The resident registry, read by other services. Implemented by `residents`."""
@@ -117,6 +127,20 @@ class ResidentDirectory(Protocol):
     ) -> list[ResidentFacts]:
         """A page of every registered resident, in resident-id order after `after` (a
         campaign's whole population, read page by page)."""
+        ...
+
+    def district_contacts(
+        self,
+        tenant: str,
+        town_name: str,
+        *,
+        audience: Audience,
+        actor: str,
+        after: str = "",
+        limit: int = 500,
+    ) -> list[ResidentContact]:
+        """A page of the registered residents of one 町字 with address and phone, in
+        resident-id order after `after` (a door-to-door visit list; audited)."""
         ...
 
     def count_by_district(self, tenant: str, *, audience: Audience) -> dict[str, int]:

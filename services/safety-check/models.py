@@ -1,6 +1,6 @@
 """Every table of safety confirmation (the composition root imports this for migrations)."""
 
 from safety_check.campaigns.models import Campaign
-from safety_check.reports.models import Report
+from safety_check.reports.models import CurrentStatus, Report, StatusChange, StatusCount
 
-__all__ = ["Campaign", "Report"]
+__all__ = ["Campaign", "CurrentStatus", "Report", "StatusChange", "StatusCount"]

@@ -24,7 +24,13 @@ from residents.search.schemas import SearchQuery
 from yui.audit import service as audit
 from yui.db.database import Database
 from yui.errors import InvalidInput
-from yui.service_ports import AssistanceFacts, Audience, ResidentFacts, SupporterFacts
+from yui.service_ports import (
+    AssistanceFacts,
+    Audience,
+    ResidentContact,
+    ResidentFacts,
+    SupporterFacts,
+)
 
 
 def facts(tenant: str, resident: Resident, *, needs_assistance: bool) -> ResidentFacts:
@@ -100,6 +106,18 @@ def roster(session: Session, *, audience: Audience, after: str, limit: int) -> l
     statement = (
         select(Resident)
         .where(_registered(audience), Resident.id > after)
+        .order_by(Resident.id)
+        .limit(limit)
+    )
+    return list(session.execute(statement).scalars())
+
+
+def district(
+    session: Session, town_name: str, *, audience: Audience, after: str, limit: int
+) -> list[Resident]:
+    statement = (
+        select(Resident)
+        .where(_registered(audience), Resident.town_name == town_name, Resident.id > after)
         .order_by(Resident.id)
         .limit(limit)
     )
@@ -245,6 +263,39 @@ class Directory:
                 audience=audience,
                 what="roster",
                 ids=[item.resident_id for item in found],
+            )
+            uow.commit()
+            return found
+
+    def district_contacts(
+        self,
+        tenant: str,
+        town_name: str,
+        *,
+        audience: Audience,
+        actor: str,
+        after: str = "",
+        limit: int = 500,
+    ) -> list[ResidentContact]:
+        with self.db.unit_of_work(tenant) as uow:
+            page = district(
+                uow.session, town_name, audience=audience, after=after, limit=min(limit, 1000)
+            )
+            assisted = registry.assisted_ids(uow.session, [r.id for r in page])
+            found = [
+                ResidentContact(
+                    resident=facts(tenant, r, needs_assistance=r.id in assisted),
+                    address=address_text(r.town_name, r.block, r.building),
+                    phone=r.phone,
+                )
+                for r in page
+            ]
+            audit_read(
+                uow.session,
+                actor=actor,
+                audience=audience,
+                what="district_contacts",
+                ids=[item.resident.resident_id for item in found],
             )
             uow.commit()
             return found

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from safety_check.campaigns.models import Campaign, CampaignKind
 from safety_check.campaigns.schemas import CampaignIn
+from safety_check.reports import current
 from safety_check.reports.models import Report
 from yui.audit import service as audit
 from yui.errors import Conflict, NotFound
@@ -71,6 +72,7 @@ def purge_drill(session: Session, campaign_id: str, *, actor: str) -> int:
     reports = list(
         session.execute(select(Report).where(Report.campaign_id == campaign.id)).scalars()
     )
+    current.purge(session, campaign.id)
     for report in reports:
         session.delete(report)
     session.flush()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yui.db.base import Base, TenantScoped
@@ -38,6 +38,18 @@ class ReporterKind(StrEnum):
     SUPPORTER = "supporter"  # 避難支援等関係者
     FAMILY = "family"  # 家族
     RESIDENT = "resident"  # 本人
+    SHELTER_CHECK_IN = "shelter_check_in"  # 避難所の受付（物資供給の入所記録）
+
+
+class ReportSource(StrEnum):
+    """How a report reached us, i.e. how far it is verified."""
+
+    STAFF = "staff"  # a signed-in account (staff, shelter): the API
+    ONE_TAP = "one_tap"  # the resident's signed one-tap link (verified for that resident)
+    HOUSEHOLD = "household"  # a verified resident for another member of their household
+    SUPPORTER_LINK = "supporter_link"  # a supporter's signed personal link
+    OPEN_FORM = "open_form"  # the public form, matched and confirmed by staff
+    SHELTER_CHECK_IN = "shelter_check_in"  # a check-in at a shelter (relief supplies' event)
 
 
 class Report(TenantScoped, Base):
@@ -74,3 +86,72 @@ class Report(TenantScoped, Base):
     shelter: Mapped[str] = mapped_column(String(100), nullable=False, default="")
     note: Mapped[str] = mapped_column(Text, nullable=False, default="")
     recorded_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    #: how the report reached us (ReportSource)
+    source: Mapped[str] = mapped_column(
+        String(20), nullable=False, default=ReportSource.STAFF.value
+    )
+
+
+class CurrentStatus(TenantScoped, Base):
+    """A resident's current status in a campaign: the report with the latest report time
+    (then the larger id), kept in the unit of work of each report so that the staff views
+    read one row per resident instead of every report. `Report` keeps the history."""
+
+    __tablename__ = "safety_check_current"
+    __table_args__ = (
+        Index(
+            "ix_safety_check_current_district",
+            "tenant_id",
+            "campaign_id",
+            "town_name",
+            "status",
+        ),
+        Index("ix_safety_check_current_disagreeing", "tenant_id", "campaign_id", "disagreeing"),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(String(6), nullable=False)
+    campaign_id: Mapped[str] = mapped_column(
+        ForeignKey("safety_check_campaigns.id"), primary_key=True
+    )
+    resident_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    town_name: Mapped[str] = mapped_column(String(80), nullable=False)
+    reporter_kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    #: how many reports the resident has in the campaign
+    reports: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    #: two reports from different reporters close in time say different things
+    disagreeing: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class StatusCount(TenantScoped, Base):
+    """How many residents of a 町字 have each current status in a campaign: the staff
+    counts read these few rows (a 1,000,000-resident campaign has towns x statuses)."""
+
+    __tablename__ = "safety_check_counts"
+
+    tenant_id: Mapped[str] = mapped_column(String(6), nullable=False)
+    campaign_id: Mapped[str] = mapped_column(
+        ForeignKey("safety_check_campaigns.id"), primary_key=True
+    )
+    town_name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    residents: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class StatusChange(TenantScoped, Base):
+    """The net change, in one minute of report time, of how many residents of a 町字 have a
+    status: the counts at any time are the sum of the changes up to it (the curves)."""
+
+    __tablename__ = "safety_check_changes"
+
+    tenant_id: Mapped[str] = mapped_column(String(6), nullable=False)
+    campaign_id: Mapped[str] = mapped_column(
+        ForeignKey("safety_check_campaigns.id"), primary_key=True
+    )
+    #: the minute of report time, as whole minutes since 1970-01-01 UTC
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    town_name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    delta: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

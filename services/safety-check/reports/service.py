@@ -10,18 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.orm import Session
 
 from safety_check.campaigns import service as campaigns
-from safety_check.reports.models import Report, SafetyStatus
+from safety_check.campaigns.models import Campaign
+from safety_check.reports import current
+from safety_check.reports.models import Report, ReportSource, SafetyStatus
 from safety_check.reports.schemas import ReportIn
 from yui.audit import service as audit
 from yui.db.unit_of_work import UnitOfWork
 from yui.errors import Conflict, Forbidden, InvalidInput, NotFound
-from yui.service_ports import Audience, ResidentDirectory
+from yui.service_ports import Audience, ResidentDirectory, ResidentFacts
 
 #: how far ahead of this site's clock a report time may be (a phone's clock runs fast)
 CLOCK_SKEW = timedelta(minutes=5)
@@ -60,17 +61,40 @@ def record(
     actor: str,
     audience: Audience,
     may_record_death: bool,
+    source: ReportSource = ReportSource.STAFF,
+    resident: ResidentFacts | None = None,
 ) -> Recorded:
+    """Record `body` (refused whole when wrong), or answer a resend with the first result.
+
+    `resident` is the registry's facts when the caller already looked the person up as
+    `audience` (a link's holder, a matched form); else they are looked up here."""
     if body.status == SafetyStatus.BELIEVED_DEAD and not may_record_death:
         raise Forbidden(
             "「死亡と思われる」は職員だけが記録できます / only staff may record believed_dead"
         )
     tenant = uow.tenant or ""
-    facts = directory.lookup(tenant, body.resident_id, audience=audience, actor=actor)
+    facts = resident
+    if facts is None or facts.resident_id != body.resident_id:
+        facts = directory.lookup(tenant, body.resident_id, audience=audience, actor=actor)
     session = uow.session
     campaign = campaigns.get(session, campaign_id)
     if facts is None:
         raise NotFound(f"住民 {body.resident_id} はいません / no resident {body.resident_id}")
+    return store(session, campaign, body, town_name=facts.town_name, actor=actor, source=source)
+
+
+def store(
+    session: Session,
+    campaign: Campaign,
+    body: ReportIn,
+    *,
+    town_name: str,
+    actor: str,
+    source: ReportSource,
+) -> Recorded:
+    """The checks and the write every report shares, whoever made it (the resident already
+    found by the caller): a resend answers the first result; the report time must fall in
+    the campaign; the report, its audit entry and the current status are written together."""
     stored = session.get(Report, body.id)
     if stored is not None:
         if not _same_report(stored, campaign.id, body):
@@ -91,9 +115,10 @@ def record(
         )
     report = Report(
         campaign_id=campaign.id,
-        town_name=facts.town_name,
+        town_name=town_name,
         received_at=received,
         recorded_by=actor,
+        source=source.value,
         **body.model_dump(),
     )
     session.add(report)
@@ -104,7 +129,7 @@ def record(
         # the id of a report this tenant cannot see: never ours to overwrite
         session.rollback()
         stored = session.get(Report, body.id)
-        if stored is not None and _same_report(stored, campaign_id, body):
+        if stored is not None and _same_report(stored, campaign.id, body):
             return Recorded(stored, created=False)
         raise Conflict(
             "この報告IDは別の報告に使われています / this report id was used for another report"
@@ -115,24 +140,17 @@ def record(
         action="safety.report",
         subject_type="resident",
         subject_id=body.resident_id,
-        detail={"campaign": campaign.id, "report": report.id, "status": body.status.value},
+        detail={
+            "campaign": campaign.id,
+            "report": report.id,
+            "status": body.status.value,
+            "source": source.value,
+        },
     )
+    # after the audit entry: its lock on the tenant's audit head orders every writer of
+    # the current rows and counts (reports/current.py)
+    current.apply(session, report)
     return Recorded(report, created=True)
-
-
-def is_current() -> ColumnElement[bool]:
-    """The condition that a report is its resident's current one in its campaign: no
-    report of the same resident has a later report time (or the same time, a larger id).
-    Arrival order plays no part, so an old report that arrives late changes nothing."""
-    later = aliased(Report)
-    return ~exists().where(
-        later.campaign_id == Report.campaign_id,
-        later.resident_id == Report.resident_id,
-        or_(
-            later.reported_at > Report.reported_at,
-            and_(later.reported_at == Report.reported_at, later.id > Report.id),
-        ),
-    )
 
 
 def history(session: Session, campaign_id: str, resident_id: str) -> list[Report]:

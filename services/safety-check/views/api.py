@@ -4,16 +4,37 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from safety_check.access import Directory, StaffReader
 from safety_check.campaigns.api import CampaignId
-from safety_check.views import service
-from safety_check.views.schemas import CampaignCounts, UnconfirmedOut
+from safety_check.views import printing, service
+from safety_check.views.schemas import (
+    CampaignCounts,
+    DisagreementsOut,
+    ResponseRateOut,
+    TimelineOut,
+    UnconfirmedOut,
+    VisitListOut,
+)
 from yui.http.deps import UoW
 from yui.text import LineText
 
 router = APIRouter(tags=["safety confirmation"])
+
+Cursor = Annotated[
+    LineText, Query(max_length=36, description="前のページの next_cursor / from the last page")
+]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Town = Annotated[LineText, Query(max_length=80, description="町字で絞る / one district only")]
+Interval = Annotated[
+    int,
+    Query(
+        ge=60,
+        le=86400,
+        description="刻み（秒、60 の倍数） / the step in seconds, a multiple of 60",
+    ),
+]
 
 
 @router.get(
@@ -22,9 +43,44 @@ router = APIRouter(tags=["safety confirmation"])
     summary="町字ごとの安否の件数 / counts by status per district",
 )
 def districts(
-    campaign_id: CampaignId, uow: UoW, principal: StaffReader, directory: Directory
+    campaign_id: CampaignId,
+    uow: UoW,
+    principal: StaffReader,
+    directory: Directory,
+    town: Town = "",
 ) -> CampaignCounts:
-    return service.counts_by_district(uow, directory, campaign_id)
+    return service.counts_by_district(uow, directory, campaign_id, town=town)
+
+
+@router.get(
+    "/safety/campaigns/{campaign_id}/timeline",
+    response_model=TimelineOut,
+    summary="安否の件数の推移（報告時刻で） / counts by status over (report) time",
+)
+def timeline(
+    campaign_id: CampaignId,
+    uow: UoW,
+    principal: StaffReader,
+    interval: Interval = 600,
+    town: Town = "",
+) -> TimelineOut:
+    return service.timeline(uow, campaign_id, interval=interval, town=town)
+
+
+@router.get(
+    "/safety/campaigns/{campaign_id}/response-rate",
+    response_model=ResponseRateOut,
+    summary="回答率の推移 / the response-rate curve",
+)
+def response_rate(
+    campaign_id: CampaignId,
+    uow: UoW,
+    principal: StaffReader,
+    directory: Directory,
+    interval: Interval = 600,
+    town: Town = "",
+) -> ResponseRateOut:
+    return service.response_rate(uow, directory, campaign_id, interval=interval, town=town)
 
 
 @router.get(
@@ -38,13 +94,123 @@ def unconfirmed(
     uow: UoW,
     principal: StaffReader,
     directory: Directory,
-    cursor: Annotated[
-        LineText, Query(max_length=36, description="前のページの next_cursor / from the last page")
-    ] = "",
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Cursor = "",
+    limit: Limit = 100,
 ) -> UnconfirmedOut:
     out = service.unconfirmed(
         uow, directory, campaign_id, actor=principal.username, cursor=cursor, limit=limit
+    )
+    uow.commit()
+    return out
+
+
+VisitTown = Annotated[
+    LineText, Query(min_length=1, max_length=80, description="町字 / the district")
+]
+
+
+@router.get(
+    "/safety/campaigns/{campaign_id}/visits",
+    response_model=VisitListOut,
+    summary="戸別訪問リスト（町字ごと、要支援者が先、監査記録あり） / a door-to-door visit list "
+    "per district (audited)",
+)
+def visits(
+    campaign_id: CampaignId,
+    uow: UoW,
+    principal: StaffReader,
+    directory: Directory,
+    town: VisitTown,
+    cursor: Cursor = "",
+    limit: Limit = 200,
+) -> VisitListOut:
+    out = service.visits(
+        uow,
+        directory,
+        campaign_id,
+        town=town,
+        actor=principal.username,
+        cursor=cursor,
+        limit=limit,
+    )
+    uow.commit()
+    return out
+
+
+@router.get(
+    "/safety/campaigns/{campaign_id}/visits.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    summary="戸別訪問リスト（CSV、UTF-8 BOM 付き） / the visit list as CSV",
+)
+def visits_csv(
+    campaign_id: CampaignId,
+    uow: UoW,
+    principal: StaffReader,
+    directory: Directory,
+    town: VisitTown,
+    cursor: Cursor = "",
+    limit: Limit = 500,
+) -> Response:
+    out = service.visits(
+        uow, directory, campaign_id, town=town, actor=principal.username, cursor=cursor, limit=limit
+    )
+    uow.commit()
+    return Response(
+        printing.visits_csv(out),
+        media_type="text/csv; charset=utf-8",
+        headers=printing.page_headers(out, "csv"),
+    )
+
+
+@router.get(
+    "/safety/campaigns/{campaign_id}/visits.html",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
+    summary="戸別訪問リスト（印刷用 HTML） / the visit list, print-ready HTML",
+)
+def visits_html(
+    campaign_id: CampaignId,
+    uow: UoW,
+    principal: StaffReader,
+    directory: Directory,
+    town: VisitTown,
+    cursor: Cursor = "",
+    limit: Limit = 500,
+) -> Response:
+    out = service.visits(
+        uow, directory, campaign_id, town=town, actor=principal.username, cursor=cursor, limit=limit
+    )
+    uow.commit()
+    return Response(
+        printing.visits_html(out),
+        media_type="text/html; charset=utf-8",
+        headers=printing.page_headers(out, "html"),
+    )
+
+
+@router.get(
+    "/safety/campaigns/{campaign_id}/disagreements",
+    response_model=DisagreementsOut,
+    summary="報告の食い違う住民（監査記録あり） / residents whose reports disagree (audited)",
+)
+def disagreements(
+    campaign_id: CampaignId,
+    uow: UoW,
+    principal: StaffReader,
+    directory: Directory,
+    town: Town = "",
+    cursor: Cursor = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> DisagreementsOut:
+    out = service.disagreements(
+        uow,
+        directory,
+        campaign_id,
+        actor=principal.username,
+        town=town,
+        cursor=cursor,
+        limit=limit,
     )
     uow.commit()
     return out

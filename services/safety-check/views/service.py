@@ -1,44 +1,108 @@
-"""Staff views of a campaign: counts per district and the unconfirmed list.
+"""Staff views of a campaign: counts per district and over time, the response-rate curve, the
+unconfirmed list, door-to-door visit lists, disagreeing reports.
 
-Both are staff-only (staff, auditor), so they read the registry as `Audience.STAFF`:
+Every view is staff-only (staff, auditor), so they read the registry as `Audience.STAFF`:
 residents under a DV-support block are counted and listed, flagged, as the registry's
-own staff search shows them. The registry's port calls run in their own transactions,
-so this unit of work reads what it needs first and ends its transaction before them
-(on SQLite a write transaction holds the file's write lock from its first statement).
+own staff search shows them. The counts read the rows that each report keeps up to date
+in its own unit of work (`reports/current.py`): a few rows per district, not every
+report. The registry's port calls run in their own transactions, so this unit of work
+reads what it needs and ends its transaction before each of them (on SQLite a write
+transaction holds the file's write lock from its first statement).
 """
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from safety_check.campaigns import service as campaigns
-from safety_check.reports.models import Report, SafetyStatus
-from safety_check.reports.service import is_current
+from safety_check.campaigns.models import Campaign
+from safety_check.reports import service as reports
+from safety_check.reports.current import minute_of, moment_of
+from safety_check.reports.models import CurrentStatus, SafetyStatus, StatusChange, StatusCount
+from safety_check.reports.schemas import report_out
 from safety_check.views.schemas import (
     CampaignCounts,
+    DisagreementOut,
+    DisagreementsOut,
     DistrictCounts,
+    RatePoint,
+    ResponseRateOut,
+    TimelineOut,
+    TimelinePoint,
     UnconfirmedOut,
     UnconfirmedResident,
+    VisitEntry,
+    VisitListOut,
 )
 from yui.audit import service as audit
 from yui.db.unit_of_work import UnitOfWork
-from yui.service_ports import AssistanceFacts, Audience, ResidentDirectory, ResidentFacts
+from yui.errors import InvalidInput
+from yui.service_ports import (
+    AssistanceFacts,
+    Audience,
+    ResidentContact,
+    ResidentDirectory,
+    ResidentFacts,
+)
 
 #: a latest report with one of these confirms nothing about the person
 UNCONFIRMED_STATUSES = frozenset({SafetyStatus.INFORMATION_SOUGHT, SafetyStatus.BELIEVED_MISSING})
+#: the most points a curve answers (a week at ten-minute steps is 1008)
+MAX_POINTS = 1500
+#: how long the registry's residents per 町字 are reused by the counts (they change by
+#: moves and births, not by the minute; the reports' counts are always exact)
+POPULATION_TTL_SECONDS = 30.0
 
 
-def current_statuses(session: Session, campaign_id: str) -> dict[str, SafetyStatus]:
-    """Each reported resident's current status in the campaign."""
+@dataclass
+class _Population:
+    at: float
+    counts: dict[str, int]
+
+
+#: per directory (one per site app), per tenant
+_population_cache: weakref.WeakKeyDictionary[ResidentDirectory, dict[str, _Population]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def population(directory: ResidentDirectory, tenant: str) -> dict[str, int]:
+    """The registry's residents per 町字, asked at most every POPULATION_TTL_SECONDS per
+    directory and tenant (a 1,000,000-resident count is the registry's full scan)."""
+    cache = _population_cache.setdefault(directory, {})
+    cached = cache.get(tenant)
+    now = time.monotonic()
+    if cached is None or now - cached.at > POPULATION_TTL_SECONDS:
+        cached = _Population(now, directory.count_by_district(tenant, audience=Audience.STAFF))
+        cache[tenant] = cached
+    return cached.counts
+
+
+def statuses_of(
+    session: Session, campaign_id: str, resident_ids: Sequence[str]
+) -> dict[str, SafetyStatus]:
+    """The current status of each of these residents that has one."""
+    if not resident_ids:
+        return {}
     rows = session.execute(
-        select(Report.resident_id, Report.status).where(
-            Report.campaign_id == campaign_id, is_current()
+        select(CurrentStatus.resident_id, CurrentStatus.status).where(
+            CurrentStatus.campaign_id == campaign_id,
+            CurrentStatus.resident_id.in_(list(resident_ids)),
         )
     )
     return {resident_id: SafetyStatus(value) for resident_id, value in rows}
+
+
+def _waiting(status: SafetyStatus | None) -> bool:
+    return status is None or status in UNCONFIRMED_STATUSES
 
 
 def _district(town: str, residents: int, counts: Counter[SafetyStatus]) -> DistrictCounts:
@@ -46,33 +110,128 @@ def _district(town: str, residents: int, counts: Counter[SafetyStatus]) -> Distr
     return DistrictCounts(
         town_name=town,
         residents=residents,
-        counts=dict(sorted(counts.items())),
+        counts={status: n for status, n in sorted(counts.items()) if n},
         # a resident who moved district since their report counts where the report says
         unconfirmed=max(residents - confirmed, 0),
     )
 
 
 def counts_by_district(
-    uow: UnitOfWork, directory: ResidentDirectory, campaign_id: str
+    uow: UnitOfWork, directory: ResidentDirectory, campaign_id: str, *, town: str = ""
 ) -> CampaignCounts:
-    residents = directory.count_by_district(uow.tenant or "", audience=Audience.STAFF)
+    residents = population(directory, uow.tenant or "")
     campaign = campaigns.get(uow.session, campaign_id)
-    rows = uow.session.execute(
-        select(Report.town_name, Report.status, func.count())
-        .where(Report.campaign_id == campaign.id, is_current())
-        .group_by(Report.town_name, Report.status)
+    statement = select(StatusCount.town_name, StatusCount.status, StatusCount.residents).where(
+        StatusCount.campaign_id == campaign.id
     )
+    if town:
+        statement = statement.where(StatusCount.town_name == town)
+        residents = {town: residents.get(town, 0)}
     by_town: defaultdict[str, Counter[SafetyStatus]] = defaultdict(Counter)
-    for town, value, count in rows:
-        by_town[town][SafetyStatus(value)] += count
-    towns = sorted(set(residents) | set(by_town))
+    for name, value, count in uow.session.execute(statement):
+        by_town[name][SafetyStatus(value)] += count
+    towns = sorted(
+        set(residents) | {name for name, counts in by_town.items() if any(counts.values())}
+    )
     total: Counter[SafetyStatus] = Counter()
     for counts in by_town.values():
         total.update(counts)
     return CampaignCounts(
         campaign_id=campaign.id,
-        districts=[_district(town, residents.get(town, 0), by_town[town]) for town in towns],
+        districts=[_district(name, residents.get(name, 0), by_town[name]) for name in towns],
         total=_district("", sum(residents.values()), total),
+    )
+
+
+def _steps(campaign: Campaign, interval: int) -> list[datetime]:
+    """The ends of the curve's steps: from the campaign's first whole minute, every
+    `interval` seconds, to now (or the close), the last one included."""
+    if interval < 60 or interval % 60:
+        raise InvalidInput(
+            "間隔は 60 秒の倍数で指定してください / give the interval in whole minutes (seconds, a "
+            "multiple of 60)"
+        )
+    start = moment_of(minute_of(campaign.opened_at))
+    end = campaign.closed_at or campaigns.now()
+    count = int((end - start).total_seconds() // interval) + 1
+    if count > MAX_POINTS:
+        raise InvalidInput(
+            f"点が多すぎます（最大 {MAX_POINTS}）。間隔を広げてください / too many points "
+            f"(at most {MAX_POINTS}): give a longer interval"
+        )
+    steps = [start + timedelta(seconds=interval * k) for k in range(1, count + 1)]
+    if not steps or steps[-1] < end:
+        steps.append(end)
+    return steps
+
+
+def _curve(
+    session: Session, campaign: Campaign, steps: list[datetime], town: str
+) -> list[Counter[SafetyStatus]]:
+    """The counts by status as of each step (changes up to the step's minute)."""
+    statement = (
+        select(StatusChange.minute, StatusChange.status, func.sum(StatusChange.delta))
+        .where(StatusChange.campaign_id == campaign.id)
+        .group_by(StatusChange.minute, StatusChange.status)
+        .order_by(StatusChange.minute)
+    )
+    if town:
+        statement = statement.where(StatusChange.town_name == town)
+    changes = list(session.execute(statement))
+    running: Counter[SafetyStatus] = Counter()
+    curve: list[Counter[SafetyStatus]] = []
+    position = 0
+    for step in steps:
+        limit = minute_of(step)
+        while position < len(changes) and changes[position][0] < limit:
+            _, value, delta = changes[position]
+            running[SafetyStatus(value)] += int(delta)
+            position += 1
+        curve.append(Counter({status: n for status, n in running.items() if n}))
+    return curve
+
+
+def timeline(uow: UnitOfWork, campaign_id: str, *, interval: int, town: str) -> TimelineOut:
+    campaign = campaigns.get(uow.session, campaign_id)
+    steps = _steps(campaign, interval)
+    curve = _curve(uow.session, campaign, steps, town)
+    return TimelineOut(
+        campaign_id=campaign.id,
+        town_name=town,
+        interval_seconds=interval,
+        points=[
+            TimelinePoint(at=step, counts=dict(sorted(counts.items())))
+            for step, counts in zip(steps, curve, strict=True)
+        ],
+    )
+
+
+def response_rate(
+    uow: UnitOfWork, directory: ResidentDirectory, campaign_id: str, *, interval: int, town: str
+) -> ResponseRateOut:
+    residents_by_town = population(directory, uow.tenant or "")
+    residents = residents_by_town.get(town, 0) if town else sum(residents_by_town.values())
+    campaign = campaigns.get(uow.session, campaign_id)
+    steps = _steps(campaign, interval)
+    points = []
+    for step, counts in zip(steps, _curve(uow.session, campaign, steps, town), strict=True):
+        reported = sum(counts.values())
+        confirmed = sum(n for status, n in counts.items() if status not in UNCONFIRMED_STATUSES)
+        points.append(
+            RatePoint(
+                at=step,
+                reported=reported,
+                confirmed=confirmed,
+                reported_rate=round(reported / residents, 4) if residents else 0.0,
+                confirmed_rate=round(confirmed / residents, 4) if residents else 0.0,
+            )
+        )
+    return ResponseRateOut(
+        campaign_id=campaign.id,
+        town_name=town,
+        residents=residents,
+        interval_seconds=interval,
+        points=points,
     )
 
 
@@ -96,6 +255,26 @@ def _listed(
     )
 
 
+def _register(
+    uow: UnitOfWork, directory: ResidentDirectory, campaign_id: str, *, actor: str, town: str
+) -> list[tuple[AssistanceFacts, SafetyStatus | None]]:
+    """The unconfirmed entries of the needs-assistance register, priority first."""
+    register = [
+        entry
+        for entry in directory.needs_assistance(
+            uow.tenant or "", audience=Audience.STAFF, actor=actor, disaster=True
+        )
+        if not town or entry.resident.town_name == town
+    ]
+    statuses = statuses_of(uow.session, campaign_id, [e.resident.resident_id for e in register])
+    uow.session.rollback()  # read only so far: free the database before the next port call
+    return [
+        (entry, statuses.get(entry.resident.resident_id))
+        for entry in register
+        if _waiting(statuses.get(entry.resident.resident_id))
+    ]
+
+
 def unconfirmed(
     uow: UnitOfWork,
     directory: ResidentDirectory,
@@ -106,23 +285,14 @@ def unconfirmed(
     limit: int,
 ) -> UnconfirmedOut:
     tenant = uow.tenant or ""
-    campaign = campaigns.get(uow.session, campaign_id)
-    statuses = current_statuses(uow.session, campaign.id)
+    # its id kept: after the rollback, reading the campaign again would open a transaction
+    campaign_id = campaigns.get(uow.session, campaign_id).id
     uow.session.rollback()  # read only so far: free the database before the registry's calls
-
-    def waiting(resident_id: str) -> bool:
-        status = statuses.get(resident_id)
-        return status is None or status in UNCONFIRMED_STATUSES
-
     first: list[UnconfirmedResident] = []
     if not cursor:
-        register = directory.needs_assistance(
-            tenant, audience=Audience.STAFF, actor=actor, disaster=True
-        )
         first = [
-            _listed(entry.resident, statuses.get(entry.resident.resident_id), entry)
-            for entry in register
-            if waiting(entry.resident.resident_id)
+            _listed(entry.resident, status, entry)
+            for entry, status in _register(uow, directory, campaign_id, actor=actor, town="")
         ]
     rest: list[UnconfirmedResident] = []
     after, next_cursor = cursor, None
@@ -130,10 +300,13 @@ def unconfirmed(
         page = directory.roster(
             tenant, audience=Audience.STAFF, actor=actor, after=after, limit=limit
         )
+        statuses = statuses_of(uow.session, campaign_id, [facts.resident_id for facts in page])
+        uow.session.rollback()
         for facts in page:
             after = facts.resident_id
-            if not facts.needs_assistance and waiting(facts.resident_id):
-                rest.append(_listed(facts, statuses.get(facts.resident_id), None))
+            status = statuses.get(facts.resident_id)
+            if not facts.needs_assistance and _waiting(status):
+                rest.append(_listed(facts, status, None))
                 if len(rest) == limit:
                     next_cursor = facts.resident_id
                     break
@@ -150,3 +323,154 @@ def unconfirmed(
     return UnconfirmedOut(
         campaign_id=campaign_id, needs_assistance=first, residents=rest, next_cursor=next_cursor
     )
+
+
+def _visit(
+    contact: ResidentContact, status: SafetyStatus | None, priority: int | None
+) -> VisitEntry:
+    facts = contact.resident
+    return VisitEntry(
+        resident_id=facts.resident_id,
+        family_name=facts.family_name,
+        given_name=facts.given_name,
+        family_kana=facts.family_kana,
+        given_kana=facts.given_kana,
+        birth_date=facts.birth_date,
+        town_name=facts.town_name,
+        address=contact.address,
+        phone=contact.phone,
+        needs_assistance=facts.needs_assistance,
+        priority=priority,
+        dv_block=facts.dv_block,
+        status=status,
+    )
+
+
+def visits(
+    uow: UnitOfWork,
+    directory: ResidentDirectory,
+    campaign_id: str,
+    *,
+    town: str,
+    actor: str,
+    cursor: str,
+    limit: int,
+) -> VisitListOut:
+    """A door-to-door visit list of one 町字: its unconfirmed residents with address and
+    phone, the needs-assistance register's (priority order) on the first page, then the
+    others `limit` at a time (resident-id order)."""
+    if not town:
+        raise InvalidInput("町字を指定してください / give a district (town)")
+    tenant = uow.tenant or ""
+    campaign = campaigns.get(uow.session, campaign_id)
+    # kept: after the rollback, reading the campaign again would open a transaction
+    campaign_id, title = campaign.id, campaign.title
+    uow.session.rollback()  # read only so far: free the database before the registry's calls
+    first: list[VisitEntry] = []
+    if not cursor:
+        for entry, status in _register(uow, directory, campaign_id, actor=actor, town=town):
+            contact = ResidentContact(entry.resident, entry.address, entry.phone)
+            first.append(_visit(contact, status, entry.priority))
+    rest: list[VisitEntry] = []
+    after, next_cursor = cursor, None
+    while len(rest) < limit:
+        page = directory.district_contacts(
+            tenant, town, audience=Audience.STAFF, actor=actor, after=after, limit=limit
+        )
+        statuses = statuses_of(
+            uow.session, campaign_id, [contact.resident.resident_id for contact in page]
+        )
+        uow.session.rollback()
+        for contact in page:
+            after = contact.resident.resident_id
+            status = statuses.get(after)
+            if not contact.resident.needs_assistance and _waiting(status):
+                rest.append(_visit(contact, status, None))
+                if len(rest) == limit:
+                    next_cursor = after
+                    break
+        if len(page) < limit:
+            break
+    listed = [item.resident_id for item in first + rest]
+    audit.record(
+        uow.session,
+        actor=actor,
+        action="safety.visit_list",
+        subject_type="resident",
+        detail={
+            "campaign": campaign_id,
+            "town": town,
+            "results": listed[:200],
+            "count": len(listed),
+        },
+    )
+    return VisitListOut(
+        campaign_id=campaign_id,
+        campaign_title=title,
+        town_name=town,
+        needs_assistance=first,
+        residents=rest,
+        next_cursor=next_cursor,
+    )
+
+
+def disagreements(
+    uow: UnitOfWork,
+    directory: ResidentDirectory,
+    campaign_id: str,
+    *,
+    actor: str,
+    town: str,
+    cursor: str,
+    limit: int,
+) -> DisagreementsOut:
+    """Residents whose reports disagree (two reporters within two hours, one fine, one in
+    trouble), in resident-id order, each with the reports of the campaign."""
+    campaign = campaigns.get(uow.session, campaign_id)
+    statement = (
+        select(CurrentStatus.resident_id)
+        .where(
+            CurrentStatus.campaign_id == campaign.id,
+            CurrentStatus.disagreeing.is_(True),
+            CurrentStatus.resident_id > cursor,
+        )
+        .order_by(CurrentStatus.resident_id)
+        .limit(limit + 1)
+    )
+    if town:
+        statement = statement.where(CurrentStatus.town_name == town)
+    ids = list(uow.session.execute(statement).scalars())
+    next_cursor = ids[limit - 1] if len(ids) > limit else None
+    ids = ids[:limit]
+    histories = {
+        rid: [report_out(item) for item in reports.history(uow.session, campaign.id, rid)]
+        for rid in ids
+    }
+    campaign_id = campaign.id
+    uow.session.rollback()  # read only so far: free the database before the registry's calls
+    found: list[DisagreementOut] = []
+    for resident_id in ids:
+        facts = directory.lookup(
+            uow.tenant or "", resident_id, audience=Audience.STAFF, actor=actor
+        )
+        found.append(
+            DisagreementOut(
+                resident_id=resident_id,
+                family_name=facts.family_name if facts else "",
+                given_name=facts.given_name if facts else "",
+                town_name=facts.town_name if facts else "",
+                needs_assistance=facts.needs_assistance if facts else False,
+                # a resident who has left the register since is listed by id only
+                registered=facts is not None,
+                dv_block=facts.dv_block if facts else False,
+                reports=histories[resident_id],
+            )
+        )
+    audit.record(
+        uow.session,
+        actor=actor,
+        action="safety.disagreements",
+        subject_type="resident",
+        detail={"campaign": campaign_id, "results": ids[:200], "count": len(ids)},
+    )
+    return DisagreementsOut(campaign_id=campaign_id, residents=found, next_cursor=next_cursor)
