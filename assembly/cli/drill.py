@@ -17,7 +17,14 @@ from rich.table import Table
 
 from assembly.cli.common import console, fail
 from assembly.drill_runner.environment import CannotRun
-from assembly.drill_runner.runner import SCENARIOS, DrillEnvironment, DrillOptions, run_drill, soak
+from assembly.drill_runner.runner import (
+    PARTITIONS,
+    SCENARIOS,
+    DrillEnvironment,
+    DrillOptions,
+    run_drill,
+    soak,
+)
 from failover.drill.report import REPORT_JSON, list_reports
 
 app = typer.Typer(help="障害訓練 / disaster-recovery drills", no_args_is_help=True)
@@ -93,7 +100,7 @@ def run(
         )
     except CannotRun as error:
         raise fail(str(error), 2) from None
-    if scenario == "partition":  # say why at once, before touching the sandbox
+    if scenario in PARTITIONS:  # say why at once, before touching the sandbox
         from assembly.drill_runner.runner import partition_refusal
         from assembly.sandbox.runner import Sandbox
 

@@ -38,7 +38,11 @@ def up(
     sites: Annotated[
         int,
         typer.Option(
-            "--sites", min=3, max=4, help="3, or 4 with oci-fukuoka (restoring copies after a loss)"
+            "--sites",
+            min=3,
+            max=5,
+            help="3; 4 with oci-fukuoka (restoring copies after a loss); 5 with azure-osaka "
+            "(five etcd members: the minority-partition drill)",
         ),
     ] = 3,
     netns: Annotated[

@@ -76,9 +76,12 @@ class FaultInjector(Protocol):
     """Blocking calls (the runner runs them in a thread). Raise CannotRun when a fault is
     not possible here."""
 
-    def inject(self, scenario: str, target: str) -> None: ...
+    def inject(self, scenario: str, target: str, with_sites: Sequence[str] = ()) -> None:
+        """Break ``target``; ``with_sites`` share its fate where the scenario says so (the
+        minority partition's other side)."""
+        ...
 
-    def recover(self, scenario: str, target: str) -> None: ...
+    def recover(self, scenario: str, target: str, with_sites: Sequence[str] = ()) -> None: ...
 
     def live_sites(self) -> list[str]:
         """The sites whose node is running now (their copies can be read)."""

@@ -62,6 +62,8 @@ from failover.drill.report import (
 
 __all__ = [
     "ETCD_SCENARIOS",
+    "MINORITY_PARTITION",
+    "PARTITIONS",
     "SCENARIOS",
     "SITE_SCENARIOS",
     "SOAK_SCENARIOS",
@@ -74,7 +76,15 @@ __all__ = [
     "soak",
 ]
 
-SITE_SCENARIOS = ("site-kill", "site-freeze", "partition", "zone-loss")
+#: the target and one more site (a replica of the target's first tenant) cut off together
+#: from the others: with five sites (five etcd members) the primary keeps two members, a
+#: minority — it must fence itself although it still reaches one of its copies — while the
+#: majority side promotes another copy (`yui sandbox up --netns --sites 5`)
+MINORITY_PARTITION = "minority-partition"
+#: fewest sites for a minority partition that leaves the target's side two etcd members
+MINORITY_PARTITION_SITES = 5
+PARTITIONS = ("partition", MINORITY_PARTITION)
+SITE_SCENARIOS = ("site-kill", "site-freeze", "partition", MINORITY_PARTITION, "zone-loss")
 ETCD_SCENARIOS = ("etcd-minority", "etcd-down")
 MOVE_SCENARIOS = ("switchover", "evacuate")
 #: every etcd member stopped, then the node of the target — a site holding replicas — is
@@ -89,6 +99,7 @@ SOAK_SCENARIOS = (
     "site-kill",
     "site-freeze",
     "partition",
+    MINORITY_PARTITION,
     "zone-loss",
     "etcd-minority",
     "etcd-down",
@@ -402,8 +413,15 @@ async def run_drill(
             f"サイト {options.target} はありません / no site {options.target} "
             f"(sites: {', '.join(site_names)})"
         )
-    if options.scenario == "partition" and env.cannot_partition:
+    if options.scenario in PARTITIONS and env.cannot_partition:
         raise CannotRun(env.cannot_partition)
+    if options.scenario == MINORITY_PARTITION and len(site_names) < MINORITY_PARTITION_SITES:
+        raise CannotRun(
+            f"少数派分断には {MINORITY_PARTITION_SITES} サイトが必要です（yui sandbox up --netns "
+            f"--sites {MINORITY_PARTITION_SITES}） / the minority partition needs "
+            f"{MINORITY_PARTITION_SITES} sites (yui sandbox up --netns --sites "
+            f"{MINORITY_PARTITION_SITES}): with fewer, two sites are not a minority of etcd"
+        )
     if options.scenario in MOVE_SCENARIOS and not env.can_move:
         raise NotWired(
             f"{options.scenario} にはフェイルオーバー制御役が必要ですが、まだ接続されていません / "
@@ -606,15 +624,19 @@ async def _fault_and_mend(
         for site in victims:
             await asyncio.to_thread(env.faults.recover, "site-kill", site)
         return
-    await asyncio.to_thread(env.faults.inject, scenario, target)
+    with_sites = await _minority_companions(env, affected) if scenario == MINORITY_PARTITION else []
+    if with_sites:
+        progress(f"cutting {target} and {', '.join(with_sites)} off from the other sites")
+    await asyncio.to_thread(env.faults.inject, scenario, target, with_sites)
     if scenario in SITE_SCENARIOS:
         progress(f"waiting for {len(affected)} tenants to leave {target}")
         moved = await recorder.wait_moved_off(affected, target, options.failover_timeout)
         expectations.append(_moved(moved, affected, target))
         progress(f"mending {target}")
-        await asyncio.to_thread(env.faults.recover, scenario, target)
-        if scenario == "partition":
-            expectations.append(await _rejoined(env, target, options.failover_timeout))
+        await asyncio.to_thread(env.faults.recover, scenario, target, with_sites)
+        if scenario in PARTITIONS:
+            for site in (target, *with_sites):
+                expectations.append(await _rejoined(env, site, options.failover_timeout))
         return
     await asyncio.sleep(options.hold_seconds)
     progress("mending etcd")
@@ -624,6 +646,20 @@ async def _fault_and_mend(
     if await _view_current(env, target, options.failover_timeout):
         progress(f"watching {options.observe_seconds:g} s more for a failover")
         await asyncio.sleep(options.observe_seconds)
+
+
+async def _minority_companions(env: DrillEnvironment, affected: Sequence[str]) -> list[str]:
+    """The site cut off with the target: a replica of the first affected tenant, so that
+    the old primary still reaches one of its copies (and must fence all the same: it
+    cannot reach every copy, and etcd's majority is on the other side)."""
+    placements = await env.watch.placements()
+    target_side = {placements[t].primary for t in affected if t in placements}
+    for tenant in affected:
+        for replica in placements[tenant].replicas if tenant in placements else ():
+            if replica not in target_side:
+                return [replica]
+    others = [s.name for s in env.sites if s.name not in target_side]
+    return others[:1]
 
 
 def _slow_replica(
@@ -840,7 +876,9 @@ async def soak(
     """``runs`` drills back to back, each a random scenario at a random fitting target."""
     rng = random.Random(seed)
     if env.cannot_partition:  # not a failure of the platform: leave it out of the draw
-        scenarios = [s for s in scenarios if s != "partition"] or list(scenarios)
+        scenarios = [s for s in scenarios if s not in PARTITIONS] or list(scenarios)
+    if len(env.sites) < MINORITY_PARTITION_SITES:
+        scenarios = [s for s in scenarios if s != MINORITY_PARTITION] or list(scenarios)
     totals = SoakTotals()
     names = [s.name for s in env.sites]
     for run in range(1, runs + 1):

@@ -42,6 +42,7 @@ from assembly.drill_runner.environment import (
     PlacementSnapshot,
 )
 from assembly.drill_runner.runner import (
+    PARTITIONS,
     REPLICA_RESTART,
     SLOW_REPLICA,
     DrillEnvironment,
@@ -102,7 +103,7 @@ class SandboxFaults:
         self.ready_timeout = ready_timeout
         self._slowing: dict[str, tuple[threading.Event, threading.Thread]] = {}
 
-    def inject(self, scenario: str, target: str) -> None:
+    def inject(self, scenario: str, target: str, with_sites: Sequence[str] = ()) -> None:
         sandbox = self.sandbox
         if scenario == "site-kill":
             sandbox.kill(target)
@@ -120,25 +121,25 @@ class SandboxFaults:
             self._restart_node(target)
         elif scenario == SLOW_REPLICA:
             self._slow(target)
-        elif scenario == "partition":
+        elif scenario in PARTITIONS:
             reason = sandbox.partition_refusal()
             if reason is not None:
                 raise CannotRun(partition_refusal(reason))
             try:
-                sandbox.partition(target)
+                sandbox.partition(target, with_sites)
             except SandboxError as error:
                 raise CannotRun(str(error)) from None
         else:
             raise CannotRun(f"no sandbox fault for {scenario}")
 
-    def recover(self, scenario: str, target: str) -> None:
+    def recover(self, scenario: str, target: str, with_sites: Sequence[str] = ()) -> None:
         try:
             if scenario == "site-kill":
                 self.sandbox.restart(target)
             elif scenario == "site-freeze":
                 self.sandbox.thaw(target)
-            elif scenario == "partition":
-                self.sandbox.heal(target)
+            elif scenario in PARTITIONS:
+                self.sandbox.heal(target, with_sites)
             elif scenario == "etcd-minority":
                 self._respawn_etcd(target)
             elif scenario in ("etcd-down", REPLICA_RESTART):

@@ -208,17 +208,34 @@ def destroy(short: str) -> list[str]:
     return removed
 
 
-def cut(layout: NetLayout, site: str) -> None:
-    """Partition ``site``: only its connected /30 (to the root namespace) is left."""
+def cut(layout: NetLayout, site: str, keep: Sequence[str] = ()) -> None:
+    """Partition ``site``: only its connected /30 (to the root namespace) is left, and a
+    route to each site in ``keep`` (the other side of a partition that splits the sites
+    in two groups: a group's members still reach each other, and nothing else)."""
     net = layout.site(site)
     result = _ip("-n", net.namespace, "route", "delete", layout.block, check=False)
     if result.returncode and "No such process" not in result.stderr:  # already cut: fine
         raise NetnsError(f"分断できません / cannot cut {site}: {result.stderr.strip()}")
+    for other in keep:
+        if other != site:
+            address = layout.site(other).address
+            _ip("-n", net.namespace, "route", "replace", f"{address}/32", "via", net.gateway)
+
+
+def cut_group(layout: NetLayout, group: Sequence[str]) -> None:
+    """Split the sites in two: ``group`` on one side, reaching each other, the rest on
+    the other. Cutting the group's routes suffices (as for one site): the others' packets
+    still arrive, but find no way back (rp_filter drops them). Clients in the root
+    namespace still reach every site."""
+    for site in group:
+        cut(layout, site, keep=group)
 
 
 def heal(layout: NetLayout, site: str) -> None:
     net = layout.site(site)
     _ip("-n", net.namespace, "route", "replace", layout.block, "via", net.gateway)
+    for other in layout.sites:  # the routes of a group cut, if any
+        _ip("-n", net.namespace, "route", "delete", f"{other.address}/32", check=False)
 
 
 def is_cut(layout: NetLayout, site: str) -> bool:

@@ -26,6 +26,9 @@ SITES: tuple[SiteRow, ...] = (
 #: lost site's copies can be restored somewhere that holds none yet
 EXTRA_SITES: tuple[SiteRow, ...] = (
     ("oci-fukuoka", "oci", "ap-fukuoka-1", ("kyushu",), 33.59, 130.40),
+    # a fifth (`--sites 5`): five etcd members, so that a partition can leave a primary
+    # with a minority of them (two) while the majority side (three) elects and promotes
+    ("azure-osaka", "azure", "japanwest", ("kansai", "nankai-trough"), 34.69, 135.50),
 )
 #: how long a site may be gone before its copies are restored elsewhere (production: 30 s)
 RESTORE_GRACE_SECONDS = 5.0

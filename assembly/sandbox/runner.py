@@ -10,7 +10,7 @@ import signal
 import ssl
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -144,13 +144,19 @@ class Sandbox:
         for record in self.site_records(site):
             processes.send(record.pid, signal.SIGCONT)
 
-    def partition(self, site: str) -> None:
-        """Cut the site off from the other sites and etcd; its clients still reach it."""
-        self._routes(site, netns.cut)
+    def partition(self, site: str, with_sites: Sequence[str] = ()) -> None:
+        """Cut the site off from the other sites and etcd; its clients still reach it.
+        ``with_sites`` stay on its side: the sites split into two groups (a minority
+        partition), each reaching only its own members."""
+        for other in with_sites:
+            self.site_records(other)  # raises with the known sites when there is no such site
+        group = [site, *(s for s in with_sites if s != site)]
+        self._routes(site, lambda layout, _: netns.cut_group(layout, group))
 
-    def heal(self, site: str) -> None:
-        """Give a partitioned site its route to the other sites back (idempotent)."""
-        self._routes(site, netns.heal)
+    def heal(self, site: str, with_sites: Sequence[str] = ()) -> None:
+        """Give partitioned sites their routes to the other sites back (idempotent)."""
+        for member in (site, *with_sites):
+            self._routes(member, netns.heal)
 
     def kill_role(self, role: str) -> None:
         """SIGKILL every process of one role across all sites (e.g. "etcd": etcd-down)."""

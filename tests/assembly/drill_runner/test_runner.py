@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -119,7 +119,7 @@ class _Faults:
         self.world = world
         self.calls: list[tuple[str, str, str]] = []
 
-    def inject(self, scenario: str, target: str) -> None:
+    def inject(self, scenario: str, target: str, with_sites: Sequence[str] = ()) -> None:
         self.calls.append(("inject", scenario, target))
         if scenario == "site-kill":
             self.world.killed.add(target)
@@ -127,7 +127,7 @@ class _Faults:
             if self.world.moves:
                 threading.Thread(target=self.world.fail_over, daemon=True).start()
 
-    def recover(self, scenario: str, target: str) -> None:
+    def recover(self, scenario: str, target: str, with_sites: Sequence[str] = ()) -> None:
         self.calls.append(("recover", scenario, target))
 
     def live_sites(self) -> list[str]:
@@ -288,6 +288,11 @@ def test_drills_that_cannot_run_say_why_before_any_fault(tmp_path: Path, world: 
     for options, message in cases:
         with pytest.raises(CannotRun, match=message):
             asyncio.run(run_drill(options, env))
+    # in namespaces, but two sites of three are a majority of etcd: no minority partition
+    with pytest.raises(CannotRun, match="needs 5 sites"):
+        asyncio.run(
+            run_drill(_options(tmp_path, "minority-partition"), replace(env, cannot_partition=None))
+        )
     assert env.faults.calls == []  # type: ignore[attr-defined]
     with pytest.raises(CannotRun, match="unknown scenario"):
         _options(tmp_path, "meteor")

@@ -30,7 +30,11 @@ def _probes_mounted(tmp_path: Path) -> bool:
 
 
 def sandbox_up(
-    tmp_path_factory: pytest.TempPathFactory, *, first_node_port: int, netns: bool = False
+    tmp_path_factory: pytest.TempPathFactory,
+    *,
+    first_node_port: int,
+    netns: bool = False,
+    sites: int = 3,
 ) -> Sandbox:
     """A seeded sandbox of real processes (skips when the servers or probes are missing)."""
     if not _probes_mounted(tmp_path_factory.mktemp("check")):
@@ -40,11 +44,11 @@ def sandbox_up(
             pytest.fail("etcd and redis-server are required (YUI_REQUIRE_SERVERS=1)")
         pytest.skip("etcd or redis-server not installed")
     box = Sandbox(tmp_path_factory.mktemp("sandbox"))
-    plan = box.up(first_node_port=first_node_port, netns=netns)
+    plan = box.up(first_node_port=first_node_port, netns=netns, sites=sites)
     from assembly.sandbox.demo import seed
 
     try:
-        seed(plan)
+        box.demo = seed(plan)  # type: ignore[attr-defined]
     except BaseException:
         box.down()
         raise
