@@ -6,13 +6,21 @@ from fastapi import APIRouter
 
 from safety_check.campaigns.api import router as campaigns_router
 from safety_check.links.api import router as links_router
+from safety_check.pfif.api import router as pfif_router
 from safety_check.reports.api import router as reports_router
 from safety_check.search.api import public_router as search_public_router
 from safety_check.search.api import router as search_router
 from safety_check.views.api import router as views_router
 
 router = APIRouter()
-for concept in (campaigns_router, reports_router, views_router, links_router, search_router):
+for concept in (
+    campaigns_router,
+    reports_router,
+    views_router,
+    links_router,
+    search_router,
+    pfif_router,
+):
     router.include_router(concept)
 
 #: routes mounted at the site's root (not under one tenant): the search across municipalities

@@ -1,6 +1,15 @@
 """Every table of safety confirmation (the composition root imports this for migrations)."""
 
 from safety_check.campaigns.models import Campaign
+from safety_check.pfif.models import PfifNote, PfifPerson
 from safety_check.reports.models import CurrentStatus, Report, StatusChange, StatusCount
 
-__all__ = ["Campaign", "CurrentStatus", "Report", "StatusChange", "StatusCount"]
+__all__ = [
+    "Campaign",
+    "CurrentStatus",
+    "PfifNote",
+    "PfifPerson",
+    "Report",
+    "StatusChange",
+    "StatusCount",
+]
