@@ -18,6 +18,8 @@ HERE = Path(__file__).parent
 
 def mount_console(app: FastAPI, *, site: str, signing_key: bytes) -> ConsoleKit:
     """Serve the console's pages, static files and security headers from ``app``."""
+    from console.staff.imports import router as imports_router
+    from console.staff.residents import router as residents_router
     from console.staff.routes import router as staff_router
     from console.staff.signin import SignInNeeded
 
@@ -28,7 +30,8 @@ def mount_console(app: FastAPI, *, site: str, signing_key: bytes) -> ConsoleKit:
     for name, folder in kit.static_folders.items():
         app.mount(f"{STATIC_PREFIX}/{name}", StaticFiles(directory=folder), name=f"static-{name}")
     app.include_router(common_router)
-    app.include_router(staff_router)
+    for router in (staff_router, residents_router, imports_router):
+        app.include_router(router)
 
     @app.get(CONSOLE_PREFIX, include_in_schema=False)
     def console_root() -> RedirectResponse:

@@ -28,6 +28,13 @@ def api_token(node: ConsoleNode, tenant: str, username: str = STAFF) -> str:
 
 
 def test_sign_in_and_see_the_dashboard(node: ConsoleNode, page: Any) -> None:
+    token = api_token(node, node.tenant)
+    opened = httpx.post(
+        f"{node.url}/api/v1/{node.tenant}/safety/campaigns",
+        headers={"authorization": f"Bearer {token}"},
+        json={"title": "12月 宮城県沖地震", "kind": "live"},
+    )
+    assert opened.status_code == 201, opened.text
     page.goto(f"{node.url}/console/")
     assert page.url.endswith("/console/sign-in")
     assert_accessible(page)
@@ -37,6 +44,11 @@ def test_sign_in_and_see_the_dashboard(node: ConsoleNode, page: Any) -> None:
     assert page.get_by_role("heading", name="災害対応ダッシュボード").is_visible()
     served = page.get_by_test_id("served")
     assert "console-test" in served.inner_text()
+    # every registered resident is unconfirmed before the first report
+    assert page.get_by_test_id("total-residents").inner_text() == "120"
+    assert page.get_by_test_id("total-unconfirmed").inner_text() == "120"
+    assert page.get_by_test_id("unconfirmed-table").locator("tbody tr").count() > 0
+    screenshot(page, "dashboard")
     assert_accessible(page)
 
 

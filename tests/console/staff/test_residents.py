@@ -1,0 +1,179 @@
+"""Residents in the staff console (a real browser): search as the registry searches
+(kanji, kana, half-width), a resident's record and household, every view audited; a
+CSV import with its progress bar and its per-row errors."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from residents.demo.service import write_csv
+from residents.registry.models import Resident
+from tests.console.support.browser import (
+    ConsoleNode,
+    assert_accessible,
+    screenshot,
+    sign_in,
+)
+from yui.audit.models import AuditEntry
+
+
+def a_resident(node: ConsoleNode) -> Resident:
+    with node.db.unit_of_work(node.tenant, read_only=True) as uow:
+        return (
+            uow.session.execute(
+                select(Resident).where(Resident.dv_block.is_(False)).order_by(Resident.resident_no)
+            )
+            .scalars()
+            .first()
+        )
+
+
+def audited(node: ConsoleNode, action: str, subject: str | None = None) -> int:
+    query = select(AuditEntry).where(AuditEntry.action == action)
+    if subject is not None:
+        query = query.where(AuditEntry.subject_id == subject)
+    with node.db.unit_of_work(node.tenant, read_only=True) as uow:
+        return len(uow.session.execute(query).all())
+
+
+def half_width_katakana(kana: str) -> str:
+    import jaconv
+
+    return str(jaconv.z2h(jaconv.hira2kata(kana), kana=True))
+
+
+@pytest.fixture
+def signed_in(node: ConsoleNode, page: Any) -> Any:
+    sign_in(page, node)
+    page.wait_for_url(re.compile(r"/console/t/041009/$"))
+    return page
+
+
+def test_search_by_kanji_kana_and_half_width_then_open_the_record(
+    node: ConsoleNode, signed_in: Any
+) -> None:
+    page = signed_in
+    person = a_resident(node)
+    searches_before = audited(node, "resident.search")
+    page.get_by_role("link", name="住民").click()
+    assert_accessible(page)
+    for query in (
+        person.family_name,  # kanji
+        person.family_kana,  # full-width katakana, as stored
+        half_width_katakana(person.family_kana),  # ｻﾄｳ typed on an old keyboard
+    ):
+        page.get_by_label("氏名（漢字・かな・カナ）").fill(query)
+        page.get_by_role("button", name="検索").click()
+        results = page.get_by_test_id("results")
+        assert f"{person.family_name} {person.given_name}" in results.inner_text(), query
+    assert audited(node, "resident.search") >= searches_before + 3
+    screenshot(page, "residents-search")
+    assert_accessible(page)
+    views_before = audited(node, "resident.read", person.id)
+    results.get_by_role("link", name=f"{person.family_name} {person.given_name}").first.click()
+    page.wait_for_url(re.compile(r"/residents/[0-9a-f-]{36}$"))
+    assert page.get_by_role("heading", level=1).inner_text().startswith(person.family_name)
+    # the registry's audit: the record and its moves, each read of them names the person
+    assert audited(node, "resident.read", person.id) > views_before
+    screenshot(page, "resident")
+    assert_accessible(page)
+    page.get_by_role("link", name=re.compile(r"^\d")).first.click()  # the household number
+    page.wait_for_url(re.compile(r"/households/[0-9a-f-]{36}$"))
+    assert person.family_name in page.get_by_test_id("members").inner_text()
+    assert_accessible(page)
+
+
+def test_a_search_pages_on_the_server(node: ConsoleNode, signed_in: Any) -> None:
+    page = signed_in
+    page.goto(f"{node.url}/console/t/{node.tenant}/residents?address=%E5%AE%AE")  # 宮…
+    if not page.get_by_test_id("results").count():
+        page.goto(f"{node.url}/console/t/{node.tenant}/residents?q=%E3%81%82")
+    first = page.get_by_test_id("results").locator("tbody tr").all_inner_texts()
+    assert len(first) <= 20
+    next_link = page.get_by_role("link", name="次のページ")
+    if len(first) == 20 and next_link.count():
+        next_link.click()
+        second = page.get_by_test_id("results").locator("tbody tr").all_inner_texts()
+        assert second and not set(second) & set(first)
+
+
+def test_import_a_csv_and_watch_its_progress(
+    node: ConsoleNode, page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("YUI_RESIDENTS_IMPORT_BATCH_SIZE", "100")  # several steps of progress
+    # 千代田区 has no residents yet: the demo file's resident numbers are all new there
+    sign_in(page, node, tenant=node.other_tenant)
+    page.wait_for_url(re.compile(r"/console/t/131016/$"))
+    csv = io.BytesIO()
+    write_csv(csv, node.other_tenant, 1500, seed=77)
+    page.get_by_role("link", name="CSV取込").click()
+    assert_accessible(page)
+    page.get_by_label("CSVファイル").set_input_files(
+        {"name": "residents.csv", "mimeType": "text/csv", "buffer": csv.getvalue()}
+    )
+    page.get_by_role("button", name="取込を開始").click()
+    page.wait_for_url(re.compile(r"/imports/[A-Za-z0-9_-]+$"))
+    seen = set()
+    while (
+        not page.get_by_test_id("import-done").count()
+        and not page.get_by_test_id("import-refused").count()
+    ):
+        bar = page.get_by_test_id("import-progress")
+        if bar.count():
+            seen.add(int(bar.get_attribute("value") or 0))
+            if len(seen) == 1:
+                screenshot(page, "import-progress")
+        page.wait_for_timeout(100)
+    assert seen, "the progress page was never shown"
+    assert page.get_by_test_id("import-done").count(), page.locator("main").inner_text()
+    done = page.get_by_test_id("import-done").inner_text()
+    assert "1500 人を取り込みました" in done
+    assert_accessible(page)
+    screenshot(page, "import-done")
+
+
+def test_an_import_with_bad_rows_lists_each_and_writes_nothing(
+    node: ConsoleNode, signed_in: Any
+) -> None:
+    page = signed_in
+    csv = io.BytesIO()
+    write_csv(csv, node.tenant, 30, seed=78)
+    lines = csv.getvalue().decode().splitlines()
+    header = lines[0].split(",")
+    birth = next(i for i, name in enumerate(header) if "生年月日" in name)
+    broken = lines[5].split(",")
+    broken[birth] = "2099-13-45"
+    lines[5] = ",".join(broken)
+    with node.db.unit_of_work(node.tenant, read_only=True) as uow:
+        before = len(uow.session.execute(select(Resident.id)).all())
+    page.goto(f"{node.url}/console/t/{node.tenant}/imports/new")
+    page.get_by_label("CSVファイル").set_input_files(
+        {"name": "bad.csv", "mimeType": "text/csv", "buffer": "\n".join(lines).encode()}
+    )
+    page.get_by_role("button", name="取込を開始").click()
+    page.get_by_test_id("import-refused").wait_for()
+    rows = page.get_by_test_id("row-errors").locator("tbody tr").all_inner_texts()
+    assert any(row.startswith("6") for row in rows), rows  # line 6: the header is line 1
+    with node.db.unit_of_work(node.tenant, read_only=True) as uow:
+        assert len(uow.session.execute(select(Resident.id)).all()) == before
+    assert_accessible(page)
+    screenshot(page, "import-errors")
+
+
+def test_console_pages_refuse_a_form_without_its_csrf_token(node: ConsoleNode) -> None:
+    answer = httpx.post(
+        f"{node.url}/console/sign-in",
+        data={"tenant": node.tenant, "username": "sato", "password": "x"},
+    )
+    assert answer.status_code == 403
+    page = httpx.get(f"{node.url}/console/sign-in")
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    cookie = page.headers["set-cookie"].lower()
+    assert "secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
