@@ -1,0 +1,251 @@
+"""Shelter check-ins and check-outs, occupancy now and over time, and its make-up.
+
+A registered resident is read through the kernel's ResidentDirectory port as the
+caller's audience (a shelter account is non-staff: a resident under a DV-support block
+is not found), before this unit of work touches the database (on SQLite a write
+transaction holds the file's write lock from its first statement). A resident's
+check-in publishes `ShelterCheckedIn` inside this unit of work: safety confirmation's
+sign of life commits with the check-in or not at all.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from supplies.access import Reach
+from supplies.evacuees.models import CheckOutReason, EvacueeKind, NeedCategory, Stay
+from supplies.evacuees.schemas import CheckInIn, CheckOutIn
+from supplies.places import service as places
+from supplies.places.models import Place
+from yui.audit import service as audit
+from yui.db.unit_of_work import UnitOfWork
+from yui.errors import Conflict, Forbidden, InvalidInput, NotFound
+from yui.events import BUS, ShelterCheckedIn
+from yui.service_ports import Audience, ResidentDirectory
+
+#: how far ahead of this site's clock a check-in time may be (a tablet's clock runs fast)
+CLOCK_SKEW = timedelta(minutes=5)
+#: the caller's reach, read once the service may touch the database (after the registry)
+ReachReader = Callable[[Session], Reach]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CheckedIn:
+    stay: Stay
+    #: False when the id was recorded already (a resend)
+    created: bool
+    #: the stay at another shelter this check-in closed (a move), if any
+    moved_from: str | None = None
+
+
+def _time(given: datetime | None, received: datetime) -> datetime:
+    at = given.astimezone(UTC) if given else received
+    if at > received + CLOCK_SKEW:
+        raise InvalidInput("時刻が未来です / the time is in the future")
+    return at
+
+
+def open_stay_of(session: Session, resident_id: str) -> Stay | None:
+    return session.execute(
+        select(Stay).where(Stay.resident_id == resident_id, Stay.checked_out_at.is_(None))
+    ).scalar_one_or_none()
+
+
+def check_in(
+    uow: UnitOfWork,
+    directory: ResidentDirectory,
+    shelter_ref: str,
+    body: CheckInIn,
+    *,
+    actor: str,
+    audience: Audience,
+    may_write_care_notes: bool,
+    reach_of: ReachReader,
+) -> CheckedIn:
+    if body.care_note and not may_write_care_notes:
+        raise Forbidden("支援の詳細は職員だけが記録できます / only staff may record a care note")
+    tenant = uow.tenant or ""
+    if body.kind == EvacueeKind.RESIDENT:
+        facts = directory.lookup(tenant, body.resident_id, audience=audience, actor=actor)
+        if facts is None:
+            raise NotFound(f"住民 {body.resident_id} はいません / no resident {body.resident_id}")
+    session = uow.session
+    shelter = places.shelter(session, shelter_ref, reach_of(session))
+    if body.id is not None:
+        stored = session.get(Stay, body.id)
+        if stored is not None:
+            if (stored.shelter_id, stored.resident_id, stored.people) != (
+                shelter.id,
+                body.resident_id,
+                body.people,
+            ):
+                raise Conflict(
+                    "この受付IDは別の受付に使われています / this id was used for another"
+                )
+            return CheckedIn(stored, created=False)
+    if not shelter.is_open:
+        raise Conflict(f"{shelter.name} は開設されていません / the shelter is not open")
+    received = now()
+    at = _time(body.checked_in_at, received)
+    moved_from = None
+    if body.kind == EvacueeKind.RESIDENT:
+        current = open_stay_of(session, body.resident_id)
+        if current is not None:
+            if current.shelter_id == shelter.id:
+                raise Conflict("この住民はすでにチェックイン済みです / already checked in here")
+            if at < current.checked_in_at:
+                raise InvalidInput(
+                    "前の避難所の受付より前の時刻です / before the check-in at the other shelter"
+                )
+            # a move between shelters: the old stay ends when the new one starts
+            current.checked_out_at, current.checked_out_by = at, actor
+            current.check_out_reason = CheckOutReason.MOVED.value
+            moved_from = current.shelter_id
+    stay = Stay(
+        shelter_id=shelter.id,
+        kind=body.kind.value,
+        resident_id=body.resident_id,
+        label=body.label,
+        people=body.people,
+        makeup={category.value: n for category, n in sorted(body.makeup.items()) if n},
+        care_note=body.care_note,
+        checked_in_at=at,
+        checked_in_by=actor,
+    )
+    if body.id is not None:
+        stay.id = body.id
+    session.add(stay)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="supplies.check_in",
+        subject_type="resident" if body.resident_id else "supplies_stay",
+        subject_id=body.resident_id or stay.id,
+        detail={"shelter": shelter.code, "stay": stay.id, "people": stay.people},
+    )
+    if body.kind == EvacueeKind.RESIDENT:
+        BUS.publish(
+            ShelterCheckedIn(
+                tenant=tenant,
+                resident_id=body.resident_id,
+                shelter_id=shelter.id,
+                shelter_name=shelter.name,
+                at=at,
+            ),
+            session,
+        )
+    return CheckedIn(stay, created=True, moved_from=moved_from)
+
+
+def check_out(session: Session, shelter: Place, body: CheckOutIn, *, actor: str) -> Stay:
+    """Close the open stay at this shelter; someone not checked in here is refused."""
+    query = select(Stay).where(Stay.shelter_id == shelter.id, Stay.checked_out_at.is_(None))
+    if body.stay_id is not None:
+        query = query.where(Stay.id == body.stay_id)
+    else:
+        query = query.where(Stay.resident_id == body.resident_id)
+    stay = session.execute(query).scalar_one_or_none()
+    if stay is None:
+        raise Conflict(
+            "この避難所にチェックインしていない人はチェックアウトできません / nobody by that id "
+            "is checked in at this shelter"
+        )
+    at = _time(body.checked_out_at, now())
+    if at < stay.checked_in_at:
+        raise InvalidInput("チェックインより前の時刻です / before the check-in")
+    stay.checked_out_at, stay.checked_out_by = at, actor
+    stay.check_out_reason = body.reason.value
+    audit.record(
+        session,
+        actor=actor,
+        action="supplies.check_out",
+        subject_type="resident" if stay.resident_id else "supplies_stay",
+        subject_id=stay.resident_id or stay.id,
+        detail={"shelter": shelter.code, "stay": stay.id, "reason": body.reason.value},
+    )
+    return stay
+
+
+def occupancy_now(session: Session, shelter_id: str) -> int:
+    people = session.execute(
+        select(func.coalesce(func.sum(Stay.people), 0)).where(
+            Stay.shelter_id == shelter_id, Stay.checked_out_at.is_(None)
+        )
+    ).scalar_one()
+    return int(people)
+
+
+@dataclass(frozen=True)
+class Occupancy:
+    shelter: Place
+    people: int
+    stays: int
+    makeup: dict[NeedCategory, int]
+
+
+def occupancies(session: Session, shelters: list[Place]) -> list[Occupancy]:
+    """Each shelter's people now and their make-up (counts per category)."""
+    ids = [shelter.id for shelter in shelters]
+    people: Counter[str] = Counter()
+    stays: Counter[str] = Counter()
+    makeup: dict[str, Counter[NeedCategory]] = {shelter_id: Counter() for shelter_id in ids}
+    rows = session.execute(
+        select(Stay.shelter_id, Stay.people, Stay.makeup).where(
+            Stay.shelter_id.in_(ids), Stay.checked_out_at.is_(None)
+        )
+    )
+    for shelter_id, count, counts in rows:
+        people[shelter_id] += count
+        stays[shelter_id] += 1
+        makeup[shelter_id].update({NeedCategory(k): v for k, v in counts.items()})
+    return [
+        Occupancy(
+            shelter,
+            people[shelter.id],
+            stays[shelter.id],
+            {category: makeup[shelter.id][category] for category in NeedCategory},
+        )
+        for shelter in shelters
+    ]
+
+
+def stays(session: Session, shelter_id: str, *, open_only: bool, limit: int) -> list[Stay]:
+    query = select(Stay).where(Stay.shelter_id == shelter_id)
+    if open_only:
+        query = query.where(Stay.checked_out_at.is_(None))
+    query = query.order_by(Stay.checked_in_at.desc(), Stay.id).limit(limit)
+    return list(session.execute(query).scalars())
+
+
+def history(
+    session: Session, shelter_id: str, *, since: datetime, until: datetime, step: timedelta
+) -> list[tuple[datetime, int]]:
+    """People at the shelter at each `step` from `since` to `until`, from the stays' times
+    (a stay counts from its check-in up to, not including, its check-out)."""
+    rows = session.execute(
+        select(Stay.people, Stay.checked_in_at, Stay.checked_out_at).where(
+            Stay.shelter_id == shelter_id,
+            Stay.checked_in_at <= until,
+            or_(Stay.checked_out_at.is_(None), Stay.checked_out_at > since),
+        )
+    ).all()
+    points = []
+    at = since
+    while at <= until:
+        present = sum(
+            people for people, came, left in rows if came <= at and (left is None or left > at)
+        )
+        points.append((at, present))
+        at += step
+    return points

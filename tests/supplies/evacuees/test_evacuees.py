@@ -1,0 +1,144 @@
+"""Shelter check-ins and check-outs over HTTP: residents through the registry's port,
+unregistered parties, the ShelterCheckedIn event in the check-in's unit of work,
+occupancy, its make-up and history, care notes for staff only, refusals that write
+nothing, and the shelter role kept to its own shelter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from supplies.evacuees.models import Stay
+from tests.residents.conftest import audit_actions
+from tests.supplies.supply_office import SupplyOffice, new_id
+from yui.events import BUS, ShelterCheckedIn
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[Any, bool]]]:
+    """The check-in events, each with whether the check-in's stay was visible in the
+    session the event came with (the publisher's unit of work)."""
+    seen: list[tuple[Any, bool]] = []
+
+    def record(event: ShelterCheckedIn, session: Session | None) -> None:
+        assert session is not None
+        stay = session.execute(
+            select(Stay).where(Stay.resident_id == event.resident_id, Stay.checked_out_at.is_(None))
+        ).scalar_one_or_none()
+        seen.append((event, stay is not None and stay.shelter_id == event.shelter_id))
+
+    monkeypatch.setitem(BUS._handlers, ShelterCheckedIn, [record])
+    yield seen
+
+
+def _check_in(s: SupplyOffice, shelter: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+    return s.post(f"/shelters/{shelter}/check-ins", body, headers)
+
+
+def _check_out(s: SupplyOffice, shelter: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+    return s.post(f"/shelters/{shelter}/check-outs", body, headers)
+
+
+def test_check_in_and_out_occupancy_and_the_sign_of_life(
+    supplies: SupplyOffice, published: list[tuple[Any, bool]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, shelter, staff = supplies, supplies.office.shelter, supplies.office.staff
+    hanako = s.office.register()["id"]
+    taro = s.office.register(given_name="太郎", given_kana="タロウ", sex="male")["id"]
+
+    stay_id = new_id()
+    body = {"id": stay_id, "kind": "resident", "resident_id": hanako, "makeup": {"elderly": 1}}
+    first = s.ok(_check_in(s, "S-01", body, shelter), 201)
+    assert first["resident_id"] == hanako and first["care_note"] is None
+    assert s.ok(_check_in(s, "S-01", body, shelter)) == first  # a resend: 200, once
+    event, visible = published[0]
+    assert len(published) == 1 and visible
+    assert (event.tenant, event.resident_id, event.shelter_id) == (
+        s.office.code,
+        hanako,
+        s.shelter_id,
+    )
+
+    # an unregistered party: 12 stranded commuters, counts only
+    party = {
+        "kind": "commuter",
+        "label": "仙台駅 帰宅困難者",
+        "people": 12,
+        "makeup": {"infant": 1, "allergy": 2, "menstruating": 4},
+    }
+    commuters = s.ok(_check_in(s, "S-01", party, shelter), 201)
+    occupancy = s.ok(s.get("/shelters/S-01/occupancy", shelter))
+    assert occupancy["people"] == 13 and occupancy["stays"] == 2
+    assert {k: v for k, v in occupancy["makeup"].items() if v} == {
+        "elderly": 1,
+        "infant": 1,
+        "allergy": 2,
+        "menstruating": 4,
+    }
+
+    refused = [
+        (_check_in(s, "S-01", {**body, "id": new_id()}, shelter), 409),  # already here
+        (_check_in(s, "S-01", {"kind": "resident", "resident_id": new_id()}, shelter), 404),
+        (
+            _check_in(
+                s, "S-01", {"kind": "visitor", "people": 2, "makeup": {"infant": 3}}, shelter
+            ),
+            422,
+        ),
+        (_check_in(s, "S-01", {"kind": "visitor", "people": 0}, shelter), 422),
+        (_check_in(s, "S-01", {"kind": "visitor", "care_note": "インスリン"}, shelter), 403),
+        (_check_in(s, "S-02", {"kind": "visitor"}, shelter), 404),  # not its shelter
+        # check-outs of someone never checked in (here), by resident and by stay
+        (_check_out(s, "S-01", {"resident_id": taro}, shelter), 409),
+        (_check_out(s, "S-01", {"stay_id": new_id()}, shelter), 409),
+        (_check_out(s, "S-01", {}, shelter), 422),
+        (s.post("/shelters/S-01/close", {}, shelter), 409),  # people are still there
+    ]
+    actions = audit_actions(s.office)
+    for response, status in refused:
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert s.ok(s.get("/shelters/S-01/occupancy", shelter))["people"] == 13
+    assert audit_actions(s.office) == actions and len(published) == 1
+
+    # staff check Taro in at the welfare shelter with a care note; the shelter account
+    # of S-01 sees neither that shelter nor any care note
+    s.ok(
+        _check_in(
+            s, "S-02", {"kind": "resident", "resident_id": taro, "care_note": "車椅子"}, staff
+        ),
+        201,
+    )
+    assert [st["care_note"] for st in s.ok(s.get("/shelters/S-02/stays", staff))] == ["車椅子"]
+    assert s.get("/shelters/S-02/stays", shelter).status_code == 404
+    assert [o["shelter_code"] for o in s.ok(s.get("/shelters/occupancy", shelter))] == ["S-01"]
+    # ... and when Taro moves to S-01, his S-02 stay ends with the reason "moved"
+    s.ok(_check_in(s, "S-01", {"kind": "resident", "resident_id": taro}, shelter), 201)
+    left = s.ok(s.get("/shelters/S-02/stays", staff, open="false"))
+    assert [(st["check_out_reason"], st["checked_out_at"] is not None) for st in left] == [
+        ("moved", True)
+    ]
+    assert [e.shelter_id for e, _ in published] == [s.shelter_id, s.other_shelter_id, s.shelter_id]
+
+    out = s.ok(_check_out(s, "S-01", {"resident_id": hanako}, shelter))
+    assert out["check_out_reason"] == "left"
+    s.ok(_check_out(s, "S-01", {"stay_id": commuters["id"]}, shelter))
+    assert _check_out(s, "S-01", {"resident_id": hanako}, shelter).status_code == 409
+    assert s.ok(s.get("/shelters/S-01/occupancy", shelter))["people"] == 1
+    history = s.ok(s.get("/shelters/S-01/occupancy/history", shelter, step_minutes=5))
+    assert history["points"][-1]["people"] == 1
+    assert {"supplies.check_in", "supplies.check_out"} <= set(audit_actions(s.office))
+
+    # the event's handler runs in the check-in's unit of work: when it fails, nothing of
+    # the check-in is written (a lost sign of life is worse than a retried check-in)
+    def fail(event: ShelterCheckedIn, session: Session | None) -> None:
+        raise RuntimeError("safety confirmation is broken")
+
+    monkeypatch.setitem(BUS._handlers, ShelterCheckedIn, [fail])
+    failed = _check_in(s, "S-01", {"kind": "resident", "resident_id": hanako}, staff)
+    assert failed.status_code == 500
+    assert s.ok(s.get("/shelters/S-01/occupancy"))["people"] == 1
