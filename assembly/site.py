@@ -99,11 +99,15 @@ def safety_check_public_router() -> APIRouter:
 
 def job_kinds(settings: Settings) -> JobKinds:
     """Every kind of background job this site's worker runs (yui.jobs)."""
+    from assembly.supplies_exchange import exchange_kind
     from replication.backup.job import backup_kind
     from replication.backup.plan import backup_plan
 
     kinds = JobKinds()
     kinds.register(DEMO)
+    exchange = exchange_kind(settings)
+    if exchange is not None:  # deliveries between municipalities (relief supplies)
+        kinds.register(exchange)
     plan = backup_plan(settings)
     if plan is not None:
         kinds.register(backup_kind(plan))
@@ -185,6 +189,8 @@ def create_app(
     )
     # the registry as safety confirmation reads it (the kernel's ResidentDirectory port)
     app.state.resident_directory = Directory(db)
+    # the sites this one trusts, for deliveries between municipalities (supplies.exchange)
+    app.state.site_signatures = signatures
     # a check-in at a shelter is a sign of life for safety confirmation (its unit of work)
     BUS.subscribe(ShelterCheckedIn, on_shelter_check_in)
     problems.install(app)
