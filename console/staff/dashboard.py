@@ -47,6 +47,44 @@ def bars(districts: list[dict[str, Any]]) -> list[Bar]:
     return out
 
 
+#: the response curve's drawing area, in the SVG's own units
+CURVE_WIDTH, CURVE_HEIGHT = 600, 160
+
+
+@dataclass(frozen=True)
+class Curve:
+    """The response-rate curve: two polylines (reported, confirmed) and the latest rates."""
+
+    reported: str
+    confirmed: str
+    reported_rate: float
+    confirmed_rate: float
+    first: str
+    last: str
+
+
+def curve(points: list[dict[str, Any]]) -> Curve | None:
+    if not points:
+        return None
+    steps = max(len(points) - 1, 1)
+
+    def line(key: str) -> str:
+        return " ".join(
+            f"{round(CURVE_WIDTH * index / steps, 1)},"
+            f"{round(CURVE_HEIGHT * (1 - float(point[key])), 1)}"
+            for index, point in enumerate(points)
+        )
+
+    return Curve(
+        reported=line("reported_rate"),
+        confirmed=line("confirmed_rate"),
+        reported_rate=float(points[-1]["reported_rate"]),
+        confirmed_rate=float(points[-1]["confirmed_rate"]),
+        first=str(points[0]["at"])[:16].replace("T", " "),
+        last=str(points[-1]["at"])[:16].replace("T", " "),
+    )
+
+
 async def dashboard_page(staff: StaffContext, campaign_id: str = "", cursor: str = "") -> Response:
     page = staff.page
     listed = await staff.api("GET", "/safety/campaigns")
@@ -78,6 +116,8 @@ async def dashboard_page(staff: StaffContext, campaign_id: str = "", cursor: str
         f"/safety/campaigns/{campaign['id']}/unconfirmed",
         params={"cursor": cursor, "limit": UNCONFIRMED_PAGE},
     )
+    # the curve is drawn when safety confirmation serves it; the page stands without it
+    rates = await staff.api("GET", f"/safety/campaigns/{campaign['id']}/response-rate")
     error = next((page.localized(a.problem) for a in (counts, unconfirmed) if not a.ok), "")
     return page.render(
         "staff/dashboard.html",
@@ -89,6 +129,8 @@ async def dashboard_page(staff: StaffContext, campaign_id: str = "", cursor: str
         total=counts.body["total"] if counts.ok else None,
         bars=bars(counts.body["districts"]) if counts.ok else [],
         chart_width=CHART_WIDTH,
+        curve=curve(rates.body["points"]) if rates.ok else None,
+        curve_size=(CURVE_WIDTH, CURVE_HEIGHT),
         unconfirmed=unconfirmed.body if unconfirmed.ok else None,
         cursor=cursor,
     )

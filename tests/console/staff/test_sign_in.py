@@ -48,6 +48,7 @@ def test_sign_in_and_see_the_dashboard(node: ConsoleNode, page: Any) -> None:
     assert page.get_by_test_id("total-residents").inner_text() == "120"
     assert page.get_by_test_id("total-unconfirmed").inner_text() == "120"
     assert page.get_by_test_id("unconfirmed-table").locator("tbody tr").count() > 0
+    assert "回答 0.0%" in page.get_by_test_id("response-rates").inner_text()
     screenshot(page, "dashboard")
     assert_accessible(page)
 
