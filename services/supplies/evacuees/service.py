@@ -75,10 +75,12 @@ def check_in(
     if body.care_note and not may_write_care_notes:
         raise Forbidden("支援の詳細は職員だけが記録できます / only staff may record a care note")
     tenant = uow.tenant or ""
+    town_name = ""
     if body.kind == EvacueeKind.RESIDENT:
         facts = directory.lookup(tenant, body.resident_id, audience=audience, actor=actor)
         if facts is None:
             raise NotFound(f"住民 {body.resident_id} はいません / no resident {body.resident_id}")
+        town_name = facts.town_name
     session = uow.session
     shelter = places.shelter(session, shelter_ref, reach_of(session))
     if body.id is not None:
@@ -142,6 +144,7 @@ def check_in(
                 shelter_id=shelter.id,
                 shelter_name=shelter.name,
                 at=at,
+                town_name=town_name,
             ),
             session,
         )

@@ -182,10 +182,11 @@ def ledger(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[MovementOut]:
     reach = reach_of(uow.session, principal)
-    if place is None and not reach.everywhere:
-        place = next(iter(sorted(reach.places)), "-")
-    place_id = places.get(uow.session, place, reach).id if place is not None else None
-    return movements_out(uow.session, service.ledger(uow.session, place_id=place_id, limit=limit))
+    place_ids = None if reach.everywhere else sorted(reach.places)
+    if place is not None:
+        place_ids = [places.get(uow.session, place, reach).id]
+    found = service.ledger(uow.session, place_ids=place_ids, limit=limit)
+    return movements_out(uow.session, found)
 
 
 @router.get(

@@ -574,13 +574,15 @@ def lines_of(
     return out
 
 
-def ledger(session: Session, *, place_id: str | None = None, limit: int = 100) -> list[Movement]:
-    """The latest movements (at a place, when given), newest first."""
+def ledger(
+    session: Session, *, place_ids: list[str] | None = None, limit: int = 100
+) -> list[Movement]:
+    """The latest movements (touching one of `place_ids`, when given), newest first."""
     query = select(Movement).order_by(Movement.occurred_at.desc(), Movement.id.desc())
-    if place_id is not None:
+    if place_ids is not None:
         query = query.where(
             Movement.id.in_(
-                select(MovementLine.movement_id).where(MovementLine.place_id == place_id)
+                select(MovementLine.movement_id).where(MovementLine.place_id.in_(place_ids))
             )
         )
     return list(session.execute(query.limit(limit)).scalars())

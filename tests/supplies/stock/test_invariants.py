@@ -117,7 +117,7 @@ def _snapshot(db: Database, place_ids: list[str]) -> tuple[int, dict[tuple[str, 
 
 
 @settings(
-    max_examples=20,
+    max_examples=12,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -11,7 +11,7 @@ def _ledger_size(supplies: SupplyOffice) -> int:
     return len(supplies.ok(supplies.get("/stock/movements", limit=500)))
 
 
-def test_fefo_transfer_and_issue_and_the_balances_match_the_ledger(
+def test_the_ledger_fefo_refusals_and_roles(
     supplies: SupplyOffice,
 ) -> None:
     s = supplies
@@ -91,10 +91,7 @@ def test_fefo_transfer_and_issue_and_the_balances_match_the_ledger(
         "supplies.adjustment",
     } <= set(audit_actions(s.office))
 
-
-def test_bad_movements_are_refused_and_roles_keep_to_their_places(supplies: SupplyOffice) -> None:
-    s = supplies
-    s.ok(s.receive(s.depot_id, {"item": "blanket", "quantity": 10}), 201)
+    # bad input and refusals: nothing of them is written (D-01 holds 40 blankets)
     before = _ledger_size(s)
     refused = [
         (s.receive(s.depot_id, {"item": "blanket", "quantity": 2.5}), 422),  # whole units only
@@ -115,8 +112,8 @@ def test_bad_movements_are_refused_and_roles_keep_to_their_places(supplies: Supp
                 {
                     "place": "D-01",
                     "lines": [
-                        {"item": "blanket", "quantity": 4},
-                        {"item": "blanket", "quantity": 7},
+                        {"item": "blanket", "quantity": 30},
+                        {"item": "blanket", "quantity": 25},
                     ],
                 },
             ),
@@ -147,7 +144,7 @@ def test_bad_movements_are_refused_and_roles_keep_to_their_places(supplies: Supp
     # a fraction of a unit that allows fractions is fine
     s.ok(s.receive(s.depot_id, {"item": "rice-bulk", "quantity": 12.5}), 201)
     assert _ledger_size(s) == before + 1
-    assert s.stock(s.depot_id, "blanket") == 10
+    assert s.stock(s.depot_id, "blanket") == 40
     assert s.ok(s.get("/stock/check"))["ok"]
 
     # an expired lot is never picked: it leaves by an adjustment with the reason
@@ -220,12 +217,19 @@ def test_bad_movements_are_refused_and_roles_keep_to_their_places(supplies: Supp
     )
     assert s.get("/stock", depot, place="D-02").status_code == 404
     assert {level["place_code"] for level in s.ok(s.get("/stock", depot))} == {"D-01"}
+    ledger = s.ok(s.get("/stock/movements", depot))
+    assert ledger and all(any(ln["place_id"] == s.depot_id for ln in m["lines"]) for m in ledger)
     # the shelter account sees only its shelter
     assert s.get("/stock", shelter, place="S-02").status_code == 404
     assert [p["code"] for p in s.ok(s.get("/places", shelter))] == ["S-01"]
     assert s.get(f"/places/{s.other_shelter_id}", shelter).status_code == 404
     # the auditor reads everything and moves nothing; only staff add items and places
-    assert {lv["place_code"] for lv in s.ok(s.get("/stock", auditor))} == {"D-01", "D-02", "S-02"}
+    assert {lv["place_code"] for lv in s.ok(s.get("/stock", auditor))} == {
+        "D-01",
+        "D-02",
+        "S-01",
+        "S-02",
+    }
     assert (
         s.post(
             "/stock/receipts",

@@ -1,0 +1,99 @@
+"""`yui supplies seed-catalogue | receive | issue | transfer | adjust | stock | shelters |
+check`: the service's rules through the command line, refusals exit 2 and write nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from assembly.cli.main import app
+from supplies.places import service as places
+from supplies.places.schemas import PlaceIn
+from supplies.stock.models import Movement
+from tests.support.factories import SENDAI, tenant
+from yui.db.database import Database
+
+
+@pytest.fixture
+def cli(
+    db: Database, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> CliRunner:
+    tenant(db)
+    monkeypatch.setenv("YUI_DATABASE_URL", database_url)
+    monkeypatch.setenv("YUI_DATA_DIR", str(tmp_path))
+    return CliRunner()
+
+
+def _movements(db: Database) -> int:
+    with db.unit_of_work(SENDAI, read_only=True) as uow:
+        return int(uow.session.execute(select(func.count()).select_from(Movement)).scalar_one())
+
+
+def test_staff_script_stock_and_bad_input_writes_nothing(cli: CliRunner, db: Database) -> None:
+    def run(*args: str) -> tuple[int, str]:
+        result = cli.invoke(app, ["supplies", *args, "--tenant", SENDAI])
+        return result.exit_code, result.output
+
+    assert run("seed-catalogue")[0] == 0
+    with db.unit_of_work(SENDAI) as uow:
+        for code, kind in (("D-01", "stockpile"), ("S-01", "shelter")):
+            places.add(uow.session, PlaceIn(code=code, kind=kind, name=code), actor="test")
+        uow.commit()
+    receipt = str(uuid.uuid4())
+    code, out = run(
+        "receive",
+        "--place",
+        "D-01",
+        "--item",
+        "water-2l",
+        "--quantity",
+        "100",
+        "--expires",
+        "2031-03-31",
+        "--id",
+        receipt,
+        "--json",
+    )
+    assert code == 0, out
+    assert json.loads(out)["lines"][0]["quantity"] == "100.000"
+    code, out = run(
+        "receive", "--place", "D-01", "--item", "water-2l", "--quantity", "100", "--id", receipt
+    )
+    assert code == 0 and "already recorded" in out
+    assert _movements(db) == 1
+
+    for args in (
+        ("receive", "--place", "D-01", "--item", "blanket", "--quantity", "2.5"),
+        ("receive", "--place", "D-01", "--item", "blanket", "--quantity", "-3"),
+        ("receive", "--place", "D-01", "--item", "blanket", "--quantity", "many"),
+        ("receive", "--place", "D-01", "--item", "no-such-item", "--quantity", "1"),
+        ("receive", "--place", "X-99", "--item", "blanket", "--quantity", "1"),
+        ("issue", "--place", "D-01", "--item", "water-2l", "--quantity", "101"),
+        ("transfer", "--from", "D-01", "--to", "D-01", "--item", "water-2l", "--quantity", "1"),
+    ):
+        code, out = run(*args)
+        assert code == 2, (args, out)
+    assert _movements(db) == 1
+
+    assert (
+        run("transfer", "--from", "D-01", "--to", "S-01", "--item", "water-2l", "--quantity", "30")[
+            0
+        ]
+        == 0
+    )
+    assert run("issue", "--place", "S-01", "--item", "water-2l", "--quantity", "5")[0] == 0
+    code, out = run("stock", "--json")
+    assert code == 0
+    assert {(row["place"], row["quantity"]) for row in json.loads(out)} == {
+        ("D-01", "70.000"),
+        ("S-01", "25.000"),
+    }
+    code, out = run("shelters", "--json")
+    assert code == 0 and json.loads(out)[0]["code"] == "S-01"
+    code, out = run("check")
+    assert code == 0 and "ok" in out
