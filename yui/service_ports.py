@@ -143,6 +143,13 @@ class ResidentDirectory(Protocol):
         resident-id order after `after` (a door-to-door visit list; audited)."""
         ...
 
+    def household(
+        self, tenant: str, resident_id: str, *, audience: Audience, actor: str
+    ) -> list[ResidentFacts]:
+        """The registered members of the resident's household (the resident included), or
+        none when the audience may not see the resident (audited)."""
+        ...
+
     def count_by_district(self, tenant: str, *, audience: Audience) -> dict[str, int]:
         """How many registered residents each 町字 has (names no one: not audited)."""
         ...

@@ -2,7 +2,13 @@
 
 from safety_check.campaigns.models import Campaign
 from safety_check.pfif.models import PfifNote, PfifPerson
-from safety_check.reports.models import CurrentStatus, Report, StatusChange, StatusCount
+from safety_check.reports.models import (
+    CurrentStatus,
+    Report,
+    StatusChange,
+    StatusCount,
+    Submission,
+)
 
 __all__ = [
     "Campaign",
@@ -12,4 +18,5 @@ __all__ = [
     "Report",
     "StatusChange",
     "StatusCount",
+    "Submission",
 ]

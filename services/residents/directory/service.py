@@ -124,6 +124,19 @@ def district(
     return list(session.execute(statement).scalars())
 
 
+def household(session: Session, resident_id: str, *, audience: Audience) -> list[Resident]:
+    resident = lookup(session, resident_id, audience=audience)
+    if resident is None:
+        return []
+    statement = (
+        select(Resident)
+        .where(_registered(audience), Resident.household_id == resident.household_id)
+        .order_by(Resident.id)
+        .limit(100)
+    )
+    return list(session.execute(statement).scalars())
+
+
 def count_by_district(session: Session, *, audience: Audience) -> dict[str, int]:
     statement = (
         select(Resident.town_name, func.count())
@@ -296,6 +309,23 @@ class Directory:
                 audience=audience,
                 what="district_contacts",
                 ids=[item.resident.resident_id for item in found],
+            )
+            uow.commit()
+            return found
+
+    def household(
+        self, tenant: str, resident_id: str, *, audience: Audience, actor: str
+    ) -> list[ResidentFacts]:
+        with self.db.unit_of_work(tenant) as uow:
+            members = household(uow.session, resident_id, audience=audience)
+            assisted = registry.assisted_ids(uow.session, [r.id for r in members])
+            found = [facts(tenant, r, needs_assistance=r.id in assisted) for r in members]
+            audit_read(
+                uow.session,
+                actor=actor,
+                audience=audience,
+                what="household",
+                ids=[item.resident_id for item in found],
             )
             uow.commit()
             return found

@@ -21,7 +21,7 @@ from safety_check.campaigns import service as campaigns
 from safety_check.links import signing
 from safety_check.links.schemas import OneTapIn, OneTapOut
 from safety_check.reports import service as reports
-from safety_check.reports.models import ReporterKind, SafetyStatus
+from safety_check.reports.models import ReporterKind, ReportSource, SafetyStatus
 from safety_check.reports.schemas import ReportIn
 from yui.auth.tokens import SigningKeys
 from yui.db.database import Database
@@ -84,6 +84,7 @@ def record(
             actor=actor_of(claims),
             audience=Audience.STAFF,
             may_record_death=False,
+            source=ReportSource.ONE_TAP,
         )
         uow.commit()
         stored = recorded.report

@@ -27,12 +27,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from safety_check.subscriptions import service as subscriptions
 from safety_check.reports.models import (
     CurrentStatus,
     Report,
     SafetyStatus,
     StatusChange,
     StatusCount,
+    Submission,
 )
 
 #: reports this close in report time that say different things are a disagreement
@@ -182,6 +184,11 @@ def apply(session: Session, report: Report) -> None:
         if delta:
             _add_change(session, report.campaign_id, minute, town, status, delta)
     session.flush()
+    if current is None or after is None:
+        # the report is the resident's current status now: subscribers may be told (a job)
+        subscriptions.status_changed(
+            session, report.tenant_id, report.campaign_id, report.resident_id, report.id
+        )
 
 
 def _add_count(session: Session, campaign_id: str, town: str, status: str, delta: int) -> None:
@@ -228,10 +235,10 @@ def _add_change(
 
 
 def purge(session: Session, campaign_id: str) -> int:
-    """Delete a campaign's current rows, counts and changes (a drill's purge), row by row
-    so the change log carries each delete."""
+    """Delete a campaign's current rows, counts, changes and form submissions (a drill's
+    purge), row by row so the change log carries each delete."""
     deleted = 0
-    for model in (CurrentStatus, StatusCount, StatusChange):
+    for model in (CurrentStatus, StatusCount, StatusChange, Submission):
         rows = session.execute(select(model).where(model.campaign_id == campaign_id)).scalars()
         for row in rows:
             session.delete(row)

@@ -8,10 +8,11 @@ is kept as the history.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from yui.db.base import Base, TenantScoped
@@ -155,3 +156,57 @@ class StatusChange(TenantScoped, Base):
     town_name: Mapped[str] = mapped_column(String(80), primary_key=True)
     status: Mapped[str] = mapped_column(String(20), primary_key=True)
     delta: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+
+
+class ReviewState(StrEnum):
+    PENDING = "pending"  # waiting for staff
+    CONFIRMED = "confirmed"  # staff matched it to a resident: a report was recorded
+    REJECTED = "rejected"  # staff judged it unusable (nobody, a prank, a duplicate)
+
+
+class Submission(TenantScoped, Base):
+    """A report from the open mobile form: unverified, about a person described by name,
+    kana, birth date and 町字. Matched to residents when received (the candidates are
+    kept for staff); it becomes a `Report` only when staff confirm a resident."""
+
+    __tablename__ = "safety_check_submissions"
+    __table_args__ = (
+        Index(
+            "ix_safety_check_submissions_queue",
+            "tenant_id",
+            "campaign_id",
+            "review",
+            "received_at",
+        ),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(String(6), nullable=False)
+    #: the client's id (UUID): a resend is stored once
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(
+        ForeignKey("safety_check_campaigns.id"), nullable=False
+    )
+    family_name: Mapped[str] = mapped_column(String(50), nullable=False)
+    given_name: Mapped[str] = mapped_column(String(50), nullable=False)
+    family_kana: Mapped[str] = mapped_column(String(50), nullable=False)
+    given_kana: Mapped[str] = mapped_column(String(50), nullable=False)
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    town_name: Mapped[str] = mapped_column(String(80), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    reporter_kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    reporter_name: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    reporter_contact: Mapped[str] = mapped_column(String(254), nullable=False, default="")
+    location: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    shelter: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    #: "exact" (one resident matches all four), "partial", "none"
+    match: Mapped[str] = mapped_column(String(10), nullable=False)
+    #: the registry's candidates when received, best first: facts and score (staff only)
+    candidates: Mapped[list[Any]] = mapped_column(JSON, nullable=False, default=list)
+    review: Mapped[str] = mapped_column(String(10), nullable=False, default=ReviewState.PENDING)
+    resident_id: Mapped[str] = mapped_column(String(36), nullable=False, default="")
+    report_id: Mapped[str] = mapped_column(String(36), nullable=False, default="")
+    reviewed_by: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

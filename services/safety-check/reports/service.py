@@ -8,7 +8,7 @@ their own transactions: they are made before this unit of work touches the datab
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -83,6 +83,23 @@ def record(
     return store(session, campaign, body, town_name=facts.town_name, actor=actor, source=source)
 
 
+def check_time(campaign: Campaign, reported_at: datetime) -> datetime:
+    """This site's time now, when `reported_at` may be a report time of the campaign: not
+    beyond the clock skew ahead, not before it opened nor after it closed."""
+    received = campaigns.now()
+    if reported_at > received + CLOCK_SKEW:
+        raise InvalidInput("報告時刻が未来です / the report time is in the future")
+    if reported_at < campaign.opened_at:
+        raise InvalidInput(
+            "報告時刻が安否確認の開始より前です / the report time is before the campaign opened"
+        )
+    if campaign.closed_at is not None and reported_at > campaign.closed_at:
+        raise InvalidInput(
+            "報告時刻が安否確認の終了より後です / the report time is after the campaign closed"
+        )
+    return received
+
+
 def store(
     session: Session,
     campaign: Campaign,
@@ -102,17 +119,7 @@ def store(
                 "同じ報告IDで内容の違う報告があります / this report id was used for another report"
             )
         return Recorded(stored, created=False)
-    received = campaigns.now()
-    if body.reported_at > received + CLOCK_SKEW:
-        raise InvalidInput("報告時刻が未来です / the report time is in the future")
-    if body.reported_at < campaign.opened_at:
-        raise InvalidInput(
-            "報告時刻が安否確認の開始より前です / the report time is before the campaign opened"
-        )
-    if campaign.closed_at is not None and body.reported_at > campaign.closed_at:
-        raise InvalidInput(
-            "報告時刻が安否確認の終了より後です / the report time is after the campaign closed"
-        )
+    received = check_time(campaign, body.reported_at)
     report = Report(
         campaign_id=campaign.id,
         town_name=town_name,
