@@ -105,6 +105,10 @@ def job_kinds(settings: Settings) -> JobKinds:
 
     kinds = JobKinds()
     kinds.register(DEMO)
+    from safety_check.subscriptions.setup import subscription_kinds
+
+    for kind in subscription_kinds(settings, Directory):  # a subscriber's e-mails
+        kinds.register(kind)
     exchange = exchange_kind(settings)
     if exchange is not None:  # deliveries between municipalities (relief supplies)
         kinds.register(exchange)

@@ -11,6 +11,7 @@ from safety_check.reports.api import router as reports_router
 from safety_check.reports.form_api import router as form_router
 from safety_check.search.api import public_router as search_public_router
 from safety_check.search.api import router as search_router
+from safety_check.subscriptions.api import router as subscriptions_router
 from safety_check.supporters.api import router as supporters_router
 from safety_check.views.api import router as views_router
 
@@ -24,6 +25,7 @@ for concept in (
     links_router,
     search_router,
     pfif_router,
+    subscriptions_router,
 ):
     router.include_router(concept)
 

@@ -9,6 +9,7 @@ from safety_check.reports.models import (
     StatusCount,
     Submission,
 )
+from safety_check.subscriptions.models import Subscription
 
 __all__ = [
     "Campaign",
@@ -19,4 +20,5 @@ __all__ = [
     "StatusChange",
     "StatusCount",
     "Submission",
+    "Subscription",
 ]

@@ -11,6 +11,7 @@ from safety_check.campaigns.models import Campaign, CampaignKind
 from safety_check.campaigns.schemas import CampaignIn
 from safety_check.reports import current
 from safety_check.reports.models import Report
+from safety_check.subscriptions.models import end_with_campaign
 from yui.audit import service as audit
 from yui.errors import Conflict, NotFound
 
@@ -51,6 +52,7 @@ def close(session: Session, campaign_id: str, *, actor: str) -> Campaign:
     if campaign.closed_at is not None:
         raise Conflict("この安否確認は終了しています / the campaign is already closed")
     campaign.closed_at, campaign.closed_by = now(), actor
+    end_with_campaign(session, campaign.id)  # subscriptions end with the campaign
     audit.record(
         session,
         actor=actor,

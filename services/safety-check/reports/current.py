@@ -27,7 +27,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from safety_check.subscriptions import service as subscriptions
 from safety_check.reports.models import (
     CurrentStatus,
     Report,
@@ -36,6 +35,7 @@ from safety_check.reports.models import (
     StatusCount,
     Submission,
 )
+from safety_check.subscriptions import service as subscriptions
 
 #: reports this close in report time that say different things are a disagreement
 DISAGREEMENT_WINDOW = timedelta(hours=2)
