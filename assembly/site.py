@@ -102,6 +102,8 @@ def job_kinds(settings: Settings) -> JobKinds:
     from assembly.supplies_exchange import exchange_kind
     from replication.backup.job import backup_kind
     from replication.backup.plan import backup_plan
+    from safety_check.outreach.service import outreach_kind, reminders_kind
+    from safety_check.outreach.setup import outreach_from_settings
 
     kinds = JobKinds()
     kinds.register(DEMO)
@@ -115,6 +117,10 @@ def job_kinds(settings: Settings) -> JobKinds:
     plan = backup_plan(settings)
     if plan is not None:
         kinds.register(backup_kind(plan))
+    outreach = outreach_from_settings(settings)
+    if outreach is not None:  # the site has a channel to reach people through
+        kinds.register(outreach_kind(outreach))
+        kinds.register(reminders_kind(outreach))
     return kinds
 
 

@@ -62,6 +62,16 @@ class SupporterFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class ReachableResident:
+    """A registered resident with where a message reaches them (safety confirmation's
+    fan-out); empty when the registry holds none."""
+
+    resident: ResidentFacts
+    email: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
 class AssistanceFacts:
     """One entry of the needs-assistance register, with what it takes to reach the person."""
 
@@ -127,6 +137,13 @@ class ResidentDirectory(Protocol):
     ) -> list[ResidentFacts]:
         """A page of every registered resident, in resident-id order after `after` (a
         campaign's whole population, read page by page)."""
+        ...
+
+    def reachable_roster(
+        self, tenant: str, *, audience: Audience, actor: str, after: str = "", limit: int = 500
+    ) -> list[ReachableResident]:
+        """The roster's page with each resident's e-mail address and phone (the
+        messages of a safety confirmation; audited like the roster)."""
         ...
 
     def district_contacts(

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from safety_check.campaigns.api import router as campaigns_router
 from safety_check.links.api import router as links_router
+from safety_check.outreach.api import router as outreach_router
 from safety_check.pfif.api import router as pfif_router
 from safety_check.reports.api import router as reports_router
 from safety_check.reports.form_api import router as form_router
@@ -26,6 +27,7 @@ for concept in (
     search_router,
     pfif_router,
     subscriptions_router,
+    outreach_router,
 ):
     router.include_router(concept)
 

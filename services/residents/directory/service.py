@@ -27,6 +27,7 @@ from yui.errors import InvalidInput
 from yui.service_ports import (
     AssistanceFacts,
     Audience,
+    ReachableResident,
     ResidentContact,
     ResidentFacts,
     SupporterFacts,
@@ -276,6 +277,30 @@ class Directory:
                 audience=audience,
                 what="roster",
                 ids=[item.resident_id for item in found],
+            )
+            uow.commit()
+            return found
+
+    def reachable_roster(
+        self, tenant: str, *, audience: Audience, actor: str, after: str = "", limit: int = 500
+    ) -> list[ReachableResident]:
+        with self.db.unit_of_work(tenant) as uow:
+            page = roster(uow.session, audience=audience, after=after, limit=min(limit, 1000))
+            assisted = registry.assisted_ids(uow.session, [r.id for r in page])
+            found = [
+                ReachableResident(
+                    resident=facts(tenant, r, needs_assistance=r.id in assisted),
+                    email=r.email,
+                    phone=r.phone,
+                )
+                for r in page
+            ]
+            audit_read(
+                uow.session,
+                actor=actor,
+                audience=audience,
+                what="reachable_roster",
+                ids=[item.resident.resident_id for item in found],
             )
             uow.commit()
             return found

@@ -74,3 +74,12 @@ def senders(settings: OutreachSettings) -> dict[str, Sender]:
             ),
         )
     return found
+
+
+def channel_names(settings: OutreachSettings) -> list[str]:
+    """The names of the channels `senders` would build (without building them)."""
+    return [
+        name
+        for name, on in (("email", settings.smtp_host), ("webhook", settings.webhook_url))
+        if on
+    ]

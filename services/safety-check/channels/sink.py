@@ -21,8 +21,6 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from email.parser import BytesHeaderParser
-from email.policy import SMTP
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +44,14 @@ class SinkHandler:
         self.stored = 0
         self.duplicates = 0
         self._lock = threading.Lock()
-        self._headers = BytesHeaderParser(policy=SMTP)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        # it takes pipelined commands in order (an asyncio stream read line by line), so it
+        # says so: a sender then needs two round trips a message instead of four
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -58,11 +63,11 @@ class SinkHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         content: bytes = envelope.original_content or envelope.content
-        headers = self._headers.parsebytes(content)
-        key = str(headers.get(KEY_HEADER, "")) or hashlib.sha256(content).hexdigest()
-        tenant = str(headers.get(TENANT_HEADER, ""))
+        headers = header_values(content, (KEY_HEADER, TENANT_HEADER, EPOCH_HEADER))
+        key = headers.get(KEY_HEADER) or hashlib.sha256(content).hexdigest()
+        tenant = headers.get(TENANT_HEADER, "")
         try:
-            epoch = int(str(headers.get(EPOCH_HEADER, "0")))
+            epoch = int(headers.get(EPOCH_HEADER) or "0")
         except ValueError:
             return "501 5.5.4 bad fencing epoch"
         with self._lock:
@@ -83,6 +88,19 @@ class SinkHandler:
         with self._lock:
             self.stored += 1
         return "250 OK"
+
+
+def header_values(content: bytes, names: tuple[str, ...]) -> dict[str, str]:
+    """The values of a few unfolded ASCII headers of ours (key, epoch, tenant), read by a
+    plain scan of the header block: the sink takes thousands of messages a second."""
+    block = content.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    wanted = {name.lower().encode(): name for name in names}
+    found: dict[str, str] = {}
+    for line in block.splitlines():
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() in wanted:
+            found[wanted[name.strip().lower()]] = value.strip().decode("ascii", "replace")
+    return found
 
 
 class SmtpSink:

@@ -10,12 +10,12 @@ sink's refusal of a stale epoch, which is `Fenced`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import queue
+import re
 import smtplib
 import ssl
-from email.message import EmailMessage
-from email.policy import SMTP
 from email.utils import formatdate
 
 from safety_check.channels.base import (
@@ -30,6 +30,8 @@ from safety_check.channels.base import (
     with_retries,
 )
 
+#: a line that begins with a dot is sent with one more (RFC 5321 4.5.2)
+_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
 #: what the sink answers to a stale epoch (safety_check.channels.sink)
 STALE_EPOCH_REPLY = "stale fencing epoch"
 
@@ -39,19 +41,50 @@ def message_id(key: str) -> str:
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:40]}@yui.invalid>"
 
 
-def to_email(message: Message, sender_address: str) -> EmailMessage:
-    email = EmailMessage(policy=SMTP)
-    email["From"] = sender_address
-    email["To"] = message.to
-    email["Subject"] = message.subject
-    email["Date"] = formatdate(localtime=False)
-    email["Message-ID"] = message_id(message.key)
-    email["Content-Language"] = message.language
-    email[KEY_HEADER] = message.key
-    email[EPOCH_HEADER] = str(message.epoch)
-    email[TENANT_HEADER] = message.tenant
-    email.set_content(message.text)
-    return email
+def encoded_words(text: str) -> str:
+    """A header value as RFC 2047 encoded words (UTF-8, base64), folded: each word
+    holds whole characters and stays within the 76-character line limit."""
+    words, chunk = [], b""
+    for char in text:
+        encoded = char.encode()
+        if len(chunk) + len(encoded) > 45:
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(word).decode()}?=" for word in words)
+
+
+def render(message: Message, sender_address: str) -> bytes:
+    """The message as the bytes of an RFC 5322 e-mail: text/plain in UTF-8 (base64),
+    the subject as encoded words. Written directly rather than through EmailMessage,
+    which costs milliseconds a message (a fan-out sends a hundred thousand)."""
+    for address in (message.to, sender_address):
+        if not address.isascii() or any(c in address for c in "\r\n<>,") or "@" not in address:
+            raise Refused(f"送れない宛先です / not an address we can send to: {address!r}")
+    headers = (
+        f"From: {sender_address}\r\n"
+        f"To: {message.to}\r\n"
+        f"Subject: {encoded_words(message.subject)}\r\n"
+        f"Date: {formatdate(localtime=False)}\r\n"
+        f"Message-ID: {message_id(message.key)}\r\n"
+        f"Content-Language: {_token(message.language)}\r\n"
+        f"{KEY_HEADER}: {_token(message.key)}\r\n"
+        f"{EPOCH_HEADER}: {int(message.epoch)}\r\n"
+        f"{TENANT_HEADER}: {_token(message.tenant)}\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: text/plain; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    )
+    body = base64.encodebytes(message.text.encode()).replace(b"\n", b"\r\n")
+    return headers.encode("ascii") + body
+
+
+def _token(value: str) -> str:
+    """A header value of ours (key, tenant, language): printable ASCII on one line."""
+    if not value.isascii() or not value.isprintable():
+        raise ValueError(f"not a header token: {value!r}")
+    return value
 
 
 class SmtpSender:
@@ -85,8 +118,10 @@ class SmtpSender:
     def _connect(self) -> smtplib.SMTP:
         try:
             client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            client.ehlo()
             if self.starttls:
                 client.starttls(context=ssl.create_default_context())
+                client.ehlo()
             if self.username:
                 client.login(self.username, self.password or "")
         except (OSError, smtplib.SMTPException) as error:
@@ -109,14 +144,17 @@ class SmtpSender:
             _quit(client)
 
     def send(self, message: Message) -> None:
-        data = to_email(message, self.sender_address).as_bytes()
+        data = render(message, self.sender_address)
         self.rate.acquire()
         with_retries(self.attempts, self.first_wait, lambda: self._send_once(message, data))
 
     def _send_once(self, message: Message, data: bytes) -> None:
         client = self._take()
         try:
-            client.sendmail(self.sender_address, [message.to], data)
+            if client.has_extn("pipelining"):
+                _pipelined(client, self.sender_address, message.to, data)
+            else:
+                client.sendmail(self.sender_address, [message.to], data)
         except smtplib.SMTPRecipientsRefused as refused:
             self._give_back(client)  # the session is still good: only the address was not
             code, reply = next(iter(refused.recipients.values()))
@@ -136,6 +174,38 @@ class SmtpSender:
                 _quit(self._idle.get_nowait())
             except queue.Empty:
                 return
+
+
+def _pipelined(client: smtplib.SMTP, sender: str, to: str, data: bytes) -> None:
+    """One message with the envelope pipelined (RFC 2920, when the server offers it):
+    MAIL, RCPT and DATA in one write, then the content: two round trips instead of four,
+    which is most of the time a message takes on a fast local relay."""
+    sock = client.sock
+    if sock is None:
+        raise smtplib.SMTPServerDisconnected("not connected")
+    sock.sendall(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{to}>\r\nDATA\r\n".encode("ascii"))
+    (mail, mail_text), (rcpt, rcpt_text), (start, start_text) = (
+        client.getreply() for _ in range(3)
+    )
+    if start == 354 and (mail != 250 or rcpt not in (250, 251)):
+        sock.sendall(b".\r\n")  # end the transaction we could not use
+        client.getreply()
+    if mail != 250:
+        client.rset()
+        raise smtplib.SMTPSenderRefused(mail, mail_text, sender)
+    if rcpt not in (250, 251):
+        client.rset()
+        raise smtplib.SMTPRecipientsRefused({to: (rcpt, rcpt_text)})
+    if start != 354:
+        client.rset()
+        raise smtplib.SMTPDataError(start, start_text)
+    body = _DOT_AT_LINE_START.sub(b"..", data)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    sock.sendall(body + b".\r\n")
+    code, text = client.getreply()
+    if code != 250:
+        raise smtplib.SMTPDataError(code, text)
 
 
 def _raise_for(code: int, reply: bytes | str, message: Message) -> None:

@@ -1,0 +1,28 @@
+"""The fan-out's parts from the site's settings, for the composition root."""
+
+from __future__ import annotations
+
+from safety_check.channels.settings import OutreachSettings, senders
+from safety_check.links.service import LinkMaker
+from safety_check.outreach.service import Outreach
+from yui.auth.tokens import SigningKeys
+from yui.settings import Settings
+
+
+def outreach_from_settings(settings: Settings) -> Outreach | None:
+    """The channels, the link maker and the batch size; None when the site has no channel."""
+    config = OutreachSettings()
+    found = senders(config)
+    if not found:
+        return None
+    keys = SigningKeys(settings.signing_key(), settings.previous_signing_key())
+    return Outreach(
+        found,
+        LinkMaker(keys, url=config.link_url, ttl_seconds=config.link_ttl_hours * 3600),
+        threads=config.send_threads,
+        batch_size=config.batch_size,
+    )
+
+
+def reminder_check_seconds() -> float:
+    return OutreachSettings().reminder_check_seconds

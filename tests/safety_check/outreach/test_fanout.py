@@ -1,0 +1,151 @@
+"""The fan-out job: one message per reachable resident, needs-assistance first, each with
+a working personal link; interrupted mid-batch at one runner and resumed by another,
+nobody is messaged twice and nobody skipped; reminders reach only the non-responders."""
+
+from __future__ import annotations
+
+import email
+import re
+import uuid
+from datetime import timedelta
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from safety_check.campaigns import service as campaigns
+from safety_check.channels.base import RateLimit
+from safety_check.channels.sink import SmtpSink, duplicate_keys, stored_messages
+from safety_check.channels.smtp import SmtpSender
+from safety_check.links.service import LinkMaker
+from safety_check.outreach import service as outreach
+from safety_check.outreach.models import OutreachMessage
+from tests.safety_check.conftest import Office, after_opening, open_campaign
+from yui.jobs import service as jobs
+from yui.jobs.kinds import JobKinds
+from yui.jobs.runner import run_job
+
+RESIDENTS, BATCH = 20, 6
+
+
+def _mails(folder: Path) -> list[email.message.EmailMessage]:
+    return [
+        email.message_from_bytes(path.read_bytes(), policy=default)
+        for path in stored_messages(folder)
+    ]
+
+
+def _kinds(office: Office, sink: SmtpSink) -> tuple[JobKinds, outreach.Outreach]:
+    sender = SmtpSender(
+        sink.host, sink.port, sender_address="anpi@city.example.jp", rate=RateLimit(10_000)
+    )
+    keys = office.client.app.state.yui.token_keys  # type: ignore[attr-defined]
+    plan = outreach.Outreach(
+        {"email": sender},
+        LinkMaker(keys, url="/api/v1/{tenant}/safety/links/{token}"),
+        threads=1,  # one thread: the interruption falls at a known message
+        batch_size=BATCH,
+    )
+    kinds = JobKinds()
+    kinds.register(outreach.outreach_kind(plan))
+    kinds.register(outreach.reminders_kind(plan))
+    return kinds, plan
+
+
+def test_fanout_interrupted_and_resumed_sends_each_resident_once(
+    office: Office, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("YUI_SAFETY_SMTP_HOST", "127.0.0.1")  # the site has an e-mail channel
+    monkeypatch.setenv("YUI_SAFETY_BATCH_SIZE", str(BATCH))
+    monkeypatch.setenv("YUI_SAFETY_REMINDER_MINUTES", "[60]")
+    people = [office.register(email=f"r{n}@example.jp") for n in range(RESIDENTS)]
+    office.register()  # no e-mail address: unreachable here (door-to-door)
+    assisted = [people[13], people[5]]
+    for priority, resident in enumerate(assisted, start=1):
+        entry = office.client.put(
+            f"{office.api}/residents/{resident['id']}/assistance",
+            json={"reasons": ["elderly_alone"], "priority": priority},
+            headers=office.staff,
+        )
+        assert entry.status_code == 200, entry.text
+    campaign = open_campaign(office)
+    path = f"{office.api}/safety/campaigns/{campaign['id']}/outreach"
+    assert office.client.post(path, headers=office.shelter).status_code == 403
+    started = office.client.post(path, headers=office.staff)
+    assert started.status_code == 202, started.text
+    planned = started.json()
+    assert (planned["messages"], planned["unreachable"], planned["batches"]) == (RESIDENTS, 1, 4)
+    assert office.client.post(path, headers=office.staff).status_code == 409  # once
+    with office.db.unit_of_work(office.code, read_only=True) as uow:
+        order = list(
+            uow.session.execute(
+                select(OutreachMessage.resident_id).order_by(OutreachMessage.position)
+            ).scalars()
+        )
+    assert order[:2] == [assisted[0]["id"], assisted[1]["id"]]  # register priority first
+
+    folder = tmp_path / "sink"
+    job_id = uuid.UUID(planned["job_id"])
+    with SmtpSink(folder) as sink:
+        kinds, _ = _kinds(office, sink)
+        # runner A is deposed mid-batch: its checks (one before each step, one before each
+        # message) pass ten times: step 0 (checks 0-6) is sent and recorded, step 1 sends
+        # two messages (checks 8, 9) and stops at the third, unrecorded
+        checks = iter(range(1000))
+        first = run_job(
+            office.db, kinds, office.code, job_id, site="a", still_ours=lambda: next(checks) < 10
+        )
+        assert first.state == "fenced" and first.steps_run == 1
+        sent_by_a = len(stored_messages(folder))
+        assert sent_by_a == BATCH + 2
+        # runner B (the new primary's worker) resumes from the recorded step
+        second = run_job(office.db, kinds, office.code, job_id, site="b")
+        assert second.state == "done" and second.steps_run == 3
+
+        mails = _mails(folder)
+        addresses = sorted(str(mail["To"]) for mail in mails)
+        assert addresses == sorted(f"r{n}@example.jp" for n in range(RESIDENTS))  # each once
+        # the interrupted batch was sent again with the same keys: the sink kept one each
+        resent = duplicate_keys(folder)
+        assert len(resent) == 2 and all(key.startswith(f"{job_id}:1:") for key in resent)
+        with office.db.unit_of_work(office.code, read_only=True) as uow:
+            job = jobs.get(uow, job_id)
+            assert [result["sent"] for result in job.results] == [BATCH, BATCH, BATCH, 2]
+            assert job.site == "b"
+
+        # the personal link in a message records that resident's report
+        mail = next(m for m in mails if m["To"] == "r0@example.jp")
+        assert str(mail["Subject"]).startswith("【安否確認】")
+        link = re.search(r"(/api/v1/\S+)", mail.get_content())
+        assert link is not None
+        tap = {"id": str(uuid.uuid4()), "status": "safe", "reported_at": after_opening(campaign, 1)}
+        assert office.client.post(f"{link.group(1)}/reports", json=tap).status_code == 201
+
+        # 60 minutes later the reminder goes to the 19 who have not answered
+        later = campaigns.now() + timedelta(minutes=61)
+        kinds = JobKinds()
+        _, plan = _kinds(office, sink)
+        kinds.register(outreach.reminders_kind(plan, now=lambda: later))
+        kinds.register(outreach.outreach_kind(plan))
+        with office.db.unit_of_work(office.code) as uow:
+            reminder_job = jobs.enqueue(uow, office.code, outreach.REMINDERS, {})
+            uow.commit()
+        assert run_job(office.db, kinds, office.code, reminder_job.id, site="b").state == "done"
+        rounds = office.client.get(path, headers=office.auditor).json()
+        assert [(r["round"], r["messages"]) for r in rounds] == [(0, RESIDENTS), (1, RESIDENTS - 1)]
+        reminded = uuid.UUID(rounds[1]["job_id"])
+        assert run_job(office.db, kinds, office.code, reminded, site="b").state == "done"
+        # nothing more is due until the next reminder time (there is none)
+        with office.db.unit_of_work(office.code) as uow:
+            again = jobs.enqueue(uow, office.code, outreach.REMINDERS, {})
+            uow.commit()
+        run_job(office.db, kinds, office.code, again.id, site="b")
+        assert len(office.client.get(path, headers=office.staff).json()) == 2
+
+    reminders = [m for m in _mails(folder) if "再送" in str(m["Subject"])]
+    assert sorted(str(m["To"]) for m in reminders) == sorted(
+        f"r{n}@example.jp" for n in range(1, RESIDENTS)
+    )
+    # every message is keyed by its job step and resident
+    assert all(str(m["Idempotency-Key"]).count(":") == 2 for m in _mails(folder))
