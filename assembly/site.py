@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from sqlalchemy import MetaData
 
 from assembly.cluster import ClusterLink
+from assembly.console_platform import NodePlatform
 from assembly.schema import SCHEMA_HISTORY
 from console.app import mount_console
 from failover.alerts.api import AlertIntake
@@ -205,7 +206,12 @@ def create_app(
     BUS.subscribe(ShelterCheckedIn, on_shelter_check_in)
     problems.install(app)
     # the staff console and the citizens' pages: every site serves them (console/)
-    mount_console(app, site=settings.site, signing_key=app.state.yui.signing_key)
+    mount_console(
+        app,
+        site=settings.site,
+        signing_key=app.state.yui.signing_key,
+        platform=NodePlatform(cluster, replication) if cluster is not None else None,
+    )
     for router in service_routers():
         app.include_router(router, prefix=API_PREFIX)
     if replication is not None:

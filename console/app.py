@@ -12,13 +12,18 @@ from starlette.staticfiles import StaticFiles
 from console.common.routes import router as common_router
 from console.common.security import SecurityHeaders
 from console.common.web import CONSOLE_PREFIX, STATIC_PREFIX, ConsoleKit
+from console.staff.platform import Platform
 
 HERE = Path(__file__).parent
 
 
-def mount_console(app: FastAPI, *, site: str, signing_key: bytes) -> ConsoleKit:
-    """Serve the console's pages, static files and security headers from ``app``."""
+def mount_console(
+    app: FastAPI, *, site: str, signing_key: bytes, platform: Platform | None = None
+) -> ConsoleKit:
+    """Serve the console's pages, static files and security headers from ``app``;
+    ``platform``: the cluster the operators' pages show and move (None: a lone node)."""
     from console.staff.imports import router as imports_router
+    from console.staff.platform import router as platform_router
     from console.staff.residents import router as residents_router
     from console.staff.routes import router as staff_router
     from console.staff.signin import SignInNeeded
@@ -27,10 +32,11 @@ def mount_console(app: FastAPI, *, site: str, signing_key: bytes) -> ConsoleKit:
     kit.add_pages("common", HERE / "common")
     kit.add_pages("staff", HERE / "staff")
     app.state.console = kit
+    app.state.console_platform = platform
     for name, folder in kit.static_folders.items():
         app.mount(f"{STATIC_PREFIX}/{name}", StaticFiles(directory=folder), name=f"static-{name}")
     app.include_router(common_router)
-    for router in (staff_router, residents_router, imports_router):
+    for router in (staff_router, residents_router, imports_router, platform_router):
         app.include_router(router)
 
     @app.get(CONSOLE_PREFIX, include_in_schema=False)

@@ -17,7 +17,8 @@ from starlette.requests import Request
 #: the API's root for one municipality (assembly.site.API_PREFIX)
 API_ROOT = "/api/v1/{tenant}"
 
-Copy = Literal["primary", "replica", "single"]
+#: "cluster": the page shows the placements as this site sees them (etcd's view)
+Copy = Literal["primary", "replica", "single", "cluster"]
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,8 @@ class Session:
     active: str | None = None
     #: set when a sign-in ended by itself, shown once on the sign-in page
     expired_notice: bool = False
+    #: until when (Unix seconds) the person is signed in as the platform's operator; 0: not
+    operator_until: int = 0
     changed: bool = False
 
     @property
@@ -81,9 +83,14 @@ class Session:
         for tenant in [t for t, s in self.sign_ins.items() if s.expired()]:
             self.drop(tenant, expired=True)
 
+    @property
+    def operator(self) -> bool:
+        return self.operator_until > time.time()
+
     def clear(self) -> None:
         self.sign_ins.clear()
         self.active = None
+        self.operator_until = 0
         self.sid = secrets.token_urlsafe(18)  # a new CSRF binding after sign-out
         self.changed = True
 
@@ -92,6 +99,7 @@ class Session:
             "sid": self.sid,
             "active": self.active,
             "expired": self.expired_notice,
+            "op": self.operator_until,
             "in": [
                 [s.tenant, s.token, s.username, list(s.roles), s.expires_at, s.name]
                 for s in self.sign_ins.values()
@@ -116,6 +124,7 @@ class Session:
             sign_ins=sign_ins,
             active=str(active) if active in sign_ins else None,
             expired_notice=bool(data.get("expired", False)),
+            operator_until=int(data.get("op", 0)),
         )
 
 

@@ -10,9 +10,10 @@ import pytest
 from tests.console.support.browser import ConsoleNode, chromium, console_node
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def node() -> Iterator[ConsoleNode]:
-    """One site node per test module (seeding takes a second or two)."""
+    """One site node for every console test (seeding it takes seconds): tests change
+    only what no other test reads (their own campaign, imports into 千代田区)."""
     with console_node() as running:
         yield running
 
