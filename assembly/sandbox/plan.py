@@ -52,6 +52,8 @@ class SitePorts:
     etcd_peer: int
     redis: int
     s3: int
+    #: the site's local SMTP sink (safety confirmation's messages; 0: none)
+    smtp: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,10 @@ class SandboxPlan:
     @property
     def data_dir(self) -> Path:
         return self.root / "sites"
+
+    def mail_dir(self, site: str) -> Path:
+        """Where the site's SMTP sink stores the messages it took, one file per key."""
+        return self.root / "mail" / site
 
     def log_dir(self, site: str) -> Path:
         return self.root / "logs" / site
@@ -180,6 +186,24 @@ class SandboxPlan:
                     ],
                 ),
                 ProcessRecord(
+                    name=f"{site.name}/smtp",
+                    site=site.name,
+                    role="smtp",
+                    port=ports.smtp,
+                    log=str(logs / "smtp.log"),
+                    argv=[
+                        sys.executable,
+                        "-m",
+                        "safety_check.channels.sink",
+                        "--folder",
+                        str(self.mail_dir(site.name)),
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(ports.smtp),
+                    ],
+                ),
+                ProcessRecord(
                     name=f"{site.name}/node",
                     site=site.name,
                     role="node",
@@ -197,6 +221,11 @@ class SandboxPlan:
                         "YUI_REPLICATION_TRUST_FILE": str(self.keys_dir / "trusted-sites.toml"),
                         "YUI_REPLICATION_KEY_FILE": str(self.keys_dir / f"{site.name}.pem"),
                         "YUI_RESTORE_GRACE_SECONDS": str(RESTORE_GRACE_SECONDS),
+                        # safety confirmation's messages go to the site's own SMTP sink
+                        "YUI_SAFETY_SMTP_HOST": "127.0.0.1",
+                        "YUI_SAFETY_SMTP_PORT": str(ports.smtp),
+                        "YUI_SAFETY_SMTP_RATE_PER_SECOND": "2000",
+                        "YUI_SAFETY_LINK_URL": f"{site.url}/api/v1/{{tenant}}/safety/links/{{token}}",
                         **self._tls_env(site.name),
                     },
                 ),
@@ -274,13 +303,15 @@ def make_plan(
 ) -> SandboxPlan:
     chosen = (*SITES, *EXTRA_SITES)[:site_count]
     sites, ports = [], {}
-    spare = iter(free_ports(5 * len(chosen)))
+    spare = iter(free_ports(6 * len(chosen)))
     for index, row in enumerate(chosen):
         name = row[0]
         node_port = first_node_port + index
         if not port_is_free(node_port):
             node_port = next(spare)
-        ports[name] = SitePorts(node_port, next(spare), next(spare), next(spare), next(spare))
+        ports[name] = SitePorts(
+            node_port, next(spare), next(spare), next(spare), next(spare), smtp=next(spare)
+        )
         sites.append(site_spec(row, f"{'https' if tls else 'http'}://127.0.0.1:{node_port}"))
     return SandboxPlan(root=root, sites=tuple(sites), ports=ports, tls=tls)
 

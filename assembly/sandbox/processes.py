@@ -19,7 +19,7 @@ from pathlib import Path
 class ProcessRecord:
     name: str  # e.g. "aws-tokyo/node"
     site: str
-    role: str  # node | etcd | redis | s3 | worker
+    role: str  # node | etcd | redis | s3 | smtp | worker
     argv: list[str]
     log: str
     env: dict[str, str] = field(default_factory=dict)

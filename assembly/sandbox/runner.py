@@ -22,7 +22,7 @@ from replication.protocol.signing import generate_site_keys
 from yui.tls import OPERATOR, TlsFiles, generate_pki
 
 #: start order: coordination and brokers first, then the nodes that use them
-ROLE_ORDER = ("etcd", "redis", "s3", "node", "worker")
+ROLE_ORDER = ("etcd", "redis", "s3", "smtp", "node", "worker")
 
 
 #: the file under the sandbox folder holding the alert-intake token
@@ -281,6 +281,9 @@ class Sandbox:
             if record.role == "redis" and record.port is not None:
                 if _redis_ping(record.port, record.host):
                     return
+            elif record.role == "smtp" and record.port is not None:
+                if _smtp_greets(record.port, record.host):
+                    return
             elif url is not None and _http_ok(url, tls):
                 return
             time.sleep(0.1)
@@ -338,6 +341,16 @@ def _http_ok(url: str, tls: ssl.SSLContext | None = None) -> bool:
                 return bool(json.loads(response.read()).get("health") == "true")
             return bool(response.status == 200)
     except (OSError, ValueError):
+        return False
+
+
+def _smtp_greets(port: int, host: str = "127.0.0.1") -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=1.0) as connection:
+            return connection.recv(3) == b"220"
+    except OSError:
         return False
 
 

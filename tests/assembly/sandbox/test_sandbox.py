@@ -47,10 +47,10 @@ def _states(box: Sandbox, site: str, expect: set[str] | None = None) -> set[str]
         time.sleep(0.05)
 
 
-def test_three_sites_each_with_etcd_redis_s3_a_node_and_a_worker(sandbox: Sandbox) -> None:
+def test_three_sites_each_with_etcd_redis_s3_smtp_a_node_and_a_worker(sandbox: Sandbox) -> None:
     status = sandbox.status()
-    assert len(status) == 15 and {s.state for s in status} == {"running"}
-    assert {s.record.role for s in status} == {"etcd", "redis", "s3", "node", "worker"}
+    assert len(status) == 18 and {s.state for s in status} == {"running"}
+    assert {s.record.role for s in status} == {"etcd", "redis", "s3", "smtp", "node", "worker"}
     for site in sandbox.plan.sites:  # type: ignore[attr-defined]
         with urllib.request.urlopen(
             f"{site.url}/healthz", timeout=5, context=_tls(sandbox)
