@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -26,6 +27,7 @@ from replication.node import ReplicationNode
 from replication.primary.acks import ReplicationAcks
 from replication.protocol.forwarding import ForwardSignatures
 from residents.directory.service import Directory
+from safety_check.campaigns.alerts import on_hazard_alert
 from safety_check.reports.signs_of_life import on_shelter_check_in
 from yui.audit.api import router as audit_router
 from yui.auth.api import router as auth_router
@@ -33,7 +35,7 @@ from yui.auth.ratelimit import login_limiter
 from yui.db.base import Base
 from yui.db.context import WriteGate
 from yui.db.database import Database
-from yui.events import BUS, ShelterCheckedIn
+from yui.events import BUS, HazardAlertReceived, ShelterCheckedIn
 from yui.http import problems
 from yui.http.deps import SiteContext, metrics_scraper
 from yui.http.gateway import MARKERS as FORWARD_MARKS
@@ -103,6 +105,7 @@ def job_kinds(settings: Settings) -> JobKinds:
     from assembly.supplies_exchange import exchange_kind
     from replication.backup.job import backup_kind
     from replication.backup.plan import backup_plan
+    from safety_check.campaigns.jobs import RELEASE_HOLDS
     from safety_check.outreach.service import outreach_kind, reminders_kind
     from safety_check.outreach.setup import outreach_from_settings
 
@@ -115,6 +118,7 @@ def job_kinds(settings: Settings) -> JobKinds:
     exchange = exchange_kind(settings)
     if exchange is not None:  # deliveries between municipalities (relief supplies)
         kinds.register(exchange)
+    kinds.register(RELEASE_HOLDS)
     plan = backup_plan(settings)
     if plan is not None:
         kinds.register(backup_kind(plan))
@@ -126,14 +130,17 @@ def job_kinds(settings: Settings) -> JobKinds:
 
 
 def job_schedules(settings: Settings) -> list[Schedule]:
-    """The periodic jobs: a backup of every tenant this site is primary of, every
-    YUI_BACKUP_INTERVAL_SECONDS when backup targets are set."""
+    """The periodic jobs of every tenant this site is primary of: a backup every
+    YUI_BACKUP_INTERVAL_SECONDS when backup targets are set; the end of safety
+    confirmation's false-alarm holds, only when one has passed."""
     from replication.backup.job import KIND as BACKUP
+    from safety_check.campaigns import jobs as safety_jobs
     from yui.jobs.worker import Schedule
 
-    if not settings.backup_targets or settings.backup_interval_seconds <= 0:
-        return []
-    return [Schedule(BACKUP, settings.backup_interval_seconds)]
+    schedules = [Schedule(safety_jobs.KIND, safety_jobs.EVERY_SECONDS, when=safety_jobs.holds_due)]
+    if settings.backup_targets and settings.backup_interval_seconds > 0:
+        schedules.append(Schedule(BACKUP, settings.backup_interval_seconds))
+    return schedules
 
 
 def create_app(
@@ -216,7 +223,18 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX)
     if replication is not None:
         include_replication(app, replication)
-    app.include_router(build_alerts_router(alerts or alert_intake(settings)))
+    # one alert intake, two consumers: the evacuation decision, and (through the kernel's
+    # event, at each tenant's primary) safety confirmation's campaigns
+    BUS.subscribe(HazardAlertReceived, on_hazard_alert)
+    intake = alerts or alert_intake(settings)
+    if intake.database is None:
+        intake = replace(
+            intake,
+            database=db,
+            primaries=primary_tenants(settings, db, cluster),
+            site=settings.site,
+        )
+    app.include_router(build_alerts_router(intake))
     app.include_router(safety_check_public_router())
     if cluster is not None:
         # the citizens' search asks every municipality the platform serves, not only ours
@@ -302,6 +320,23 @@ def alert_intake(
         trigger=trigger,
         drill_mode=settings.evacuation_drill_mode,
     )
+
+
+def primary_tenants(
+    settings: Settings, db: Database, cluster: ClusterLink | None
+) -> Callable[[], set[str]]:
+    """The tenants this site is the primary of now: the placements' (with a cluster), or
+    every tenant it holds (a lone site). The write gate still checks each commit."""
+    if cluster is not None:
+        view = cluster.view
+        return lambda: {t for t, p in view.placements().items() if p.primary == settings.site}
+
+    def every_tenant() -> set[str]:
+        from yui.tenancy.service import list_tenants
+
+        return {tenant.tenant_id for tenant in list_tenants(db)}
+
+    return every_tenant
 
 
 def _both(first: WriteGate | None, second: WriteGate) -> WriteGate:

@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from yui.hazard_alerts import Alert
+
 Event = TypeVar("Event")
 Handler = Callable[[Any, Session | None], None]
 
@@ -39,6 +41,21 @@ class ShelterCheckedIn:
     #: the resident's 町字 (`ResidentFacts.town_name`): safety confirmation counts the sign of
     #: life in that district ("" when unknown: counted where the resident's last report was)
     town_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HazardAlertReceived:
+    """A hazard alert (CAP 1.2 or JMA XML) reached this site's intake, told once per tenant
+    this site is the primary of, in that tenant's unit of work (the alert intake publishes).
+
+    The same alert reaches every site (and may reach one twice): a handler keys what it
+    writes on the alert's sender and identifier, so a repeat changes nothing."""
+
+    tenant: str
+    alert: Alert
+    #: the site whose intake took the alert, and when (the handlers' clock)
+    site: str
+    received_at: datetime
 
 
 class EventBus:

@@ -3,6 +3,10 @@
 The decision is failover.alerts.decide (pure). Carrying it out is the planned moves'
 evacuation: the composition root (assembly.cli.main) registers it with :func:`wire_trigger`.
 Without one wired, the command says what WOULD be evacuated and that nothing was done.
+
+Like `POST /alerts/v1/ingest`, the command also tells the tenants this site is the primary
+of (safety confirmation's campaigns), when the site's database is here: YUI_DATABASE_URL,
+or the default SQLite file of the site. Not with --dry-run or --no-tenants.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -19,8 +23,9 @@ from pydantic import ValidationError
 
 from assembly.cli.common import console, fail
 from failover.alerts import EvacuationSettings, EvacuationTrigger, intake
-from yui.hazard_alerts import MAX_ALERT_BYTES, AlertError, parse_alert
-from yui.settings import SettingsError, load_settings
+from failover.alerts.announce import Announcement, announce
+from yui.hazard_alerts import MAX_ALERT_BYTES, Alert, AlertError, parse_alert
+from yui.settings import Settings, SettingsError, load_settings
 from yui.topology import SiteSpec, TopologyError, load_topology
 
 app = typer.Typer(help="警報の受信と退避 / alert intake and evacuation", no_args_is_help=True)
@@ -92,6 +97,14 @@ def ingest(
             formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"],
         ),
     ] = None,
+    tenants: Annotated[
+        bool,
+        typer.Option(
+            "--tenants/--no-tenants",
+            help="このサイトが主系の自治体にも伝える（安否確認） / also tell the tenants this "
+            "site is the primary of (safety confirmation)",
+        ),
+    ] = True,
 ) -> None:
     """警報XMLを読み、退避するサイトを判断する / parse an alert and decide which sites to evacuate."""
     try:
@@ -109,6 +122,10 @@ def ingest(
         alert = parse_alert(_read_alert_file(file))
     except AlertError as error:
         raise fail(f"{file}: {error}", 2) from None
+    at = now or datetime.now(UTC)
+    if at.utcoffset() is None:
+        at = at.replace(tzinfo=UTC)
+    told = _tell_tenants(alert, at) if tenants and not dry_run else None
     outcome = asyncio.run(
         intake.ingest(
             alert,
@@ -120,15 +137,57 @@ def ingest(
             now=now,
         )
     )
-    _print(outcome, as_json)
+    _print(outcome, told, as_json)
     if not outcome.ok:
         raise typer.Exit(1)
 
 
-def _print(outcome: intake.IngestOutcome, as_json: bool) -> None:
+def _site_database(config: Settings) -> str | None:
+    """The site's database when it is here (never created by this command)."""
+    if config.database_url:
+        return config.database_url
+    return config.effective_database_url if (config.site_dir / "yui.db").exists() else None
+
+
+def _tell_tenants(alert: Alert, at: datetime) -> Announcement | None:
+    """The alert intake's second consumer, as at the site node (`assembly.site`)."""
+    from assembly.cli.jobs import EveryTenant, WatchedPrimaries
+    from assembly.schema import SCHEMA_HISTORY
+    from safety_check.campaigns.alerts import on_hazard_alert
+    from yui.db.database import Database
+    from yui.events import BUS, HazardAlertReceived
+    from yui.jobs.worker import fence
+
+    try:
+        config = load_settings()
+    except SettingsError as error:
+        raise fail(str(error), 2) from None
+    url = _site_database(config)
+    if url is None:
+        return None
+    BUS.subscribe(HazardAlertReceived, on_hazard_alert)
+    db = Database(url)
+    try:
+        db.migrate(SCHEMA_HISTORY)
+        primaries = WatchedPrimaries(config, db) if config.etcd_endpoint_list else EveryTenant(db)
+        db.write_gate = fence(primaries, config.site)
+        return announce(alert, db, primaries(), site=config.site, now=at)
+    finally:
+        db.dispose()
+
+
+def _print(outcome: intake.IngestOutcome, told: Announcement | None, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(outcome.to_json(), ensure_ascii=False))
+        answer = outcome.to_json()
+        answer["tenants"] = told.to_json() if told is not None else None
+        print(json.dumps(answer, ensure_ascii=False))
         return
+    if told is not None:
+        console.print(
+            f"自治体に伝えました / tenants told: {', '.join(told.told) or '-'}", highlight=False
+        )
+        for tenant, why in told.skipped.items():
+            console.print(f"  {tenant}: [yellow]{why}[/]", highlight=False)
     decision = outcome.decision
     console.print(
         f"[bold]{decision.alert_identifier}[/] ({decision.status.value}, "

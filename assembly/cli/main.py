@@ -12,6 +12,8 @@ from assembly.cli.common import console, database, fail, settings
 from assembly.schema import SCHEMA_HISTORY
 from replication import cli as replication_cli
 from residents import cli as residents_cli
+from residents.directory.service import Directory
+from safety_check import cli as safety_cli
 from supplies import cli as supplies_cli
 from yui.http.peer_certificates import PeerCertificateProtocol
 from yui.settings import Settings
@@ -29,6 +31,9 @@ app.add_typer(tenant.app, name="tenant", rich_help_panel="自治体と職員 / T
 app.add_typer(user.app, name="user", rich_help_panel="自治体と職員 / Tenants and staff")
 app.add_typer(audit.app, name="audit", rich_help_panel="監査 / Audit")
 app.add_typer(residents_cli.app, name="residents", rich_help_panel="住民記録 / Residents")
+app.add_typer(safety_cli.app, name="safety", rich_help_panel="安否確認 / Safety confirmation")
+# staff scripts read the registry through the kernel's port, as the site's API does
+safety_cli.wire_directory(Directory)
 app.add_typer(supplies_cli.app, name="supplies", rich_help_panel="物資供給 / Relief supplies")
 app.add_typer(sandbox.app, name="sandbox", rich_help_panel="サイト / Site")
 app.add_typer(deploy.app, name="deploy", rich_help_panel="サイト / Site")

@@ -12,14 +12,18 @@ import hmac
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from failover.alerts.announce import PrimaryTenants, announce
 from failover.alerts.intake import ingest
 from failover.alerts.settings import EvacuationSettings
 from failover.alerts.trigger import EvacuationTrigger
+from yui.db.database import Database
 from yui.errors import Forbidden, InvalidInput, NotAuthenticated, YuiError
 from yui.hazard_alerts import MAX_ALERT_BYTES, AlertError, parse_alert
 from yui.topology import SiteSpec
@@ -55,6 +59,11 @@ class AlertIntake:
     trigger: Callable[[], EvacuationTrigger] | None
     #: a site set aside for drills acts on Exercise/Test alerts without ?drill=true
     drill_mode: bool = False
+    #: the site's database and the tenants it is the primary of: each of them is told of
+    #: the alert (`HazardAlertReceived`); None: the alert goes to evacuation only
+    database: Database | None = None
+    primaries: PrimaryTenants | None = None
+    site: str = ""
 
 
 _bearer = HTTPBearer(auto_error=False, description="警報受信トークン / alert intake token")
@@ -121,6 +130,15 @@ def build_router(intake: AlertIntake) -> APIRouter:
             alert = parse_alert(data)
         except AlertError as error:
             raise InvalidInput(str(error)) from None
+        # The tenants first: their writes happen at this primary before any evacuation
+        # moves it away (a planned move carries them along).
+        told = None
+        database, primaries = intake.database, intake.primaries
+        if not dry_run and database is not None and primaries is not None:
+            received = datetime.now(UTC)
+            told = await run_in_threadpool(
+                lambda: announce(alert, database, primaries(), site=intake.site, now=received)
+            )
         outcome = await ingest(
             alert,
             intake.sites,
@@ -136,6 +154,8 @@ def build_router(intake: AlertIntake) -> APIRouter:
             outcome.decision.action,
             extra={"sites": list(outcome.decision.sites), "executed": outcome.executed is not None},
         )
-        return outcome.to_json()
+        answer = outcome.to_json()
+        answer["tenants"] = told.to_json() if told is not None else None
+        return answer
 
     return router

@@ -5,7 +5,8 @@
 - auditor (監査): reads campaigns, reports and the views; writes nothing;
 - shelter (避難所): sees the campaigns and records reports of the people it meets
   (never believed_dead), for residents the registry shows to non-staff only;
-- admin and depot: nothing here.
+- admin (管理者): sets which alerts open a campaign (the alert rules), nothing else here;
+- depot: nothing here.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ StaffReader = Annotated[Principal, Depends(require(Role.STAFF, Role.AUDITOR))]
 StaffWriter = Annotated[Principal, Depends(require(Role.STAFF))]
 CampaignReader = Annotated[Principal, Depends(require(Role.STAFF, Role.AUDITOR, Role.SHELTER))]
 Reporter = Annotated[Principal, Depends(require(Role.STAFF, Role.SHELTER))]
+#: the alert rules: staff and auditors read them, the municipality's admin sets them
+RulesReader = Annotated[Principal, Depends(require(Role.ADMIN, Role.STAFF, Role.AUDITOR))]
+RulesWriter = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
 def audience_of(principal: Principal) -> Audience:

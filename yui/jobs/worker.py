@@ -55,6 +55,9 @@ class Schedule:
     kind: str
     every_seconds: float
     params: dict[str, Any] = field(default_factory=dict)
+    #: asked (with the site's database and the tenant) before a job is made: None makes
+    #: one every period; a predicate makes one only when there is work (no idle rows)
+    when: Callable[[Database, str], bool] | None = None
 
 
 @dataclass
@@ -201,6 +204,8 @@ def create_scheduled(runtime: Runtime, tenant: str) -> list[uuid.UUID]:
     now = datetime.now(UTC)
     made = []
     for schedule in runtime.schedules:
+        if schedule.when is not None and not schedule.when(runtime.db, tenant):
+            continue
         if schedule.every_seconds > 0 and _due(runtime, tenant, schedule, now):
             with runtime.db.unit_of_work(tenant) as uow:
                 job = service.enqueue(uow, tenant, schedule.kind, schedule.params)

@@ -6,9 +6,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
-from safety_check.access import CampaignReader, StaffWriter
-from safety_check.campaigns import service
-from safety_check.campaigns.schemas import CampaignIn, CampaignOut, campaign_out
+from safety_check.access import CampaignReader, RulesReader, RulesWriter, StaffWriter
+from safety_check.campaigns import alerts, service
+from safety_check.campaigns.schemas import (
+    AlertRulesIn,
+    AlertRulesOut,
+    CampaignIn,
+    CampaignOut,
+    campaign_out,
+    rules_out,
+)
 from yui.http.deps import UoW
 
 router = APIRouter(tags=["safety confirmation"])
@@ -35,14 +42,17 @@ def open_campaign(body: CampaignIn, uow: UoW, principal: StaffWriter) -> Campaig
     summary="安否確認の一覧（新しい順） / campaigns, newest first",
 )
 def list_campaigns(uow: UoW, principal: CampaignReader) -> list[CampaignOut]:
-    return [campaign_out(campaign) for campaign in service.listed(uow.session)]
+    campaigns = service.listed(uow.session)
+    notices = service.notices_of(uow.session, [campaign.id for campaign in campaigns])
+    return [campaign_out(campaign, notices[campaign.id]) for campaign in campaigns]
 
 
 @router.get(
     "/safety/campaigns/{campaign_id}", response_model=CampaignOut, summary="安否確認 / a campaign"
 )
 def read_campaign(campaign_id: CampaignId, uow: UoW, principal: CampaignReader) -> CampaignOut:
-    return campaign_out(service.get(uow.session, campaign_id))
+    campaign = service.get(uow.session, campaign_id)
+    return campaign_out(campaign, service.notices_of(uow.session, [campaign.id])[campaign.id])
 
 
 @router.post(
@@ -54,6 +64,51 @@ def close_campaign(campaign_id: CampaignId, uow: UoW, principal: StaffWriter) ->
     campaign = service.close(uow.session, campaign_id, actor=principal.username)
     uow.commit()
     return campaign_out(campaign)
+
+
+@router.post(
+    "/safety/campaigns/{campaign_id}/send-now",
+    response_model=CampaignOut,
+    summary="保留を終えて直ちに開く / end the hold and open now",
+    responses={409: {"description": "保留中ではない / not held"}},
+)
+def send_now(campaign_id: CampaignId, uow: UoW, principal: StaffWriter) -> CampaignOut:
+    campaign = service.send_now(uow.session, campaign_id, actor=principal.username)
+    uow.commit()
+    return campaign_out(campaign)
+
+
+@router.post(
+    "/safety/campaigns/{campaign_id}/cancel",
+    response_model=CampaignOut,
+    summary="保留中の安否確認を取り消す（誤報） / cancel a held campaign (a false alarm)",
+    responses={409: {"description": "保留中ではない / not held"}},
+)
+def cancel_campaign(campaign_id: CampaignId, uow: UoW, principal: StaffWriter) -> CampaignOut:
+    campaign = service.cancel(uow.session, campaign_id, actor=principal.username)
+    uow.commit()
+    return campaign_out(campaign)
+
+
+@router.get(
+    "/safety/alert-rules",
+    response_model=AlertRulesOut,
+    summary="警報で安否確認を開始する条件 / which alerts open a campaign",
+)
+def read_rules(uow: UoW, principal: RulesReader) -> AlertRulesOut:
+    return rules_out(alerts.rules_of(uow.session, uow.tenant or ""))
+
+
+@router.put(
+    "/safety/alert-rules",
+    response_model=AlertRulesOut,
+    summary="警報で安否確認を開始する条件を設定（管理者） / set which alerts open a campaign "
+    "(admin)",
+)
+def write_rules(body: AlertRulesIn, uow: UoW, principal: RulesWriter) -> AlertRulesOut:
+    rules = alerts.save_rules(uow.session, uow.tenant or "", body, actor=principal.username)
+    uow.commit()
+    return rules_out(rules)
 
 
 @router.delete(

@@ -1,19 +1,34 @@
-"""Opening, closing and purging campaigns: plain functions over the unit of work's session."""
+"""Opening, closing and purging campaigns, and the false-alarm hold: plain functions over
+the unit of work's session.
+
+A campaign becomes open in one place, `release` (staff opened it, staff sent it at once,
+or its hold ended): what starts when a campaign opens (the fan-out) starts there.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from safety_check.campaigns.models import Campaign, CampaignKind
-from safety_check.campaigns.schemas import CampaignIn
+from safety_check.campaigns.models import (
+    Campaign,
+    CampaignAlert,
+    CampaignKind,
+    CampaignOrigin,
+    CampaignState,
+)
 from safety_check.reports import current
-from safety_check.reports.models import Report
 from safety_check.subscriptions.models import end_with_campaign
+from safety_check.reports.models import Report
 from yui.audit import service as audit
 from yui.errors import Conflict, NotFound
+
+if TYPE_CHECKING:
+    from safety_check.campaigns.schemas import CampaignIn
 
 
 def now() -> datetime:
@@ -32,8 +47,64 @@ def listed(session: Session) -> list[Campaign]:
     return list(session.execute(select(Campaign).order_by(Campaign.opened_at.desc())).scalars())
 
 
+#: who released a campaign whose hold ended (released_by)
+HOLD = "hold"
+
+
+def state_of(campaign: Campaign, at: datetime | None = None) -> CampaignState:
+    """The state as of ``at``: a pending campaign whose hold has ended is open, whether or
+    not the release job has recorded it yet (a reader, even at a replica, sees the truth)."""
+    state = CampaignState(campaign.state)
+    if (
+        state is CampaignState.PENDING
+        and campaign.hold_until is not None
+        and campaign.hold_until <= (at or now())
+    ):
+        return CampaignState.OPEN
+    return state
+
+
+def notices_of(session: Session, campaign_ids: Iterable[str]) -> dict[str, list[CampaignAlert]]:
+    """The alerts of each campaign (what staff are told), oldest first."""
+    wanted = list(campaign_ids)
+    found: dict[str, list[CampaignAlert]] = {campaign_id: [] for campaign_id in wanted}
+    if not wanted:
+        return found
+    rows = session.execute(
+        select(CampaignAlert)
+        .where(CampaignAlert.campaign_id.in_(wanted))
+        .order_by(CampaignAlert.received_at, CampaignAlert.id)
+    ).scalars()
+    for row in rows:
+        found[row.campaign_id].append(row)
+    return found
+
+
+def release(session: Session, campaign: Campaign, *, at: datetime, by: str) -> None:
+    """The campaign is open from ``at``: people may be reached from now on."""
+    campaign.state, campaign.released_at, campaign.released_by = CampaignState.OPEN, at, by
+    audit.record(
+        session,
+        actor=by if by != HOLD else "system:hold",
+        action="safety.campaign_release",
+        subject_type="safety_campaign",
+        subject_id=campaign.id,
+        detail={"by": by, "at": at.isoformat()},
+    )
+
+
 def open_campaign(session: Session, body: CampaignIn, *, actor: str) -> Campaign:
-    campaign = Campaign(title=body.title, kind=body.kind, opened_at=now(), opened_by=actor)
+    opened = now()
+    campaign = Campaign(
+        title=body.title,
+        kind=body.kind,
+        opened_at=opened,
+        opened_by=actor,
+        state=CampaignState.OPEN,
+        origin=CampaignOrigin.STAFF,
+        released_at=opened,
+        released_by=actor,
+    )
     session.add(campaign)
     session.flush()
     audit.record(
@@ -53,6 +124,7 @@ def close(session: Session, campaign_id: str, *, actor: str) -> Campaign:
         raise Conflict("この安否確認は終了しています / the campaign is already closed")
     campaign.closed_at, campaign.closed_by = now(), actor
     end_with_campaign(session, campaign.id)  # subscriptions end with the campaign
+    campaign.state = CampaignState.CLOSED
     audit.record(
         session,
         actor=actor,
@@ -61,6 +133,62 @@ def close(session: Session, campaign_id: str, *, actor: str) -> Campaign:
         subject_id=campaign.id,
     )
     return campaign
+
+
+def _pending(campaign: Campaign, at: datetime) -> None:
+    state = state_of(campaign, at)
+    if state is not CampaignState.PENDING:
+        raise Conflict(
+            f"この安否確認は保留中ではありません（{state.value}） / the campaign is not held "
+            f"(it is {state.value})"
+        )
+
+
+def send_now(session: Session, campaign_id: str, *, actor: str) -> Campaign:
+    """End the hold at once: staff judged the alert real."""
+    campaign = get(session, campaign_id)
+    at = now()
+    _pending(campaign, at)
+    release(session, campaign, at=at, by=actor)
+    return campaign
+
+
+def cancel(session: Session, campaign_id: str, *, actor: str) -> Campaign:
+    """A false alarm: the held campaign ends before anyone was reached."""
+    campaign = get(session, campaign_id)
+    at = now()
+    _pending(campaign, at)
+    campaign.state = CampaignState.CANCELLED
+    campaign.closed_at, campaign.closed_by = at, actor
+    audit.record(
+        session,
+        actor=actor,
+        action="safety.campaign_cancel",
+        subject_type="safety_campaign",
+        subject_id=campaign.id,
+    )
+    return campaign
+
+
+def held_until_due(session: Session, at: datetime) -> list[Campaign]:
+    return list(
+        session.execute(
+            select(Campaign)
+            .where(Campaign.state == CampaignState.PENDING, Campaign.hold_until <= at)
+            .order_by(Campaign.hold_until)
+        ).scalars()
+    )
+
+
+def release_due(session: Session, at: datetime | None = None) -> list[Campaign]:
+    """Open every campaign whose hold has ended (the periodic job at the primary). The end
+    is the stored ``hold_until``, so a restart or a failover in the hold changes nothing:
+    whichever site is the primary when it has passed opens the campaign, once."""
+    released = held_until_due(session, at or now())
+    for campaign in released:
+        if campaign.hold_until is not None:
+            release(session, campaign, at=campaign.hold_until, by=HOLD)
+    return released
 
 
 def purge_drill(session: Session, campaign_id: str, *, actor: str) -> int:
@@ -77,6 +205,8 @@ def purge_drill(session: Session, campaign_id: str, *, actor: str) -> int:
     current.purge(session, campaign.id)
     for report in reports:
         session.delete(report)
+    for notice in notices_of(session, [campaign.id])[campaign.id]:
+        session.delete(notice)
     session.flush()
     session.delete(campaign)
     audit.record(

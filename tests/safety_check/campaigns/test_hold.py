@@ -1,0 +1,159 @@
+"""The false-alarm hold: a stored deadline (not a timer in memory) that the primary's job
+dispatcher finds after a restart; staff send at once or cancel; who may. One test: each
+pays the office's migration and sign-ins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from assembly.site import job_kinds, job_schedules
+from failover.alerts.announce import announce
+from safety_check.campaigns import jobs as hold_jobs
+from safety_check.campaigns.models import Campaign
+from tests.residents.conftest import log_entries
+from tests.safety_check.campaigns.cap import QUAKE_AREA, cap_alert, minutes_ago
+from tests.safety_check.conftest import Office, audit_actions, report, report_payload
+from yui.db.database import Database
+from yui.hazard_alerts import parse_alert
+from yui.jobs import service as jobs
+from yui.jobs.runner import run_job
+from yui.jobs.worker import Runtime, create_scheduled
+from yui.settings import Settings
+
+#: areas apart, so that one alert's campaign is not the series of another's
+AREAS = ("221", "222", "223")
+
+
+def _rules(office: Office) -> None:
+    rules = {"quake_area_codes": list(AREAS)}
+    answer = office.client.put(f"{office.api}/safety/alert-rules", json=rules, headers=office.admin)
+    assert answer.status_code == 200, answer.text
+
+
+def _held(office: Office, identifier: str, area: str, *, received: datetime) -> dict[str, Any]:
+    """A campaign an alert opened, as if the alert had come in at ``received``."""
+    codes = ((QUAKE_AREA, area),)
+    alert = parse_alert(cap_alert(identifier, codes=codes, sent=received - timedelta(minutes=1)))
+    told = announce(alert, office.db, [office.code], site="test-site", now=received)
+    assert told.told == (office.code,), told
+    found = [
+        c
+        for c in office.client.get(f"{office.api}/safety/campaigns", headers=office.staff).json()
+        if c["notices"] and c["notices"][0]["alert_identifier"] == identifier
+    ]
+    assert len(found) == 1
+    campaign: dict[str, Any] = found[0]
+    return campaign
+
+
+def _stored(db: Database, tenant: str, campaign_id: str) -> Campaign:
+    with db.unit_of_work(tenant, read_only=True) as uow:
+        campaign = uow.session.execute(
+            select(Campaign).where(Campaign.id == campaign_id)
+        ).scalar_one()
+        return campaign
+
+
+def test_the_hold_ends_by_its_stored_deadline_and_staff_send_or_cancel(
+    office: Office, settings: Settings, database_url: str
+) -> None:
+    # the alert came in 11 minutes ago: its 10-minute hold ended a minute ago
+    _rules(office)
+    received = minutes_ago(11)
+    campaign = _held(office, "quake-restart", AREAS[0], received=received)
+    hold_until = received + timedelta(minutes=10)
+    # read: the hold has ended, so it is open (even before the job records it)
+    assert campaign["state"] == "open"
+    assert datetime.fromisoformat(campaign["released_at"]) == hold_until
+    assert _stored(office.db, office.code, campaign["id"]).state == "pending"
+    # the deadline is in the campaign's row, so it is in the change log that replicates
+    logged = [
+        e for e in log_entries(office.db, office.code) if e.table_name == Campaign.__tablename__
+    ]
+    assert any(e.row and e.row.get("hold_until") for e in logged)
+
+    # a restart: a new process with a new engine finds the deadline in the database
+    office.db.engine.dispose()
+    restarted = Database(database_url)
+    try:
+        runtime = Runtime(
+            site="test-site",
+            db=restarted,
+            kinds=job_kinds(settings),
+            primaries=lambda: {office.code},
+            redis_url="redis://unused",
+            schedules=job_schedules(settings),
+        )
+        assert hold_jobs.holds_due(restarted, office.code)
+        [job_id] = create_scheduled(runtime, office.code)
+        outcome = run_job(restarted, runtime.kinds, office.code, job_id, site="test-site")
+        assert outcome.state == "done"
+        stored = _stored(restarted, office.code, campaign["id"])
+        assert stored.state == "open" and stored.released_at == hold_until
+        assert stored.released_by == "hold"
+        # nothing more to release: no further job rows (the dispatcher runs every few seconds)
+        assert not hold_jobs.holds_due(restarted, office.code)
+        assert create_scheduled(runtime, office.code) == []
+        with restarted.unit_of_work(office.code, read_only=True) as uow:
+            made = jobs.list_jobs(uow, limit=100)
+            assert [job.kind for job in made] == [hold_jobs.KIND]
+    finally:
+        restarted.dispose()
+    assert "safety.campaign_release" in audit_actions(office)
+
+    # a campaign still in its hold is not released by the job
+    now = datetime.now(UTC)
+    waiting = _held(office, "quake-waiting", AREAS[1], received=now)
+    assert waiting["state"] == "pending"
+    assert not hold_jobs.holds_due(office.db, office.code)
+
+    # staff send at once, or cancel (a false alarm); who may
+    url = f"{office.api}/safety/campaigns"
+    sending = waiting
+    cancelling = _held(office, "quake-cancel", AREAS[2], received=now)
+    for campaign in (sending, cancelling):
+        for action in ("send-now", "cancel"):
+            for headers in (office.admin, office.auditor, office.shelter):
+                answer = office.client.post(f"{url}/{campaign['id']}/{action}", headers=headers)
+                assert answer.status_code == 403, (action, headers)
+            assert office.client.post(f"{url}/{campaign['id']}/{action}").status_code == 401
+    assert (
+        office.client.post(
+            f"{url}/{'0' * 8}-0000-4000-8000-{'0' * 12}/send-now", headers=office.staff
+        ).status_code
+        == 404
+    )
+    assert office.client.post(f"{url}/not-an-id/cancel", headers=office.staff).status_code == 422
+
+    sent = office.client.post(f"{url}/{sending['id']}/send-now", headers=office.staff)
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["state"] == "open" and sent.json()["released_by"] == "staff1"
+    for action in ("send-now", "cancel"):  # no longer held
+        again = office.client.post(f"{url}/{sending['id']}/{action}", headers=office.staff)
+        assert (
+            again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
+        )
+
+    cancelled = office.client.post(f"{url}/{cancelling['id']}/cancel", headers=office.staff)
+    assert cancelled.status_code == 200
+    body = cancelled.json()
+    assert body["state"] == "cancelled" and body["open"] is False and body["closed_by"] == "staff1"
+    assert (
+        office.client.post(f"{url}/{cancelling['id']}/send-now", headers=office.staff).status_code
+        == 409
+    )
+    # a cancelled campaign takes no report of a later time; the sent one does
+    resident = office.register()
+    assert report(office, cancelling["id"], report_payload(resident["id"])).status_code == 422
+    assert report(office, sending["id"], report_payload(resident["id"])).status_code == 201
+    actions = audit_actions(office)
+    assert "safety.campaign_cancel" in actions and "safety.campaign_release" in actions
+    # a staff-opened campaign is open at once, so there is nothing to send or cancel
+    opened = office.client.post(url, json={"title": "地震"}, headers=office.staff).json()
+    assert opened["state"] == "open" and opened["released_by"] == "staff1"
+    assert (
+        office.client.post(f"{url}/{opened['id']}/cancel", headers=office.staff).status_code == 409
+    )
