@@ -26,6 +26,7 @@ def mount_console(
     from console.staff.platform import router as platform_router
     from console.staff.residents import router as residents_router
     from console.staff.routes import router as staff_router
+    from console.staff.safety import router as safety_router
     from console.staff.signin import SignInNeeded
 
     kit = ConsoleKit(site=site, signing_key=signing_key)
@@ -36,7 +37,7 @@ def mount_console(
     for name, folder in kit.static_folders.items():
         app.mount(f"{STATIC_PREFIX}/{name}", StaticFiles(directory=folder), name=f"static-{name}")
     app.include_router(common_router)
-    for router in (staff_router, residents_router, imports_router, platform_router):
+    for router in (staff_router, residents_router, imports_router, platform_router, safety_router):
         app.include_router(router)
 
     @app.get(CONSOLE_PREFIX, include_in_schema=False)

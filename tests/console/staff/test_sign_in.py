@@ -51,6 +51,20 @@ def test_sign_in_and_see_the_dashboard(node: ConsoleNode, page: Any) -> None:
     assert "回答 0.0%" in page.get_by_test_id("response-rates").inner_text()
     screenshot(page, "dashboard")
     assert_accessible(page)
+    # the door-to-door visit list of the first district with unconfirmed residents, to print
+    district = page.get_by_label("未確認者のいる町字")
+    town = district.locator("option").first.get_attribute("value")
+    page.get_by_role("button", name="訪問リスト").click()
+    page.wait_for_url(re.compile(r"/safety/[0-9a-f-]{36}/visits\?town="))
+    assert page.get_by_role("heading", level=1).inner_text() == f"戸別訪問リスト: {town}"
+    assert page.get_by_test_id("visits").locator("tbody tr").count() > 0
+    screenshot(page, "visits")
+    assert_accessible(page)
+    # the review queue: no report yet, so nothing disagrees
+    page.go_back()
+    page.get_by_role("link", name="報告の食い違いを確認する").click()
+    assert "いません" in page.get_by_test_id("review-empty").inner_text()
+    assert_accessible(page)
 
 
 def test_wrong_password_says_so_and_signs_nobody_in(node: ConsoleNode, page: Any) -> None:
