@@ -135,11 +135,16 @@ def job_schedules(settings: Settings) -> list[Schedule]:
     confirmation's false-alarm holds, only when one has passed."""
     from replication.backup.job import KIND as BACKUP
     from safety_check.campaigns import jobs as safety_jobs
+    from safety_check.outreach.service import REMINDERS, reminders_due
+    from safety_check.outreach.setup import reminder_check_seconds
     from yui.jobs.worker import Schedule
 
     schedules = [Schedule(safety_jobs.KIND, safety_jobs.EVERY_SECONDS, when=safety_jobs.holds_due)]
     if settings.backup_targets and settings.backup_interval_seconds > 0:
         schedules.append(Schedule(BACKUP, settings.backup_interval_seconds))
+    every = reminder_check_seconds()
+    if every > 0:  # safety confirmation's reminders to non-responders: a job only when due
+        schedules.append(Schedule(REMINDERS, every, when=reminders_due))
     return schedules
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from safety_check.channels.settings import OutreachSettings, senders
+from safety_check.channels.settings import OutreachSettings, channel_names, senders
 from safety_check.links.service import LinkMaker
 from safety_check.outreach.service import Outreach
 from yui.auth.tokens import SigningKeys
@@ -25,4 +25,6 @@ def outreach_from_settings(settings: Settings) -> Outreach | None:
 
 
 def reminder_check_seconds() -> float:
-    return OutreachSettings().reminder_check_seconds
+    """How often the worker looks for reminders due; 0 (or no channel here): never."""
+    config = OutreachSettings()
+    return config.reminder_check_seconds if channel_names(config) else 0.0

@@ -122,6 +122,8 @@ def test_fanout_interrupted_and_resumed_sends_each_resident_once(
         tap = {"id": str(uuid.uuid4()), "status": "safe", "reported_at": after_opening(campaign, 1)}
         assert office.client.post(f"{link.group(1)}/reports", json=tap).status_code == 201
 
+        # the worker's dispatcher makes a reminders job only once one is due
+        assert not outreach.reminders_due(office.db, office.code)
         # 60 minutes later the reminder goes to the 19 who have not answered
         later = campaigns.now() + timedelta(minutes=61)
         kinds = JobKinds()
