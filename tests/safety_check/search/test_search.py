@@ -17,7 +17,8 @@ from tests.safety_check.conftest import Office, open_campaign, report, report_pa
 from tests.support.factories import CHIYODA, sign_in, tenant, user
 from tests.support.servers import redis_server
 from yui.db.database import Database
-from yui.settings import load_settings
+from yui.http.gateway import Route
+from yui.settings import Settings, load_settings
 
 HANAKO = {"name": "佐藤 花子", "birth_date": "1980-05-06"}
 SECRET = {"family_name": "秘匿", "given_name": "花", "family_kana": "ヒトク", "given_kana": "ハナ"}
@@ -95,6 +96,7 @@ def test_a_citizen_finds_only_an_exact_match_and_only_its_status_and_time(
     assert "directory.identify" in {e["action"] for e in audit_entries(office)}
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_search_across_municipalities_and_bad_input(office: Office) -> None:
     tenant(office.db, CHIYODA, "千代田区")
     user(office.db, CHIYODA, "staff2", "staff")
@@ -139,6 +141,7 @@ def redis_url() -> Iterator[str]:
         yield url
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_the_limit_is_shared_by_the_sites_processes_and_not_the_clients_to_set(
     db: Database, tmp_path: Path, database_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -168,3 +171,40 @@ def test_the_limit_is_shared_by_the_sites_processes_and_not_the_clients_to_set(
         assert refused.headers["content-type"].startswith("application/problem+json")
         # the three searches asked Sendai as this client: asking it directly is no way out
         assert one.post("/api/v1/041009/safety/search", json=HANAKO).status_code == 429
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_municipality_held_here_as_a_replica_is_asked_at_its_primary(
+    office: Office, settings: Settings
+) -> None:
+    """The search across municipalities goes through the site's gateway: a tenant whose
+    copy this site holds as a replica is not read here (the search writes its audit entry
+    at the primary), and when its primary cannot be reached it is listed as unavailable."""
+    tenant(office.db, CHIYODA, "千代田区")
+    user(office.db, CHIYODA, "staff2", "staff")
+    chiyoda_staff = sign_in(office.client, CHIYODA, "staff2")
+    assert (
+        office.client.post(
+            f"/api/v1/{CHIYODA}/residents", json=resident_payload(), headers=chiyoda_staff
+        ).status_code
+        == 201
+    )
+    assert (
+        office.client.post(
+            f"/api/v1/{CHIYODA}/safety/campaigns",
+            json={"title": "地震", "kind": "live"},
+            headers=chiyoda_staff,
+        ).status_code
+        == 201
+    )
+
+    def route(code: str) -> Route | None:
+        if code == CHIYODA:  # a replica here; its primary elsewhere, unreachable now
+            return Route(primary="site-b", primary_url="http://127.0.0.1:9", has_local_copy=True)
+        return None  # Sendai: served here
+
+    with TestClient(create_app(settings, office.db, migrate=False, route_lookup=route)) as site:
+        answer = site.post("/safety/v1/search", json=HANAKO)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["found"] == [] and answer.json()["unavailable"] == [CHIYODA]
+    assert answer.json()["asked"] == 2
