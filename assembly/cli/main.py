@@ -14,6 +14,7 @@ from replication import cli as replication_cli
 from residents import cli as residents_cli
 from residents.directory.service import Directory
 from safety_check import cli as safety_cli
+from safety_check.pfif import cli as pfif_cli
 from supplies import cli as supplies_cli
 from yui.http.peer_certificates import PeerCertificateProtocol
 from yui.settings import Settings
@@ -34,6 +35,8 @@ app.add_typer(residents_cli.app, name="residents", rich_help_panel="住民記録
 app.add_typer(safety_cli.app, name="safety", rich_help_panel="安否確認 / Safety confirmation")
 # staff scripts read the registry through the kernel's port, as the site's API does
 safety_cli.wire_directory(Directory)
+safety_cli.app.add_typer(pfif_cli.app, name="pfif")  # yui safety pfif export|import
+pfif_cli.wire_directory(Directory)
 app.add_typer(supplies_cli.app, name="supplies", rich_help_panel="物資供給 / Relief supplies")
 app.add_typer(sandbox.app, name="sandbox", rich_help_panel="サイト / Site")
 app.add_typer(deploy.app, name="deploy", rich_help_panel="サイト / Site")

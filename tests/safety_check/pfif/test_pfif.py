@@ -11,9 +11,8 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from assembly.schema import SCHEMA_HISTORY
+from assembly.cli.main import app as yui
 from residents.directory.service import Directory
-from safety_check.pfif import cli as pfif_cli
 from safety_check.pfif.fields import PFIF_14
 from safety_check.pfif.models import PfifNote, PfifPerson, load_fields
 from safety_check.pfif.parse import parse
@@ -328,12 +327,11 @@ def test_the_command_line(
     tenant(db)
     monkeypatch.setenv("YUI_DATABASE_URL", database_url)
     monkeypatch.setenv("YUI_DATA_DIR", str(tmp_path))
-    pfif_cli.wire_directory(Directory)
     runner = CliRunner()
     sample = shared_fixtures_dir() / "pfif" / "test.pfif-1.4.xml"
 
     def run(*args: str) -> Any:
-        return runner.invoke(pfif_cli.app, list(args), obj=SCHEMA_HISTORY)
+        return runner.invoke(yui, ["safety", "pfif", *args])  # as the composition root mounts it
 
     done = run("import", "--tenant", SENDAI, str(sample), "--actor", "ops")
     assert done.exit_code == 0, done.output
