@@ -52,6 +52,8 @@ class ConsoleNode:
     url: str
     db: Database
     site: str
+    #: the sites' token key (the console's session and CSRF keys derive from it)
+    signing_key: bytes
     tenant: str = factories.SENDAI
     other_tenant: str = factories.CHIYODA
     extra: dict[str, Any] = field(default_factory=dict)
@@ -90,7 +92,12 @@ def console_node(**settings: Any) -> Iterator[ConsoleNode]:
         generate(db, factories.SENDAI, RESIDENTS, seed=1, actor="test")
         with serving(app) as url:
             # localhost: a secure context for the browser, so Secure cookies hold over http
-            yield ConsoleNode(url=url.replace("127.0.0.1", "localhost"), db=db, site=config.site)
+            yield ConsoleNode(
+                url=url.replace("127.0.0.1", "localhost"),
+                db=db,
+                site=config.site,
+                signing_key=config.signing_key(),
+            )
 
 
 @contextmanager
