@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
+from sqlalchemy.orm import Session
 
 from safety_check.access import CampaignReader, RulesReader, RulesWriter, StaffWriter
 from safety_check.campaigns import alerts, service
+from safety_check.campaigns.models import Campaign
 from safety_check.campaigns.schemas import (
     AlertRulesIn,
     AlertRulesOut,
@@ -19,6 +21,11 @@ from safety_check.campaigns.schemas import (
 from yui.http.deps import UoW
 
 router = APIRouter(tags=["safety confirmation"])
+
+
+def _with_notices(session: Session, campaign: Campaign) -> CampaignOut:
+    return campaign_out(campaign, service.notices_of(session, [campaign.id])[campaign.id])
+
 
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 CampaignId = Annotated[str, Path(pattern=UUID_PATTERN, description="安否確認ID / campaign id")]
@@ -32,8 +39,9 @@ CampaignId = Annotated[str, Path(pattern=UUID_PATTERN, description="安否確認
 )
 def open_campaign(body: CampaignIn, uow: UoW, principal: StaffWriter) -> CampaignOut:
     campaign = service.open_campaign(uow.session, body, actor=principal.username)
+    out = _with_notices(uow.session, campaign)  # read before the commit ends the transaction
     uow.commit()
-    return campaign_out(campaign)
+    return out
 
 
 @router.get(
@@ -51,8 +59,7 @@ def list_campaigns(uow: UoW, principal: CampaignReader) -> list[CampaignOut]:
     "/safety/campaigns/{campaign_id}", response_model=CampaignOut, summary="安否確認 / a campaign"
 )
 def read_campaign(campaign_id: CampaignId, uow: UoW, principal: CampaignReader) -> CampaignOut:
-    campaign = service.get(uow.session, campaign_id)
-    return campaign_out(campaign, service.notices_of(uow.session, [campaign.id])[campaign.id])
+    return _with_notices(uow.session, service.get(uow.session, campaign_id))
 
 
 @router.post(
@@ -62,8 +69,9 @@ def read_campaign(campaign_id: CampaignId, uow: UoW, principal: CampaignReader) 
 )
 def close_campaign(campaign_id: CampaignId, uow: UoW, principal: StaffWriter) -> CampaignOut:
     campaign = service.close(uow.session, campaign_id, actor=principal.username)
+    out = _with_notices(uow.session, campaign)  # read before the commit ends the transaction
     uow.commit()
-    return campaign_out(campaign)
+    return out
 
 
 @router.post(
@@ -74,8 +82,9 @@ def close_campaign(campaign_id: CampaignId, uow: UoW, principal: StaffWriter) ->
 )
 def send_now(campaign_id: CampaignId, uow: UoW, principal: StaffWriter) -> CampaignOut:
     campaign = service.send_now(uow.session, campaign_id, actor=principal.username)
+    out = _with_notices(uow.session, campaign)  # read before the commit ends the transaction
     uow.commit()
-    return campaign_out(campaign)
+    return out
 
 
 @router.post(
@@ -86,8 +95,9 @@ def send_now(campaign_id: CampaignId, uow: UoW, principal: StaffWriter) -> Campa
 )
 def cancel_campaign(campaign_id: CampaignId, uow: UoW, principal: StaffWriter) -> CampaignOut:
     campaign = service.cancel(uow.session, campaign_id, actor=principal.username)
+    out = _with_notices(uow.session, campaign)  # read before the commit ends the transaction
     uow.commit()
-    return campaign_out(campaign)
+    return out
 
 
 @router.get(

@@ -160,6 +160,7 @@ def cancel(session: Session, campaign_id: str, *, actor: str) -> Campaign:
     _pending(campaign, at)
     campaign.state = CampaignState.CANCELLED
     campaign.closed_at, campaign.closed_by = at, actor
+    end_with_campaign(session, campaign.id)  # as when closed
     audit.record(
         session,
         actor=actor,
