@@ -85,7 +85,8 @@ MAX_RECORD_ID = 255
 MAX_SHORT = 500
 MAX_LONG = 5000
 
-RECORD_ID = re.compile(r"^[A-Za-z0-9.-]+\.[A-Za-z0-9-]+/\S+$|^[A-Za-z0-9.-]+/\S+$")
+#: `domain/unique`: a domain name, a slash, then anything without spaces
+RECORD_ID = re.compile(r"^[A-Za-z0-9.-]+/\S+$")
 DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$")
 DATE_OF_BIRTH = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$")
 AGE = re.compile(r"^\d{1,3}(?:-\d{1,3})?$")
