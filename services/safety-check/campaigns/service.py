@@ -21,9 +21,10 @@ from safety_check.campaigns.models import (
     CampaignOrigin,
     CampaignState,
 )
+from safety_check.outreach.purge import purge_plan
 from safety_check.reports import current
-from safety_check.subscriptions.models import end_with_campaign
 from safety_check.reports.models import Report
+from safety_check.subscriptions.models import end_with_campaign
 from yui.audit import service as audit
 from yui.errors import Conflict, NotFound
 
@@ -204,6 +205,7 @@ def purge_drill(session: Session, campaign_id: str, *, actor: str) -> int:
         session.execute(select(Report).where(Report.campaign_id == campaign.id)).scalars()
     )
     current.purge(session, campaign.id)
+    purge_plan(session, campaign.id)  # the fan-out's plan: who was sent what, and where
     for report in reports:
         session.delete(report)
     for notice in notices_of(session, [campaign.id])[campaign.id]:

@@ -41,7 +41,7 @@ from yui.changelog.bulk_insert import insert_rows
 from yui.db.database import Database
 from yui.db.fencing import NotPrimary
 from yui.db.unit_of_work import UnitOfWork
-from yui.errors import Conflict, InvalidInput
+from yui.errors import Conflict, InvalidInput, NotFound
 from yui.jobs import service as jobs
 from yui.jobs.kinds import JobKind, Step, StepContext
 from yui.service_ports import Audience, ReachableResident, ResidentDirectory
@@ -336,7 +336,10 @@ def send_batch(outreach: Outreach, context: StepContext, batch: int) -> dict[str
     """Send one batch (an external step: it may run again, with the same keys)."""
     campaign_id, number = str(context.params["campaign_id"]), int(context.params["round"])
     with context.db.unit_of_work(context.tenant, read_only=True) as uow:
-        title = campaigns.get(uow.session, campaign_id).title
+        try:
+            title = campaigns.get(uow.session, campaign_id).title
+        except NotFound:  # a drill purged meanwhile: nothing left to send
+            return {"batch": batch, "sent": 0, "refused": 0, "refusals": [], "purged": True}
         rows = list(
             uow.session.execute(
                 select(OutreachMessage)

@@ -151,3 +151,17 @@ def test_fanout_interrupted_and_resumed_sends_each_resident_once(
     )
     # every message is keyed by its job step and resident
     assert all(str(m["Idempotency-Key"]).count(":") == 2 for m in _mails(folder))
+
+    # a drill's purge takes its plan (addresses included) with it
+    drill = open_campaign(office, kind="drill")
+    drill_path = f"{office.api}/safety/campaigns/{drill['id']}/outreach"
+    assert office.client.post(drill_path, headers=office.staff).status_code == 202
+    purged = office.client.delete(
+        f"{office.api}/safety/campaigns/{drill['id']}", headers=office.staff
+    )
+    assert purged.status_code == 204, purged.text
+    with office.db.unit_of_work(office.code, read_only=True) as uow:
+        left = uow.session.execute(
+            select(OutreachMessage).where(OutreachMessage.campaign_id == drill["id"])
+        ).first()
+    assert left is None
