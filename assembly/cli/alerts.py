@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from assembly.cli.common import console, fail
+from assembly.cli.common import console, errors, fail
 from failover.alerts import EvacuationSettings, EvacuationTrigger, intake
 from failover.alerts.announce import Announcement, announce
 from yui.hazard_alerts import MAX_ALERT_BYTES, Alert, AlertError, parse_alert
@@ -125,7 +125,17 @@ def ingest(
     at = now or datetime.now(UTC)
     if at.utcoffset() is None:
         at = at.replace(tzinfo=UTC)
-    told = _tell_tenants(alert, at) if tenants and not dry_run else None
+    told = None
+    if tenants and not dry_run:
+        try:
+            told = _tell_tenants(alert, at)
+        except typer.Exit:
+            raise
+        except Exception as error:  # the tenants' side never keeps an alert from evacuation
+            errors.print(
+                f"[yellow]自治体に伝えられませんでした / the tenants could not be told: {error}[/]",
+                highlight=False,
+            )
     outcome = asyncio.run(
         intake.ingest(
             alert,

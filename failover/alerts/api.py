@@ -136,9 +136,12 @@ def build_router(intake: AlertIntake) -> APIRouter:
         database, primaries = intake.database, intake.primaries
         if not dry_run and database is not None and primaries is not None:
             received = datetime.now(UTC)
-            told = await run_in_threadpool(
-                lambda: announce(alert, database, primaries(), site=intake.site, now=received)
-            )
+            try:
+                told = await run_in_threadpool(
+                    lambda: announce(alert, database, primaries(), site=intake.site, now=received)
+                )
+            except Exception:  # the tenants' side never keeps an alert from evacuation
+                log.exception("alert %s: the tenants could not be told", alert.identifier)
         outcome = await ingest(
             alert,
             intake.sites,
