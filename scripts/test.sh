@@ -60,8 +60,10 @@ run_pytest() {
     local rc=0
     # The whole-sandbox fault tests (marker `sandbox`) run in `make test-sandbox`: they
     # would take make test past its 20-minute budget on a 2-core machine.
+    # --durations=25: every log names the slowest tests (where make test's time goes).
     YUI_REQUIRE_SERVERS=1 YUI_REQUIRE_POSTGRES=1 \
-        "$ROOT/scripts/with-postgres.sh" python -m pytest -m "${YUI_TEST_MARKERS:-not sandbox}" "$@" || rc=$?
+        "$ROOT/scripts/with-postgres.sh" python -m pytest -m "${YUI_TEST_MARKERS:-not sandbox}" \
+        --durations=25 "$@" || rc=$?
     if ((rc == 5)); then
         echo "test: pytest collected no tests" >&2
     fi
