@@ -65,7 +65,7 @@ def test_a_link_reports_for_its_resident_once_and_refuses_bad_input(
     assert first.status_code == 201, first.text
     seen = history(office, campaign["id"], resident["id"])["current"]
     assert seen["status"] == "needs_help" and seen["reporter_kind"] == "resident"
-    assert seen["recorded_by"] == f"resident:{resident['id']}"
+    assert seen["recorded_by"] == f"resident:{resident['id']}" and seen["source"] == "one_tap"
     assert seen["note"] == "家族全員無事です"
 
     # a replayed request (the phone's outbox, or a captured request): the first result
