@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import Response
 
-from console.common.web import CONSOLE_PREFIX
+from console.common.web import CONSOLE_PREFIX, CsrfChecked
 from console.staff.signin import Staff
 
 router = APIRouter(prefix=CONSOLE_PREFIX + "/t/{tenant}", include_in_schema=False)
@@ -63,17 +63,97 @@ async def search(
 
 
 @router.get("/residents/{resident_id}")
-async def resident(staff: Staff, resident_id: Annotated[str, Path(pattern=UUID)]) -> Response:
+async def resident(
+    staff: Staff,
+    resident_id: Annotated[str, Path(pattern=UUID)],
+    recorded: Annotated[bool, Query()] = False,
+) -> Response:
+    return await _resident_page(staff, resident_id, notice="move.recorded" if recorded else "")
+
+
+async def _resident_page(
+    staff: Staff,
+    resident_id: str,
+    *,
+    notice: str = "",
+    move_error: str = "",
+    move_problems: list[str] | None = None,
+    move_form: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
     record = await staff.api("GET", f"/residents/{resident_id}")
     moves = await staff.api("GET", f"/residents/{resident_id}/moves") if record.ok else None
     return staff.page.render(
         "staff/resident.html",
-        status=record.status if not record.ok else 200,
+        status=record.status if not record.ok else status,
         section="residents",
         served=record.served,
         error=staff.page.localized(record.problem) if not record.ok else "",
         resident=record.body if record.ok else None,
         moves=moves.body if moves is not None and moves.ok else [],
+        notice=staff.page.t(notice) if notice else "",
+        move_error=move_error,
+        move_problems=move_problems or [],
+        move_form=move_form or {"kind": "relocation"},
+        can_record=staff.has_role("staff"),
+    )
+
+
+MOVE_KINDS = ("relocation", "move_out", "death")
+
+
+@router.post("/residents/{resident_id}/moves", dependencies=[CsrfChecked])
+async def record_move(
+    staff: Staff,
+    resident_id: Annotated[str, Path(pattern=UUID)],
+    kind: Annotated[str, Form(max_length=20)],
+    effective_on: Annotated[str, Form(max_length=10)],
+    version: Annotated[int, Form(ge=1)],
+    town_name: Annotated[str, Form(max_length=200)] = "",
+    block: Annotated[str, Form(max_length=100)] = "",
+    building: Annotated[str, Form(max_length=200)] = "",
+    other_address: Annotated[str, Form(max_length=500)] = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """A 転居, 転出 or 死亡 through the registry's API (it checks and audits it)."""
+    form = {
+        "kind": kind,
+        "effective_on": effective_on,
+        "town_name": town_name,
+        "block": block,
+        "building": building,
+        "other_address": other_address,
+        "note": note,
+    }
+    if kind not in MOVE_KINDS:
+        return await _resident_page(
+            staff, resident_id, move_error=staff.page.t("move.bad_kind"), move_form=form, status=422
+        )
+    body: dict[str, object] = {"kind": kind, "effective_on": effective_on, "version": version}
+    if kind == "relocation":
+        body["address"] = {"town_name": town_name, "block": block, "building": building}
+    if kind == "move_out" and other_address:
+        body["other_address"] = other_address
+    if note:
+        body["note"] = note
+    answer = await staff.api("POST", f"/residents/{resident_id}/moves", json=body)
+    if answer.ok:
+        return staff.page.redirect(
+            f"{CONSOLE_PREFIX}/t/{staff.tenant}/residents/{resident_id}?recorded=1"
+        )
+    problems = []
+    if isinstance(answer.body, dict):
+        problems = [
+            staff.page.localized(str(error.get("msg", "")).removeprefix("Value error, "))
+            for error in answer.body.get("errors") or []
+        ]
+    return await _resident_page(
+        staff,
+        resident_id,
+        move_error=staff.page.localized(answer.problem),
+        move_problems=problems,
+        move_form=form,
+        status=answer.status,
     )
 
 

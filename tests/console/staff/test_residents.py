@@ -177,3 +177,37 @@ def test_console_pages_refuse_a_form_without_its_csrf_token(node: ConsoleNode) -
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     cookie = page.headers["set-cookie"].lower()
     assert "secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_record_a_relocation_and_refuse_one_without_its_address(
+    node: ConsoleNode, signed_in: Any
+) -> None:
+    page = signed_in
+    with node.db.unit_of_work(node.tenant, read_only=True) as uow:
+        person = (
+            uow.session.execute(
+                select(Resident)
+                .where(Resident.dv_block.is_(False), Resident.status == "active")
+                .order_by(Resident.resident_no.desc())
+            )
+            .scalars()
+            .first()
+        )
+    page.goto(f"{node.url}/console/t/{node.tenant}/residents/{person.id}")
+    moves_before = page.get_by_test_id("moves").locator("tbody tr").count()
+    # a relocation without the new address: the registry refuses it, nothing is written
+    page.get_by_label("異動", exact=True).select_option("relocation")
+    page.get_by_label("異動日").fill("2026-11-30")
+    page.get_by_role("button", name="記録する").click()
+    assert "町字が空です" in page.get_by_test_id("move-form-error").inner_text()
+    assert page.get_by_test_id("moves").locator("tbody tr").count() == moves_before
+    assert_accessible(page)
+    page.get_by_label("異動日").fill("2026-11-30")
+    page.get_by_label("町字").fill("青葉区一番町一丁目")
+    page.get_by_label("番地").fill("2-3")
+    page.get_by_role("button", name="記録する").click()
+    assert "異動を記録しました" in page.get_by_test_id("notice").inner_text()
+    moves = page.get_by_test_id("moves").locator("tbody tr")
+    assert moves.count() == moves_before + 1
+    assert "青葉区一番町一丁目2-3" in page.get_by_test_id("moves").inner_text()
+    assert "転居" in page.get_by_test_id("moves").inner_text()
