@@ -22,6 +22,10 @@ from tests.safety_check.conftest import Office, audit_actions
 
 runner = CliRunner()
 
+# the CLI is a thin layer over the service functions the API tests run on both backends
+# (the make-test budget): SQLite only
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
 
 @pytest.fixture
 def cli(
