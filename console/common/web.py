@@ -107,6 +107,8 @@ class Page:
     kit: ConsoleKit
     session: Session
     language: str
+    #: the languages these pages offer (the switch shows them)
+    languages: tuple[str, ...] = STAFF_LANGUAGES
 
     def t(self, key: str, **values: Any) -> str:
         return self.kit.catalogue.text(self.language, key, **values)
@@ -127,6 +129,7 @@ class Page:
             page=self,
             t=self.t,
             lang=self.language,
+            languages=self.languages,
             csrf_field=CSRF_FIELD,
             csrf_token=self.kit.csrf.token(self.session.sid),
             session=self.session,
@@ -159,6 +162,7 @@ def page_for(languages: tuple[str, ...], *, follow_browser: bool = False) -> Cal
             kit,
             session,
             choose_language(request, languages, follow_browser=follow_browser),
+            languages,
         )
 
     return dependency
