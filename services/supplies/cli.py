@@ -28,6 +28,7 @@ from supplies.access import Reach
 from supplies.catalogue import service as catalogue
 from supplies.evacuees import service as evacuees
 from supplies.places import service as places
+from supplies.requests import cli as requests_cli
 from supplies.stock import service as stock
 from supplies.stock.models import AdjustmentReason
 from supplies.stock.schemas import (
@@ -334,3 +335,7 @@ def check(ctx: typer.Context, tenant: TenantOption) -> None:
     if mismatches:
         raise _fail(f"{len(mismatches)} 件の不一致 / balances differ from the ledger", 1)
     console.print(f"[green]一致 / ok[/]: {count} 残高 / balances")
+
+
+# requests, the allocation suggestion and EDXL-RM between municipalities: `yui supplies requests …`
+app.add_typer(requests_cli.app, name="requests")

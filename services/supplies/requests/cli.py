@@ -1,4 +1,4 @@
-"""`yui supply-requests …`: requests, the allocation suggestion and EDXL-RM from a shell.
+"""`yui supplies requests …`: requests, the allocation suggestion and EDXL-RM from a shell.
 
 The CLI acts as the municipality's staff on the site it runs on (an operator with the
 site's database, writing at the tenant's primary): every change is audited under
