@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import text
 
 from yui.changelog.models import LogHead
 from yui.db.database import Database
@@ -120,12 +120,17 @@ def run_job(
             return _failed(db, tenant, job_id, number, error, kind.max_attempts, site, ran)
 
 
+#: the fence reads the epoch before every external effect (a fan-out: every message), so
+#: a plain statement: half the cost of building the ORM select each time
+_EPOCH = text(
+    f"SELECT epoch FROM {LogHead.__tablename__} WHERE tenant_id = :tenant"  # noqa: S608 (ours)
+)
+
+
 def _write_epoch(db: Database, tenant: str) -> int:
     with db.engine.connect() as connection:
-        row = connection.execute(
-            select(LogHead.epoch).where(LogHead.tenant_id == tenant)
-        ).one_or_none()
-    return int(row[0]) if row else 0
+        epoch = connection.execute(_EPOCH, {"tenant": tenant}).scalar_one_or_none()
+    return int(epoch) if epoch is not None else 0
 
 
 def _fence(

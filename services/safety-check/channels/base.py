@@ -136,18 +136,24 @@ class RateLimit:
 def with_retries(attempts: int, first_wait: float, call: Callable[[], T]) -> T:
     """``call`` again on `Transient` (exponential waits from ``first_wait``, at most
     ``attempts`` tries); after the last, `ChannelUnavailable`."""
-    try:
-        for attempt in Retrying(
-            stop=stop_after_attempt(attempts),
-            wait=wait_exponential(multiplier=first_wait, max=30),
-            retry=retry_if_exception_type(Transient),
-            reraise=True,
-        ):
-            with attempt:
-                return call()
+    try:  # the first try without tenacity's machinery, which costs as much as a send
+        return call()
     except Transient as error:
-        raise ChannelUnavailable(
-            f"{attempts} 回試しましたが送信できません / not sent after {attempts} attempts: "
-            f"{error.detail}"
-        ) from error
-    raise AssertionError("unreachable")  # pragma: no cover
+        failure = error
+    try:
+        if attempts > 1:
+            time.sleep(first_wait)
+            for attempt in Retrying(
+                stop=stop_after_attempt(attempts - 1),
+                wait=wait_exponential(multiplier=first_wait * 2, max=30),
+                retry=retry_if_exception_type(Transient),
+                reraise=True,
+            ):
+                with attempt:
+                    return call()
+    except Transient as error:
+        failure = error
+    raise ChannelUnavailable(
+        f"{attempts} 回試しましたが送信できません / not sent after {attempts} attempts: "
+        f"{failure.detail}"
+    ) from failure
