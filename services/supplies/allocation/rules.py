@@ -357,6 +357,8 @@ class _Wording:
         self, rule: Rule, stock: int, demand: int, vulnerable: int, depots: Mapping[str, Depot]
     ) -> None:
         self.depots = depots
+        self._labels: dict[tuple[str, float | None], str] = {}
+        self._dates: dict[date | None, str] = {}
         if rule == Rule.FULL:
             self.ja, self.en = "在庫が足りるため全量", "enough stock: in full"
         elif rule == Rule.NO_STOCK:
@@ -394,8 +396,16 @@ class _Wording:
         )
 
     def _source(self, pick: Pick) -> str:
-        depot = self.depots.get(pick.depot_id)
-        name = depot.name if depot is not None else pick.depot_id
-        where = "" if pick.distance_km is None else f" {pick.distance_km:.1f} km"
-        expires = "" if pick.expires is None else f" ~{pick.expires.isoformat()}"
-        return f"{name}{where}: {pick.quantity}{expires}"
+        # one label per depot and distance, one text per expiry date: the same few
+        # depots and dates recur on thousands of lines
+        label = self._labels.get((pick.depot_id, pick.distance_km))
+        if label is None:
+            depot = self.depots.get(pick.depot_id)
+            name = depot.name if depot is not None else pick.depot_id
+            where = "" if pick.distance_km is None else f" {pick.distance_km:.1f} km"
+            label = self._labels[(pick.depot_id, pick.distance_km)] = f"{name}{where}: "
+        expires = self._dates.get(pick.expires)
+        if expires is None:
+            expires = "" if pick.expires is None else f" ~{pick.expires.isoformat()}"
+            self._dates[pick.expires] = expires
+        return f"{label}{pick.quantity}{expires}"
