@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from safety_check.campaigns import service as campaigns
+from safety_check.campaigns.alerts import JST
 from safety_check.campaigns.models import CampaignKind
 from safety_check.campaigns.schemas import CampaignIn, CampaignOut, campaign_out
 from safety_check.reports import service as reports
@@ -120,15 +121,17 @@ def _print_campaigns(found: list[CampaignOut], as_json: bool) -> None:
         for campaign in found:
             print(campaign.model_dump_json())
         return
-    table = Table("id", "題名 / title", "kind", "state", "opened", "hold until", "notices")
+    # staff read Japan's time, as the notices say it
+    table = Table("id", "題名 / title", "kind", "state", "opened (JST)", "hold until", "notices")
     for campaign in found:
+        hold = campaign.hold_until.astimezone(JST) if campaign.hold_until else None
         table.add_row(
             campaign.id,
             campaign.title,
             campaign.kind.value,
             campaign.state.value,
-            f"{campaign.opened_at:%Y-%m-%d %H:%M}",
-            f"{campaign.hold_until:%H:%M:%S}" if campaign.hold_until else "",
+            f"{campaign.opened_at.astimezone(JST):%Y-%m-%d %H:%M}",
+            f"{hold:%H:%M:%S}" if hold else "",
             str(len(campaign.notices)),
         )
     console.print(table)
@@ -179,8 +182,8 @@ def _change(
     wanted = _campaign_id(campaign_id)
     with _database(ctx, tenant) as db, db.unit_of_work(tenant) as uow:
         campaign = change(uow.session, wanted, actor=_actor(actor))
+        out = campaign_out(campaign, campaigns.notices_of(uow.session, [wanted])[wanted])
         uow.commit()
-        out = campaign_out(campaign)
     _print_campaigns([out], as_json)
 
 
