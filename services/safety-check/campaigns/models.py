@@ -13,7 +13,7 @@ notices staff see, and the record that makes a repeated alert change nothing.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
@@ -130,3 +130,20 @@ class AlertRules(TenantScoped, Base):
     drills_from_exercises: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     updated_by: Mapped[str] = mapped_column(String(100), nullable=False)
+
+
+#: who released a campaign whose false-alarm hold ran out (no person did)
+HOLD = "hold"
+
+
+def state_of(campaign: Campaign, at: datetime | None = None) -> CampaignState:
+    """The state as of ``at``: a pending campaign whose hold has ended is open, whether or
+    not the release job has recorded it yet (a reader, even at a replica, sees the truth)."""
+    state = CampaignState(campaign.state)
+    if (
+        state is CampaignState.PENDING
+        and campaign.hold_until is not None
+        and campaign.hold_until <= (at or datetime.now(UTC))
+    ):
+        return CampaignState.OPEN
+    return state

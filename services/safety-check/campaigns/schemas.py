@@ -8,13 +8,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from safety_check.campaigns import service
 from safety_check.campaigns.models import (
+    HOLD,
     Campaign,
     CampaignAlert,
     CampaignKind,
     CampaignOrigin,
     CampaignState,
+    state_of,
 )
 from safety_check.campaigns.rules import Rules, intensity_code, intensity_name
 from yui.db.types import UtcDateTime
@@ -83,11 +84,11 @@ def notice_out(row: CampaignAlert) -> NoticeOut:
 def campaign_out(
     campaign: Campaign, notices: Sequence[CampaignAlert] = (), at: datetime | None = None
 ) -> CampaignOut:
-    state = service.state_of(campaign, at)
+    state = state_of(campaign, at)
     released_at, released_by = campaign.released_at, campaign.released_by
     if released_at is None and state is CampaignState.OPEN and campaign.hold_until is not None:
         # the hold has ended; the release job has not recorded it yet
-        released_at, released_by = campaign.hold_until, service.HOLD
+        released_at, released_by = campaign.hold_until, HOLD
     return CampaignOut(
         id=campaign.id,
         title=campaign.title,

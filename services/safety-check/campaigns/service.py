@@ -15,11 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from safety_check.campaigns.models import (
+    HOLD,
     Campaign,
     CampaignAlert,
     CampaignKind,
     CampaignOrigin,
     CampaignState,
+    state_of,
 )
 from safety_check.outreach.purge import purge_plan
 from safety_check.reports import current
@@ -49,22 +51,6 @@ def listed(session: Session) -> list[Campaign]:
 
 
 #: who released a campaign whose hold ended (released_by)
-HOLD = "hold"
-
-
-def state_of(campaign: Campaign, at: datetime | None = None) -> CampaignState:
-    """The state as of ``at``: a pending campaign whose hold has ended is open, whether or
-    not the release job has recorded it yet (a reader, even at a replica, sees the truth)."""
-    state = CampaignState(campaign.state)
-    if (
-        state is CampaignState.PENDING
-        and campaign.hold_until is not None
-        and campaign.hold_until <= (at or now())
-    ):
-        return CampaignState.OPEN
-    return state
-
-
 def notices_of(session: Session, campaign_ids: Iterable[str]) -> dict[str, list[CampaignAlert]]:
     """The alerts of each campaign (what staff are told), oldest first."""
     wanted = list(campaign_ids)
