@@ -22,6 +22,9 @@ def mount_console(
 ) -> ConsoleKit:
     """Serve the console's pages, static files and security headers from ``app``;
     ``platform``: the cluster the operators' pages show and move (None: a lone node)."""
+    from console.citizen.cors import CitizenReportsCors
+    from console.citizen.routes import router as citizen_router
+    from console.citizen.sites import other_site_origins
     from console.staff.imports import router as imports_router
     from console.staff.platform import router as platform_router
     from console.staff.residents import router as residents_router
@@ -32,11 +35,13 @@ def mount_console(
     kit = ConsoleKit(site=site, signing_key=signing_key)
     kit.add_pages("common", HERE / "common")
     kit.add_pages("staff", HERE / "staff")
+    kit.add_pages("citizen", HERE / "citizen")
     app.state.console = kit
     app.state.console_platform = platform
     for name, folder in kit.static_folders.items():
         app.mount(f"{STATIC_PREFIX}/{name}", StaticFiles(directory=folder), name=f"static-{name}")
     app.include_router(common_router)
+    app.include_router(citizen_router)
     for router in (staff_router, residents_router, imports_router, platform_router, safety_router):
         app.include_router(router)
 
@@ -50,4 +55,6 @@ def mount_console(
         return error.page.redirect(error.target)
 
     app.add_middleware(SecurityHeaders, prefixes=(CONSOLE_PREFIX,), static_prefix=STATIC_PREFIX)
+    # a citizen's page may post its report to another site of the topology
+    app.add_middleware(CitizenReportsCors, origins=other_site_origins(app.state.yui.settings))
     return kit

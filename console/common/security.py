@@ -33,6 +33,19 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "base-uri 'none'",
     )
 )
+
+
+def policy_connecting(origins: tuple[str, ...]) -> str:
+    """The same policy, letting scripts also reach ``origins`` (the citizens' pages post
+    a report to another site when their own is down): the server's list, never a
+    client's."""
+    if not origins:
+        return CONTENT_SECURITY_POLICY
+    return CONTENT_SECURITY_POLICY.replace(
+        "connect-src 'self'", "connect-src 'self' " + " ".join(origins)
+    )
+
+
 PAGE_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
     (b"x-content-type-options", b"nosniff"),
@@ -64,12 +77,12 @@ class SecurityHeaders:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() not in _OURS
-                ]
-                headers += PAGE_HEADERS
+                given = message.get("headers", [])
+                # a page may widen connect-src (policy_connecting); nothing else is kept
+                own_policy = [(n, v) for n, v in given if n.lower() == _POLICY]
+                headers = [(name, value) for name, value in given if name.lower() not in _OURS]
+                headers += [h for h in PAGE_HEADERS if not (own_policy and h[0] == _POLICY)]
+                headers += own_policy[:1]
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
@@ -79,6 +92,7 @@ class SecurityHeaders:
 
 
 _OURS = {name for name, _ in PAGE_HEADERS} | {b"cache-control"}
+_POLICY = b"content-security-policy"
 
 
 class Csrf:

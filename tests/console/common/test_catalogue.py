@@ -15,7 +15,7 @@ MESSAGE_NAMES = re.compile(r"""\bt\(\s*["']([a-z_]+\.[a-z_.]+)["']""")
 
 def kit() -> ConsoleKit:
     made = ConsoleKit(site="s", signing_key=b"k" * 32)
-    for folder in ("common", "staff"):
+    for folder in ("common", "staff", "citizen"):
         made.add_pages(folder, HERE / folder)
     return made
 

@@ -1,0 +1,181 @@
+"""The citizens' pages in a real browser: a report from a one-tap link (online, and made
+offline then sent once when the network returns), the family search and the open form;
+axe-core on each page; screenshots at 1280 px and 360 px."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from residents.registry.models import Resident
+from safety_check.links.service import LinkMaker
+from safety_check.reports.models import Report, Submission
+from tests.console.staff.test_sign_in import api_token
+from tests.console.support.browser import ConsoleNode, assert_accessible, screenshot
+from yui.auth.tokens import SigningKeys
+
+#: the report page's whole weight (HTML, styles, scripts) on a weak network
+REPORT_PAGE_BUDGET_BYTES = 100_000
+
+
+@pytest.fixture(scope="module")
+def campaign(node: ConsoleNode) -> Iterator[str]:
+    """A live campaign of 仙台市 for these tests, closed after them (the staff's
+    dashboard test then sees its own)."""
+    headers = {"authorization": f"Bearer {api_token(node, node.tenant)}"}
+    api = f"{node.url}/api/v1/{node.tenant}/safety/campaigns"
+    opened = httpx.post(api, headers=headers, json={"title": "宮城県沖地震", "kind": "live"})
+    assert opened.status_code == 201, opened.text
+    campaign_id = str(opened.json()["id"])
+    yield campaign_id
+    httpx.post(f"{api}/{campaign_id}/close", headers=headers)
+
+
+def residents(node: ConsoleNode, count: int) -> list[Resident]:
+    """Registered people no other console test touches (the last by number)."""
+    with node.db.unit_of_work(node.tenant, read_only=True) as uow:
+        return list(
+            uow.session.execute(
+                select(Resident)
+                .where(Resident.dv_block.is_(False), Resident.status == "active")
+                .order_by(Resident.resident_no.desc())
+                .limit(count)
+            ).scalars()
+        )
+
+
+def link_of(node: ConsoleNode, campaign_id: str, resident: Resident) -> str:
+    maker = LinkMaker(SigningKeys(node.signing_key), url="/console/citizen/{tenant}/r/{token}")
+    return node.url + maker.link(node.tenant, campaign_id, resident.id)
+
+
+def reports_of(node: ConsoleNode, campaign_id: str, resident: Resident) -> list[Report]:
+    with node.db.unit_of_work(node.tenant, read_only=True) as uow:
+        return list(
+            uow.session.execute(
+                select(Report).where(
+                    Report.campaign_id == campaign_id, Report.resident_id == resident.id
+                )
+            ).scalars()
+        )
+
+
+def outbox_says(page: Any, state: str) -> None:
+    page.locator(f"[data-outbox-status][data-state='{state}']").wait_for()
+
+
+def test_a_citizen_reports_from_a_one_tap_link(node: ConsoleNode, campaign: str, page: Any) -> None:
+    person = residents(node, 1)[0]
+    sizes: list[int] = []
+    page.on("requestfinished", lambda request: sizes.append(_transferred(request)))
+    page.goto(link_of(node, campaign, person))
+    page.wait_for_load_state("networkidle")
+    assert sum(sizes) < REPORT_PAGE_BUDGET_BYTES, sizes
+    assert page.get_by_role("heading", level=1).inner_text() == "宮城県沖地震"
+    # nothing about the person is in the page (the link is the credential, not a profile)
+    assert person.family_name not in page.content() and person.id not in page.content()
+    assert_accessible(page)
+    screenshot(page, "citizen-report")
+
+    page.get_by_label("伝えたいこと（任意）").fill("家族全員無事です")
+    page.get_by_role("button", name="無事です").click()
+    outbox_says(page, "sent")
+    assert "届きました" in page.get_by_role("status").inner_text()
+    stored = reports_of(node, campaign, person)
+    assert [(r.status, r.note, r.source) for r in stored] == [
+        ("safe", "家族全員無事です", "one_tap")
+    ]
+
+
+def test_the_pages_follow_the_browser_language_and_the_switch(
+    node: ConsoleNode, campaign: str
+) -> None:
+    link = link_of(node, campaign, residents(node, 3)[2])
+    english = httpx.get(link, headers={"accept-language": "en-US,en;q=0.9"})
+    assert '<html lang="en">' in english.text and "I am safe" in english.text
+    plain = httpx.get(link, headers={"cookie": "yui_lang=ja-x-easy", "accept-language": "en"})
+    assert '<html lang="ja-x-easy">' in plain.text and "だいじょうぶです" in plain.text
+    # a page may reach the topology's sites only; a lone node has no other
+    assert "connect-src 'self';" in english.headers["content-security-policy"]
+    assert "script-src 'self'" in english.headers["content-security-policy"]
+
+
+def test_a_report_made_offline_is_sent_once_when_the_network_returns(
+    node: ConsoleNode, campaign: str, page: Any
+) -> None:
+    person = residents(node, 2)[1]
+    link = link_of(node, campaign, person)
+    page.goto(link)
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    page.wait_for_load_state("networkidle")
+
+    page.context.set_offline(True)
+    page.get_by_role("button", name="助けが必要です").click()
+    outbox_says(page, "queued")
+    assert reports_of(node, campaign, person) == []
+    # the page opens again with no network (the service worker's copy), the report kept
+    page.reload()
+    assert page.get_by_role("heading", level=1).inner_text() == "宮城県沖地震"
+    outbox_says(page, "queued")
+    assert reports_of(node, campaign, person) == []
+
+    page.context.set_offline(False)
+    outbox_says(page, "sent")
+    assert [r.status for r in reports_of(node, campaign, person)] == ["needs_help"]
+    # opened again: the outbox is empty, nothing is sent twice
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate(_OUTBOX_SIZE) == 0
+    time.sleep(0.5)
+    assert len(reports_of(node, campaign, person)) == 1
+
+
+def test_the_family_search_and_the_open_form(node: ConsoleNode, campaign: str, page: Any) -> None:
+    person = residents(node, 4)[3]
+    page.goto(f"{node.url}/console/citizen/search")
+    page.get_by_label("氏名（漢字またはカナ）").fill(f"{person.family_name} {person.given_name}")
+    page.get_by_label("生年月日").fill(person.birth_date.isoformat())
+    page.get_by_role("button", name="探す").click()
+    results = page.get_by_test_id("results")
+    assert "仙台市" in results.inner_text()
+    assert "まだ情報がありません" in results.inner_text()
+    # only what the search API tells: no address, district or shelter
+    assert person.town_name not in results.inner_text()
+    assert_accessible(page)
+    screenshot(page, "citizen-search")
+
+    page.goto(f"{node.url}/console/citizen/{node.tenant}/campaigns/{campaign}/form")
+    page.get_by_label("氏（漢字）").fill(person.family_name)
+    page.get_by_label("名（漢字）").fill(person.given_name)
+    page.get_by_label("生年月日").fill(person.birth_date.isoformat())
+    page.get_by_label("避難所にいます").check()
+    page.get_by_role("button", name="送る").click()
+    outbox_says(page, "sent")
+    with node.db.unit_of_work(node.tenant, read_only=True) as uow:
+        submissions = uow.session.execute(
+            select(func.count())
+            .select_from(Submission)
+            .where(Submission.campaign_id == campaign, Submission.given_name == person.given_name)
+        ).scalar_one()
+    assert submissions == 1
+    assert_accessible(page)
+    screenshot(page, "citizen-form")
+
+
+_OUTBOX_SIZE = """() => new Promise((resolve) => {
+  const open = indexedDB.open("yui-citizen", 1);
+  open.onsuccess = () => {
+    const count = open.result.transaction("outbox").objectStore("outbox").count();
+    count.onsuccess = () => resolve(count.result);
+  };
+})"""
+
+
+def _transferred(request: Any) -> int:
+    sizes = request.sizes()
+    return int(sizes["responseBodySize"] + sizes["responseHeadersSize"])
