@@ -106,7 +106,7 @@ def job_kinds(settings: Settings) -> JobKinds:
     from replication.backup.job import backup_kind
     from replication.backup.plan import backup_plan
     from safety_check.campaigns.jobs import RELEASE_HOLDS
-    from safety_check.outreach.service import outreach_kind, reminders_kind
+    from safety_check.outreach.service import outreach_kind, reminders_kind, starter_kind
     from safety_check.outreach.setup import outreach_from_settings
 
     kinds = JobKinds()
@@ -126,6 +126,7 @@ def job_kinds(settings: Settings) -> JobKinds:
     if outreach is not None:  # the site has a channel to reach people through
         kinds.register(outreach_kind(outreach))
         kinds.register(reminders_kind(outreach))
+        kinds.register(starter_kind(outreach, Directory))  # alerts' campaigns, once open
     return kinds
 
 
@@ -135,16 +136,19 @@ def job_schedules(settings: Settings) -> list[Schedule]:
     confirmation's false-alarm holds, only when one has passed."""
     from replication.backup.job import KIND as BACKUP
     from safety_check.campaigns import jobs as safety_jobs
-    from safety_check.outreach.service import REMINDERS, reminders_due
-    from safety_check.outreach.setup import reminder_check_seconds
+    from safety_check.outreach.service import REMINDERS, STARTS, reminders_due, starts_due
+    from safety_check.outreach.setup import has_channel, reminder_check_seconds
     from yui.jobs.worker import Schedule
 
     schedules = [Schedule(safety_jobs.KIND, safety_jobs.EVERY_SECONDS, when=safety_jobs.holds_due)]
     if settings.backup_targets and settings.backup_interval_seconds > 0:
         schedules.append(Schedule(BACKUP, settings.backup_interval_seconds))
-    every = reminder_check_seconds()
-    if every > 0:  # safety confirmation's reminders to non-responders: a job only when due
-        schedules.append(Schedule(REMINDERS, every, when=reminders_due))
+    if has_channel():  # safety confirmation's fan-out, each a job only when there is work:
+        # an alert's campaign that has opened (its hold ended) is sent to at once
+        schedules.append(Schedule(STARTS, safety_jobs.EVERY_SECONDS, when=starts_due))
+        every = reminder_check_seconds()
+        if every > 0:  # reminders to non-responders
+            schedules.append(Schedule(REMINDERS, every, when=reminders_due))
     return schedules
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from safety_check.campaigns import service as campaigns
-from safety_check.campaigns.models import Campaign
+from safety_check.campaigns.models import Campaign, CampaignOrigin, CampaignState
 from safety_check.channels.base import ChannelError, Message, Refused, Sender
 from safety_check.links.service import LinkMaker
 from safety_check.outreach.models import OutreachMessage, OutreachRound
@@ -48,6 +48,7 @@ from yui.service_ports import Audience, ReachableResident, ResidentDirectory
 
 KIND = "safety-outreach"
 REMINDERS = "safety-reminders"
+STARTS = "safety-outreach-start"
 #: the channels in the order a person is reached when they have several addresses
 CHANNEL_ORDER = ("email", "webhook")
 ROSTER_PAGE = 1000
@@ -234,7 +235,7 @@ def start(
 
 
 def _sendable(campaign: Campaign) -> Campaign:
-    if campaign.closed_at is not None or getattr(campaign, "state", "open") != "open":
+    if campaign.closed_at is not None or campaign.state != CampaignState.OPEN:
         raise Conflict(
             "受付中でない安否確認には送信できません / the campaign is not open: nothing is sent"
         )
@@ -254,6 +255,64 @@ def _rounds(session: Session, campaign_id: str) -> list[OutreachRound]:
 def rounds(uow: UnitOfWork, campaign_id: str) -> list[OutreachRound]:
     campaigns.get(uow.session, campaign_id)
     return _rounds(uow.session, campaign_id)
+
+
+# --------------------------------------------------------------------------- alerts' campaigns
+
+
+def _waiting_alert_campaigns(session: Session) -> list[Campaign]:
+    """Campaigns an alert opened that are open now (the false-alarm hold ended, or staff
+    sent at once) and have no first round yet."""
+    started = exists().where(OutreachRound.campaign_id == Campaign.id)
+    return list(
+        session.execute(
+            select(Campaign).where(
+                Campaign.origin == CampaignOrigin.ALERT,
+                Campaign.state == CampaignState.OPEN,
+                Campaign.closed_at.is_(None),
+                ~started,
+            )
+        ).scalars()
+    )
+
+
+def starts_due(db: Database, tenant: str) -> bool:
+    """Whether an alert's campaign waits for its first round (the dispatcher asks)."""
+    with db.unit_of_work(tenant, read_only=True) as uow:
+        return bool(_waiting_alert_campaigns(uow.session))
+
+
+def start_alert_campaigns(
+    db: Database,
+    directory: ResidentDirectory,
+    tenant: str,
+    *,
+    channels: Sequence[str],
+    batch_size: int,
+    reminder_minutes: Sequence[int],
+) -> list[Planned]:
+    """The first round of every alert's campaign that has just opened. Safe to run again
+    (a job step that is interrupted is): a campaign that has its round is skipped."""
+    with db.unit_of_work(tenant, read_only=True) as uow:
+        waiting = [campaign.id for campaign in _waiting_alert_campaigns(uow.session)]
+    planned = []
+    for campaign_id in waiting:
+        try:
+            planned.append(
+                start(
+                    db,
+                    directory,
+                    tenant,
+                    campaign_id,
+                    actor="system:alert",
+                    channels=channels,
+                    batch_size=batch_size,
+                    reminder_minutes=reminder_minutes,
+                )
+            )
+        except Conflict:  # started meanwhile, or closed: nothing to do
+            continue
+    return planned
 
 
 # --------------------------------------------------------------------------- reminders
@@ -330,6 +389,7 @@ class Outreach:
     links: LinkMaker
     threads: int = 8
     batch_size: int = 500
+    reminder_minutes: Sequence[int] = ()
 
 
 def send_batch(outreach: Outreach, context: StepContext, batch: int) -> dict[str, Any]:
@@ -439,3 +499,24 @@ def reminders_kind(outreach: Outreach, now: Callable[[], datetime] = campaigns.n
         }
 
     return JobKind(REMINDERS, steps=lambda _params: [Step("plan-reminders", plan)])
+
+
+def starter_kind(outreach: Outreach, directory: Callable[[Database], ResidentDirectory]) -> JobKind:
+    """The scheduled job that starts the fan-out of alerts' campaigns once they open. Its
+    step is external: it reads the registry through the port (own transactions) before
+    its unit of work writes the plan, which a database step could not do."""
+
+    def run(context: StepContext) -> dict[str, Any]:
+        planned = start_alert_campaigns(
+            context.db,
+            directory(context.db),
+            context.tenant,
+            channels=list(outreach.senders),
+            batch_size=outreach.batch_size,
+            reminder_minutes=outreach.reminder_minutes,
+        )
+        return {"started": [{"job": p.job_id, "messages": p.messages} for p in planned]}
+
+    return JobKind(
+        STARTS, steps=lambda _params: [Step("start-alert-campaigns", run, external=True)]
+    )

@@ -21,10 +21,15 @@ def outreach_from_settings(settings: Settings) -> Outreach | None:
         LinkMaker(keys, url=config.link_url, ttl_seconds=config.link_ttl_hours * 3600),
         threads=config.send_threads,
         batch_size=config.batch_size,
+        reminder_minutes=sorted(set(config.reminder_minutes)),
     )
 
 
+def has_channel() -> bool:
+    """Whether this site has a channel to reach people through (else no fan-out here)."""
+    return bool(channel_names(OutreachSettings()))
+
+
 def reminder_check_seconds() -> float:
-    """How often the worker looks for reminders due; 0 (or no channel here): never."""
-    config = OutreachSettings()
-    return config.reminder_check_seconds if channel_names(config) else 0.0
+    """How often the worker looks for reminders due (0: never)."""
+    return OutreachSettings().reminder_check_seconds

@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from residents.directory.service import Directory
 from safety_check.campaigns import service as campaigns
+from safety_check.campaigns.models import Campaign, CampaignOrigin, CampaignState
 from safety_check.channels.base import RateLimit
 from safety_check.channels.sink import SmtpSink, duplicate_keys, stored_messages
 from safety_check.channels.smtp import SmtpSender
@@ -165,3 +167,33 @@ def test_fanout_interrupted_and_resumed_sends_each_resident_once(
             select(OutreachMessage).where(OutreachMessage.campaign_id == drill["id"])
         ).first()
     assert left is None
+
+    # an alert's campaign is sent to without staff once its false-alarm hold has ended
+    with office.db.unit_of_work(office.code) as uow:
+        alerted = Campaign(
+            title="津波警報",
+            kind="live",
+            opened_at=campaigns.now(),
+            opened_by="system:alert",
+            state=CampaignState.PENDING,
+            origin=CampaignOrigin.ALERT,
+        )
+        uow.session.add(alerted)
+        uow.commit()
+    assert not outreach.starts_due(office.db, office.code)  # held: nobody is messaged yet
+    with office.db.unit_of_work(office.code) as uow:
+        held = campaigns.get(uow.session, alerted.id)
+        campaigns.release(uow.session, held, at=campaigns.now(), by="hold")
+        uow.commit()
+    assert outreach.starts_due(office.db, office.code)
+    kinds.register(outreach.starter_kind(plan, Directory))
+    for _ in range(2):  # a second run (a step run again) starts nothing twice
+        with office.db.unit_of_work(office.code) as uow:
+            starter = jobs.enqueue(uow, office.code, outreach.STARTS, {})
+            uow.commit()
+        assert run_job(office.db, kinds, office.code, starter.id, site="b").state == "done"
+    alerted_rounds = office.client.get(
+        f"{office.api}/safety/campaigns/{alerted.id}/outreach", headers=office.staff
+    ).json()
+    assert [(r["round"], r["messages"]) for r in alerted_rounds] == [(0, RESIDENTS)]
+    assert not outreach.starts_due(office.db, office.code)
