@@ -13,8 +13,10 @@ from console.common.session import TenantSignIn
 from console.common.web import CONSOLE_PREFIX, CsrfChecked, StaffPage, safe_next
 from console.staff.dashboard import dashboard_page
 from console.staff.signin import TENANT_CODE, Staff, sign_in_url
+from console.staff.supplies import router as supplies_router
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
+router.include_router(supplies_router)
 
 
 def home_of(tenant: str) -> str:

@@ -1,0 +1,324 @@
+"""Relief supplies in the staff console. The page logic (what a role sees, the desk's
+Enter, the approval's confirmation, the allocation's rules in words, shipments and
+stock) through HTTP without a browser; one browser test of the shelter desk, keyboard
+only, with its screenshots."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from console.common.session import SESSION_COOKIE, Session, SessionCodec, TenantSignIn
+from residents.registry.models import Resident
+from tests.console.support.browser import (
+    PASSWORD,
+    STAFF,
+    ConsoleNode,
+    assert_accessible,
+    screenshot,
+    sign_in,
+)
+from tests.support import factories
+
+SHELTER_ACCOUNT = "hinan1"
+
+
+@dataclass
+class Supplies:
+    """What the supplies pages of the test node show: two shelters (the shelter account
+    works 青葉小学校 only), a depot with water, one submitted request."""
+
+    request_id: str
+    #: residents whose full name no other resident shares (the desk's Enter finds one)
+    unique_residents: list[Resident]
+
+
+def api(node: ConsoleNode, token: str, method: str, path: str, body: Any = None) -> Any:
+    answer = httpx.request(
+        method,
+        f"{node.url}/api/v1/{node.tenant}{path}",
+        json=body,
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code < 300, answer.text
+    return answer.json()
+
+
+def token_of(node: ConsoleNode, username: str) -> str:
+    answer = httpx.post(
+        f"{node.url}/api/v1/{node.tenant}/auth/token",
+        json={"username": username, "password": PASSWORD},
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
+@pytest.fixture(scope="module")
+def supplies(node: ConsoleNode) -> Supplies:
+    factories.user(node.db, node.tenant, SHELTER_ACCOUNT, "shelter")
+    staff = token_of(node, STAFF)
+    api(node, staff, "POST", "/supplies/items/seed")
+    shelter = {"capacity_day": 300, "capacity_night": 200, "floor_area_m2": 350, "toilets": 4}
+    places = {}
+    for code, kind, name, extra in (
+        ("S-C1", "shelter", "青葉小学校", {"latitude": 38.26, "longitude": 140.87, **shelter}),
+        ("S-C2", "shelter", "片平公民館", shelter),
+        ("D-C1", "stockpile", "青葉備蓄倉庫", {"latitude": 38.25, "longitude": 140.86}),
+    ):
+        made = api(
+            node,
+            staff,
+            "POST",
+            "/supplies/places",
+            {"code": code, "kind": kind, "name": name, **extra},
+        )
+        places[code] = made["id"]
+    for code in ("S-C1", "S-C2"):
+        api(node, staff, "POST", f"/supplies/shelters/{code}/open")
+    api(
+        node,
+        staff,
+        "POST",
+        f"/supplies/places/{places['S-C1']}/assignments",
+        {"username": SHELTER_ACCOUNT},
+    )
+    api(
+        node,
+        staff,
+        "POST",
+        "/supplies/stock/receipts",
+        {
+            "place": "D-C1",
+            "lines": [{"item": "water-2l", "quantity": 30, "expires_on": "2031-03-31"}],
+        },
+    )
+    request = api(
+        node,
+        staff,
+        "POST",
+        "/supplies/requests",
+        {
+            "shelter": "S-C1",
+            "lines": [{"item": "water-2l", "quantity": 40, "vulnerable": 10}],
+            "submit": True,
+        },
+    )
+    with node.db.unit_of_work(node.tenant, read_only=True) as uow:
+        residents = list(
+            uow.session.execute(
+                select(Resident).where(Resident.dv_block.is_(False)).order_by(Resident.resident_no)
+            ).scalars()
+        )
+    names = Counter(f"{r.family_name}{r.given_name}" for r in residents)
+    unique = [r for r in residents if names[f"{r.family_name}{r.given_name}"] == 1]
+    return Supplies(request["id"], unique)
+
+
+class Desk:
+    """A signed-in console session without a browser: a real token in a signed session
+    cookie, and the page's CSRF token for its forms."""
+
+    def __init__(self, node: ConsoleNode, username: str, roles: tuple[str, ...]) -> None:
+        session = Session()
+        session.add(
+            TenantSignIn(
+                tenant=node.tenant,
+                token=token_of(node, username),
+                username=username,
+                roles=roles,
+                expires_at=int(time.time()) + 600,
+                name="仙台市",
+            )
+        )
+        self.base = f"/console/t/{node.tenant}/supplies"
+        self.client = httpx.Client(
+            base_url=node.url,
+            cookies={SESSION_COOKIE: SessionCodec(node.signing_key).dumps(session)},
+        )
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return self.client.get(self.base + path, params=params)
+
+    def post(self, path: str, form: dict[str, Any], *, from_page: str) -> httpx.Response:
+        page = self.get(from_page)
+        found = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
+        assert found, page.text[:500]
+        return self.client.post(self.base + path, data={"csrf_token": found.group(1), **form})
+
+
+def occupancy(page: str) -> int:
+    found = re.search(r'data-testid="occupancy"[^>]*>現在 (\d+) 人', page)
+    assert found, page[:2000]
+    return int(found.group(1))
+
+
+def test_the_shelter_account_sees_its_own_shelter_and_staff_filter_every_one(
+    node: ConsoleNode, supplies: Supplies
+) -> None:
+    staff = Desk(node, STAFF, ("staff",))
+    listed = staff.get("/shelters")
+    assert listed.status_code == 200
+    assert "青葉小学校" in listed.text and "片平公民館" in listed.text
+    assert 'href="/console/t/041009/supplies/shelters"' in listed.text  # in the navigation
+    only = staff.get("/shelters", q="片平")
+    assert "片平公民館" in only.text and "青葉小学校" not in only.text
+    assert "1 か所" in only.text
+
+    shelter = Desk(node, SHELTER_ACCOUNT, ("shelter",))
+    own = shelter.get("/shelters")
+    assert "青葉小学校" in own.text and "片平公民館" not in own.text
+    # another shelter's desk is as unknown to it as a shelter that does not exist
+    assert shelter.get("/shelters/S-C2/desk").status_code == 404
+    refused = shelter.post(
+        "/shelters/S-C2/desk/check-in",
+        {"kind": "visitor", "label": "旅行者", "people": "2"},
+        from_page="/shelters/S-C1/desk",
+    )
+    assert refused.status_code == 404
+    assert occupancy(staff.get("/shelters/S-C2/desk").text) == 0
+
+
+def test_the_desk_checks_in_by_name_or_unregistered_and_checks_out(
+    node: ConsoleNode, supplies: Supplies
+) -> None:
+    desk = Desk(node, SHELTER_ACCOUNT, ("shelter",))
+    before = occupancy(desk.get("/shelters/S-C1/desk").text)
+    person = supplies.unique_residents[0]
+
+    # Enter with a name the registry knows once: checked in at once
+    done = desk.post(
+        "/shelters/S-C1/desk/check-in",
+        {"q": f"{person.family_name} {person.given_name}"},
+        from_page="/shelters/S-C1/desk",
+    )
+    assert done.status_code == 303, done.text
+    page = desk.client.get(done.headers["location"]).text
+    assert f"{person.family_name} {person.given_name} を受け付けました" in page
+    assert occupancy(page) == before + 1
+    # the same person again: the API's refusal, in Japanese, and nothing written
+    again = desk.post(
+        "/shelters/S-C1/desk/check-in",
+        {"resident_id": person.id},
+        from_page="/shelters/S-C1/desk",
+    )
+    assert again.status_code == 409 and "すでにチェックイン済み" in again.text
+    assert occupancy(again.text) == before + 1
+
+    # a name the registry does not know: the desk offers an unregistered check-in
+    offered = desk.post(
+        "/shelters/S-C1/desk/check-in", {"q": "ゼッタイイナイ"}, from_page="/shelters/S-C1/desk"
+    )
+    assert offered.status_code == 200
+    assert "住民記録にない人として受け付けますか" in offered.text
+    assert 'value="ゼッタイイナイ"' in offered.text
+    party = desk.post(
+        "/shelters/S-C1/desk/check-in",
+        {"q": "ゼッタイイナイ", "kind": "commuter", "label": "ゼッタイイナイ", "people": "3"},
+        from_page="/shelters/S-C1/desk",
+    )
+    assert party.status_code == 303
+    page = desk.client.get(party.headers["location"]).text
+    assert occupancy(page) == before + 4
+    assert "ゼッタイイナイ" in page and "帰宅困難者" in page
+
+    # check-out of the party (its row's form)
+    stay_id = re.search(r'ゼッタイイナイ.*?name="stay_id" value="([0-9a-f-]{36})"', page, re.DOTALL)
+    assert stay_id
+    out = desk.post(
+        "/shelters/S-C1/desk/check-out",
+        {"stay_id": stay_id.group(1)},
+        from_page="/shelters/S-C1/desk",
+    )
+    assert out.status_code == 303
+    assert occupancy(desk.client.get(out.headers["location"]).text) == before + 1
+    # the shelters page counts them too
+    assert re.search(rf'data-testid="people-S-C1">{before + 1}\b', desk.get("/shelters").text)
+    # a form without the session's CSRF token writes nothing
+    forged = desk.client.post(
+        desk.base + "/shelters/S-C1/desk/check-in", data={"kind": "visitor", "label": "x"}
+    )
+    assert forged.status_code == 403
+
+
+def test_approval_needs_its_confirmation_and_staff_then_allocation_shows_its_rule(
+    node: ConsoleNode, supplies: Supplies
+) -> None:
+    staff = Desk(node, STAFF, ("staff",))
+    shelter = Desk(node, SHELTER_ACCOUNT, ("shelter",))
+    queue = staff.get("/requests")
+    assert "青葉小学校" in queue.text and "保存水" in queue.text
+    approve_link = f"/console/t/041009/supplies/requests/{supplies.request_id}/approve"
+    assert approve_link in queue.text
+    assert approve_link not in shelter.get("/requests").text  # only staff approve
+
+    # without the confirmation, back to it: nothing approved
+    skipped = staff.post(f"/requests/{supplies.request_id}/approve", {}, from_page="/requests")
+    assert skipped.status_code == 303 and skipped.headers["location"].endswith("/approve")
+    confirm = staff.get(f"/requests/{supplies.request_id}/approve")
+    assert "青葉小学校 からの要請（提出済）を承認します" in confirm.text
+    # the shelter account is refused by the API, and says so
+    refused = shelter.post(
+        f"/requests/{supplies.request_id}/approve", {"confirm": "yes"}, from_page="/requests"
+    )
+    assert refused.status_code == 403
+    approved = staff.post(
+        f"/requests/{supplies.request_id}/approve",
+        {"confirm": "yes"},
+        from_page=f"/requests/{supplies.request_id}/approve",
+    )
+    assert approved.status_code == 303
+    assert "要請を承認しました" in staff.client.get(approved.headers["location"]).text
+    assert "青葉小学校" in staff.get("/requests", status="approved").text
+
+    # 30 bottles for 40 asked, 10 of them for vulnerable people: the rule in words
+    suggestion = staff.get("/allocation")
+    assert "要配慮者を優先" in suggestion.text
+    explanation = re.search(r'data-testid="explanation">([^<]+)<', suggestion.text)
+    assert explanation, suggestion.text[:3000]
+    assert "在庫 30、需要 40" in explanation.group(1) and "最寄り" in explanation.group(1)
+    assert "nearest" not in explanation.group(1)  # the page's language only
+    committed = staff.post("/allocation", {"request": supplies.request_id}, from_page="/allocation")
+    assert committed.status_code == 303
+    assert "1 件の要請を引き当てました" in staff.client.get(committed.headers["location"]).text
+
+    api(
+        node,
+        token_of(node, STAFF),
+        "POST",
+        f"/supplies/requests/{supplies.request_id}/shipments",
+        {"from_place": "D-C1", "vehicle": "宮城 100 さ 12-34", "driver": "山田 太郎"},
+    )
+    shipments = staff.get("/shipments", status="shipped")
+    assert "青葉備蓄倉庫 → 青葉小学校" in shipments.text
+    assert "宮城 100 さ 12-34" in shipments.text and "出荷 30・受領 0" in shipments.text
+    # goods on the road count at their destination
+    stock = staff.get("/stock", place="S-C1")
+    assert "保存水" in stock.text and "30" in stock.text
+    assert "保存水" not in staff.get("/stock", place="D-C1").text
+
+
+def test_check_in_at_the_desk_with_the_keyboard_only(
+    node: ConsoleNode, supplies: Supplies, page: Any
+) -> None:
+    person = supplies.unique_residents[1]
+    sign_in(page, node, SHELTER_ACCOUNT)
+    page.goto(f"{node.url}/console/t/{node.tenant}/supplies/shelters/S-C1/desk")
+    people = page.get_by_test_id("occupancy")
+    before = int(re.search(r"(\d+) 人", people.inner_text()).group(1))  # type: ignore[union-attr]
+    # the box has the focus on load: type, Enter
+    page.keyboard.type(f"{person.family_name}{person.given_name}")
+    page.keyboard.press("Enter")
+    page.get_by_test_id("desk-notice").wait_for()
+    assert f"現在 {before + 1} 人" in people.inner_text()
+    assert f"{person.family_name} {person.given_name}" in page.get_by_test_id("stays").inner_text()
+    # focus is back in the box for the next person
+    assert page.evaluate("document.activeElement.id") == "desk-q"
+    assert_accessible(page)
+    screenshot(page, "supplies-desk")
