@@ -23,6 +23,7 @@ from supplies.requests.models import Allocation, Request
 from supplies.shipments.models import Discrepancy, DiscrepancyKind, ShipmentLine
 from supplies.shipments.service import check_receipt
 from supplies.stock.models import Movement, StockBalance
+from tests.supplies.exchange.between import between_municipalities
 from tests.supplies.supply_office import SupplyOffice
 from yui.errors import InvalidInput
 
@@ -39,12 +40,14 @@ def _request(s: SupplyOffice, shelter: str, *lines: dict[str, Any], **fields: An
     )
 
 
-def test_requests_from_draft_to_received_and_around(
+def test_requests_shipments_and_between_municipalities(
     supplies: SupplyOffice, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """One office for every case (each office costs a migration and five sign-ins)."""
+    """One office for every case (each office costs a migration and five sign-ins),
+    and then the exchange between municipalities (tests/supplies/exchange/between.py)."""
     _a_request_from_draft_to_received(supplies)
     _bad_input_cancelling_donations_and_the_cli(supplies, database_url, tmp_path, monkeypatch)
+    between_municipalities(supplies)
 
 
 def _a_request_from_draft_to_received(supplies: SupplyOffice) -> None:

@@ -36,7 +36,9 @@ def _run(s: SupplyOffice, kinds: JobKinds, code: str, job_id: str) -> str:
     return outcome.state
 
 
-def test_a_request_between_municipalities(supplies: SupplyOffice) -> None:
+def between_municipalities(supplies: SupplyOffice) -> None:
+    """Run by tests/supplies/requests/test_requests.py in its office (one office, one
+    migration and one set of sign-ins for both)."""
     s = supplies
     office = s.office
     client = office.client
