@@ -225,7 +225,7 @@ class SandboxPlan:
                         "YUI_SAFETY_SMTP_HOST": "127.0.0.1",
                         "YUI_SAFETY_SMTP_PORT": str(ports.smtp),
                         "YUI_SAFETY_SMTP_RATE_PER_SECOND": "2000",
-                        "YUI_SAFETY_LINK_URL": f"{site.url}/api/v1/{{tenant}}/safety/links/{{token}}",
+                        "YUI_SAFETY_LINK_URL": f"{site.url}/console/citizen/{{tenant}}/r/{{token}}",
                         **self._tls_env(site.name),
                     },
                 ),

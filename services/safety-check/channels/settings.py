@@ -33,8 +33,9 @@ class OutreachSettings(BaseSettings):
     )
     webhook_rate_per_second: float = Field(default=20.0, gt=0, le=100_000)
     link_url: str = Field(
-        default="http://127.0.0.1:8400/api/v1/{tenant}/safety/links/{token}",
-        description="the one-tap link sent to each resident ({tenant} and {token} filled in)",
+        default="http://127.0.0.1:8400/console/citizen/{tenant}/r/{token}",
+        description="the one-tap link sent to each resident ({tenant} and {token} filled in): "
+        "the citizens' one-tap page of the console, which reports through the link's API",
     )
     link_ttl_hours: int = Field(default=14 * 24, ge=1, le=90 * 24)
     link_requests_per_minute: int = Field(

@@ -27,9 +27,9 @@ from yui.auth.tokens import SigningKeys
 from yui.db.database import Database
 from yui.service_ports import Audience, ResidentDirectory
 
-#: the default link address; ``{tenant}`` and ``{token}`` are filled in (the citizen
-#: console may serve its own page there instead: YUI_SAFETY_LINK_URL)
-DEFAULT_URL = "http://127.0.0.1:8400/api/v1/{tenant}/safety/links/{token}"
+#: the default link address, the citizens' one-tap page (console/citizen), which calls the
+#: link's API; ``{tenant}`` and ``{token}`` are filled in (YUI_SAFETY_LINK_URL)
+DEFAULT_URL = "http://127.0.0.1:8400/console/citizen/{tenant}/r/{token}"
 
 
 @dataclass(frozen=True)
