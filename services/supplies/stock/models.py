@@ -115,7 +115,8 @@ class StockBalance(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "place_id", "lot_id", name="uq_supplies_stock_balances_lot"),
         Index("ix_supplies_stock_balances_place_item", "tenant_id", "place_id", "item_id"),
-        Index("ix_supplies_stock_balances_item", "tenant_id", "item_id"),
+        # one item across every place, read in place order (the levels query groups so)
+        Index("ix_supplies_stock_balances_item", "tenant_id", "item_id", "place_id"),
         CheckConstraint("quantity >= 0", name="not_negative"),
     )
 
