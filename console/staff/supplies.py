@@ -165,6 +165,7 @@ async def _desk_page(
         typed=typed,
         candidates=candidates or [],
         unregistered=unregistered,
+        check_in_id=str(uuid.uuid4()),
         status=status,
     )
     return response
@@ -190,19 +191,24 @@ async def desk_check_in(
     label: Annotated[str, Form(max_length=100)] = "",
     people: Annotated[int, Form(ge=1, le=1000)] = 1,
     kind: Annotated[str, Form(pattern=r"^(|visitor|commuter|other)$")] = "",
+    check_in_id: Annotated[str, Form(pattern=r"^$|" + UUID[1:])] = "",
 ) -> Response:
     """Enter in the desk's box: one registered resident found by the name typed is
     checked in at once; several are offered (the first focused, Enter takes it); none
     offers an unregistered check-in under that name (Enter again). A chosen resident
     (``resident_id``) or an unregistered party (``kind``) is checked in as given."""
     typed = q.strip()
+    # the id the page's form carries: a form sent twice (a double Enter) checks in once
+    check_in_id = check_in_id or str(uuid.uuid4())
     if resident_id:
-        return await _check_in(staff, shelter, {"kind": "resident", "resident_id": resident_id})
+        return await _check_in(
+            staff, shelter, {"id": check_in_id, "kind": "resident", "resident_id": resident_id}
+        )
     if kind:
         return await _check_in(
             staff,
             shelter,
-            {"kind": kind, "label": label.strip() or typed, "people": people},
+            {"id": check_in_id, "kind": kind, "label": label.strip() or typed, "people": people},
         )
     if not typed:
         return await _desk_page(
@@ -222,7 +228,7 @@ async def desk_check_in(
     matches = found.body["items"]
     if len(matches) == 1:
         return await _check_in(
-            staff, shelter, {"kind": "resident", "resident_id": matches[0]["id"]}
+            staff, shelter, {"id": check_in_id, "kind": "resident", "resident_id": matches[0]["id"]}
         )
     return await _desk_page(
         staff, shelter, typed=typed, candidates=matches, unregistered=not matches
@@ -230,10 +236,7 @@ async def desk_check_in(
 
 
 async def _check_in(staff: Staff, shelter: str, body: dict[str, Any]) -> Response:
-    # the desk's own id: a double Enter (or a resend) checks in once
-    answer = await staff.api(
-        "POST", f"/supplies/shelters/{shelter}/check-ins", json={"id": str(uuid.uuid4()), **body}
-    )
+    answer = await staff.api("POST", f"/supplies/shelters/{shelter}/check-ins", json=body)
     if not answer.ok:
         return await _desk_page(
             staff, shelter, error=staff.page.localized(answer.problem), status=answer.status
