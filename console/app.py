@@ -24,7 +24,7 @@ def mount_console(
     ``platform``: the cluster the operators' pages show and move (None: a lone node)."""
     from console.citizen.cors import CitizenReportsCors
     from console.citizen.routes import router as citizen_router
-    from console.citizen.sites import other_site_origins
+    from console.citizen.sites import site_origins
     from console.staff.imports import router as imports_router
     from console.staff.platform import router as platform_router
     from console.staff.residents import router as residents_router
@@ -56,5 +56,5 @@ def mount_console(
 
     app.add_middleware(SecurityHeaders, prefixes=(CONSOLE_PREFIX,), static_prefix=STATIC_PREFIX)
     # a citizen's page may post its report to another site of the topology
-    app.add_middleware(CitizenReportsCors, origins=other_site_origins(app.state.yui.settings))
+    app.add_middleware(CitizenReportsCors, origins=site_origins(app.state.yui.settings))
     return kit

@@ -13,6 +13,12 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def site_origins(settings: Settings) -> tuple[str, ...]:
+    """Every site's origin (CORS: a page of any site may post its report to this one)."""
+    topology = settings.topology
+    return tuple(origin_of(site.url) for site in topology.sites) if topology else ()
+
+
 def other_site_origins(settings: Settings) -> tuple[str, ...]:
     """The origins of the topology's other sites, in the topology's order ("" none)."""
     topology = settings.topology
