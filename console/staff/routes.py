@@ -132,4 +132,8 @@ async def dashboard(
     campaign: Annotated[str, Query(max_length=36)] = "",
     cursor: Annotated[str, Query(max_length=36)] = "",
 ) -> Response:
+    if not staff.has_role("staff", "auditor") and staff.has_role("shelter", "depot"):
+        # a shelter's or a depot's account reads no safety confirmation: its home is supplies
+        landing = "shelters" if staff.has_role("shelter") else "requests"
+        return staff.page.redirect(f"{CONSOLE_PREFIX}/t/{staff.tenant}/supplies/{landing}")
     return await dashboard_page(staff, campaign, cursor)
