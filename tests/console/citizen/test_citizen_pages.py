@@ -65,6 +65,14 @@ def reports_of(node: ConsoleNode, campaign_id: str, resident: Resident) -> list[
         )
 
 
+def assert_reflows(page: Any) -> None:
+    """No sideways scrolling on a 360 px phone, nor at 200 % zoom there (180 CSS px)."""
+    for width in (360, 180):
+        page.set_viewport_size({"width": width, "height": 800})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, width
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
 def outbox_says(page: Any, state: str) -> None:
     page.locator(f"[data-outbox-status][data-state='{state}']").wait_for()
 
@@ -81,6 +89,9 @@ def test_a_citizen_reports_from_a_one_tap_link(node: ConsoleNode, campaign: str,
     assert person.family_name not in page.content() and person.id not in page.content()
     assert_accessible(page)
     screenshot(page, "citizen-report")
+    page.set_viewport_size({"width": 360, "height": 800})
+    assert page.evaluate(_NARROWEST_TARGET) >= 44  # px: a thumb's size
+    assert_reflows(page)
 
     page.get_by_label("伝えたいこと（任意）").fill("家族全員無事です")
     page.get_by_role("button", name="無事です").click()
@@ -150,6 +161,7 @@ def test_the_family_search_and_the_open_form(node: ConsoleNode, campaign: str, p
     screenshot(page, "citizen-search")
 
     page.goto(f"{node.url}/console/citizen/{node.tenant}/campaigns/{campaign}/form")
+    assert_reflows(page)
     page.get_by_label("氏（漢字）").fill(person.family_name)
     page.get_by_label("名（漢字）").fill(person.given_name)
     page.get_by_label("生年月日").fill(person.birth_date.isoformat())
@@ -166,6 +178,11 @@ def test_the_family_search_and_the_open_form(node: ConsoleNode, campaign: str, p
     assert_accessible(page)
     screenshot(page, "citizen-form")
 
+
+#: the smallest height of what a person taps on the page (buttons, fields, links)
+_NARROWEST_TARGET = """() => Math.min(...Array.from(
+  document.querySelectorAll("main button, main input, main textarea, header button, nav a"),
+  (element) => element.getBoundingClientRect().height))"""
 
 _OUTBOX_SIZE = """() => new Promise((resolve) => {
   const open = indexedDB.open("yui-citizen", 1);
