@@ -43,6 +43,15 @@ def test_supporters_lists_reports_progress_and_household_reports(office: Office)
     child = office.register(
         given_name="子", given_kana="ネ", household_no="H-SATO", relationship="子"
     )
+    hidden = office.register(
+        given_name="隠", given_kana="カクレ", household_no="H-SATO", relationship="子"
+    )
+    hide = office.client.put(
+        f"{office.api}/residents/{hidden['id']}/dv-block",
+        json={"blocked": True},
+        headers=office.staff,
+    )
+    assert hide.status_code == 200
     # the same 民生委員, written with other spaces and phone punctuation, for three people
     _assist(office, first, MINSEI)
     _assist(office, second, {**MINSEI, "name": "山田太郎", "phone": "0221112222"})
@@ -129,6 +138,10 @@ def test_supporters_lists_reports_progress_and_household_reports(office: Office)
     assert current["reporter_kind"] == "family" and current["source"] == "household"
     assert current["recorded_by"] == f"resident:{first['id']}"
     assert office.client.post(f"{household}/reports", json=_report(second["id"])).status_code == 404
+    # a DV-blocked member of the household is neither listed (above) nor reported on
+    hidden_report = office.client.post(f"{household}/reports", json=_report(hidden["id"]))
+    assert hidden_report.status_code == 404
+    assert history(office, campaign["id"], hidden["id"])["current"] is None
     # a supporter's token is no resident's link
     supporter_household = f"{office.api}/safety/links/{yamada['token']}/household"
     assert office.client.get(supporter_household).json()["members"] == []
