@@ -196,3 +196,24 @@ _OUTBOX_SIZE = """() => new Promise((resolve) => {
 def _transferred(request: Any) -> int:
     sizes = request.sizes()
     return int(sizes["responseBodySize"] + sizes["responseHeadersSize"])
+
+
+def test_a_forged_link_a_foreign_site_and_a_search_without_its_token_are_refused(
+    node: ConsoleNode, campaign: str
+) -> None:
+    link = link_of(node, campaign, residents(node, 1)[0])
+    forged = link[:-2] + ("AA" if not link.endswith("AA") else "BB")
+    page = httpx.get(forged)
+    assert page.status_code == 403 and 'role="alert"' in page.text
+    # the public report endpoint lets only the topology's sites post from a page
+    endpoint = link.replace("/console/citizen/", "/api/v1/").replace("/r/", "/safety/links/")
+    preflight = httpx.options(
+        endpoint + "/reports",
+        headers={"origin": "https://evil.example", "access-control-request-method": "POST"},
+    )
+    assert preflight.status_code == 204
+    assert "access-control-allow-origin" not in preflight.headers
+    searched = httpx.post(
+        f"{node.url}/console/citizen/search", data={"name": "佐藤 花子", "birth_date": "1980-05-06"}
+    )
+    assert searched.status_code == 403
