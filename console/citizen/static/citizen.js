@@ -110,7 +110,20 @@
     if (!status || (state !== "queued" && entry.page !== window.location.pathname)) { return; }
     status.textContent = status.getAttribute("data-text-" + state) + (detail || "");
     status.setAttribute("data-state", state);
-    status.className = "outbox-status alert " + (state === "sent" ? "alert-ok" : state === "refused" ? "alert-error" : "alert-info");
+    status.className = "outbox-status alert " + (state === "sent" ? "alert-ok" : state === "refused" || state === "incomplete" ? "alert-error" : "alert-info");
+    // what was typed stays until the report is delivered (a refusal lets it be corrected)
+    if (state === "sent") {
+      document.querySelectorAll("form[data-report]").forEach(function (form) { form.reset(); });
+    }
+  }
+
+  // The open form's own rule (the API's): a full name, and a birth date or a district.
+  // Checked here so that a report queued offline is not refused later, when no one is
+  // looking at the page any more.
+  function describesSomeone(body) {
+    if (!("given_name" in body)) { return true; }
+    var named = (body.family_name && body.given_name) || (body.family_kana && body.given_kana);
+    return Boolean(named && (body.birth_date || body.town_name));
   }
 
   function bodyOf(form, submitter) {
@@ -135,11 +148,9 @@
         body: bodyOf(form, event.submitter)
       };
       entry.id = entry.body.id;
+      if (!describesSomeone(entry.body)) { show(entry, "incomplete"); return; }
       show(entry, "sending");
-      inStore("readwrite", function (store) { return store.put(entry); }).then(function () {
-        form.reset();
-        return flush();
-      });
+      inStore("readwrite", function (store) { return store.put(entry); }).then(flush);
     });
   }
 
