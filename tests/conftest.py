@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -22,30 +24,106 @@ REQUIRE_POSTGRES = os.environ.get("YUI_REQUIRE_POSTGRES") == "1"
 TEST_SECRET = "test-signing-key-" + "k" * 32
 
 
-def _fresh_postgres_database() -> Iterator[str]:
+def _postgres_url(name: str) -> str:
+    assert POSTGRES_URL
+    return sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _fresh_postgres_database(template: str | None = None) -> Iterator[str]:
+    """A new database of its own; ``template``: a copy of that database (CREATE DATABASE
+    ... TEMPLATE copies its files: far quicker than running the migrations again)."""
     if not POSTGRES_URL:
         if REQUIRE_POSTGRES:
             pytest.fail("YUI_REQUIRE_POSTGRES=1 but YUI_TEST_POSTGRES_URL is not set")
         pytest.skip("no PostgreSQL server (set YUI_TEST_POSTGRES_URL; `make test` does)")
     name = f"yui_t_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"{copy}')
     try:
-        yield sa.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        yield _postgres_url(name)
     finally:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
 
 
+class MigratedSchemas:
+    """A database at the head of SCHEMA_HISTORY per backend, migrated once per test
+    session (per worker process), which tests get copies of instead of migrating their
+    own. The migrations themselves are tested from empty databases (tests/yui/db,
+    tests/assembly/test_schema.py), and Database.migrate still runs on every copy (it
+    finds the head and does nothing)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._sqlite: Path | None = None
+        self._postgres: str | None = None
+        self._postgres_owner: Iterator[str] | None = None  # drops the template at the end
+
+    def sqlite_copy(self, path: Path) -> str:
+        if self._sqlite is None:
+            template = self.folder / "head.db"
+            built = Database(f"sqlite:///{template}")
+            built.migrate(SCHEMA_HISTORY)
+            built.dispose()  # the last connection's close checkpoints the WAL into the file
+            self._sqlite = template
+        shutil.copyfile(self._sqlite, path)
+        return f"sqlite:///{path}"
+
+    def postgres_template(self) -> str:
+        if self._postgres is None:
+            self._postgres_owner = _fresh_postgres_database()
+            url = next(self._postgres_owner)
+            built = Database(url)
+            built.migrate(SCHEMA_HISTORY)
+            built.dispose()  # a template must have no connection while it is copied
+            self._postgres = sa.make_url(url).database
+        assert self._postgres
+        return self._postgres
+
+    def close(self) -> None:
+        if self._postgres_owner is not None:
+            self._postgres_owner.close()
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without the plugin
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With pytest-xdist (scripts/test.sh runs -n 3) a module's tests stay on one worker, in
+    their order, so a module-scoped fixture (an etcd cluster, a CA) starts once; the
+    console's tests share one worker, so its session's browser and seeded node start once.
+    (--dist loadgroup would say the same with marks, but pytest 9 ignores the node ids
+    pytest-xdist 3.8 rewrites for it.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "tests/console" if module.startswith("tests/console/") else module
+
+    return ByModule(config, log)
+
+
+@pytest.fixture(scope="session")
+def migrated_schemas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedSchemas]:
+    schemas = MigratedSchemas(tmp_path_factory.mktemp("schema-head"))
+    yield schemas
+    schemas.close()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Every database test runs on both backends."""
+    """Every database test runs on both backends. An empty database, unless the test also
+    asks for ``db`` (which would migrate it first thing): then a copy of one at head."""
+    migrated: MigratedSchemas | None = (
+        request.getfixturevalue("migrated_schemas") if "db" in request.fixturenames else None
+    )
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'yui.db'}"
+        path = tmp_path / "yui.db"
+        yield migrated.sqlite_copy(path) if migrated else f"sqlite:///{path}"
     else:
-        yield from _fresh_postgres_database()
+        yield from _fresh_postgres_database(migrated.postgres_template() if migrated else None)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _fresh_postgres_database
+from tests.conftest import MigratedSchemas, _fresh_postgres_database
 from tests.replication.harness import FAST, Cluster
 
 SITES = ("site-a", "site-b", "site-c", "site-d")
@@ -21,8 +21,8 @@ def anyio_backend() -> str:
 
 
 @contextmanager
-def _postgres() -> Iterator[str]:
-    generator = _fresh_postgres_database()
+def _postgres(template: str | None = None) -> Iterator[str]:
+    generator = _fresh_postgres_database(template)
     url = next(generator)
     try:
         yield url
@@ -32,11 +32,21 @@ def _postgres() -> Iterator[str]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def site_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Empty databases, unless the test runs a ``cluster`` (which migrates every site
+    first thing): then copies of one at head (tests/conftest.py, MigratedSchemas)."""
+    migrated: MigratedSchemas | None = (
+        request.getfixturevalue("migrated_schemas") if "cluster" in request.fixturenames else None
+    )
     if request.param == "sqlite":
-        yield {name: f"sqlite:///{tmp_path / name}.db" for name in SITES}
+        paths = {name: tmp_path / f"{name}.db" for name in SITES}
+        if migrated:
+            yield {name: migrated.sqlite_copy(path) for name, path in paths.items()}
+        else:
+            yield {name: f"sqlite:///{path}" for name, path in paths.items()}
         return
+    template = migrated.postgres_template() if migrated else None
     with ExitStack() as stack:
-        yield {name: stack.enter_context(_postgres()) for name in SITES}
+        yield {name: stack.enter_context(_postgres(template)) for name in SITES}
 
 
 @pytest.fixture
