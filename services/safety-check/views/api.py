@@ -23,7 +23,7 @@ from yui.text import LineText
 router = APIRouter(tags=["safety confirmation"])
 
 Cursor = Annotated[
-    LineText, Query(max_length=36, description="前のページの next_cursor / from the last page")
+    LineText, Query(max_length=40, description="前のページの next_cursor / from the last page")
 ]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Town = Annotated[LineText, Query(max_length=80, description="町字で絞る / one district only")]

@@ -85,9 +85,9 @@ class UnconfirmedResident(BaseModel):
 
 class UnconfirmedOut(BaseModel):
     campaign_id: str
-    #: needs-assistance residents first (the register's priority order), on the first page
+    #: needs-assistance residents first (the register's priority order), a page at a time
     needs_assistance: list[UnconfirmedResident]
-    #: then everyone else, a page at a time
+    #: then everyone else; the two together are at most `limit` a page
     residents: list[UnconfirmedResident]
     #: give it as `cursor` for the next page; None after the last one
     next_cursor: str | None

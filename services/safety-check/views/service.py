@@ -275,6 +275,20 @@ def _register(
     ]
 
 
+#: the unconfirmed list's cursor: in the needs-assistance register (an offset into it,
+#: priority order), or in the rest of the roster (the last resident id listed)
+REGISTER_CURSOR, ROSTER_CURSOR = "a:", "r:"
+
+
+def _register_offset(cursor: str) -> int:
+    digits = cursor.removeprefix(REGISTER_CURSOR)
+    if not digits:
+        return 0
+    if not digits.isdigit() or len(digits) > 9:
+        raise InvalidInput("cursor が正しくありません / the cursor is not one this list gave")
+    return int(digits)
+
+
 def unconfirmed(
     uow: UnitOfWork,
     directory: ResidentDirectory,
@@ -284,19 +298,32 @@ def unconfirmed(
     cursor: str,
     limit: int,
 ) -> UnconfirmedOut:
+    """A page of at most ``limit`` unconfirmed residents: the needs-assistance register
+    first (its priority order), then everyone else. Both are paged, so a first page stays
+    small however long the register of a large town is."""
     tenant = uow.tenant or ""
     # its id kept: after the rollback, reading the campaign again would open a transaction
     campaign_id = campaigns.get(uow.session, campaign_id).id
     uow.session.rollback()  # read only so far: free the database before the registry's calls
     first: list[UnconfirmedResident] = []
-    if not cursor:
+    next_cursor: str | None = None
+    after = ""
+    if not cursor or cursor.startswith(REGISTER_CURSOR):
+        offset = _register_offset(cursor)
+        register = _register(uow, directory, campaign_id, actor=actor, town="")
         first = [
             _listed(entry.resident, status, entry)
-            for entry, status in _register(uow, directory, campaign_id, actor=actor, town="")
+            for entry, status in register[offset : offset + limit]
         ]
+        if offset + limit < len(register):
+            next_cursor = f"{REGISTER_CURSOR}{offset + limit}"
+        elif len(first) == limit:  # the register ends with this page: the roster is next
+            next_cursor = ROSTER_CURSOR
+    else:  # a bare resident id: a cursor given before the register was paged
+        after = cursor.removeprefix(ROSTER_CURSOR)
     rest: list[UnconfirmedResident] = []
-    after, next_cursor = cursor, None
-    while len(rest) < limit:
+    room = limit - len(first)
+    while next_cursor is None and len(rest) < room:
         page = directory.roster(
             tenant, audience=Audience.STAFF, actor=actor, after=after, limit=limit
         )
@@ -307,8 +334,8 @@ def unconfirmed(
             status = statuses.get(facts.resident_id)
             if not facts.needs_assistance and _waiting(status):
                 rest.append(_listed(facts, status, None))
-                if len(rest) == limit:
-                    next_cursor = facts.resident_id
+                if len(rest) == room:
+                    next_cursor = ROSTER_CURSOR + facts.resident_id
                     break
         if len(page) < limit:
             break
