@@ -172,9 +172,17 @@ class ResidentDirectory(Protocol):
         ...
 
     def needs_assistance(
-        self, tenant: str, *, audience: Audience, actor: str, disaster: bool = False
+        self,
+        tenant: str,
+        *,
+        audience: Audience,
+        actor: str,
+        disaster: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
     ) -> list[AssistanceFacts]:
-        """The needs-assistance register, priority first.
+        """The needs-assistance register, priority first (then by reading); a part of it
+        with ``offset`` and ``limit`` (a long register read a page at a time).
 
         For Audience.NON_STAFF only entries whose person consented to sharing, unless
         `disaster` (災害対策基本法 第49条の11 第3項: in a disaster the register may be

@@ -121,7 +121,12 @@ def remove_entry(session: Session, resident_id: str, *, actor: str) -> None:
 
 
 def register_list(
-    session: Session, *, non_staff: bool, disaster: bool = False, limit: int | None = None
+    session: Session,
+    *,
+    non_staff: bool,
+    disaster: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[Listed]:
     """The register, priority first, then by reading.
 
@@ -140,6 +145,8 @@ def register_list(
             statement = statement.where(AssistanceEntry.consent_to_share.is_(True))
     else:
         statement = statement.where(Resident.status == Status.ACTIVE)
+    if offset:
+        statement = statement.offset(offset)
     if limit is not None:
         statement = statement.limit(limit)
     rows = list(session.execute(statement).all())

@@ -148,10 +148,20 @@ def count_by_district(session: Session, *, audience: Audience) -> dict[str, int]
 
 
 def needs_assistance(
-    session: Session, tenant: str, *, audience: Audience, disaster: bool
+    session: Session,
+    tenant: str,
+    *,
+    audience: Audience,
+    disaster: bool,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> list[AssistanceFacts]:
     listed = assistance.register_list(
-        session, non_staff=audience is Audience.NON_STAFF, disaster=disaster
+        session,
+        non_staff=audience is Audience.NON_STAFF,
+        disaster=disaster,
+        offset=offset,
+        limit=limit,
     )
     return [
         AssistanceFacts(
@@ -360,10 +370,24 @@ class Directory:
             return count_by_district(uow.session, audience=audience)
 
     def needs_assistance(
-        self, tenant: str, *, audience: Audience, actor: str, disaster: bool = False
+        self,
+        tenant: str,
+        *,
+        audience: Audience,
+        actor: str,
+        disaster: bool = False,
+        offset: int = 0,
+        limit: int | None = None,
     ) -> list[AssistanceFacts]:
         with self.db.unit_of_work(tenant) as uow:
-            found = needs_assistance(uow.session, tenant, audience=audience, disaster=disaster)
+            found = needs_assistance(
+                uow.session,
+                tenant,
+                audience=audience,
+                disaster=disaster,
+                offset=offset,
+                limit=limit,
+            )
             assistance.audit_list(
                 uow.session,
                 actor=actor,

@@ -309,16 +309,32 @@ def unconfirmed(
     next_cursor: str | None = None
     after = ""
     if not cursor or cursor.startswith(REGISTER_CURSOR):
+        # the register a part at a time (a town of 1,000,000 has ~15,000 entries): the
+        # offset is the next entry to look at, whether listed or already confirmed
         offset = _register_offset(cursor)
-        register = _register(uow, directory, campaign_id, actor=actor, town="")
-        first = [
-            _listed(entry.resident, status, entry)
-            for entry, status in register[offset : offset + limit]
-        ]
-        if offset + limit < len(register):
-            next_cursor = f"{REGISTER_CURSOR}{offset + limit}"
-        elif len(first) == limit:  # the register ends with this page: the roster is next
-            next_cursor = ROSTER_CURSOR
+        while len(first) < limit:
+            part = directory.needs_assistance(
+                tenant,
+                audience=Audience.STAFF,
+                actor=actor,
+                disaster=True,
+                offset=offset,
+                limit=limit,
+            )
+            ids = [entry.resident.resident_id for entry in part]
+            statuses = statuses_of(uow.session, campaign_id, ids)
+            uow.session.rollback()  # free the database before the next port call
+            for entry in part:
+                offset += 1
+                status = statuses.get(entry.resident.resident_id)
+                if _waiting(status):
+                    first.append(_listed(entry.resident, status, entry))
+                    if len(first) == limit:
+                        break
+            if len(part) < limit and len(first) < limit:
+                break  # the register is done: the roster fills the page
+        else:  # a full page: more of the register, or the roster, on the next
+            next_cursor = f"{REGISTER_CURSOR}{offset}"
     else:  # a bare resident id: a cursor given before the register was paged
         after = cursor.removeprefix(ROSTER_CURSOR)
     rest: list[UnconfirmedResident] = []

@@ -101,3 +101,39 @@ def test_counts_and_the_unconfirmed_list(office: Office) -> None:
         assert office.client.get(path, headers=office.auditor).status_code == 200
         assert office.client.get(path, headers=office.shelter).status_code == 403
         assert office.client.get(path, headers=office.admin).status_code == 403
+
+
+def test_a_register_longer_than_a_page_is_paged_skipping_the_confirmed(office: Office) -> None:
+    """The register is read from the registry a part at a time: with limit=2 and five
+    entries (one confirmed), the pages list the four others in priority order, each
+    once, then the rest of the roster."""
+    names = ["アキ", "イネ", "ウメ", "エミ", "オト"]
+    people = [office.register(given_name=name, given_kana=name) for name in names]
+    plain = office.register(given_name="フツウ", given_kana="フツウ")
+    # priority 1-3, then by reading: the order is the list's
+    for priority, person in zip((1, 1, 2, 2, 3), people, strict=True):
+        entry = office.client.put(
+            f"{office.api}/residents/{person['id']}/assistance",
+            json={"reasons": ["elderly_alone"], "priority": priority},
+            headers=office.staff,
+        )
+        assert entry.status_code == 200, entry.text
+    campaign = open_campaign(office)
+    confirmed = people[2]
+    assert report(office, campaign["id"], report_payload(confirmed["id"])).status_code == 201
+
+    pages, cursor = [], ""
+    while True:
+        page = _get(
+            office, f"/safety/campaigns/{campaign['id']}/unconfirmed", limit=2, cursor=cursor
+        )
+        assert len(page["needs_assistance"]) + len(page["residents"]) <= 2
+        pages.append(page)
+        if not page["next_cursor"]:
+            break
+        cursor = page["next_cursor"]
+    assisted = [item["resident_id"] for p in pages for item in p["needs_assistance"]]
+    assert assisted == [p["id"] for p in people if p is not confirmed]  # priority order
+    assert len(pages[0]["needs_assistance"]) == 2 and pages[0]["residents"] == []
+    rest = [item["resident_id"] for p in pages for item in p["residents"]]
+    assert plain["id"] in rest and not set(rest) & set(assisted)
