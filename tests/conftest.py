@@ -113,12 +113,14 @@ def migrated_schemas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Migra
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_schemas: MigratedSchemas
+) -> Iterator[str]:
     """Every database test runs on both backends. An empty database, unless the test also
-    asks for ``db`` (which would migrate it first thing): then a copy of one at head."""
-    migrated: MigratedSchemas | None = (
-        request.getfixturevalue("migrated_schemas") if "db" in request.fixturenames else None
-    )
+    asks for ``db`` (which would migrate it first thing): then a copy of one at head.
+    (migrated_schemas is a parameter, not request.getfixturevalue: that fails inside an
+    async test's set-up.)"""
+    migrated = migrated_schemas if "db" in request.fixturenames else None
     if request.param == "sqlite":
         path = tmp_path / "yui.db"
         yield migrated.sqlite_copy(path) if migrated else f"sqlite:///{path}"

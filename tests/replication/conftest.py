@@ -31,12 +31,12 @@ def _postgres(template: str | None = None) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def site_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
+def site_urls(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_schemas: MigratedSchemas
+) -> Iterator[dict[str, str]]:
     """Empty databases, unless the test runs a ``cluster`` (which migrates every site
     first thing): then copies of one at head (tests/conftest.py, MigratedSchemas)."""
-    migrated: MigratedSchemas | None = (
-        request.getfixturevalue("migrated_schemas") if "cluster" in request.fixturenames else None
-    )
+    migrated = migrated_schemas if "cluster" in request.fixturenames else None
     if request.param == "sqlite":
         paths = {name: tmp_path / f"{name}.db" for name in SITES}
         if migrated:
