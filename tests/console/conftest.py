@@ -10,7 +10,7 @@ import pytest
 from tests.console.support.browser import ConsoleNode, chromium, console_node
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def node() -> Iterator[ConsoleNode]:
     """One site node for every console test (seeding it takes seconds): tests change
     only what no other test reads (their own campaign, imports into 千代田区)."""
@@ -18,8 +18,11 @@ def node() -> Iterator[ConsoleNode]:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """Package scope, not session: Playwright's sync API runs an event loop in this thread
+    until it stops, and every later test that calls asyncio.run would fail ("cannot be
+    called from a running event loop"); it stops when the console's tests are done."""
     with chromium() as running:
         yield running
 
