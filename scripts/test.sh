@@ -61,9 +61,15 @@ run_pytest() {
     # The whole-sandbox fault tests (marker `sandbox`) run in `make test-sandbox`: they
     # would take make test past its 20-minute budget on a 2-core machine.
     # --durations=25: every log names the slowest tests (where make test's time goes).
+    # In parallel (pytest-xdist), a test file's tests on one worker (--dist loadfile: its
+    # module fixtures start once, its tests keep their order): the suite mostly waits on
+    # servers and timeouts, so three workers on two cores keep make test within its budget.
+    # YUI_TEST_WORKERS=0 runs it serially.
+    local workers=(-n "${YUI_TEST_WORKERS:-3}" --dist loadfile)
+    if [[ "${YUI_TEST_WORKERS:-3}" == 0 ]]; then workers=(); fi
     YUI_REQUIRE_SERVERS=1 YUI_REQUIRE_POSTGRES=1 \
-        "$ROOT/scripts/with-postgres.sh" python -m pytest -m "${YUI_TEST_MARKERS:-not sandbox}" \
-        --durations=25 "$@" || rc=$?
+        "$ROOT/scripts/with-postgres.sh" python -m pytest "${workers[@]}" \
+        -m "${YUI_TEST_MARKERS:-not sandbox}" --durations=25 "$@" || rc=$?
     if ((rc == 5)); then
         echo "test: pytest collected no tests" >&2
     fi

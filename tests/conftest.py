@@ -7,7 +7,6 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -86,23 +85,6 @@ class MigratedSchemas:
     def close(self) -> None:
         if self._postgres_owner is not None:
             self._postgres_owner.close()
-
-
-@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: unknown without the plugin
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """With pytest-xdist (scripts/test.sh runs -n 3) a module's tests stay on one worker, in
-    their order, so a module-scoped fixture (an etcd cluster, a CA) starts once; the
-    console's tests share one worker, so its session's browser and seeded node start once.
-    (--dist loadgroup would say the same with marks, but pytest 9 ignores the node ids
-    pytest-xdist 3.8 rewrites for it.)"""
-    from xdist.scheduler import LoadScopeScheduling
-
-    class ByModule(LoadScopeScheduling):  # type: ignore[misc]
-        def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return "tests/console" if module.startswith("tests/console/") else module
-
-    return ByModule(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import enum
 import itertools
 import uuid
@@ -79,6 +80,8 @@ def _dummy(column: sa.Column[Any]) -> Any:
         return n
     if python_type is float:
         return float(n)
+    if python_type is decimal.Decimal:  # Numeric (quantities, areas)
+        return decimal.Decimal(1)  # one of everything: every CHECK between quantities holds
     if python_type is dt.datetime:
         return dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     if python_type is dt.date:
