@@ -15,9 +15,10 @@ from __future__ import annotations
 import time
 import weakref
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -275,6 +276,48 @@ def _register(
     ]
 
 
+Item = TypeVar("Item")
+
+
+def _pages_after(
+    fetch: Callable[[str], Sequence[Item]], after: str, size: int, key: Callable[[Item], str]
+) -> Iterator[Sequence[Item]]:
+    """The registry's pages after ``after`` (keyset), fetched only as they are needed."""
+    while True:
+        page = fetch(after)
+        yield page
+        if len(page) < size:
+            return
+        after = key(page[-1])
+
+
+def _pages_from(
+    fetch: Callable[[int], Sequence[Item]], offset: int, size: int
+) -> Iterator[Sequence[Item]]:
+    """The registry's pages from ``offset`` on, fetched only as they are needed."""
+    while True:
+        page = fetch(offset)
+        yield page
+        if len(page) < size:
+            return
+        offset += len(page)
+
+
+def _with_status(
+    uow: UnitOfWork,
+    campaign_id: str,
+    pages: Iterator[Sequence[Item]],
+    resident_of: Callable[[Item], ResidentFacts],
+) -> Iterator[tuple[Item, SafetyStatus | None]]:
+    """Each item of the pages, in order, with its resident's current status (None: none)."""
+    for page in pages:
+        ids = [resident_of(item).resident_id for item in page]
+        statuses = statuses_of(uow.session, campaign_id, ids)
+        uow.session.rollback()  # free the database before the registry's next call
+        for item in page:
+            yield item, statuses.get(resident_of(item).resident_id)
+
+
 #: the unconfirmed list's cursor: in the needs-assistance register (an offset into it,
 #: priority order), or in the rest of the roster (the last resident id listed)
 REGISTER_CURSOR, ROSTER_CURSOR = "a:", "r:"
@@ -312,49 +355,39 @@ def unconfirmed(
         # the register a part at a time (a town of 1,000,000 has ~15,000 entries): the
         # offset is the next entry to look at, whether listed or already confirmed
         offset = _register_offset(cursor)
-        while len(first) < limit:
-            part = directory.needs_assistance(
-                tenant,
-                audience=Audience.STAFF,
-                actor=actor,
-                disaster=True,
-                offset=offset,
-                limit=limit,
-            )
-            ids = [entry.resident.resident_id for entry in part]
-            statuses = statuses_of(uow.session, campaign_id, ids)
-            uow.session.rollback()  # free the database before the next port call
-            for entry in part:
-                offset += 1
-                status = statuses.get(entry.resident.resident_id)
-                if _waiting(status):
-                    first.append(_listed(entry.resident, status, entry))
-                    if len(first) == limit:
-                        break
-            if len(part) < limit and len(first) < limit:
-                break  # the register is done: the roster fills the page
-        else:  # a full page: more of the register, or the roster, on the next
-            next_cursor = f"{REGISTER_CURSOR}{offset}"
+        register = _pages_from(
+            lambda at: directory.needs_assistance(
+                tenant, audience=Audience.STAFF, actor=actor, disaster=True, offset=at, limit=limit
+            ),
+            offset,
+            limit,
+        )
+        for entry, status in _with_status(uow, campaign_id, register, lambda e: e.resident):
+            offset += 1
+            if _waiting(status):
+                first.append(_listed(entry.resident, status, entry))
+                if len(first) == limit:  # more of the register, or the roster, on the next
+                    next_cursor = f"{REGISTER_CURSOR}{offset}"
+                    break
     else:  # a bare resident id: a cursor given before the register was paged
         after = cursor.removeprefix(ROSTER_CURSOR)
     rest: list[UnconfirmedResident] = []
     room = limit - len(first)
-    while next_cursor is None and len(rest) < room:
-        page = directory.roster(
-            tenant, audience=Audience.STAFF, actor=actor, after=after, limit=limit
+    if next_cursor is None and room > 0:  # the register is done: the roster fills the page
+        roster = _pages_after(
+            lambda at: directory.roster(
+                tenant, audience=Audience.STAFF, actor=actor, after=at, limit=limit
+            ),
+            after,
+            limit,
+            lambda facts: facts.resident_id,
         )
-        statuses = statuses_of(uow.session, campaign_id, [facts.resident_id for facts in page])
-        uow.session.rollback()
-        for facts in page:
-            after = facts.resident_id
-            status = statuses.get(facts.resident_id)
+        for facts, status in _with_status(uow, campaign_id, roster, lambda facts: facts):
             if not facts.needs_assistance and _waiting(status):
                 rest.append(_listed(facts, status, None))
                 if len(rest) == room:
                     next_cursor = ROSTER_CURSOR + facts.resident_id
                     break
-        if len(page) < limit:
-            break
     listed = [item.resident_id for item in first + rest]
     audit.record(
         uow.session,
@@ -415,25 +448,21 @@ def visits(
             contact = ResidentContact(entry.resident, entry.address, entry.phone)
             first.append(_visit(contact, status, entry.priority))
     rest: list[VisitEntry] = []
-    after, next_cursor = cursor, None
-    while len(rest) < limit:
-        page = directory.district_contacts(
-            tenant, town, audience=Audience.STAFF, actor=actor, after=after, limit=limit
-        )
-        statuses = statuses_of(
-            uow.session, campaign_id, [contact.resident.resident_id for contact in page]
-        )
-        uow.session.rollback()
-        for contact in page:
-            after = contact.resident.resident_id
-            status = statuses.get(after)
-            if not contact.resident.needs_assistance and _waiting(status):
-                rest.append(_visit(contact, status, None))
-                if len(rest) == limit:
-                    next_cursor = after
-                    break
-        if len(page) < limit:
-            break
+    next_cursor = None
+    contacts = _pages_after(
+        lambda at: directory.district_contacts(
+            tenant, town, audience=Audience.STAFF, actor=actor, after=at, limit=limit
+        ),
+        cursor,
+        limit,
+        lambda contact: contact.resident.resident_id,
+    )
+    for contact, status in _with_status(uow, campaign_id, contacts, lambda c: c.resident):
+        if not contact.resident.needs_assistance and _waiting(status):
+            rest.append(_visit(contact, status, None))
+            if len(rest) == limit:
+                next_cursor = contact.resident.resident_id
+                break
     listed = [item.resident_id for item in first + rest]
     audit.record(
         uow.session,
