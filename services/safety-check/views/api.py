@@ -17,7 +17,9 @@ from safety_check.views.schemas import (
     UnconfirmedOut,
     VisitListOut,
 )
+from yui.db.unit_of_work import UnitOfWork
 from yui.http.deps import UoW
+from yui.service_ports import ResidentDirectory
 from yui.text import LineText
 
 router = APIRouter(tags=["safety confirmation"])
@@ -137,6 +139,31 @@ def visits(
     return out
 
 
+#: the visit list's printable forms: how each is rendered and its media type
+VISIT_FILES = {
+    "csv": (printing.visits_csv, "text/csv; charset=utf-8"),
+    "html": (printing.visits_html, "text/html; charset=utf-8"),
+}
+
+
+def _visit_file(
+    uow: UnitOfWork,
+    directory: ResidentDirectory,
+    campaign_id: str,
+    actor: str,
+    town: str,
+    cursor: str,
+    limit: int,
+    kind: str,
+) -> Response:
+    out = service.visits(
+        uow, directory, campaign_id, town=town, actor=actor, cursor=cursor, limit=limit
+    )
+    uow.commit()
+    render, media_type = VISIT_FILES[kind]
+    return Response(render(out), media_type=media_type, headers=printing.page_headers(out, kind))
+
+
 @router.get(
     "/safety/campaigns/{campaign_id}/visits.csv",
     response_class=Response,
@@ -152,15 +179,7 @@ def visits_csv(
     cursor: Cursor = "",
     limit: Limit = 500,
 ) -> Response:
-    out = service.visits(
-        uow, directory, campaign_id, town=town, actor=principal.username, cursor=cursor, limit=limit
-    )
-    uow.commit()
-    return Response(
-        printing.visits_csv(out),
-        media_type="text/csv; charset=utf-8",
-        headers=printing.page_headers(out, "csv"),
-    )
+    return _visit_file(uow, directory, campaign_id, principal.username, town, cursor, limit, "csv")
 
 
 @router.get(
@@ -178,15 +197,7 @@ def visits_html(
     cursor: Cursor = "",
     limit: Limit = 500,
 ) -> Response:
-    out = service.visits(
-        uow, directory, campaign_id, town=town, actor=principal.username, cursor=cursor, limit=limit
-    )
-    uow.commit()
-    return Response(
-        printing.visits_html(out),
-        media_type="text/html; charset=utf-8",
-        headers=printing.page_headers(out, "html"),
-    )
+    return _visit_file(uow, directory, campaign_id, principal.username, town, cursor, limit, "html")
 
 
 @router.get(
