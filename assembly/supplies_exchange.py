@@ -16,6 +16,7 @@ from supplies.exchange.courier import HttpCourier
 from supplies.exchange.job import delivery_kind
 from yui.jobs.kinds import JobKind
 from yui.settings import Settings
+from yui.tls import client_verify
 
 #: a delivery is a few KiB; a receiver that does not answer in this long is retried later
 DELIVERY_TIMEOUT_SECONDS = 30.0
@@ -28,9 +29,5 @@ def exchange_kind(settings: Settings) -> JobKind | None:
     spec = topology.find(settings.site) if topology is not None else None
     if spec is None:
         return None
-    tls = settings.tls_files
-    http = httpx.Client(
-        verify=tls.client_context() if tls is not None else True,
-        timeout=DELIVERY_TIMEOUT_SECONDS,
-    )
+    http = httpx.Client(verify=client_verify(settings.tls_files), timeout=DELIVERY_TIMEOUT_SECONDS)
     return delivery_kind(HttpCourier(site_key(settings), http, spec.url))

@@ -28,6 +28,7 @@ from yui.db import schema
 from yui.db.database import Database
 from yui.errors import YuiError
 from yui.settings import Settings, SettingsError, load_settings
+from yui.tls import client_verify
 
 app = typer.Typer(help="複製 / replication between sites", no_args_is_help=True)
 quarantine_app = typer.Typer(help="隔離されたエントリ / quarantined entries", no_args_is_help=True)
@@ -70,8 +71,7 @@ def _with_client(work: Callable[[PeerClient, list[str]], Awaitable[T]]) -> T:
 
     # this site's certificate (YUI_TLS_*): the sites verify it (mutual TLS) and it verifies
     # them against the platform's CA only; the environment's proxies are never used
-    files = settings.tls_files
-    verify = files.client_context() if files is not None else True
+    verify = client_verify(settings.tls_files)
 
     async def run() -> T:
         async with httpx.AsyncClient(timeout=60.0, trust_env=False, verify=verify) as http:

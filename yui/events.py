@@ -76,9 +76,6 @@ class EventBus:
         for handler in self._handlers.get(type(event), ()):
             handler(event, session)
 
-    def handlers_of(self, event_type: type[Any]) -> tuple[Handler, ...]:
-        return tuple(self._handlers.get(event_type, ()))
-
 
 #: the process's bus; `assembly.site` subscribes the parts' handlers when it builds a site
 BUS = EventBus()

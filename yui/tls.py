@@ -205,6 +205,12 @@ def generate_pki(
 _peer_context: ssl.SSLContext | None = None
 
 
+def client_verify(files: TlsFiles | None) -> ssl.SSLContext | bool:
+    """An httpx client's ``verify`` for calls to the sites: the platform's CA only, with
+    our certificate (mutual TLS); without TLS files, the system's CAs."""
+    return files.client_context() if files is not None else True
+
+
 def use_for_peers(files: TlsFiles | None) -> None:
     """Every later site-to-site client of this process verifies peers against ``files``'s
     CA and presents its certificate (None: the system's CAs, no certificate)."""

@@ -45,6 +45,7 @@ from failover.coordination import connect_etcd
 from failover.coordination.interface import Coordination, CoordinationUnavailable
 from replication.protocol.client import PeerClient
 from replication.setup import site_key, topology_peers
+from yui.tls import client_verify
 
 app = typer.Typer(
     help="計画的な主系の移動 / planned moves: switchover, evacuation, failback",
@@ -76,8 +77,7 @@ def _sites_verify(root: Path) -> ssl.SSLContext | bool:
     """How the command's calls to the sites verify them and what they present: this site's
     certificate (YUI_TLS_*), else the sandbox's operator certificate (mutual TLS)."""
     if _this_site():
-        files = settings().tls_files
-        return files.client_context() if files is not None else True
+        return client_verify(settings().tls_files)
     return operator_verify(root)
 
 
