@@ -72,6 +72,10 @@ def _render(
         can_allocate=staff.has_role("staff", "auditor", "depot"),
         can_approve=staff.has_role("staff"),
         can_desk=staff.has_role("staff", "shelter"),
+        # the API decides; these only choose which actions a page offers
+        can_draft=staff.has_role("staff", "shelter"),
+        can_ship=staff.has_role("staff", "depot"),
+        can_receive=staff.has_role("staff", "shelter"),
         **context,
     )
 

@@ -332,3 +332,136 @@ def test_check_in_at_the_desk_with_the_keyboard_only(
     assert page.evaluate("document.activeElement.id") == "desk-q"
     assert_accessible(page)
     screenshot(page, "supplies-desk")
+
+
+DEPOT_ACCOUNT = "haiso1"
+
+
+def test_a_draft_refused_by_the_page_or_the_api_writes_nothing(
+    node: ConsoleNode, supplies: Supplies
+) -> None:
+    desk = Desk(node, SHELTER_ACCOUNT, ("shelter",))
+    before = len(api(node, token_of(node, STAFF), "GET", "/supplies/requests?status=draft"))
+    rows = {"shelter": "S-C1", "item": ["blanket", ""], "vulnerable": ["", ""]}
+    # a quantity that is no number: the page's own refusal, what was typed kept
+    typed = desk.post(
+        "/requests/new", {**rows, "quantity": ["たくさん", ""]}, from_page="/requests/new"
+    )
+    assert typed.status_code == 422 and "数量は 0 より大きい数" in typed.text
+    assert 'value="たくさん"' in typed.text
+    # half a blanket: the API's refusal in the page's language
+    half = desk.post("/requests/new", {**rows, "quantity": ["2.5", ""]}, from_page="/requests/new")
+    assert half.status_code == 422 and "整数で数えます" in half.text, half.text[:3000]
+    # another shelter's request: as unknown to this account as a shelter that does not exist
+    other = desk.post(
+        "/requests/new",
+        {**rows, "shelter": "S-C2", "quantity": ["2", ""]},
+        from_page="/requests/new",
+    )
+    assert other.status_code == 404
+    # a form without the session's CSRF token
+    forged = desk.client.post(desk.base + "/requests/new", data={**rows, "quantity": ["2", ""]})
+    assert forged.status_code == 403
+    after = api(node, token_of(node, STAFF), "GET", "/supplies/requests?status=draft")
+    assert len(after) == before
+
+
+def test_a_request_from_its_draft_to_a_partial_receipt_in_the_browser(
+    node: ConsoleNode, supplies: Supplies, browser: Any, page: Any
+) -> None:
+    """The shelter drafts with the keyboard and submits; staff approve and commit (the
+    queue's own pages, tested above, through the API here); a depot account dispatches
+    from the request's page; the shelter receives 18 of 20 blankets, 2 damaged."""
+    factories.user(node.db, node.tenant, DEPOT_ACCOUNT, "depot")
+    staff = token_of(node, STAFF)
+    depot = api(node, staff, "GET", "/supplies/places/D-C1")
+    api(
+        node,
+        staff,
+        "POST",
+        f"/supplies/places/{depot['id']}/assignments",
+        {"username": DEPOT_ACCOUNT},
+    )
+    api(
+        node,
+        staff,
+        "POST",
+        "/supplies/stock/receipts",
+        {"place": "D-C1", "lines": [{"item": "blanket", "quantity": 50}]},
+    )
+
+    sign_in(page, node, SHELTER_ACCOUNT)
+    page.wait_for_url(re.compile(r"/supplies/shelters$"))
+    page.get_by_role("link", name="要請", exact=True).click()
+    page.get_by_test_id("new-request").click()
+    page.wait_for_url(re.compile(r"/supplies/requests/new$"))
+    # one shelter: the focus is on the first item; the rest by keyboard
+    assert page.evaluate("document.activeElement.id") == "item-1"
+    page.get_by_label("1 行目の品目").select_option("blanket")
+    page.keyboard.press("Tab")
+    page.keyboard.type("20")
+    page.keyboard.press("Tab")
+    page.keyboard.type("5")
+    assert_accessible(page)
+    screenshot(page, "supplies-request-draft")
+    page.keyboard.press("Enter")  # the form's first button: save the draft
+    page.get_by_test_id("flow-notice").wait_for()
+    assert "下書き" in page.get_by_test_id("request-status").inner_text()
+    lines = page.get_by_test_id("request-lines").inner_text()
+    assert "毛布" in lines and "20" in lines and "5" in lines
+    page.get_by_test_id("submit-draft").click()
+    page.get_by_test_id("flow-notice").wait_for()
+    assert "提出済" in page.get_by_test_id("request-status").inner_text()
+    request_id = page.url.rsplit("/", 1)[1].split("?")[0]
+
+    api(node, staff, "POST", f"/supplies/requests/{request_id}/approve")
+    api(
+        node,
+        staff,
+        "POST",
+        "/supplies/allocation/commit",
+        {"requests": [request_id], "accept_suggestion": True},
+    )
+
+    shipper = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
+    try:
+        dispatcher = shipper.new_page()
+        dispatcher.set_default_timeout(10_000)
+        sign_in(dispatcher, node, DEPOT_ACCOUNT)
+        dispatcher.goto(f"{node.url}/console/t/{node.tenant}/supplies/requests?status=committed")
+        dispatcher.get_by_role("link", name="出荷…").first.click()
+        dispatcher.wait_for_url(re.compile(r"/dispatch$"))
+        assert dispatcher.evaluate("document.activeElement.id") == "vehicle"
+        dispatcher.keyboard.type("宮城 300 あ 56-78")
+        dispatcher.keyboard.press("Tab")
+        dispatcher.keyboard.type("鈴木 一郎")
+        assert_accessible(dispatcher)
+        dispatcher.get_by_test_id("dispatch").click()
+        dispatcher.get_by_test_id("flow-notice").wait_for()
+        shipped = dispatcher.get_by_test_id("request-shipments").inner_text()
+        assert "青葉備蓄倉庫 → 青葉小学校" in shipped and "宮城 300 あ 56-78" in shipped
+        assert "輸送中" in shipped
+    finally:
+        shipper.close()
+
+    page.goto(f"{node.url}/console/t/{node.tenant}/supplies/requests/{request_id}")
+    page.get_by_role("link", name="受領…").click()
+    page.wait_for_url(re.compile(r"/receive$"))
+    assert page.evaluate("document.activeElement.id") == "received-1"
+    # a different amount without its reason: the API refuses, nothing is received
+    page.keyboard.press("Control+A")
+    page.keyboard.type("18")
+    page.get_by_test_id("receive").click()
+    assert "差異" in page.get_by_test_id("form-error").inner_text()
+    assert api(node, staff, "GET", f"/supplies/requests/{request_id}")["status"] == "shipped"
+    page.get_by_label("毛布 の差異", exact=True).select_option("damaged")
+    page.get_by_label("毛布 の差異のメモ").fill("2 枚が濡れていた")
+    assert_accessible(page)
+    screenshot(page, "supplies-receive")
+    page.get_by_test_id("receive").click()
+    page.get_by_test_id("flow-notice").wait_for()
+    assert "受領済" in page.get_by_test_id("request-status").inner_text()
+    assert "差異 1 件" in page.get_by_test_id("request-shipments").inner_text()
+    # the shelter's stock is what arrived usable
+    levels = api(node, staff, "GET", "/supplies/stock?place=S-C1&item=blanket")
+    assert [float(level["quantity"]) for level in levels] == [18.0]
