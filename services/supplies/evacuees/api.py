@@ -58,7 +58,13 @@ def _occupancy_out(occupancy: service.Occupancy) -> OccupancyOut:
     "/supplies/shelters/{shelter}/check-ins",
     response_model=StayOut,
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": StayOut, "description": "この受付IDは記録済み / a resend"}},
+    responses={
+        200: {"model": StayOut, "description": "この受付IDは記録済み / a resend"},
+        503: {
+            "description": "安否確認への記録に失敗、何も記録せず。同じ受付を再送 / the sign of "
+            "life failed, nothing written: resend the same check-in (Retry-After)"
+        },
+    },
     summary="避難所の受付（住民は住民記録で確認、安否確認に通知） / check in (a resident is "
     "looked up in the registry and counted as a sign of life)",
 )

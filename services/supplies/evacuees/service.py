@@ -5,11 +5,14 @@ caller's audience (a shelter account is non-staff: a resident under a DV-support
 is not found), before this unit of work touches the database (on SQLite a write
 transaction holds the file's write lock from its first statement). A resident's
 check-in publishes `ShelterCheckedIn` inside this unit of work: safety confirmation's
-sign of life commits with the check-in or not at all.
+sign of life commits with the check-in or not at all. When a handler fails, the check-in
+is rolled back and the caller is told to send it again (503 with Retry-After): a check-in
+is acknowledged only with its sign of life, and its id makes the resend count once.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,14 +28,34 @@ from supplies.places import service as places
 from supplies.places.models import Place
 from yui.audit import service as audit
 from yui.db.unit_of_work import UnitOfWork
-from yui.errors import Conflict, Forbidden, InvalidInput, NotFound
+from yui.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from yui.events import BUS, ShelterCheckedIn
 from yui.service_ports import Audience, ResidentDirectory
+
+log = logging.getLogger(__name__)
 
 #: how far ahead of this site's clock a check-in time may be (a tablet's clock runs fast)
 CLOCK_SKEW = timedelta(minutes=5)
 #: the caller's reach, read once the service may touch the database (after the registry)
 ReachReader = Callable[[Session], Reach]
+
+
+#: seconds a desk waits before sending a check-in again whose sign of life failed
+SIGN_OF_LIFE_RETRY_AFTER = 5
+
+
+class SignOfLifeUnavailable(Unavailable):
+    """The check-in's sign of life could not be recorded: nothing was written; resend."""
+
+    slug = "sign-of-life-unavailable"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "安否確認への記録に失敗したため、受付は記録していません。同じ受付をしばらくして"
+            "から再送してください / the sign of life for safety confirmation failed, so the "
+            "check-in was not recorded: send the same check-in again shortly",
+            retry_after=SIGN_OF_LIFE_RETRY_AFTER,
+        )
 
 
 def now() -> datetime:
@@ -137,17 +160,21 @@ def check_in(
         detail={"shelter": shelter.code, "stay": stay.id, "people": stay.people},
     )
     if body.kind == EvacueeKind.RESIDENT:
-        BUS.publish(
-            ShelterCheckedIn(
-                tenant=tenant,
-                resident_id=body.resident_id,
-                shelter_id=shelter.id,
-                shelter_name=shelter.name,
-                at=at,
-                town_name=town_name,
-            ),
-            session,
+        event = ShelterCheckedIn(
+            tenant=tenant,
+            resident_id=body.resident_id,
+            shelter_id=shelter.id,
+            shelter_name=shelter.name,
+            at=at,
+            town_name=town_name,
         )
+        try:
+            BUS.publish(event, session)
+        except Exception as error:
+            # the unit of work rolls back on the way out: neither the stay nor a part of the
+            # sign of life is written, and a resend of the same id is a fresh attempt
+            log.exception("the sign of life of check-in %s failed", stay.id)
+            raise SignOfLifeUnavailable() from error
     return CheckedIn(stay, created=True, moved_from=moved_from)
 
 

@@ -143,14 +143,29 @@ def test_check_ins_occupancy_the_sign_of_life_and_needs(
     assert {"supplies.check_in", "supplies.check_out"} <= set(audit_actions(s.office))
 
     # the event's handler runs in the check-in's unit of work: when it fails, nothing of
-    # the check-in is written (a lost sign of life is worse than a retried check-in)
+    # the check-in is written (a lost sign of life is worse than a retried check-in) and
+    # the desk is told to send the same check-in again: a 503 problem with Retry-After
     def fail(event: ShelterCheckedIn, session: Session | None) -> None:
         raise RuntimeError("safety confirmation is broken")
 
+    working = list(BUS._handlers[ShelterCheckedIn])
     monkeypatch.setitem(BUS._handlers, ShelterCheckedIn, [fail])
-    failed = _check_in(s, "S-01", {"kind": "resident", "resident_id": hanako}, staff)
-    assert failed.status_code == 500
+    again = {"id": new_id(), "kind": "resident", "resident_id": hanako}
+    failed = _check_in(s, "S-01", again, shelter)
+    assert failed.status_code == 503, failed.text
+    assert failed.headers["content-type"].startswith("application/problem+json")
+    assert int(failed.headers["Retry-After"]) >= 1
+    assert failed.json()["type"].endswith("sign-of-life-unavailable")
     assert s.ok(s.get("/shelters/S-01/occupancy"))["people"] == 1
+    assert not [
+        st for st in s.ok(s.get("/shelters/S-01/stays", open="false")) if st["id"] == again["id"]
+    ]
+    # once the handler works again, the same check-in resent is recorded once, with its sign
+    monkeypatch.setitem(BUS._handlers, ShelterCheckedIn, working)
+    retried = s.ok(_check_in(s, "S-01", again, shelter), 201)
+    assert retried["id"] == again["id"] and published[-1][0].resident_id == hanako
+    s.ok(_check_in(s, "S-01", again, shelter), 200)
+    s.ok(_check_out(s, "S-01", {"resident_id": hanako}, shelter))
 
     # needs and shortfalls by the standards table, once S-01 is empty again
     s.ok(_check_out(s, "S-01", {"resident_id": taro}, shelter))
