@@ -6,25 +6,22 @@ only, with its screenshots."""
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from console.common.session import SESSION_COOKIE, Session, SessionCodec, TenantSignIn
 from residents.registry.models import Resident
 from tests.console.support.browser import (
-    PASSWORD,
     STAFF,
     ConsoleNode,
     assert_accessible,
     screenshot,
     sign_in,
 )
+from tests.console.support.staff import Desk, api, token_of
 from tests.support import factories
 
 SHELTER_ACCOUNT = "hinan1"
@@ -38,26 +35,6 @@ class Supplies:
     request_id: str
     #: residents whose full name no other resident shares (the desk's Enter finds one)
     unique_residents: list[Resident]
-
-
-def api(node: ConsoleNode, token: str, method: str, path: str, body: Any = None) -> Any:
-    answer = httpx.request(
-        method,
-        f"{node.url}/api/v1/{node.tenant}{path}",
-        json=body,
-        headers={"authorization": f"Bearer {token}"},
-    )
-    assert answer.status_code < 300, answer.text
-    return answer.json()
-
-
-def token_of(node: ConsoleNode, username: str) -> str:
-    answer = httpx.post(
-        f"{node.url}/api/v1/{node.tenant}/auth/token",
-        json={"username": username, "password": PASSWORD},
-    )
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["access_token"])
 
 
 @pytest.fixture(scope="module")
@@ -119,38 +96,6 @@ def supplies(node: ConsoleNode) -> Supplies:
     names = Counter(f"{r.family_name}{r.given_name}" for r in residents)
     unique = [r for r in residents if names[f"{r.family_name}{r.given_name}"] == 1]
     return Supplies(request["id"], unique)
-
-
-class Desk:
-    """A signed-in console session without a browser: a real token in a signed session
-    cookie, and the page's CSRF token for its forms."""
-
-    def __init__(self, node: ConsoleNode, username: str, roles: tuple[str, ...]) -> None:
-        session = Session()
-        session.add(
-            TenantSignIn(
-                tenant=node.tenant,
-                token=token_of(node, username),
-                username=username,
-                roles=roles,
-                expires_at=int(time.time()) + 600,
-                name="仙台市",
-            )
-        )
-        self.base = f"/console/t/{node.tenant}/supplies"
-        self.client = httpx.Client(
-            base_url=node.url,
-            cookies={SESSION_COOKIE: SessionCodec(node.signing_key).dumps(session)},
-        )
-
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        return self.client.get(self.base + path, params=params)
-
-    def post(self, path: str, form: dict[str, Any], *, from_page: str) -> httpx.Response:
-        page = self.get(from_page)
-        found = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
-        assert found, page.text[:500]
-        return self.client.post(self.base + path, data={"csrf_token": found.group(1), **form})
 
 
 def occupancy(page: str) -> int:
