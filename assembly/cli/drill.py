@@ -25,6 +25,7 @@ from assembly.drill_runner.runner import (
     run_drill,
     soak,
 )
+from assembly.drill_runner.workloads import PROBES, WORKLOADS
 from failover.drill.report import REPORT_JSON, list_reports
 
 app = typer.Typer(help="障害訓練 / disaster-recovery drills", no_args_is_help=True)
@@ -32,6 +33,13 @@ app = typer.Typer(help="障害訓練 / disaster-recovery drills", no_args_is_hel
 DEFAULT_ROOT = Path("var/sandbox")
 DEFAULT_DRILLS = Path("var/drills")
 RootOption = Annotated[Path, typer.Option("--root", help="sandbox folder")]
+WorkloadOption = Annotated[
+    str,
+    typer.Option(
+        "--workload",
+        help=f"what the load writes: {' | '.join(WORKLOADS)} (docs/drills.md)",
+    ),
+]
 DrillsOption = Annotated[Path, typer.Option("--drills", help="where reports are saved")]
 JsonOption = Annotated[bool, typer.Option("--json", help="JSON output")]
 T = TypeVar("T")
@@ -82,6 +90,7 @@ def run(
     failover_timeout: Annotated[
         float, typer.Option("--failover-timeout", help="longest wait for the failover (s)")
     ] = 30.0,
+    workload: WorkloadOption = PROBES,
     as_json: JsonOption = False,
     root: RootOption = DEFAULT_ROOT,
     drills: DrillsOption = DEFAULT_DRILLS,
@@ -97,6 +106,7 @@ def run(
             mode=mode,
             out_root=drills,
             failover_timeout=failover_timeout,
+            workload=workload,
         )
     except CannotRun as error:
         raise fail(str(error), 2) from None
@@ -124,19 +134,24 @@ def soak_(
     duration: Annotated[float, typer.Option("--duration", help="seconds of load per run")] = 10.0,
     tenants: Annotated[int, typer.Option("--tenants")] = 2,
     seed: Annotated[int | None, typer.Option("--seed", help="for a repeatable draw")] = None,
+    workload: WorkloadOption = PROBES,
     as_json: JsonOption = False,
     root: RootOption = DEFAULT_ROOT,
     drills: DrillsOption = DEFAULT_DRILLS,
 ) -> None:
     """ランダムな訓練を続けて実行し合計を出す / randomized drills back to back; prints the totals."""
-    base = DrillOptions(
-        scenario="site-kill",
-        target="-",
-        load=load,
-        duration=duration,
-        tenants=tenants,
-        out_root=drills,
-    )
+    try:
+        base = DrillOptions(
+            scenario="site-kill",
+            target="-",
+            load=load,
+            duration=duration,
+            tenants=tenants,
+            out_root=drills,
+            workload=workload,
+        )
+    except CannotRun as error:
+        raise fail(str(error), 2) from None
     totals = _with_environment(
         root, lambda env: soak(runs, base, env, seed=seed, progress=_progress(as_json))
     )
@@ -221,11 +236,12 @@ BRIEF_FIELDS = (
     "quarantined_entries",
     "digest_mismatches",
     "unconverged_copies",
+    "invariant_violations",
     "expectations",
     "notes",
     "report_dir",
 )
-#: the rows of the printed table (from tenants_affected to unconverged_copies)
+#: the rows of the printed table (from tenants_affected to invariant_violations)
 TABLE_FIELDS = BRIEF_FIELDS[5 : BRIEF_FIELDS.index("expectations")]
 
 

@@ -6,16 +6,23 @@
   evacuations (:func:`assembly.drill_runner.sandbox_env.wire_watch`).
 - :class:`FaultInjector`: break and mend a site (the sandbox's real signals).
 - :class:`CopyReader`: what every surviving copy holds after the drill.
+- :class:`ServiceWorkload`: a service's own writes as the load (safety reports, stock
+  movements; assembly.drill_runner.workloads), how to read them from a copy and what
+  they must be.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from assembly.drill_runner.workloads.checks import ServiceCopy
 from failover.drill.checker import CopyDigest, CopyRow, CounterCopy, PlacementSeen
+from failover.drill.loadgen import Attempt, Write
+from yui.db.database import Database
 
 __all__ = [
     "CannotRun",
@@ -25,6 +32,8 @@ __all__ = [
     "FaultInjector",
     "NotWired",
     "PlacementSnapshot",
+    "ServiceReader",
+    "ServiceWorkload",
 ]
 
 
@@ -97,9 +106,52 @@ class Copies:
     quarantined: dict[str, int] = field(default_factory=dict)
     digests: list[CopyDigest] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: site → tenant → a service workload's records (and stock); empty for the probe
+    services: dict[str, dict[str, ServiceCopy]] = field(default_factory=dict)
+
+
+#: a service workload's reader of one copy: (its database, tenants) → tenant → what it
+#: holds, for each tenant the copy holds (blocking)
+ServiceReader = Callable[[Database, Sequence[str]], Mapping[str, ServiceCopy]]
 
 
 class CopyReader(Protocol):
-    def read(self, sites: Sequence[str], tenants: Sequence[str], since: datetime) -> Copies:
-        """Blocking: the copies at ``sites`` of ``tenants``; quarantine entries since ``since``."""
+    def read(
+        self,
+        sites: Sequence[str],
+        tenants: Sequence[str],
+        since: datetime,
+        *,
+        service: ServiceReader | None = None,
+    ) -> Copies:
+        """Blocking: the copies at ``sites`` of ``tenants``; quarantine entries since
+        ``since``. With ``service``, a service workload's records instead of the probes."""
+        ...
+
+
+class ServiceWorkload(Protocol):
+    """A service's own writes as the drill's load (assembly.drill_runner.workloads)."""
+
+    name: str
+    #: what the report should say of the workload (its campaign, places, the path used)
+    notes: list[str]
+
+    async def prepare(self, tenants: Sequence[str]) -> None:
+        """Make what the writes need, through the API (CannotRun when it cannot)."""
+        ...
+
+    def write(self, tenant: str, write_id: uuid.UUID, n: int) -> Write:
+        """Write number n (failover.drill.loadgen.WriteFactory)."""
+        ...
+
+    async def auth(self, tenant: str) -> Mapping[str, str]:
+        """The headers the writes are sent with (a staff account's token)."""
+        ...
+
+    def expected(self, attempt: Attempt) -> Mapping[str, Any] | None:
+        """The content the attempt's body asks for, in the terms the reader gives."""
+        ...
+
+    def read(self, db: Database, tenants: Sequence[str]) -> Mapping[str, ServiceCopy]:
+        """What a copy holds of this run's writes (a :data:`ServiceReader`)."""
         ...

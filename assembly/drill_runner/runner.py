@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import ssl
 import time
@@ -39,7 +40,10 @@ from assembly.drill_runner.environment import (
     FaultInjector,
     NotWired,
     PlacementSnapshot,
+    ServiceWorkload,
 )
+from assembly.drill_runner.workloads import PROBES, WORKLOADS
+from assembly.drill_runner.workloads.checks import add_service_findings
 from failover.drill.checker import PlacementSeen, check
 from failover.drill.loadgen import (
     DEFAULT_MIX,
@@ -110,6 +114,10 @@ SOAK_SCENARIOS = (
 #: the fault that slows a replica (zone-loss): its node is stopped and continued in turns
 SLOW_REPLICA = "slow-replica"
 POLL_SECONDS = 0.05
+#: how long a service workload's client waits for an answer before it tries the next site:
+#: a report or a movement does more than a probe (audit, current status, balances), and a
+#: phone waits for it longer
+SERVICE_REQUEST_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,9 @@ class DrillOptions:
     #: after an etcd fault is mended: how long the runner keeps watching (its view current
     #: again) for a failover the outage may still cause — longer than a site's lease
     observe_seconds: float = 8.0
+    #: what the load writes: the drill probe, or a service's own writes
+    #: (assembly.drill_runner.workloads)
+    workload: str = PROBES
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -149,6 +160,11 @@ class DrillOptions:
             )
         if self.tenants < 1:
             raise CannotRun("--tenants は1以上 / --tenants must be at least 1")
+        if self.workload not in WORKLOADS:
+            raise CannotRun(
+                f"負荷の種類 {self.workload!r} はありません / unknown workload {self.workload!r} "
+                f"(one of: {', '.join(WORKLOADS)})"
+            )
         if not 0 < self.load <= 5000 or not 2 <= self.duration <= 3600:
             raise CannotRun(
                 "--load は (0, 5000] 件/秒、--duration は 2〜3600 秒 / --load must be in (0, 5000] "
@@ -377,6 +393,7 @@ async def _settle(
     since: datetime,
     within: float,
     members: Callable[[], Mapping[str, Sequence[str]]],
+    workload: ServiceWorkload | None = None,
 ) -> Copies:
     """Read the copies until the copies of every tenant's placement report one seq, twice
     in a row, or the time is up (the checker then fails the copies still apart:
@@ -385,8 +402,13 @@ async def _settle(
     between two reads, both are of the same state."""
     deadline = time.monotonic() + within
     previous: dict[tuple[str, str], int] | None = None
+    read = (
+        env.copies.read
+        if workload is None
+        else functools.partial(env.copies.read, service=workload.read)
+    )
     while True:
-        copies = await asyncio.to_thread(env.copies.read, sites, tenants, since)
+        copies = await asyncio.to_thread(read, sites, tenants, since)
         placed = members()
         seqs: dict[str, set[int]] = {}
         for digest in copies.digests:
@@ -448,6 +470,14 @@ async def run_drill(
             f"placements are in mode {', '.join(modes)}; --mode {options.mode} is recorded, not applied"
         )
 
+    workload = None
+    if options.workload != PROBES:
+        from assembly.drill_runner.workloads.setup import open_workload
+
+        progress(f"preparing the {options.workload} workload")
+        workload = await open_workload(options.workload, env, tenants, f"{int(time.time())}")
+        notes += workload.notes
+
     directory = new_report_dir(options.out_root, options.scenario)
     log_path = directory / ATTEMPTS_LOG
     started = time.time()
@@ -468,6 +498,14 @@ async def run_drill(
         counters=tuple(f"d{int(started)}-{k}" for k in range(2)),
         verify=env.verify,
     )
+    if workload is not None:
+        config = replace(
+            config,
+            mix=None,
+            writes=workload.write,
+            auth=workload.auth,
+            request_timeout=SERVICE_REQUEST_TIMEOUT,
+        )
     progress(
         f"load: {options.load:g} writes/s for {options.duration:g} s over {len(tenants)} tenants"
     )
@@ -521,7 +559,7 @@ async def run_drill(
     )
     await recorder.poll()
     copies = await _settle(
-        env, sorted(live), tenants, since, options.settle_timeout, recorder.members
+        env, sorted(live), tenants, since, options.settle_timeout, recorder.members, workload
     )
     await recorder.poll()
     ended = time.time()
@@ -537,6 +575,14 @@ async def run_drill(
         placements=[*env.watch.placement_history(), *recorder.seen],
         members=recorder.members(),
     )
+    if workload is not None:  # the content the service stored, and its own rules
+        add_service_findings(
+            result,
+            attempts,
+            copies.services,
+            primaries=recorder.primaries(),
+            expected=workload.expected,
+        )
     if options.scenario in STEADY_SCENARIOS and fault_at is not None:
         # a replica restarted while etcd is down: its tenants' primary may fence itself
         # meanwhile (failsafe needs every copy reachable), so writes may pause: not a failure
@@ -566,7 +612,7 @@ async def run_drill(
         if a.final and not a.acknowledged and a.status is not None:
             rejected[a.status] = rejected.get(a.status, 0) + 1
     for status, count in sorted(rejected.items()):
-        hint = " (is the drill-probe endpoint mounted?)" if status == 404 else ""
+        hint = " (is the drill-probe endpoint mounted?)" if status == 404 and not workload else ""
         notes.append(f"{count} writes refused with HTTP {status}{hint}")
     ctx = DrillContext(
         scenario=options.scenario,
@@ -581,6 +627,7 @@ async def run_drill(
         tenants=tuple(tenants),
         timeline=recorder.timeline,
         load={
+            "workload": options.workload,
             "rate": options.load,
             "duration": options.duration,
             "sites": [s.name for s in env.sites],
@@ -795,6 +842,7 @@ SUM_FIELDS = (
     "quarantined_entries",
     "digest_mismatches",
     "unconverged_copies",
+    "invariant_violations",
 )
 #: the sums that must be 0 for a soak to pass
 MUST_BE_ZERO = (
@@ -805,6 +853,7 @@ MUST_BE_ZERO = (
     "split_brain_violations",
     "digest_mismatches",
     "unconverged_copies",
+    "invariant_violations",
 )
 
 

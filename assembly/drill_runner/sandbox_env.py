@@ -40,6 +40,7 @@ from assembly.drill_runner.environment import (
     FailoverWatch,
     NotWired,
     PlacementSnapshot,
+    ServiceReader,
 )
 from assembly.drill_runner.runner import (
     PARTITIONS,
@@ -495,7 +496,15 @@ class SandboxCopies:
     def database(self, site: str) -> Database:
         return Database(f"sqlite:///{(self.root / 'sites' / site / 'yui.db').as_posix()}")
 
-    def read(self, sites: Sequence[str], tenants: Sequence[str], since: datetime) -> Copies:
+    def read(
+        self,
+        sites: Sequence[str],
+        tenants: Sequence[str],
+        since: datetime,
+        *,
+        service: ServiceReader | None = None,
+    ) -> Copies:
+        from assembly.drill_runner.workloads.checks import copy_rows
         from assembly.site import all_metadata
 
         all_metadata()  # every table registered: the digests cover the same tables everywhere
@@ -503,9 +512,13 @@ class SandboxCopies:
         for site in sites:
             db = self.database(site)
             try:
-                held = read_copy(db, tenants)
+                if service is None:
+                    held = read_copy(db, tenants)
+                    copies.counters[site] = read_counters(db, held)
+                else:  # a service workload's records, read as the probes' rows are
+                    copies.services[site] = dict(service(db, tenants))
+                    held = copy_rows({site: copies.services[site]})[site]
                 copies.rows[site] = held
-                copies.counters[site] = read_counters(db, held)
                 for tenant, count in quarantined_entries(db, held, since=since).items():
                     copies.quarantined[tenant] = copies.quarantined.get(tenant, 0) + count
                 copies.digests += self._digests(db, site, list(held), copies.notes)

@@ -23,6 +23,9 @@ said about what was lost).
 - **unconverged copy** — a copy of the final placement that, after the runner waited for
   convergence, is at another seq than the others or lacks an acknowledged write the
   authority holds: it was never shown equal, so the run fails.
+- **invariant violation** — a rule of a service's own data broken at the authority after
+  the drill (a service workload's checks add them: e.g. a stock balance below zero or
+  unequal to its ledger).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ FindingKind = Literal[
     "digest-mismatch",
     "replica-gap",
     "unconverged",
+    "invariant",
 ]
 
 #: the status a write answers when it created the row (not a replay)
@@ -152,6 +156,8 @@ class CheckResult:
     digest_mismatches: list[Finding] = field(default_factory=list)
     unconverged: list[Finding] = field(default_factory=list)
     replica_gaps: list[Finding] = field(default_factory=list)
+    #: a service's rules broken at the authority (added by a service workload's checks)
+    invariant_violations: list[Finding] = field(default_factory=list)
     quarantined_entries: int = 0
     #: acknowledgements that carried no epoch: split brain unverifiable for them
     acks_without_epoch: int = 0
@@ -172,6 +178,7 @@ class CheckResult:
             or self.split_brain
             or self.digest_mismatches
             or self.unconverged
+            or self.invariant_violations
             or self.unverified_tenants
             or self.unreadable_primaries
         )
@@ -189,6 +196,7 @@ class CheckResult:
             "quarantined_entries": self.quarantined_entries,
             "digest_mismatches": len(self.digest_mismatches),
             "unconverged_copies": len(self.unconverged),
+            "invariant_violations": len(self.invariant_violations),
         }
 
     def to_json(self, *, max_findings: int = 200) -> dict[str, Any]:
@@ -212,6 +220,7 @@ class CheckResult:
                 "digest_mismatches": cut(self.digest_mismatches),
                 "unconverged": cut(self.unconverged),
                 "replica_gaps": cut(self.replica_gaps),
+                "invariant_violations": cut(self.invariant_violations),
             },
         }
 

@@ -9,7 +9,10 @@ until a site acknowledges it or the write's deadline passes (the end of the load
 With a ``mix`` the load is a workload of three operations on the drill endpoints
 (failover.drill.probe_api): probe inserts, counter increments (a read-modify-write whose
 answer is the counter's new value) and deletes of probes this load had acknowledged. Each
-operation keeps one id over its retries, so the site applies it once.
+operation keeps one id over its retries, so the site applies it once. With ``writes`` (a
+:data:`WriteFactory`) each write is whatever the factory makes of it — a service's own
+endpoint and body (a safety report, a stock movement); its body is logged with every
+attempt, so the checker can compare what a copy holds with what the client sent.
 
 Every attempt is logged as one JSON line (see :class:`Attempt`): the checker reads the
 acknowledged ones, the report draws all of them. Only loopback targets are accepted: a
@@ -44,6 +47,8 @@ __all__ = [
     "LoadConfig",
     "LoadSummary",
     "SiteEndpoint",
+    "Write",
+    "WriteFactory",
     "acknowledged",
     "probe_body",
     "read_attempts",
@@ -65,6 +70,20 @@ MAX_DURATION = 3600.0
 BodyFactory = Callable[[str, uuid.UUID, int], dict[str, Any]]
 #: tenant → request headers (e.g. a bearer token); called before every attempt
 AuthHeaders = Callable[[str], Awaitable[Mapping[str, str]]]
+
+
+@dataclass(frozen=True)
+class Write:
+    """One write of a service workload: where it is posted, with what, and what it is
+    (logged as the attempt's ``op``: e.g. "report", "receipt", "transfer")."""
+
+    path: str
+    body: dict[str, Any]
+    kind: str = "insert"
+
+
+#: (tenant, id, n) → write number n, the same over all its attempts
+WriteFactory = Callable[[str, uuid.UUID, int], Write]
 
 
 def probe_body(tenant: str, probe_id: uuid.UUID, n: int) -> dict[str, Any]:
@@ -130,6 +149,9 @@ class LoadConfig:
     mix: tuple[float, float, float] | None = None
     #: the counters increments go to (each tenant has its own rows of each name)
     counters: tuple[str, ...] = ("c0", "c1")
+    #: a service workload: each write made by this factory (``mix``, ``path_template`` and
+    #: ``body`` are then unused); its bodies are logged
+    writes: WriteFactory | None = None
     seed: int | None = None
     #: httpx's ``verify`` towards the sites (a sandbox with TLS: its CA and a client certificate)
     verify: ssl.SSLContext | bool = True
@@ -164,6 +186,8 @@ class _Operation:
     path: str
     body: dict[str, Any] | None
     counter: str | None = None
+    #: log the body with every attempt (a service workload's content, for the checker)
+    logged: bool = False
 
 
 def _answer_value(op: str, response: httpx.Response) -> int | None:
@@ -204,6 +228,8 @@ class Attempt:
     #: increments: the counter's value the answer reports; deletes: 1 when the answer
     #: says the probe was deleted now, 0 when it was already absent
     value: int | None = None
+    #: a service workload's request body (the same at every attempt); None for probes
+    body: dict[str, Any] | None = None
 
     @property
     def acknowledged(self) -> bool:
@@ -341,6 +367,7 @@ async def _one_write(
                 op=operation.op,
                 counter=operation.counter,
                 value=value,
+                body=operation.body if operation.logged else None,
             )
         )
         if outcome is not None:
@@ -361,6 +388,11 @@ class _Workload:
         config = self.config
         tenant = config.tenants[n % len(config.tenants)]
         write_id = uuid.uuid4()
+        if config.writes is not None:
+            write = config.writes(tenant, write_id, n)
+            return _Operation(
+                write.kind, tenant, str(write_id), "POST", write.path, write.body, logged=True
+            )
         op = "insert"
         if config.mix is not None:
             op = self.random.choices(("insert", "increment", "delete"), weights=config.mix)[0]

@@ -365,6 +365,7 @@ _SUMMARY_FIELDS = (
     "quarantined_entries",
     "digest_mismatches",
     "unconverged_copies",
+    "invariant_violations",
     "detection_seconds",
     "rto_seconds",
 )

@@ -104,6 +104,7 @@ def test_a_clean_drill_is_ok() -> None:
         "quarantined_entries": 0,
         "digest_mismatches": 0,
         "unconverged_copies": 0,
+        "invariant_violations": 0,
     }
     assert result.to_json()["ok"] is True
 

@@ -1,0 +1,127 @@
+"""Preparing a service workload: a staff account per tenant, made by its admin, and the
+workload's own preparation (a campaign, places) through the API."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from assembly.drill_runner.environment import CannotRun, ServiceWorkload
+from assembly.drill_runner.runner import DrillEnvironment
+from assembly.drill_runner.sandbox_env import TokenCache
+from assembly.drill_runner.workloads import PROBES, WORKLOADS
+
+__all__ = ["StaffClient", "open_workload"]
+
+#: answers after which a preparing request is tried at the next site
+_RETRY = frozenset({408, 421, 425, 429, 500, 502, 503, 504})
+
+
+class StaffClient:
+    """Requests of the run's preparation at any site (the gateway forwards them to the
+    tenant's primary), signed in as the tenant's admin, then as a staff account it made."""
+
+    def __init__(self, env: DrillEnvironment, tag: str) -> None:
+        if env.auth is None:
+            raise CannotRun(
+                "管理者としてサインインできません / the drill cannot sign in as the tenants' "
+                "admin (no credentials)"
+            )
+        self.env = env
+        self.username = f"drill-staff-{tag}"
+        self.tokens = TokenCache(env.sites, {}, env.verify)
+
+    async def request(
+        self,
+        tenant: str,
+        method: str,
+        path: str,
+        *,
+        expect: Sequence[int] = (200, 201),
+        as_admin: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """The JSON answer of ``method path`` (under /api/v1/{tenant}); CannotRun unless one
+        of ``expect``."""
+        auth = self.env.auth if as_admin else self.tokens.headers
+        assert auth is not None
+        headers: Mapping[str, str] = await auth(tenant)
+        url_path = f"/api/v1/{tenant}{path}"
+        last = "no site answered"
+        async with httpx.AsyncClient(
+            timeout=10.0, trust_env=False, verify=self.env.verify
+        ) as client:
+            for site in self.env.sites:
+                try:
+                    response = await client.request(
+                        method, site.url.rstrip("/") + url_path, headers=headers, **kwargs
+                    )
+                except httpx.HTTPError as error:
+                    last = f"{site.name}: {type(error).__name__}: {error}"
+                    continue
+                if response.status_code in expect:
+                    return response.json() if response.content else None
+                last = f"{site.name}: HTTP {response.status_code} {response.text[:300]}"
+                if response.status_code not in _RETRY:
+                    break
+        raise CannotRun(
+            f"訓練の準備に失敗しました（{method} {url_path}） / the drill's preparation failed "
+            f"({method} {url_path}): {last}"
+        )
+
+    async def sign_in_staff(self, tenants: Sequence[str]) -> None:
+        """A staff account per tenant, made by its admin (a new one for each run: its
+        password is known to this run only), then signed in."""
+        for tenant in tenants:
+            password = secrets.token_urlsafe(18)
+            await self.request(
+                tenant,
+                "POST",
+                "/users",
+                as_admin=True,
+                json={
+                    "username": self.username,
+                    "password": password,
+                    "roles": ["staff"],
+                    "display_name": "訓練 / drill",
+                },
+            )
+            self.tokens.credentials[tenant] = (self.username, password)
+        failed = await self.tokens.prefetch(list(tenants))
+        if failed:
+            raise CannotRun(
+                f"訓練用の職員としてサインインできません / the drill's staff account could not "
+                f"sign in for {', '.join(failed)}"
+            )
+
+
+async def open_workload(
+    name: str, env: DrillEnvironment, tenants: Sequence[str], tag: str
+) -> ServiceWorkload:
+    """The service workload ``name``, prepared for ``tenants`` (the drill probe needs none)."""
+    if name not in WORKLOADS or name == PROBES:
+        raise CannotRun(
+            f"負荷の種類 {name!r} はサービスのものではありません / {name!r} is not a service "
+            f"workload (one of: {', '.join(w for w in WORKLOADS if w != PROBES)})"
+        )
+    staff = StaffClient(env, tag)
+    await staff.sign_in_staff(tenants)
+    workload: ServiceWorkload
+    if name == "safety-reports":
+        from assembly.drill_runner.workloads.safety_reports import SafetyReports
+
+        workload = SafetyReports(staff, tag)
+    elif name == "supplies-movements":
+        from assembly.drill_runner.workloads.supplies_movements import SuppliesMovements
+
+        workload = SuppliesMovements(staff, tag)
+    else:
+        raise CannotRun(
+            f"負荷の種類 {name!r} はありません / unknown workload {name!r} "
+            f"(one of: {', '.join(WORKLOADS)})"
+        )
+    await workload.prepare(tenants)
+    return workload
