@@ -1,5 +1,7 @@
-"""The citizens' pages (no sign-in): the one-tap report page of a signed link, the open
-report form, the family search, and the service worker that keeps them offline.
+"""The citizens' pages (no sign-in): a municipality's page listing the campaigns that
+take reports now (with the open form and the family search), the one-tap report page
+of a signed link, the open report form, the family search, and the service worker that
+keeps them offline.
 
 A report is sent by the page's script (static/citizen.js): kept first in the phone's
 IndexedDB outbox with its client-generated id, then posted to this site or, when it
@@ -72,6 +74,7 @@ async def one_tap(page: CitizenPage, tenant: TenantCode, token: LinkToken) -> Re
         API_ROOT.format(tenant=tenant) + f"/safety/links/{token}/reports",
         campaign=answer.body,
         statuses=ONE_TAP_STATUSES,
+        tenant=tenant,
     )
 
 
@@ -83,6 +86,7 @@ async def open_form(page: CitizenPage, tenant: TenantCode, campaign_id: Campaign
         API_ROOT.format(tenant=tenant) + f"/safety/campaigns/{campaign_id}/form",
         statuses=FORM_STATUSES,
         reporters=FORM_REPORTERS,
+        tenant=tenant,
     )
 
 
@@ -149,4 +153,33 @@ def service_worker() -> Response:
         SERVICE_WORKER.read_bytes(),
         media_type="text/javascript",
         headers={"service-worker-allowed": CITIZEN_PREFIX + "/"},
+    )
+
+
+# Last: "/{tenant}" would otherwise take /search and /sw.js (and refuse them as no code).
+@router.get("/{tenant}")
+async def campaigns(page: CitizenPage, tenant: TenantCode) -> Response:
+    """The municipality's campaigns taking reports now, each with the open form, and the
+    family search: only what the public list answers (the municipality's name, each
+    campaign's title and opening), never a drill. The service worker keeps the page for
+    when the network is gone."""
+    answer = await call_api(page.request, "GET", tenant, "/safety/open-campaigns")
+    if not answer.ok:
+        return page.render(
+            "common/error.html",
+            status=answer.status,
+            served=answer.served,
+            message=page.localized(answer.problem),
+        )
+    listed = [
+        {**campaign, "shown_at": _local_time(campaign["opened_at"])}
+        for campaign in answer.body["campaigns"]
+    ]
+    return page.render(
+        "citizen/campaigns.html",
+        served=answer.served,
+        municipality=answer.body["municipality"],
+        campaigns=listed,
+        tenant=tenant,
+        section="campaigns",
     )

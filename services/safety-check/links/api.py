@@ -4,6 +4,7 @@ its processes; memory on a lone site without Redis)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
@@ -39,20 +40,27 @@ def link_limiter(request: Request, context: Context) -> FailureLimiter:
     return limiter
 
 
-def counted(request: Request, limiter: Annotated[FailureLimiter, Depends(link_limiter)]) -> None:
-    """Every request from an address counts; over the limit, 429 with Retry-After."""
-    key = f"safety-link:client:{client_address(dict(request.scope))}"
-    wait = limiter.retry_after(key)
-    if wait:
-        raise TooManyRequests(
-            f"リクエストが多すぎます。{wait}秒後に再試行してください / too many requests; try "
-            f"again in {wait} s",
-            retry_after=wait,
-        )
-    limiter.fail(key)
+def counted_as(purpose: str) -> Callable[..., None]:
+    """A dependency: every request from an address counts against its budget for
+    ``purpose`` (the public endpoints' budgets are apart); over it, 429 with Retry-After."""
+
+    def counted(
+        request: Request, limiter: Annotated[FailureLimiter, Depends(link_limiter)]
+    ) -> None:
+        key = f"{purpose}:client:{client_address(dict(request.scope))}"
+        wait = limiter.retry_after(key)
+        if wait:
+            raise TooManyRequests(
+                f"リクエストが多すぎます。{wait}秒後に再試行してください / too many requests; "
+                f"try again in {wait} s",
+                retry_after=wait,
+            )
+        limiter.fail(key)
+
+    return counted
 
 
-Counted = Depends(counted)
+Counted = Depends(counted_as("safety-link"))
 
 
 def claims_of(token: str, tenant: str, context: Context) -> signing.LinkClaims:

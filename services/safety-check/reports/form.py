@@ -20,8 +20,10 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from safety_check.campaigns import service as campaigns
+from safety_check.campaigns.models import Campaign, CampaignKind, CampaignState, state_of
 from safety_check.reports import service as reports
 from safety_check.reports.models import (
     ReporterKind,
@@ -30,11 +32,19 @@ from safety_check.reports.models import (
     SafetyStatus,
     Submission,
 )
-from safety_check.reports.schemas import FormIn, ReportIn, ReviewQueueOut, submission_out
+from safety_check.reports.schemas import (
+    FormIn,
+    OpenCampaignOut,
+    OpenCampaignsOut,
+    ReportIn,
+    ReviewQueueOut,
+    submission_out,
+)
 from yui.audit import service as audit
 from yui.db.unit_of_work import UnitOfWork
 from yui.errors import Conflict, InvalidInput, NotFound
 from yui.service_ports import Audience, ResidentDirectory, ResidentFacts
+from yui.tenancy.models import Tenant
 
 #: who the audit log names for the form's own reads of the registry
 FORM_ACTOR = "open form"
@@ -201,6 +211,31 @@ def submit(
         },
     )
     return submission, True
+
+
+#: the open campaigns the public list shows (newest first)
+OPEN_CAMPAIGNS_LISTED = 20
+
+
+def open_campaigns(session: Session, tenant: str) -> OpenCampaignsOut:
+    """The live campaigns taking reports now, newest first, for the public: their titles
+    (what the municipality announces), never a drill nor one held as a possible false
+    alarm. The open form takes reports for these."""
+    rows = session.execute(
+        select(Campaign)
+        .where(Campaign.kind == CampaignKind.LIVE.value, Campaign.closed_at.is_(None))
+        .order_by(Campaign.opened_at.desc())
+        .limit(OPEN_CAMPAIGNS_LISTED * 2)
+    ).scalars()
+    municipality = session.get(Tenant, tenant)
+    return OpenCampaignsOut(
+        municipality=municipality.name if municipality is not None else "",
+        campaigns=[
+            OpenCampaignOut(id=row.id, title=row.title, opened_at=row.opened_at)
+            for row in rows
+            if state_of(row) is CampaignState.OPEN
+        ][:OPEN_CAMPAIGNS_LISTED],
+    )
 
 
 def queue(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from safety_check.access import Directory, StaffReader, StaffWriter
 from safety_check.campaigns.api import CampaignId
-from safety_check.links.api import Counted
+from safety_check.links.api import Counted, counted_as
 from safety_check.reports import form
 from safety_check.reports.models import ReviewState
 from safety_check.reports.schemas import (
@@ -16,6 +16,7 @@ from safety_check.reports.schemas import (
     ConfirmIn,
     FormAck,
     FormIn,
+    OpenCampaignsOut,
     ReviewQueueOut,
     SubmissionOut,
     submission_out,
@@ -26,6 +27,17 @@ from yui.text import LineText
 router = APIRouter(tags=["safety confirmation"])
 
 SubmissionId = Annotated[str, Path(pattern=UUID_PATTERN, description="報告ID / submission id")]
+
+
+@router.get(
+    "/safety/open-campaigns",
+    response_model=OpenCampaignsOut,
+    summary="報告を受け付けている安否確認（公開: 自治体名と題名だけ、訓練は出ない） / campaigns "
+    "taking reports now (public: the municipality's name and their titles; never a drill)",
+    dependencies=[Depends(counted_as("safety-open-campaigns"))],
+)
+def open_campaigns(uow: UoW) -> OpenCampaignsOut:
+    return form.open_campaigns(uow.session, uow.tenant or "")
 
 
 @router.post(

@@ -134,6 +134,19 @@ class FormIn(InputModel):
         return self
 
 
+class OpenCampaignOut(BaseModel):
+    """A campaign taking reports, as the public sees it: what it is called, nothing more."""
+
+    id: str
+    title: str
+    opened_at: UtcDateTime
+
+
+class OpenCampaignsOut(BaseModel):
+    municipality: str
+    campaigns: list[OpenCampaignOut]
+
+
 class FormAck(BaseModel):
     """The sender's answer: the same whether or not anyone matched."""
 

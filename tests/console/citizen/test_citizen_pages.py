@@ -4,6 +4,7 @@ axe-core on each page; screenshots at 1280 px and 360 px."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -146,9 +147,36 @@ def test_a_report_made_offline_is_sent_once_when_the_network_returns(
     assert len(reports_of(node, campaign, person)) == 1
 
 
-def test_the_family_search_and_the_open_form(node: ConsoleNode, campaign: str, page: Any) -> None:
+def test_the_open_campaigns_lead_to_the_open_form_and_the_family_search(
+    node: ConsoleNode, campaign: str, page: Any
+) -> None:
     person = residents(node, 4)[3]
-    page.goto(f"{node.url}/console/citizen/search")
+    headers = {"authorization": f"Bearer {api_token(node, node.tenant)}"}
+    api = f"{node.url}/api/v1/{node.tenant}/safety/campaigns"
+    drill = httpx.post(api, headers=headers, json={"title": "総合防災訓練", "kind": "drill"})
+    assert drill.status_code == 201, drill.text
+    try:
+        # the municipality's page: its open live campaign, never the drill
+        page.goto(f"{node.url}/console/citizen/{node.tenant}")
+        listed = page.get_by_test_id("campaigns").inner_text()
+        assert "宮城県沖地震" in listed and "総合防災訓練" not in listed
+        assert page.get_by_role("heading", level=1).inner_text() == "仙台市 安否の報告"
+        assert page.evaluate(_NARROWEST_TARGET) >= 44
+        assert_reflows(page)
+        assert_accessible(page)
+        screenshot(page, "citizen-campaigns")
+        # kept by the service worker: it opens again with no network
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        page.reload()
+        page.wait_for_load_state("networkidle")
+        page.context.set_offline(True)
+        page.reload()
+        assert "宮城県沖地震" in page.get_by_test_id("campaigns").inner_text()
+        page.context.set_offline(False)
+    finally:
+        httpx.post(f"{api}/{drill.json()['id']}/close", headers=headers)
+    page.get_by_role("link", name="家族を探す").first.click()
+    page.wait_for_url(re.compile(r"/console/citizen/search$"))
     page.get_by_label("氏名（漢字またはカナ）").fill(f"{person.family_name} {person.given_name}")
     page.get_by_label("生年月日").fill(person.birth_date.isoformat())
     page.get_by_role("button", name="探す").click()
@@ -160,7 +188,9 @@ def test_the_family_search_and_the_open_form(node: ConsoleNode, campaign: str, p
     assert_accessible(page)
     screenshot(page, "citizen-search")
 
-    page.goto(f"{node.url}/console/citizen/{node.tenant}/campaigns/{campaign}/form")
+    page.goto(f"{node.url}/console/citizen/{node.tenant}")
+    page.get_by_role("link", name="安否を報告する").last.click()
+    page.wait_for_url(re.compile(rf"/campaigns/{campaign}/form$"))
     assert_reflows(page)
     page.get_by_label("氏（漢字）").fill(person.family_name)
     page.get_by_label("名（漢字）").fill(person.given_name)
