@@ -29,12 +29,15 @@ vulnerable share pick first, then the rest, each in line-id order.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from typing import NamedTuple, NoReturn, cast
 
 from yui.errors import InvalidInput
 
@@ -97,8 +100,9 @@ class Rule(StrEnum):
     NO_STOCK = "no_stock"  # 在庫なし
 
 
-@dataclass(frozen=True, slots=True)
-class Pick:
+# Pick and Suggestion are named tuples, not frozen dataclasses: an allocation builds
+# ~100,000 of each, and a frozen dataclass's __init__ costs five times a tuple's
+class Pick(NamedTuple):
     depot_id: str
     lot_id: str
     quantity: int
@@ -107,8 +111,7 @@ class Pick:
     distance_km: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class Suggestion:
+class Suggestion(NamedTuple):
     line_id: str
     shelter_id: str
     item_id: str
@@ -176,11 +179,12 @@ def suggest(
 ) -> list[Suggestion]:
     """One suggestion per need, in the order given (see the module's docstring)."""
     needs = list(needs)
-    for need in needs:
-        _check_need(need)
-    by_item: dict[str, list[Need]] = defaultdict(list)
-    for need in needs:
-        by_item[need.item_id].append(need)
+    # positions of each item's lines in `needs`, so the answer is filled in place
+    by_item: dict[str, list[int]] = defaultdict(list)
+    for position, need in enumerate(needs):
+        if need.quantity < 0 or not 0 <= need.vulnerable <= need.quantity:
+            _refuse_need(need)
+        by_item[need.item_id].append(position)
     lots_by_item: dict[str, list[Lot]] = defaultdict(list)
     for lot in lots:
         if lot.quantity < 0:
@@ -196,33 +200,36 @@ def suggest(
             lots_by_item[lot.item_id].append(lot)
 
     depot_order = _DepotOrder(shelters, depots)
-    results: dict[str, Suggestion] = {}
-    for item_id, item_needs in by_item.items():
-        item_lots = lots_by_item.get(item_id, [])
-        stock = sum(lot.quantity for lot in item_lots)
-        amounts, rule, demand, vulnerable = _amounts(item_needs, stock)
-        wording = _Wording(rule, stock, demand, vulnerable, depots)
-        picker = _Picker(item_lots, depot_order)
-        order = sorted(
-            range(len(item_needs)),
-            key=lambda i: (item_needs[i].vulnerable == 0, item_needs[i].line_id),
-        )
-        for index in order:
-            need = item_needs[index]
-            amount = amounts[index]
-            picks = picker.pick(need.shelter_id, amount)
-            results[need.line_id] = Suggestion(
-                line_id=need.line_id,
-                shelter_id=need.shelter_id,
-                item_id=item_id,
-                requested=need.quantity,
-                vulnerable=need.vulnerable,
-                allocated=amount,
-                picks=picks,
-                rule=rule,
-                explanation=wording.line(need, amount, picks),
-            )
-    return [results[need.line_id] for need in needs]
+    results: list[Suggestion | None] = [None] * len(needs)
+    # the answer is ~100,000 small objects with no cycles among them: reference counting
+    # frees them, and the cyclic collector's passes over the growing heap cost a third of
+    # the time (bench/allocation.py), so it is paused while they are built
+    with _cyclic_gc_paused():
+        for item_id, positions in by_item.items():
+            item_needs = [needs[position] for position in positions]
+            item_lots = lots_by_item.get(item_id, [])
+            stock = sum(lot.quantity for lot in item_lots)
+            amounts, rule, demand, vulnerable = _amounts(item_needs, stock)
+            wording = _Wording(rule, stock, demand, vulnerable)
+            picker = _Picker(item_lots, depot_order)
+            # lines with a vulnerable share pick first, then the rest, each in line-id order
+            sort_keys = [(need.vulnerable == 0, need.line_id) for need in item_needs]
+            for index in sorted(range(len(item_needs)), key=sort_keys.__getitem__):
+                need = item_needs[index]
+                amount = amounts[index]
+                picks, sources = picker.pick(need.shelter_id, amount)
+                results[positions[index]] = Suggestion(
+                    need.line_id,
+                    need.shelter_id,
+                    item_id,
+                    need.quantity,
+                    need.vulnerable,
+                    amount,
+                    picks,
+                    rule,
+                    wording.line(need, amount, sources),
+                )
+    return cast(list[Suggestion], results)
 
 
 def check_plan(
@@ -267,13 +274,25 @@ def check_plan(
 # --------------------------------------------------------------------------- internals
 
 
-def _check_need(need: Need) -> None:
-    if need.quantity < 0 or not 0 <= need.vulnerable <= need.quantity:
-        raise InvalidInput(
-            f"明細 {need.line_id}: 数量は 0 以上、要配慮者分は数量以下です / line "
-            f"{need.line_id}: quantities are non-negative and the vulnerable share is at most "
-            "the quantity"
-        )
+def _refuse_need(need: Need) -> NoReturn:
+    raise InvalidInput(
+        f"明細 {need.line_id}: 数量は 0 以上、要配慮者分は数量以下です / line "
+        f"{need.line_id}: quantities are non-negative and the vulnerable share is at most "
+        "the quantity"
+    )
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (reference counting still frees everything);
+    it is switched back on only if it was on, so nested or concurrent pauses are safe."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _amounts(needs: Sequence[Need], stock: int) -> tuple[list[int], Rule, int, int]:
@@ -295,117 +314,142 @@ def _amounts(needs: Sequence[Need], stock: int) -> tuple[list[int], Rule, int, i
 
 
 class _DepotOrder:
-    """Depots by distance from each shelter (computed once per shelter)."""
+    """Depots by distance from each shelter (computed once per shelter), each with the
+    words that name it in an explanation ("倉庫1 3.2 km: ")."""
 
     def __init__(self, shelters: Mapping[str, Point | None], depots: Mapping[str, Depot]) -> None:
         self.shelters = shelters
         self.depots = depots
-        self._orders: dict[str, list[tuple[str, float | None]]] = {}
+        self._orders: dict[str, list[tuple[str, float | None, str]]] = {}
 
-    def of(self, shelter_id: str) -> list[tuple[str, float | None]]:
+    def of(self, shelter_id: str) -> list[tuple[str, float | None, str]]:
         order = self._orders.get(shelter_id)
         if order is None:
             here = self.shelters.get(shelter_id)
             distances = [
-                (depot_id, distance_km(here, depot.location))
+                (depot_id, distance_km(here, depot.location), depot.name)
                 for depot_id, depot in self.depots.items()
             ]
             distances.sort(key=lambda d: (d[1] is None, d[1] or 0.0, d[0]))
-            order = self._orders[shelter_id] = distances
+            order = self._orders[shelter_id] = [
+                (depot_id, distance, f"{name}{'' if distance is None else f' {distance:.1f} km'}: ")
+                for depot_id, distance, name in distances
+            ]
         return order
 
 
 class _Picker:
-    """Takes one item's stock, nearest depot first, earliest expiry first inside it."""
+    """Takes one item's stock, nearest depot first, earliest expiry first inside it.
+
+    A depot's lots are taken strictly in expiry order, each emptied before the next, and
+    an emptied depot stays empty: so each depot keeps the position of its first lot with
+    stock, each shelter the position in its depot order before which every depot is
+    empty, and a pick never walks over what is gone."""
 
     def __init__(self, lots: Sequence[Lot], order: _DepotOrder) -> None:
         self.order = order
         #: per depot its lots in expiry order, and what each still holds (same positions)
         self.lots: dict[str, list[Lot]] = defaultdict(list)
         self.on_hand: dict[str, list[int]] = defaultdict(list)
+        #: per lot its expiry in words (" ~2027-03-31", "" without one)
+        self.expiry_words: dict[str, str] = {}
         for lot in sorted(lots, key=lambda lot: (lot.expires is None, lot.expires, lot.lot_id)):
             self.lots[lot.depot_id].append(lot)
             self.on_hand[lot.depot_id].append(lot.quantity)
-        self.left = {depot: sum(held) for depot, held in self.on_hand.items()}
+            self.expiry_words[lot.lot_id] = (
+                "" if lot.expires is None else f" ~{lot.expires.isoformat()}"
+            )
+        #: per depot that still holds stock, the position of its first lot with stock
+        self.first_lot: dict[str, int] = dict.fromkeys(self.lots, 0)
+        #: per shelter, the position in its depot order before which every depot is empty
+        self.first_depot: dict[str, int] = {}
 
-    def pick(self, shelter_id: str, amount: int) -> tuple[Pick, ...]:
+    def pick(self, shelter_id: str, amount: int) -> tuple[tuple[Pick, ...], str]:
+        """The picks for `amount`, and the list of them in words for the explanation."""
         if amount <= 0:
-            return ()
+            return (), ""
+        order = self.order.of(shelter_id)
+        first_lot = self.first_lot
+        position = self.first_depot.get(shelter_id, 0)
+        while order[position][0] not in first_lot:
+            position += 1
+        self.first_depot[shelter_id] = position
+        depot_id, distance, label = order[position]
+        index = first_lot[depot_id]
+        held = self.on_hand[depot_id]
+        if held[index] > amount:  # the usual case: the first lot has more than enough
+            held[index] -= amount
+            lot = self.lots[depot_id][index]
+            pick = Pick(depot_id, lot.lot_id, amount, lot.expires, distance)
+            return (pick,), f"{label}{amount}{self.expiry_words[lot.lot_id]}"
         picks: list[Pick] = []
-        for depot_id, distance in self.order.of(shelter_id):
-            if not self.left.get(depot_id):
-                continue
-            held = self.on_hand[depot_id]
-            for position, lot in enumerate(self.lots[depot_id]):
-                if not held[position]:
-                    continue
-                take = min(held[position], amount)
-                held[position] -= take
-                self.left[depot_id] -= take
-                amount -= take
-                picks.append(Pick(depot_id, lot.lot_id, take, lot.expires, distance))
+        words: list[str] = []
+        while True:
+            if depot_id in first_lot:
+                depot_lots, held, index = (
+                    self.lots[depot_id],
+                    self.on_hand[depot_id],
+                    first_lot[depot_id],
+                )
+                while amount and index < len(depot_lots):
+                    lot = depot_lots[index]
+                    take = min(held[index], amount)
+                    held[index] -= take
+                    amount -= take
+                    picks.append(Pick(depot_id, lot.lot_id, take, lot.expires, distance))
+                    words.append(f"{label}{take}{self.expiry_words[lot.lot_id]}")
+                    if not held[index]:
+                        index += 1
+                if index == len(depot_lots):
+                    del first_lot[depot_id]
+                else:
+                    first_lot[depot_id] = index
                 if not amount:
-                    return tuple(picks)
-        # unreachable: the amounts never exceed the item's stock, and every lot's depot is known
-        raise AssertionError(f"{amount} left unpicked")
+                    return tuple(picks), ", ".join(words)
+            position += 1
+            if position == len(order):
+                # unreachable: the amounts never exceed the item's stock, and every lot's
+                # depot is known
+                raise AssertionError(f"{amount} left unpicked")
+            depot_id, distance, label = order[position]
 
 
 class _Wording:
     """The words of one item's rule (built once per item), and a line's sentence."""
 
-    def __init__(
-        self, rule: Rule, stock: int, demand: int, vulnerable: int, depots: Mapping[str, Depot]
-    ) -> None:
-        self.depots = depots
-        self._labels: dict[tuple[str, float | None], str] = {}
-        self._dates: dict[date | None, str] = {}
+    def __init__(self, rule: Rule, stock: int, demand: int, vulnerable: int) -> None:
         if rule == Rule.FULL:
-            self.ja, self.en = "在庫が足りるため全量", "enough stock: in full"
+            ja, en = "在庫が足りるため全量", "enough stock: in full"
         elif rule == Rule.NO_STOCK:
-            self.ja = f"在庫なし（需要 {demand}）: 配分 0"
-            self.en = f"no stock (need {demand}): nothing allocated"
+            ja = f"在庫なし（需要 {demand}）: 配分 0"
+            en = f"no stock (need {demand}): nothing allocated"
         elif rule == Rule.VULNERABLE_FIRST:
-            self.ja = (
+            ja = (
                 f"在庫不足（在庫 {stock}、需要 {demand}）: 要配慮者分 {vulnerable} を先に全量、"
                 f"残り {stock - vulnerable} を一般分の需要に比例して配分"
             )
-            self.en = (
+            en = (
                 f"short (stock {stock}, need {demand}): the vulnerable shares ({vulnerable}) "
                 f"first in full, the remaining {stock - vulnerable} in proportion to the other need"
             )
         else:
-            self.ja = (
+            ja = (
                 f"在庫が要配慮者分にも不足（在庫 {stock}、要配慮者分 {vulnerable}）: 要配慮者分の"
                 "需要に比例して配分、一般分は今回 0"
             )
-            self.en = (
+            en = (
                 f"short even for the vulnerable shares (stock {stock}, vulnerable need "
                 f"{vulnerable}): shared in proportion to the vulnerable shares, none for the "
                 "rest this round"
             )
+        # the fixed parts around a line's numbers, joined once per item
+        self.ja, self.en = ja, en
+        self._ja_open, self._middle_bare = f"{ja}（", f"） / {en} ("
+        self._middle = f"）。出荷元: 在庫のある最寄りの拠点から、期限の早いロット順 / {en} ("
+        self._from = "); from the nearest depot with stock, earliest expiry first: "
 
-    def line(self, need: Need, amount: int, picks: Sequence[Pick]) -> str:
+    def line(self, need: Need, amount: int, sources: str) -> str:
         got = f"{amount}/{need.quantity}, 要配慮者分 vulnerable {need.vulnerable}"
-        if not picks:
-            return f"{self.ja}（{got}） / {self.en} ({got})"
-        sources = ", ".join([self._source(pick) for pick in picks])
-        return (
-            f"{self.ja}（{got}）。出荷元: 在庫のある最寄りの拠点から、期限の早いロット順 / "
-            f"{self.en} ({got}); from the nearest depot with stock, earliest expiry first: "
-            f"{sources}"
-        )
-
-    def _source(self, pick: Pick) -> str:
-        # one label per depot and distance, one text per expiry date: the same few
-        # depots and dates recur on thousands of lines
-        label = self._labels.get((pick.depot_id, pick.distance_km))
-        if label is None:
-            depot = self.depots.get(pick.depot_id)
-            name = depot.name if depot is not None else pick.depot_id
-            where = "" if pick.distance_km is None else f" {pick.distance_km:.1f} km"
-            label = self._labels[(pick.depot_id, pick.distance_km)] = f"{name}{where}: "
-        expires = self._dates.get(pick.expires)
-        if expires is None:
-            expires = "" if pick.expires is None else f" ~{pick.expires.isoformat()}"
-            self._dates[pick.expires] = expires
-        return f"{label}{pick.quantity}{expires}"
+        if not sources:
+            return f"{self._ja_open}{got}{self._middle_bare}{got})"
+        return f"{self._ja_open}{got}{self._middle}{got}{self._from}{sources}"
