@@ -5,6 +5,7 @@ from safety_check.outreach.models import OutreachMessage, OutreachRound
 from safety_check.pfif.models import PfifNote, PfifPerson
 from safety_check.reports.models import (
     CurrentStatus,
+    MinuteChange,
     Report,
     StatusChange,
     StatusCount,
@@ -15,6 +16,7 @@ from safety_check.subscriptions.models import Subscription
 __all__ = [
     "Campaign",
     "CurrentStatus",
+    "MinuteChange",
     "OutreachMessage",
     "OutreachRound",
     "PfifNote",

@@ -10,12 +10,15 @@ Every new report, in the unit of work that records it:
   time: the report's status holds from its time until the resident's next report (the
   status before it, if any, stops holding then), so the counts at any time are the sum
   of the changes up to it, whatever order the reports arrived in;
+- adds the same changes, summed over the 町字, to `MinuteChange` (the whole campaign's
+  curve reads those few rows);
 - flags the resident when two reports from different reporters within two hours of each
   other say different things (one fine, one in trouble).
 
 Locks: callers write the audit entry (which locks the tenant's audit head) before calling
 `apply`, so every writer of these rows queues there first, and the rows are locked in one
-order (the resident's row, then the counts, then the changes, each sorted): no deadlock
+order (the resident's row, then the counts, then the changes, then the minute changes,
+each sorted): no deadlock
 on PostgreSQL, and no two first inserts of the same row.
 """
 
@@ -29,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from safety_check.reports.models import (
     CurrentStatus,
+    MinuteChange,
     Report,
     SafetyStatus,
     StatusChange,
@@ -180,9 +184,14 @@ def apply(session: Session, report: Report) -> None:
     for (town, status), delta in sorted(counts.items()):
         if delta:
             _add_count(session, report.campaign_id, town, status, delta)
+    minutes: Counter[tuple[int, str]] = Counter()
     for (minute, town, status), delta in sorted(changes.items()):
         if delta:
             _add_change(session, report.campaign_id, minute, town, status, delta)
+            minutes[(minute, status)] += delta
+    for (minute, status), delta in sorted(minutes.items()):
+        if delta:  # a move between 町字 with the same status changes no total
+            _add_minute_change(session, report.campaign_id, minute, status, delta)
     session.flush()
     if current is None or after is None:
         # the report is the resident's current status now: subscribers may be told (a job)
@@ -234,11 +243,32 @@ def _add_change(
         row.delta += delta
 
 
+def _add_minute_change(
+    session: Session, campaign_id: str, minute: int, status: str, delta: int
+) -> None:
+    row = session.execute(
+        select(MinuteChange)
+        .where(
+            MinuteChange.campaign_id == campaign_id,
+            MinuteChange.minute == minute,
+            MinuteChange.status == status,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if row is None:
+        session.add(
+            MinuteChange(campaign_id=campaign_id, minute=minute, status=status, delta=delta)
+        )
+    else:
+        row.delta += delta
+
+
 def purge(session: Session, campaign_id: str) -> int:
-    """Delete a campaign's current rows, counts, changes and form submissions (a drill's
-    purge), row by row so the change log carries each delete."""
+    """Delete a campaign's current rows, counts, changes (per 町字 and summed) and form
+    submissions (a drill's purge), row by row so the change log carries each delete."""
     deleted = 0
-    for model in (CurrentStatus, StatusCount, StatusChange, Submission):
+    for model in (CurrentStatus, StatusCount, StatusChange, MinuteChange, Submission):
         rows = session.execute(select(model).where(model.campaign_id == campaign_id)).scalars()
         for row in rows:
             session.delete(row)

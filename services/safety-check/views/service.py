@@ -20,14 +20,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from safety_check.campaigns import service as campaigns
 from safety_check.campaigns.models import Campaign
 from safety_check.reports import service as reports
 from safety_check.reports.current import minute_of, moment_of
-from safety_check.reports.models import CurrentStatus, SafetyStatus, StatusChange, StatusCount
+from safety_check.reports.models import (
+    CurrentStatus,
+    MinuteChange,
+    SafetyStatus,
+    StatusChange,
+    StatusCount,
+)
 from safety_check.reports.schemas import report_out
 from safety_check.views.schemas import (
     CampaignCounts,
@@ -169,15 +175,22 @@ def _steps(campaign: Campaign, interval: int) -> list[datetime]:
 def _curve(
     session: Session, campaign: Campaign, steps: list[datetime], town: str
 ) -> list[Counter[SafetyStatus]]:
-    """The counts by status as of each step (changes up to the step's minute)."""
-    statement = (
-        select(StatusChange.minute, StatusChange.status, func.sum(StatusChange.delta))
-        .where(StatusChange.campaign_id == campaign.id)
-        .group_by(StatusChange.minute, StatusChange.status)
-        .order_by(StatusChange.minute)
-    )
+    """The counts by status as of each step (changes up to the step's minute).
+
+    The whole campaign reads the changes already summed over the 町字 (`MinuteChange`:
+    minutes x statuses rows); one 町字 reads its own changes (the town index)."""
     if town:
-        statement = statement.where(StatusChange.town_name == town)
+        statement = (
+            select(StatusChange.minute, StatusChange.status, StatusChange.delta)
+            .where(StatusChange.campaign_id == campaign.id, StatusChange.town_name == town)
+            .order_by(StatusChange.minute)
+        )
+    else:
+        statement = (
+            select(MinuteChange.minute, MinuteChange.status, MinuteChange.delta)
+            .where(MinuteChange.campaign_id == campaign.id)
+            .order_by(MinuteChange.minute)
+        )
     changes = list(session.execute(statement))
     running: Counter[SafetyStatus] = Counter()
     curve: list[Counter[SafetyStatus]] = []
