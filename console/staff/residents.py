@@ -1,6 +1,7 @@
 """Residents: search (as the registry searches: kanji, kana, half-width), a resident's
-record with their moves, a household. Every read goes through the registry's API,
-which audits each view of personal data."""
+record with their moves (recording a 転居, 転出, 死亡 or 世帯変更), a household, and a
+転入 or 出生 registered after a confirmation step. Every read and write goes through the
+registry's API, which checks each write and audits each view of personal data."""
 
 from __future__ import annotations
 
@@ -58,8 +59,131 @@ async def search(
         results=answer.body["items"] if answer and answer.ok else [],
         next_cursor=answer.body["next_cursor"] if answer and answer.ok else None,
         cursor=cursor,
+        can_record=staff.has_role("staff"),
         query_string=_query({**form, "include_inactive": "1" if include_inactive else ""}),
     )
+
+
+#: what a 転入 or 出生 form holds, in its order (the confirmation page carries them on)
+REGISTRATION_FIELDS = (
+    "kind",
+    "effective_on",
+    "resident_no",
+    "household_no",
+    "relationship",
+    "family_name",
+    "given_name",
+    "family_kana",
+    "given_kana",
+    "birth_date",
+    "sex",
+    "nationality",
+    "town_name",
+    "block",
+    "building",
+    "previous_address",
+    "phone",
+    "language",
+)
+REGISTRATION_KINDS = ("move_in", "birth")
+SEXES = ("female", "male")
+Field = Annotated[str, Form(max_length=250)]
+
+
+@router.get("/residents/new")
+async def new_resident(staff: Staff) -> Response:
+    """A 転入 or 出生: the form, then a confirmation page, then the registry's API."""
+    return _registration_page(staff, {"kind": "move_in", "language": "ja", "sex": ""})
+
+
+def _registration_page(
+    staff: Staff,
+    form: dict[str, str],
+    *,
+    confirming: bool = False,
+    error: str = "",
+    problems: list[str] | None = None,
+    status: int = 200,
+) -> Response:
+    return staff.page.render(
+        "staff/resident_new.html",
+        status=status,
+        section="residents",
+        form={name: form.get(name, "") for name in REGISTRATION_FIELDS},
+        kinds=REGISTRATION_KINDS,
+        sexes=SEXES,
+        confirming=confirming,
+        error=error,
+        problems=problems or [],
+        can_record=staff.has_role("staff"),
+    )
+
+
+@router.post("/residents/new", dependencies=[CsrfChecked])
+async def register_resident(
+    staff: Staff,
+    step: Annotated[str, Form(pattern=r"^(review|confirm|edit)$")],
+    kind: Field = "",
+    effective_on: Field = "",
+    resident_no: Field = "",
+    household_no: Field = "",
+    relationship: Field = "",
+    family_name: Field = "",
+    given_name: Field = "",
+    family_kana: Field = "",
+    given_kana: Field = "",
+    birth_date: Field = "",
+    sex: Field = "",
+    nationality: Field = "",
+    town_name: Field = "",
+    block: Field = "",
+    building: Field = "",
+    previous_address: Field = "",
+    phone: Field = "",
+    language: Field = "",
+) -> Response:
+    """review: the confirmation page (nothing written); edit: back to the form with what
+    was typed; confirm: the registry's API, which checks everything (a refusal returns to
+    the form with its reasons, nothing written)."""
+    form = {name: value.strip() for name, value in locals().items() if name in REGISTRATION_FIELDS}
+    if kind not in REGISTRATION_KINDS or sex not in SEXES:
+        return _registration_page(staff, form, error=staff.page.t("register.choose"), status=422)
+    if step == "edit":
+        return _registration_page(staff, form)
+    if step == "review":
+        return _registration_page(staff, form, confirming=True)
+    body: dict[str, object] = {
+        name: form[name]
+        for name in REGISTRATION_FIELDS
+        if name not in ("town_name", "block", "building") and form[name]
+    }
+    body["address"] = {
+        "town_name": form["town_name"],
+        "block": form["block"],
+        "building": form["building"],
+    }
+    answer = await staff.api("POST", "/residents", json=body)
+    if answer.ok:
+        return staff.page.redirect(
+            f"{CONSOLE_PREFIX}/t/{staff.tenant}/residents/{answer.body['id']}?registered=1"
+        )
+    return _registration_page(
+        staff,
+        form,
+        error=staff.page.localized(answer.problem),
+        problems=_problems(staff, answer.body),
+        status=answer.status,
+    )
+
+
+def _problems(staff: Staff, body: object) -> list[str]:
+    """The registry's reasons, one per field, in the page's language."""
+    if not isinstance(body, dict):
+        return []
+    return [
+        staff.page.localized(str(error.get("msg", "")).removeprefix("Value error, "))
+        for error in body.get("errors") or []
+    ]
 
 
 @router.get("/residents/{resident_id}")
@@ -67,8 +191,10 @@ async def resident(
     staff: Staff,
     resident_id: Annotated[str, Path(pattern=UUID)],
     recorded: Annotated[bool, Query()] = False,
+    registered: Annotated[bool, Query()] = False,
 ) -> Response:
-    return await _resident_page(staff, resident_id, notice="move.recorded" if recorded else "")
+    notice = "register.done" if registered else "move.recorded" if recorded else ""
+    return await _resident_page(staff, resident_id, notice=notice)
 
 
 async def _resident_page(
@@ -99,7 +225,7 @@ async def _resident_page(
     )
 
 
-MOVE_KINDS = ("relocation", "move_out", "death")
+MOVE_KINDS = ("relocation", "move_out", "death", "household_change")
 
 
 @router.post("/residents/{resident_id}/moves", dependencies=[CsrfChecked])
@@ -113,9 +239,12 @@ async def record_move(
     block: Annotated[str, Form(max_length=100)] = "",
     building: Annotated[str, Form(max_length=200)] = "",
     other_address: Annotated[str, Form(max_length=500)] = "",
+    household_no: Annotated[str, Form(max_length=40)] = "",
+    relationship: Annotated[str, Form(max_length=40)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    """A 転居, 転出 or 死亡 through the registry's API (it checks and audits it)."""
+    """A 転居, 転出, 死亡 or 世帯変更 (into another or a new household, with the
+    relationship there) through the registry's API (it checks and audits it)."""
     form = {
         "kind": kind,
         "effective_on": effective_on,
@@ -123,6 +252,8 @@ async def record_move(
         "block": block,
         "building": building,
         "other_address": other_address,
+        "household_no": household_no,
+        "relationship": relationship,
         "note": note,
     }
     if kind not in MOVE_KINDS:
@@ -134,6 +265,9 @@ async def record_move(
         body["address"] = {"town_name": town_name, "block": block, "building": building}
     if kind == "move_out" and other_address:
         body["other_address"] = other_address
+    if kind == "household_change":
+        body["household_no"] = household_no.strip()
+        body["relationship"] = relationship.strip()
     if note:
         body["note"] = note
     answer = await staff.api("POST", f"/residents/{resident_id}/moves", json=body)
@@ -141,17 +275,11 @@ async def record_move(
         return staff.page.redirect(
             f"{CONSOLE_PREFIX}/t/{staff.tenant}/residents/{resident_id}?recorded=1"
         )
-    problems = []
-    if isinstance(answer.body, dict):
-        problems = [
-            staff.page.localized(str(error.get("msg", "")).removeprefix("Value error, "))
-            for error in answer.body.get("errors") or []
-        ]
     return await _resident_page(
         staff,
         resident_id,
         move_error=staff.page.localized(answer.problem),
-        move_problems=problems,
+        move_problems=_problems(staff, answer.body),
         move_form=form,
         status=answer.status,
     )

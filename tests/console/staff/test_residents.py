@@ -211,3 +211,94 @@ def test_record_a_relocation_and_refuse_one_without_its_address(
     assert moves.count() == moves_before + 1
     assert "青葉区一番町一丁目2-3" in page.get_by_test_id("moves").inner_text()
     assert "転居" in page.get_by_test_id("moves").inner_text()
+
+
+def residents_named(node: ConsoleNode, family_kana: str) -> list[Resident]:
+    with node.db.unit_of_work(node.tenant, read_only=True) as uow:
+        return list(
+            uow.session.execute(
+                select(Resident).where(Resident.family_kana == family_kana)
+            ).scalars()
+        )
+
+
+def test_a_registration_is_written_only_once_confirmed_and_as_the_registry_allows(
+    node: ConsoleNode,
+) -> None:
+    from tests.console.support.browser import STAFF
+    from tests.console.support.staff import Desk
+
+    desk = Desk(node, STAFF, ("staff",), section="residents")
+    form = {
+        "kind": "move_in",
+        "effective_on": "2026-11-01",
+        "resident_no": "R-CONSOLE-1",
+        "household_no": "H-CONSOLE-1",
+        "relationship": "世帯主",
+        "family_name": "試験",
+        "given_name": "花子",
+        "family_kana": "シケンイチ",
+        "given_kana": "ハナコ",
+        "birth_date": "1990-01-02",
+        "sex": "female",
+        "town_name": "",  # the registry needs the 町字
+        "language": "ja",
+    }
+    # the confirmation page writes nothing
+    review = desk.post("/new", {**form, "step": "review"}, from_page="/new")
+    assert review.status_code == 200 and "この内容で登録しますか" in review.text
+    assert residents_named(node, "シケンイチ") == []
+    # confirmed, the registry refuses it with its reasons, nothing written
+    refused = desk.post("/new", {**form, "step": "confirm"}, from_page="/new")
+    assert refused.status_code == 422 and "町字が空です" in refused.text
+    assert 'value="R-CONSOLE-1"' in refused.text  # what was typed is kept
+    # a kind the form does not offer
+    odd = desk.post("/new", {**form, "kind": "death", "step": "confirm"}, from_page="/new")
+    assert odd.status_code == 422
+    forged = desk.client.post(desk.base + "/new", data={**form, "step": "confirm"})
+    assert forged.status_code == 403
+    assert residents_named(node, "シケンイチ") == []
+
+
+def test_register_a_move_in_then_change_their_household_in_the_browser(
+    node: ConsoleNode, signed_in: Any
+) -> None:
+    page = signed_in
+    page.get_by_role("link", name="住民", exact=True).click()
+    page.get_by_test_id("register-link").click()
+    page.wait_for_url(re.compile(r"/residents/new$"))
+    page.get_by_label("異動日").fill("2026-11-02")
+    page.get_by_label("氏", exact=True).fill("転入")
+    page.get_by_label("名", exact=True).fill("次郎")
+    page.get_by_label("氏（カナ）").fill("テンニュウ")
+    page.get_by_label("名（カナ）").fill("ジロウ")
+    page.get_by_label("生年月日").fill("1985-03-04")
+    page.get_by_label("性別").select_option("male")
+    page.get_by_label("宛名番号").fill("R-CONSOLE-2")
+    page.get_by_label("世帯番号").fill("H-CONSOLE-2")
+    page.get_by_label(re.compile("^続柄")).fill("世帯主")
+    page.get_by_label("町字").fill("青葉区二日町")
+    page.get_by_label("番地").fill("4-5")
+    page.get_by_label(re.compile("^転入前の住所")).fill("東京都千代田区一番町1")
+    assert_accessible(page)
+    screenshot(page, "resident-register")
+    page.get_by_test_id("register-review-button").click()
+    review = page.get_by_test_id("register-review").inner_text()
+    assert "転入 次郎" in review and "青葉区二日町 4-5" in review
+    assert residents_named(node, "テンニュウ") == []
+    assert_accessible(page)
+    page.keyboard.press("Enter")  # the confirmation has the focus
+    assert "住民を登録しました" in page.get_by_test_id("notice").inner_text()
+    [registered] = residents_named(node, "テンニュウ")
+    assert registered.resident_no == "R-CONSOLE-2"
+
+    # 世帯変更: into a new household, as its head
+    page.get_by_label("異動", exact=True).select_option("household_change")
+    page.get_by_label("異動日").fill("2026-11-20")
+    page.get_by_label("世帯番号").fill("H-CONSOLE-3")
+    page.get_by_label(re.compile("^続柄")).fill("世帯主")
+    page.get_by_role("button", name="記録する").click()
+    assert "異動を記録しました" in page.get_by_test_id("notice").inner_text()
+    assert "世帯変更" in page.get_by_test_id("moves").inner_text()
+    page.get_by_role("link", name=re.compile("H-CONSOLE-3")).first.click()
+    assert "転入 次郎" in page.get_by_test_id("members").inner_text()
