@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from sqlalchemy import MetaData
 
 from assembly.cluster import ClusterLink
-from assembly.console_platform import NodePlatform
+from assembly.console_platform import NodePlatform, include_operator_audit
 from assembly.schema import SCHEMA_HISTORY
 from console.app import mount_console
 from failover.alerts.api import AlertIntake
@@ -59,6 +59,7 @@ SITE_TO_SITE_PATHS = ("/replication/",)
 
 def all_metadata() -> MetaData:
     """Every table of every part, for migrations (importing the models registers them)."""
+    import failover.alerts.received
     import failover.drill.models  # noqa: F401
     import replication.models  # noqa: F401
     import residents.models  # noqa: F401
@@ -226,12 +227,13 @@ def create_app(
         app,
         site=settings.site,
         signing_key=app.state.yui.signing_key,
-        platform=NodePlatform(cluster, replication) if cluster is not None else None,
+        platform=NodePlatform(cluster, replication, db) if cluster is not None else None,
     )
     for router in service_routers():
         app.include_router(router, prefix=API_PREFIX)
     if replication is not None:
         include_replication(app, replication)
+        include_operator_audit(app, db)  # another site's console audits a move here
     # one alert intake, two consumers: the evacuation decision, and (through the kernel's
     # event, at each tenant's primary) safety confirmation's campaigns
     BUS.subscribe(HazardAlertReceived, on_hazard_alert)

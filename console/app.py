@@ -27,6 +27,7 @@ def mount_console(
     from console.citizen.sites import site_origins
     from console.staff.imports import router as imports_router
     from console.staff.platform import router as platform_router
+    from console.staff.platform_pages import router as platform_pages_router
     from console.staff.residents import router as residents_router
     from console.staff.routes import router as staff_router
     from console.staff.safety import router as safety_router
@@ -42,7 +43,14 @@ def mount_console(
         app.mount(f"{STATIC_PREFIX}/{name}", StaticFiles(directory=folder), name=f"static-{name}")
     app.include_router(common_router)
     app.include_router(citizen_router)
-    for router in (staff_router, residents_router, imports_router, platform_router, safety_router):
+    for router in (
+        staff_router,
+        residents_router,
+        imports_router,
+        platform_router,
+        platform_pages_router,
+        safety_router,
+    ):
         app.include_router(router)
 
     @app.get(CONSOLE_PREFIX, include_in_schema=False)

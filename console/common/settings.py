@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -16,3 +18,8 @@ class ConsoleSettings(BaseSettings):
         "placements, planned moves); unset: those pages are closed",
     )
     operator_session_seconds: int = Field(default=900, ge=60, le=43200)
+    drills_dir: Path = Field(
+        default=Path("var/drills"),
+        description="where `yui drill run/soak` save their reports (--drills), for the "
+        "platform pages' drill history",
+    )

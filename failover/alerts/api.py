@@ -21,6 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from failover.alerts.announce import PrimaryTenants, announce
 from failover.alerts.intake import ingest
+from failover.alerts.received import record_received
 from failover.alerts.settings import EvacuationSettings
 from failover.alerts.trigger import EvacuationTrigger
 from yui.db.database import Database
@@ -134,8 +135,8 @@ def build_router(intake: AlertIntake) -> APIRouter:
         # moves it away (a planned move carries them along).
         told = None
         database, primaries = intake.database, intake.primaries
+        received = datetime.now(UTC)
         if not dry_run and database is not None and primaries is not None:
-            received = datetime.now(UTC)
             try:
                 told = await run_in_threadpool(
                     lambda: announce(alert, database, primaries(), site=intake.site, now=received)
@@ -159,6 +160,21 @@ def build_router(intake: AlertIntake) -> APIRouter:
         )
         answer = outcome.to_json()
         answer["tenants"] = told.to_json() if told is not None else None
+        if database is not None:
+            try:  # kept for the operators' console; never in the way of the decision
+                await run_in_threadpool(
+                    lambda: record_received(
+                        database,
+                        alert,
+                        outcome,
+                        answer,
+                        site=intake.site,
+                        received_at=received,
+                        dry_run=dry_run,
+                    )
+                )
+            except Exception:
+                log.exception("alert %s: the record of it could not be kept", alert.identifier)
         return answer
 
     return router

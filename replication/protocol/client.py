@@ -230,11 +230,32 @@ class PeerClient:
         )
 
     async def quarantine(
-        self, site: str, tenant: str, include_resolved: bool = False
+        self,
+        site: str,
+        tenant: str,
+        include_resolved: bool = False,
+        *,
+        offset: int = 0,
+        limit: int = 500,
     ) -> list[QuarantineOut]:
-        params = {"resolved": "true" if include_resolved else "false"}
+        params: dict[str, Any] = {"resolved": "true" if include_resolved else "false"}
+        if offset or limit != 500:
+            params |= {"offset": offset, "limit": limit}
         response = await self.request(site, "GET", f"/{tenant}/quarantine", params=params)
         return [QuarantineOut.model_validate(item) for item in response.json()]
+
+    async def resolve_quarantined(
+        self, site: str, tenant: str, entry_id: int, by: str, note: str
+    ) -> QuarantineOut:
+        """Mark an entry of ``site``'s quarantine reconciled (the same operation as
+        `yui replication quarantine resolve` run at that site)."""
+        return await self._model(
+            QuarantineOut,
+            site,
+            "POST",
+            f"/{tenant}/quarantine/{entry_id}/resolve",
+            {"by": by, "note": note},
+        )
 
     async def send_snapshot(
         self,

@@ -187,9 +187,14 @@ async def digest(
     summary="隔離 / quarantined entries",
 )
 async def quarantined(
-    tenant: TenantPath, _source: SignedSite, copies: Copies, resolved: bool = False
+    tenant: TenantPath,
+    _source: SignedSite,
+    copies: Copies,
+    resolved: bool = False,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 500,
 ) -> list[QuarantineOut]:
-    return await copies.quarantined(tenant, resolved)
+    return await copies.quarantined(tenant, resolved, offset, limit)
 
 
 @router.post(

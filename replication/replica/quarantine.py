@@ -84,8 +84,14 @@ def listing(
     *,
     include_resolved: bool = False,
     limit: int = 500,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    query = select(_TABLE).order_by(_TABLE.c.tenant_id, _TABLE.c.seq, _TABLE.c.epoch).limit(limit)
+    query = (
+        select(_TABLE)
+        .order_by(_TABLE.c.tenant_id, _TABLE.c.seq, _TABLE.c.epoch, _TABLE.c.id)
+        .limit(limit)
+        .offset(offset)
+    )
     if tenant is not None:
         query = query.where(_TABLE.c.tenant_id == tenant)
     if not include_resolved:

@@ -317,9 +317,13 @@ class Receiver:
 
     # ------------------------------------------------------------------ quarantine
 
-    async def quarantined(self, tenant: str, resolved: bool) -> list[QuarantineOut]:
+    async def quarantined(
+        self, tenant: str, resolved: bool, offset: int = 0, limit: int = 500
+    ) -> list[QuarantineOut]:
         rows = await anyio.to_thread.run_sync(
-            lambda: quarantine.listing(self.db, tenant, include_resolved=resolved)
+            lambda: quarantine.listing(
+                self.db, tenant, include_resolved=resolved, offset=offset, limit=limit
+            )
         )
         return [quarantine_out(self.site, row) for row in rows]
 

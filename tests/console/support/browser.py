@@ -97,6 +97,7 @@ def console_node(**settings: Any) -> Iterator[ConsoleNode]:
                 db=db,
                 site=config.site,
                 signing_key=config.signing_key(),
+                extra={"app": app},
             )
 
 
