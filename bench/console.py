@@ -3,9 +3,10 @@
 
     python bench/console.py [--count N] [--reports M] [--db URL] [--requests R]
 
-Fills the tenant once (kept for later runs, in its own file): the residents through the
-registry's ordinary import of synthetic residents, then one live campaign with M reports
-(bench/dashboard.py's fill). Then a whole site node (the composition root's app, SQLite
+Fills the tenant once (kept for later runs): the residents through the registry's
+ordinary import of synthetic residents, then one live campaign with M reports. The fill
+and its SQLite file are bench/dashboard.py's: whichever of the two runs first fills it (at
+1,000,000, tens of minutes on a loaded machine), the other reads it as it is. Then a whole site node (the composition root's app, SQLite
 or PostgreSQL) serves R requests of each page in process, as a signed-in staff member's
 browser would send them: the dashboard (`/console/t/{tenant}/`: the campaign, counts per
 町字 with the chart, the response-rate curve, the first page of the unconfirmed list) and
@@ -29,7 +30,7 @@ import time
 from pathlib import Path
 
 import _sites  # noqa: F401 - bench/failover.py must not shadow the failover package
-from dashboard import _fill_reports
+from dashboard import _fill_reports, _fill_residents, bench_url
 from search import _queries
 
 
@@ -68,35 +69,20 @@ def main() -> None:
     args = parser.parse_args()
     reports = args.count if args.reports < 0 else args.reports
 
-    from sqlalchemy import func, select
     from starlette.testclient import TestClient
 
-    from assembly.schema import SCHEMA_HISTORY
     from assembly.site import create_app
     from console.common.session import SESSION_COOKIE, Session, SessionCodec, TenantSignIn
-    from residents.demo.service import generate
-    from residents.registry.models import Resident
+    from console.staff.dashboard import UNCONFIRMED_PAGE
     from yui.auth.service import create_user
     from yui.db.database import Database
     from yui.errors import Conflict
     from yui.settings import load_settings
-    from yui.tenancy.service import create_tenant
 
-    folder = Path(tempfile.gettempdir())
-    url = args.db or f"sqlite:///{folder / f'yui-bench-console-{args.count}.db'}"
+    url = args.db or bench_url(args.count)
     db = Database(url)
-    db.migrate(SCHEMA_HISTORY)
-    with contextlib.suppress(Conflict):  # already there from an earlier run
-        create_tenant(db, TENANT, "仙台市")
-    with db.unit_of_work(TENANT, read_only=True) as uow:
-        present = uow.session.execute(select(func.count()).select_from(Resident)).scalar_one()
-    fill_seconds = 0.0
-    if present < args.count:
-        began = time.perf_counter()
-        generated = generate(db, TENANT, args.count - present, seed=args.seed, actor="bench")
-        fill_seconds = time.perf_counter() - began
-        present += generated.report.imported
-    _campaign, reports_seconds = _fill_reports(db, reports, args.seed)
+    present, fill_seconds = _fill_residents(db, args.count, args.seed)
+    campaign_id, reports_seconds = _fill_reports(db, reports, args.seed)
     with contextlib.suppress(Conflict), db.unit_of_work(TENANT) as uow:
         create_user(
             uow.session, username=USERNAME, password=PASSWORD, roles=["staff"], actor="bench"
@@ -135,9 +121,9 @@ def main() -> None:
             )
             client.cookies.set(SESSION_COOKIE, SessionCodec(settings.signing_key()).dumps(session))
 
-            def timed(path: str, **params: str) -> float:
+            def timed(path: str, headers: dict[str, str] | None = None, **params: str) -> float:
                 began = time.perf_counter()
-                page = client.get(path, params=params)
+                page = client.get(path, params=params, headers=headers)
                 elapsed = (time.perf_counter() - began) * 1000
                 assert page.status_code == 200, (path, page.status_code, page.text[:300])
                 return elapsed
@@ -150,6 +136,22 @@ def main() -> None:
                 timed(search, q=query)
             dashboard_ms = [timed(dashboard) for _ in range(args.requests)]
             search_ms = [timed(search, q=query) for query in queries[5:]]
+            # the dashboard's parts: each API call it makes, alone, as it makes them
+            bearer = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+            api = f"/api/v1/{TENANT}/safety/campaigns"
+            parts: dict[str, tuple[str, dict[str, str]]] = {
+                "campaigns": (api, {}),
+                "districts": (f"{api}/{campaign_id}/districts", {}),
+                "unconfirmed": (
+                    f"{api}/{campaign_id}/unconfirmed",
+                    {"limit": str(UNCONFIRMED_PAGE)},
+                ),
+                "response_rate": (f"{api}/{campaign_id}/response-rate", {}),
+            }
+            part_ms = {
+                name: [timed(path, bearer, **params) for _ in range(max(10, args.requests // 4))]
+                for name, (path, params) in parts.items()
+            }
     print(
         json.dumps(
             {
@@ -157,6 +159,12 @@ def main() -> None:
                 "search_p95_ms": round(_percentile(search_ms, 0.95), 2),
                 "dashboard_p50_ms": round(_percentile(dashboard_ms, 0.50), 2),
                 "search_p50_ms": round(_percentile(search_ms, 0.50), 2),
+                # each API call of the dashboard alone (p50, p95); the page's own time
+                # (templates, in-process calls) is the rest
+                "dashboard_parts_ms": {
+                    name: [round(_percentile(values, share), 1) for share in (0.50, 0.95)]
+                    for name, values in part_ms.items()
+                },
                 "requests": args.requests,
                 "residents": present,
                 "reports": reports,

@@ -7,9 +7,9 @@ Fills the tenant once (kept for later runs): the residents through the registry'
 ordinary CSV import of synthetic residents (as bench/search.py does), then one live
 campaign with M reports spread over its first six hours, some residents reported two or
 three times, ~20 % of them never. The reports and the rows each report keeps up to date
-(current status, counts per 町字 and status, changes per minute) are written in bulk with
-the values `reports/current.py` would give them (the write path itself is
-bench/reports.py's); the fill checks the counts against the current rows.
+(current status, counts per 町字 and status, changes per minute per 町字 and summed over
+them) are written in bulk with the values `reports/current.py` would give them (the write
+path itself is bench/reports.py's); the fill checks the counts against the current rows.
 
 Then R requests of the staff counts the way GET /safety/campaigns/{id}/districts serves
 them: one unit of work, the registry's residents per 町字 through the port (reused for 30 s,
@@ -54,6 +54,37 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
+def bench_url(residents: int) -> str:
+    """The SQLite file of a tenant of `residents` (bench/console.py fills and reads the
+    same one: a million residents and reports are filled once for both)."""
+    return f"sqlite:///{Path(tempfile.gettempdir()) / f'yui-bench-dashboard-{residents}.db'}"
+
+
+def _fill_residents(db: object, count: int, seed: int) -> tuple[int, float]:
+    """The schema at head, the tenant, and `count` residents through the registry's
+    import (those missing only); the residents present and the seconds it took."""
+    from sqlalchemy import func, select
+
+    from assembly.schema import SCHEMA_HISTORY
+    from residents.demo.service import generate
+    from residents.registry.models import Resident
+    from yui.db.database import Database
+    from yui.errors import Conflict
+    from yui.tenancy.service import create_tenant
+
+    assert isinstance(db, Database)
+    db.migrate(SCHEMA_HISTORY)
+    with contextlib.suppress(Conflict):  # already there from an earlier run
+        create_tenant(db, TENANT, "仙台市")
+    with db.unit_of_work(TENANT, read_only=True) as uow:
+        present = uow.session.execute(select(func.count()).select_from(Resident)).scalar_one()
+    if present >= count:
+        return present, 0.0
+    began = time.perf_counter()
+    generated = generate(db, TENANT, count - present, seed=seed, actor="bench")
+    return present + generated.report.imported, time.perf_counter() - began
+
+
 def _fill_reports(db: object, count: int, seed: int) -> tuple[str, float]:
     """One live campaign with `count` reports and their derived rows, in bulk."""
     from sqlalchemy import func, insert, select
@@ -61,7 +92,13 @@ def _fill_reports(db: object, count: int, seed: int) -> tuple[str, float]:
     from residents.registry.models import Resident
     from safety_check.campaigns.models import Campaign
     from safety_check.reports.current import minute_of
-    from safety_check.reports.models import CurrentStatus, Report, StatusChange, StatusCount
+    from safety_check.reports.models import (
+        CurrentStatus,
+        MinuteChange,
+        Report,
+        StatusChange,
+        StatusCount,
+    )
     from yui.db.database import Database
 
     assert isinstance(db, Database)
@@ -132,6 +169,9 @@ def _fill_reports(db: object, count: int, seed: int) -> tuple[str, float]:
                 "disagreeing": False,
             }
         )
+    minutes = Counter[tuple[int, str]]()
+    for (minute, _town, status), delta in changes.items():
+        minutes[(minute, status)] += delta
     with db.unit_of_work(TENANT) as uow:
         uow.session.add(
             Campaign(
@@ -176,6 +216,20 @@ def _fill_reports(db: object, count: int, seed: int) -> tuple[str, float]:
                     if delta
                 ],
             ),
+            (
+                MinuteChange.__table__,
+                [
+                    {
+                        "tenant_id": TENANT,
+                        "campaign_id": campaign_id,
+                        "minute": minute,
+                        "status": status,
+                        "delta": delta,
+                    }
+                    for (minute, status), delta in minutes.items()
+                    if delta
+                ],
+            ),
         ):
             for start in range(0, len(values), 20_000):
                 connection.execute(insert(table), values[start : start + 20_000])
@@ -201,32 +255,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    from sqlalchemy import func, select
-
-    from assembly.schema import SCHEMA_HISTORY
-    from residents.demo.service import generate
     from residents.directory.service import Directory
-    from residents.registry.models import Resident
     from safety_check.views import service as views
     from yui.db.database import Database
-    from yui.errors import Conflict
-    from yui.tenancy.service import create_tenant
 
-    url = args.db or (
-        f"sqlite:///{Path(tempfile.gettempdir()) / f'yui-bench-dashboard-{args.residents}.db'}"
-    )
+    url = args.db or bench_url(args.residents)
     db = Database(url)
-    db.migrate(SCHEMA_HISTORY)
-    with contextlib.suppress(Conflict):  # already there from an earlier run
-        create_tenant(db, TENANT, "仙台市")
-    with db.unit_of_work(TENANT, read_only=True) as uow:
-        present = uow.session.execute(select(func.count()).select_from(Resident)).scalar_one()
-    fill_seconds = 0.0
-    if present < args.residents:
-        began = time.perf_counter()
-        generated = generate(db, TENANT, args.residents - present, seed=args.seed, actor="bench")
-        fill_seconds = time.perf_counter() - began
-        present += generated.report.imported
+    present, fill_seconds = _fill_residents(db, args.residents, args.seed)
     campaign_id, reports_seconds = _fill_reports(db, args.reports, args.seed)
     if db.engine.dialect.name == "postgresql":
         with db.engine.begin() as connection:
