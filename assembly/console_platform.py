@@ -195,6 +195,9 @@ class NodePlatform:
             )
         return rows
 
+    def tenant_codes(self) -> list[str]:
+        return sorted(self.cluster.view.placements())
+
     async def _statuses(self) -> dict[str, TenantStatus]:
         """Each primary's view of its tenants' replicas (this site's without a call)."""
         if self.replication is None:

@@ -190,6 +190,10 @@ class Platform(Protocol):
 
     async def tenants(self) -> list[TenantRow]: ...
 
+    def tenant_codes(self) -> list[str]:
+        """The tenants placed in the cluster (no call to any site)."""
+        ...
+
     async def switchover(self, tenant: str, target: str, *, operator: str) -> MoveOutcome:
         """Move ``tenant``'s primary to ``target`` and record it in the tenant's audit log
         (by ``operator``); raises MoveNotAllowed before anything changes when the move

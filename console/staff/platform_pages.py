@@ -84,7 +84,7 @@ async def quarantine_page(
     platform = _operator_platform(page)
     if isinstance(platform, Response):
         return platform
-    tenants = sorted(row.tenant for row in await platform.tenants())
+    tenants = platform.tenant_codes()
     sites = [row.name for row in platform.sites()]
     here = next((row.name for row in platform.sites() if row.this_site), page.kit.site)
     chosen_site = site or here
@@ -143,7 +143,7 @@ async def quarantine_page(
 async def _entry_or_refusal(
     page: Page, platform: Platform, site: str, tenant: str, entry: str
 ) -> tuple[QuarantinedRow | None, Response | None]:
-    if not TENANT_CODE.match(tenant) or tenant not in {r.tenant for r in await platform.tenants()}:
+    if not TENANT_CODE.match(tenant) or tenant not in platform.tenant_codes():
         return None, refused(page, 404, page.t("move.unknown_tenant", tenant=tenant[:20]))
     if not SITE_NAME.match(site) or not _known_site(platform, site):
         return None, refused(page, 404, page.t("platform.unknown_site", site=site[:63]))
