@@ -114,9 +114,25 @@ class StockBalance(TenantScoped, Base):
     __tablename__ = "supplies_stock_balances"
     __table_args__ = (
         UniqueConstraint("tenant_id", "place_id", "lot_id", name="uq_supplies_stock_balances_lot"),
-        Index("ix_supplies_stock_balances_place_item", "tenant_id", "place_id", "item_id"),
+        # the levels query reads a place's (or an item's) quantities and expiries from the
+        # index alone (covering), not from each balance's row
+        Index(
+            "ix_supplies_stock_balances_place_item",
+            "tenant_id",
+            "place_id",
+            "item_id",
+            "quantity",
+            "expires_on",
+        ),
         # one item across every place, read in place order (the levels query groups so)
-        Index("ix_supplies_stock_balances_item", "tenant_id", "item_id", "place_id"),
+        Index(
+            "ix_supplies_stock_balances_item",
+            "tenant_id",
+            "item_id",
+            "place_id",
+            "quantity",
+            "expires_on",
+        ),
         CheckConstraint("quantity >= 0", name="not_negative"),
     )
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter
 
 from supplies.catalogue.schemas import ITEM_CODE_PATTERN
 from supplies.quantities import CountedQuantity, PositiveQuantity, QuantityOut
@@ -120,6 +121,16 @@ class StockLevelOut(BaseModel):
     quantity: QuantityOut
     earliest_expiry: date | None
     lots: int
+
+
+#: the stock levels answer, validated from the service's rows and written out in one pass
+#: (pydantic's core): a depot's ~2,000 rows took twice as long as one model and one dump each
+STOCK_LEVELS = TypeAdapter(list[StockLevelOut])
+
+
+def stock_levels_json(levels: Sequence[object]) -> bytes:
+    """GET /supplies/stock's body: `levels` (objects with StockLevelOut's fields) as JSON."""
+    return STOCK_LEVELS.dump_json(STOCK_LEVELS.validate_python(levels, from_attributes=True))
 
 
 class LotStockOut(BaseModel):
