@@ -68,6 +68,23 @@ class CheckOutIn(InputModel):
     resident_id: str | None = Field(default=None, pattern=UUID_PATTERN, description="住民ID")
     reason: CheckOutReason = CheckOutReason.LEFT
     checked_out_at: AwareDatetime | None = None
+    people: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_PARTY,
+        description="一団の一部が退所するときの人数（省略: 全員） / how many of a party leave "
+        "(default: all of it)",
+    )
+    makeup: dict[NeedCategory, Annotated[int, Field(ge=0, le=MAX_PARTY)]] = Field(
+        default_factory=dict,
+        description="退所する人のうち配慮の必要な人数 / the leavers' people per need category",
+    )
+    id: str | None = Field(
+        default=None,
+        pattern=UUID_PATTERN,
+        description="一部退所の記録ID（UUID）: 再送しても一度だけ / the client's id of a partial "
+        "check-out: a resend is recorded once",
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> CheckOutIn:
@@ -75,6 +92,16 @@ class CheckOutIn(InputModel):
             raise ValueError(
                 "受付ID か住民ID のどちらか一つを指定してください / give a stay id or a resident id"
             )
+        if (self.makeup or self.id) and self.people is None:
+            raise ValueError(
+                "内訳・記録ID は人数と一緒に指定してください / makeup and id go with people"
+            )
+        for category, count in self.makeup.items():
+            if self.people is not None and count > self.people:
+                raise ValueError(
+                    f"{category.value} の人数が退所人数を超えています / more {category.value} "
+                    "than people leaving"
+                )
         return self
 
 

@@ -179,13 +179,28 @@ def check_in(
 
 
 def check_out(session: Session, shelter: Place, body: CheckOutIn, *, actor: str) -> Stay:
-    """Close the open stay at this shelter; someone not checked in here is refused."""
+    """Close the open stay at this shelter (someone not checked in here is refused), or,
+    when `people` is fewer than the stay's, let that part of the party leave: the answer is
+    the stay of those who left."""
+    if body.id is not None:
+        stored = session.get(Stay, body.id)
+        if stored is not None:  # a resend of a partial check-out: the first answer
+            if (stored.shelter_id, stored.people, stored.checked_out_at is None) != (
+                shelter.id,
+                body.people,
+                False,
+            ):
+                raise Conflict(
+                    "この記録IDは別の受付に使われています / this id was used for another"
+                )
+            return stored
     query = select(Stay).where(Stay.shelter_id == shelter.id, Stay.checked_out_at.is_(None))
     if body.stay_id is not None:
         query = query.where(Stay.id == body.stay_id)
     else:
         query = query.where(Stay.resident_id == body.resident_id)
-    stay = session.execute(query).scalar_one_or_none()
+    # the row is locked (PostgreSQL): two desks letting parts of one party go count both
+    stay = session.execute(query.with_for_update()).scalar_one_or_none()
     if stay is None:
         raise Conflict(
             "この避難所にチェックインしていない人はチェックアウトできません / nobody by that id "
@@ -194,17 +209,73 @@ def check_out(session: Session, shelter: Place, body: CheckOutIn, *, actor: str)
     at = _time(body.checked_out_at, now())
     if at < stay.checked_in_at:
         raise InvalidInput("チェックインより前の時刻です / before the check-in")
-    stay.checked_out_at, stay.checked_out_by = at, actor
-    stay.check_out_reason = body.reason.value
+    leaving = stay
+    if body.people is not None and body.people != stay.people:
+        leaving = _part_of(stay, body)
+        session.add(leaving)
+    leaving.checked_out_at, leaving.checked_out_by = at, actor
+    leaving.check_out_reason = body.reason.value
+    session.flush()
     audit.record(
         session,
         actor=actor,
         action="supplies.check_out",
         subject_type="resident" if stay.resident_id else "supplies_stay",
         subject_id=stay.resident_id or stay.id,
-        detail={"shelter": shelter.code, "stay": stay.id, "reason": body.reason.value},
+        detail={
+            "shelter": shelter.code,
+            "stay": stay.id,
+            "reason": body.reason.value,
+            "people": leaving.people,
+            **({"left_as": leaving.id} if leaving is not stay else {}),
+        },
     )
-    return stay
+    return leaving
+
+
+def _part_of(stay: Stay, body: CheckOutIn) -> Stay:
+    """Split the part of a party that leaves off its stay: the stay keeps the people who
+    remain, and the leavers become a stay of their own from the same check-in time. The
+    occupancy history stays right at every moment (before: both stays; after: the one)."""
+    people = body.people or 0
+    if people > stay.people:
+        raise InvalidInput(
+            f"この受付は {stay.people} 人です（{people} 人は退所できません） / the stay counts "
+            f"{stay.people} people, not {people}"
+        )
+    remaining = dict(stay.makeup)
+    for category, count in body.makeup.items():
+        left = remaining.get(category.value, 0) - count
+        if left < 0:
+            raise InvalidInput(
+                f"{category.value} はこの受付に {remaining.get(category.value, 0)} 人です / the "
+                f"stay counts {remaining.get(category.value, 0)} {category.value}"
+            )
+        remaining[category.value] = left
+    stays = stay.people - people
+    for code, count in remaining.items():
+        if count > stays:
+            raise InvalidInput(
+                f"残る {stays} 人に {code} が {count} 人になります。退所する人の内訳を"
+                f"指定してください / {count} {code} would remain among {stays} people: give "
+                "the leavers' makeup"
+            )
+    leaving = Stay(
+        shelter_id=stay.shelter_id,
+        kind=stay.kind,
+        resident_id=stay.resident_id,
+        label=stay.label,
+        people=people,
+        makeup={category.value: n for category, n in sorted(body.makeup.items()) if n},
+        care_note=stay.care_note,
+        checked_in_at=stay.checked_in_at,
+        checked_in_by=stay.checked_in_by,
+    )
+    if body.id is not None:
+        leaving.id = body.id
+    stay.people = stays
+    stay.makeup = {code: n for code, n in sorted(remaining.items()) if n}
+    return leaving
 
 
 def occupancy_now(session: Session, shelter_id: str) -> int:

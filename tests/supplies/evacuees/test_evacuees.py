@@ -9,7 +9,7 @@ stock in date at the shelters and the depots (one office for both: each costs se
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -132,6 +132,59 @@ def test_check_ins_occupancy_the_sign_of_life_and_needs(
         ("moved", True)
     ]
     assert [e.shelter_id for e, _ in published] == [s.shelter_id, s.other_shelter_id, s.shelter_id]
+
+    # part of a party leaves: 5 of the 12 commuters, an infant and two of the four who need
+    # sanitary items among them; the party's stay keeps the 7 who remain
+    def people_at(at: datetime) -> int:
+        moment = at.isoformat()
+        history = s.ok(
+            s.get("/shelters/S-01/occupancy/history", shelter, since=moment, until=moment)
+        )
+        return int(history["points"][0]["people"])
+
+    part = {"stay_id": commuters["id"], "people": 5, "makeup": {"infant": 1, "menstruating": 2}}
+    refused = [
+        (_check_out(s, "S-01", {**part, "people": 13, "makeup": {}}, shelter), 422),  # > 12
+        (_check_out(s, "S-01", {**part, "makeup": {"infant": 2}}, shelter), 422),  # 1 infant
+        (_check_out(s, "S-01", {**part, "people": 10, "makeup": {}}, shelter), 422),  # 4 of 2 left
+        (_check_out(s, "S-01", {**part, "makeup": {"infant": 6}}, shelter), 422),  # > people
+        (
+            _check_out(s, "S-01", {"stay_id": commuters["id"], "makeup": {"infant": 1}}, shelter),
+            422,
+        ),
+        (_check_out(s, "S-01", {**part, "people": 0}, shelter), 422),
+        (_check_out(s, "S-01", {**part, "people": 2.5}, shelter), 422),
+        (_check_out(s, "S-01", part, s.depot), 403),
+        (_check_out(s, "S-02", part, shelter), 404),  # not its shelter
+    ]
+    actions = audit_actions(s.office)
+    for response, status in refused:
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert audit_actions(s.office) == actions
+    assert s.ok(s.get("/shelters/S-01/occupancy", shelter))["people"] == 14
+    before = datetime.now(UTC)
+    part_id = new_id()
+    gone = s.ok(_check_out(s, "S-01", {**part, "id": part_id}, shelter))
+    assert (gone["id"], gone["people"], gone["label"], gone["checked_in_at"]) == (
+        part_id,
+        5,
+        "仙台駅 帰宅困難者",
+        commuters["checked_in_at"],
+    )
+    assert gone["checked_out_at"] is not None and gone["makeup"] == {"infant": 1, "menstruating": 2}
+    assert s.ok(_check_out(s, "S-01", {**part, "id": part_id}, shelter)) == gone  # a resend: once
+    occupancy = s.ok(s.get("/shelters/S-01/occupancy", shelter))
+    assert occupancy["people"] == 9 and occupancy["stays"] == 3
+    assert {k: v for k, v in occupancy["makeup"].items() if v} == {
+        "elderly": 1,
+        "allergy": 2,
+        "menstruating": 2,
+    }
+    stays_now = {st["id"]: st for st in s.ok(s.get("/shelters/S-01/stays", shelter))}
+    assert stays_now[commuters["id"]]["people"] == 7
+    # the history is right on both sides of the moment they left
+    assert (people_at(before), people_at(datetime.now(UTC))) == (14, 9)
 
     out = s.ok(_check_out(s, "S-01", {"resident_id": hanako}, shelter))
     assert out["check_out_reason"] == "left"
