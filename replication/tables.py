@@ -26,17 +26,20 @@ from yui.db.base import Base, TenantScoped
 _PLAIN = (str, int, float, bool)
 
 
-def _mapper_count() -> int:
-    return len(Base.registry.mappers)
+def _tables_known() -> int:
+    # The tables' count (a dict's length), not the registry's mappers (a new frozenset of
+    # every mapper on each call, and a replica asks once per entry it applies): a model
+    # imported late adds its table, which is all the caches below need to notice.
+    return len(Base.metadata.tables)
 
 
 def replicated_tables() -> list[Table]:
     """Every tenant table, parents before children (the order inserts must follow)."""
-    return list(_replicated(_mapper_count()))
+    return list(_replicated(_tables_known()))
 
 
 @cache
-def _replicated(_mappers: int) -> tuple[Table, ...]:
+def _replicated(_tables: int) -> tuple[Table, ...]:
     scoped = {
         mapper.local_table
         for mapper in Base.registry.mappers
@@ -48,12 +51,12 @@ def _replicated(_mappers: int) -> tuple[Table, ...]:
 def replicated_table(name: str) -> Table | None:
     """The tenant table called ``name``; None for any other (a sender may not write
     the change log, the log heads or this site's own tables through a batch)."""
-    return _by_name(_mapper_count()).get(name)
+    return _by_name(_tables_known()).get(name)
 
 
 @cache
-def _by_name(mappers: int) -> dict[str, Table]:
-    return {str(table.name): table for table in _replicated(mappers)}
+def _by_name(tables: int) -> dict[str, Table]:
+    return {str(table.name): table for table in _replicated(tables)}
 
 
 def _python_type(table: Table, name: str) -> type | None:

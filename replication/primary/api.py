@@ -27,7 +27,7 @@ class _Node(Protocol):
     primaries: Primaries
 
 
-def primaries(node: Annotated[_Node, Depends(replication_node)]) -> Primaries:
+async def primaries(node: Annotated[_Node, Depends(replication_node)]) -> Primaries:
     """This site's primaries."""
     return node.primaries
 

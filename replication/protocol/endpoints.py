@@ -33,9 +33,10 @@ class Trusting(Protocol):
     trust: TrustStore
 
 
-def replication_node(request: Request) -> Any:
+async def replication_node(request: Request) -> Any:
     """The site's replication node (``app.state.replication``); each room's dependency
-    types what it takes from it."""
+    types what it takes from it. (Async: FastAPI runs a plain ``def`` dependency in a
+    worker thread, a hop per batch for an attribute read.)"""
     return request.app.state.replication
 
 
