@@ -286,15 +286,89 @@ async def record_move(
 
 
 @router.get("/households/{household_id}")
-async def household(staff: Staff, household_id: Annotated[str, Path(pattern=UUID)]) -> Response:
+async def household(
+    staff: Staff,
+    household_id: Annotated[str, Path(pattern=UUID)],
+    moved: Annotated[bool, Query()] = False,
+) -> Response:
+    return await _household_page(staff, household_id, notice="household.moved" if moved else "")
+
+
+HOUSEHOLD_MOVE_FIELDS = ("effective_on", "town_name", "block", "building", "note")
+
+
+async def _household_page(
+    staff: Staff,
+    household_id: str,
+    *,
+    notice: str = "",
+    form: dict[str, str] | None = None,
+    confirming: bool = False,
+    error: str = "",
+    problems: list[str] | None = None,
+    status: int = 200,
+) -> Response:
     answer = await staff.api("GET", f"/households/{household_id}")
     return staff.page.render(
         "staff/household.html",
-        status=answer.status if not answer.ok else 200,
+        status=answer.status if not answer.ok else status,
         section="residents",
         served=answer.served,
         error=staff.page.localized(answer.problem) if not answer.ok else "",
         household=answer.body if answer.ok else None,
+        notice=staff.page.t(notice) if notice else "",
+        move_form=form or {name: "" for name in HOUSEHOLD_MOVE_FIELDS},
+        confirming=confirming,
+        move_error=error,
+        move_problems=problems or [],
+        can_record=staff.has_role("staff"),
+    )
+
+
+@router.post("/households/{household_id}/moves", dependencies=[CsrfChecked])
+async def move_household(
+    staff: Staff,
+    household_id: Annotated[str, Path(pattern=UUID)],
+    step: Annotated[str, Form(pattern=r"^(review|confirm|edit)$")],
+    effective_on: Annotated[str, Form(max_length=10)] = "",
+    town_name: Field = "",
+    block: Field = "",
+    building: Field = "",
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """転居 of every active member on one day: review (the members who will move, nothing
+    written), then the registry's API, which checks and audits it."""
+    form = {
+        "effective_on": effective_on.strip(),
+        "town_name": town_name.strip(),
+        "block": block.strip(),
+        "building": building.strip(),
+        "note": note.strip(),
+    }
+    if step != "confirm":
+        return await _household_page(staff, household_id, form=form, confirming=step == "review")
+    body: dict[str, object] = {
+        "effective_on": form["effective_on"],
+        "address": {
+            "town_name": form["town_name"],
+            "block": form["block"],
+            "building": form["building"],
+        },
+    }
+    if form["note"]:
+        body["note"] = form["note"]
+    answer = await staff.api("POST", f"/households/{household_id}/moves", json=body)
+    if answer.ok:
+        return staff.page.redirect(
+            f"{CONSOLE_PREFIX}/t/{staff.tenant}/households/{household_id}?moved=1"
+        )
+    return await _household_page(
+        staff,
+        household_id,
+        form=form,
+        error=staff.page.localized(answer.problem),
+        problems=_problems(staff, answer.body),
+        status=answer.status,
     )
 
 

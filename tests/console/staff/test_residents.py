@@ -226,7 +226,7 @@ def test_a_registration_is_written_only_once_confirmed_and_as_the_registry_allow
     node: ConsoleNode,
 ) -> None:
     from tests.console.support.browser import STAFF
-    from tests.console.support.staff import Desk
+    from tests.console.support.staff import Desk, api, token_of
 
     desk = Desk(node, STAFF, ("staff",), section="residents")
     form = {
@@ -258,6 +258,21 @@ def test_a_registration_is_written_only_once_confirmed_and_as_the_registry_allow
     forged = desk.client.post(desk.base + "/new", data={**form, "step": "confirm"})
     assert forged.status_code == 403
     assert residents_named(node, "シケンイチ") == []
+
+    # a household's relocation without its 町字: the registry refuses, no one moves
+    person = a_resident(node)
+    households = Desk(node, STAFF, ("staff",), section="households")
+    record = households.client.get(f"/console/t/{node.tenant}/residents/{person.id}")
+    household_id = re.search(r"/households/([0-9a-f-]{36})", record.text)
+    assert household_id, record.text[:2000]
+    path = f"/{household_id.group(1)}"
+    moves_before = len(api(node, token_of(node, STAFF), "GET", f"/residents/{person.id}/moves"))
+    unmoved = households.post(
+        path + "/moves", {"step": "confirm", "effective_on": "2026-11-01"}, from_page=path
+    )
+    assert unmoved.status_code == 422 and "町字が空です" in unmoved.text
+    after = api(node, token_of(node, STAFF), "GET", f"/residents/{person.id}/moves")
+    assert len(after) == moves_before
 
 
 def test_register_a_move_in_then_change_their_household_in_the_browser(
@@ -305,3 +320,15 @@ def test_register_a_move_in_then_change_their_household_in_the_browser(
     assert "世帯変更" in page.get_by_test_id("moves").inner_text()
     page.get_by_role("link", name=re.compile("H-CONSOLE-3")).first.click()
     assert "転入 次郎" in page.get_by_test_id("members").inner_text()
+
+    # the whole household moves, after its confirmation
+    page.get_by_label("異動日").fill("2026-11-25")
+    page.get_by_label("町字").fill("青葉区本町一丁目")
+    page.get_by_label("番地").fill("7-8")
+    page.get_by_role("button", name="確認へ").click()
+    assert "青葉区本町一丁目 7-8" in page.get_by_test_id("household-move-review").inner_text()
+    assert_accessible(page)
+    page.get_by_test_id("household-move-confirm").click()
+    assert "世帯全員の転居を記録しました" in page.get_by_test_id("notice").inner_text()
+    page.get_by_role("link", name="転入 次郎").click()
+    assert "青葉区本町一丁目7-8" in page.get_by_test_id("moves").inner_text()
