@@ -334,3 +334,35 @@ def test_an_unconverged_copy_is_judged_as_that_not_as_a_duplicate() -> None:
     )
     assert result.duplicates == [] and [f.sites for f in result.unconverged] == [("b",)]
     assert not result.ok
+
+
+def test_leftovers_of_a_write_the_primary_does_not_hold_are_no_duplicate() -> None:
+    """A write never acknowledged: applied at the killed primary a (its last entry, never
+    replicated) and again, on a retry, at b while b was primary; c, the primary after the
+    drill, holds neither. a and b still hold their versions while they rejoin (read in
+    the middle of their catch-up): leftovers to quarantine, not an id applied twice in the
+    history that survives (a site-kill drill of stock movements flagged one so)."""
+    attempts = [failed(T1, "w9", "a"), failed(T1, "w9", "b"), ack(T1, "w1", "c", epoch=9)]
+    copies = {
+        "a": {T1: [row(T1, "w1", "c", 9), row(T1, "w9", "a", 5)]},
+        "b": {T1: [row(T1, "w1", "c", 9), row(T1, "w9", "b", 7)]},
+        "c": {T1: [row(T1, "w1", "c", 9)]},
+    }
+    result = check(attempts, copies, primaries={T1: "c"}, members={T1: ["a", "b", "c"]})
+    assert result.duplicates == [], result.to_json()
+    # the same two versions with one of them at the primary: applied twice
+    copies["c"] = {T1: [row(T1, "w1", "c", 9), row(T1, "w9", "b", 7)]}
+    result = check(attempts, copies, primaries={T1: "c"}, members={T1: ["a", "b", "c"]})
+    assert [f.id for f in result.duplicates] == ["w9"]
+    # an increment recorded at the primary and, with another value, at a replica: twice
+    counters = {
+        "b": {T1: CounterCopy({"k": 1}, [inc("k", "i1", 1, "b", 7)])},
+        "c": {T1: CounterCopy({"k": 1}, [inc("k", "i1", 1, "c", 9)])},
+    }
+    result = check(
+        [*attempts, ack(T1, "i1", "c", epoch=9, op="increment", counter="k", value=1)],
+        copies,
+        counters=counters,
+        primaries={T1: "c"},
+    )
+    assert "i1" in {f.id for f in result.duplicates}
