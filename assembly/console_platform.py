@@ -42,6 +42,7 @@ from console.staff.platform import (
     TenantRow,
 )
 from failover.controller.engine import MoveResult
+from failover.coordination.interface import CoordinationUnavailable
 from replication.node import ReplicationNode
 from replication.protocol.client import PeerClient, PeerError
 from replication.protocol.endpoints import PREFIX, SignedSite, parsed
@@ -260,7 +261,7 @@ class NodePlatform:
             result = await switchover(
                 self.cluster.coordination, self.replication.client, tenant, target
             )
-        except (UnknownTenant, MoveRefused) as refused:
+        except (UnknownTenant, MoveRefused, CoordinationUnavailable) as refused:
             raise MoveNotAllowed(refused.detail) from None
         audited = await self._audit([result], operator, "platform.switchover", {})
         return _outcome(result, audited.get(tenant))
@@ -270,7 +271,10 @@ class NodePlatform:
     async def plan_evacuation(self, site: str) -> list[tuple[str, str | None]]:
         from failover.controller.moves import plan_evacuation
 
-        return await plan_evacuation(self.cluster.coordination, site)
+        try:
+            return await plan_evacuation(self.cluster.coordination, site)
+        except CoordinationUnavailable as unreachable:
+            raise MoveNotAllowed(unreachable.detail) from None
 
     async def evacuate(self, site: str, *, reason: str, operator: str) -> EvacuationOutcome:
         from failover.controller.moves import request_evacuation
@@ -279,12 +283,15 @@ class NodePlatform:
             raise MoveNotAllowed(NO_REPLICATION)
         if site not in {row.name for row in self.sites()}:
             raise MoveNotAllowed(f"拠点 {site} はありません / there is no site {site}")
-        evacuation = await request_evacuation(
-            self.cluster.coordination,
-            self.replication.client,
-            site,
-            f"{reason} (運用者 / operator: {operator}, console: {self.cluster.site})",
-        )
+        try:
+            evacuation = await request_evacuation(
+                self.cluster.coordination,
+                self.replication.client,
+                site,
+                f"{reason} (運用者 / operator: {operator}, console: {self.cluster.site})",
+            )
+        except CoordinationUnavailable as unreachable:  # before any move: nothing changed
+            raise MoveNotAllowed(unreachable.detail) from None
         audited = await self._audit(
             evacuation.results,
             operator,
@@ -335,7 +342,11 @@ class NodePlatform:
         deadline = loop.time() + AUDIT_WAIT_SECONDS
         why: dict[str, str] = {}
         while True:
-            placements, _ = await self.cluster.coordination.list_placements()
+            try:
+                placements, _ = await self.cluster.coordination.list_placements()
+            except CoordinationUnavailable as unreachable:  # the moves are made: say so
+                why.update(dict.fromkeys(moves, unreachable.detail))
+                break
             by_site: dict[str, list[OperatorMove]] = defaultdict(list)
             for tenant, move in moves.items():
                 placement = placements.get(tenant)

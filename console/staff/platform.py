@@ -201,7 +201,8 @@ class Platform(Protocol):
         ...
 
     async def plan_evacuation(self, site: str) -> list[tuple[str, str | None]]:
-        """(tenant, target or None) for every tenant whose primary is at ``site``."""
+        """(tenant, target or None) for every tenant whose primary is at ``site``; raises
+        MoveNotAllowed when it cannot be read (etcd out of reach)."""
         ...
 
     async def evacuate(self, site: str, *, reason: str, operator: str) -> EvacuationOutcome:

@@ -261,7 +261,11 @@ async def confirm_evacuation(page: StaffPage, site: Annotated[str, Query()] = ""
         return platform
     if not SITE_NAME.match(site) or not _known_site(platform, site):
         return refused(page, 404, page.t("platform.unknown_site", site=site[:63]))
-    return _evacuation_page(page, site, await platform.plan_evacuation(site))
+    try:
+        plan = await platform.plan_evacuation(site)
+    except MoveNotAllowed as refusal:
+        return refused(page, 503, page.localized(str(refusal)))
+    return _evacuation_page(page, site, plan)
 
 
 @router.post("/evacuations")
@@ -282,7 +286,10 @@ async def evacuate(
         return refused(page, 404, page.t("platform.unknown_site", site=site[:63]))
     who, why = operator_name(operator), " ".join(reason.split())[:300]
     if confirm.strip() != site or not who or not why:
-        plan = await platform.plan_evacuation(site)
+        try:
+            plan = await platform.plan_evacuation(site)
+        except MoveNotAllowed as refusal:
+            return refused(page, 503, page.localized(str(refusal)))
         message = "evacuation.confirm_mismatch" if confirm.strip() != site else "evacuation.needs"
         return _evacuation_page(page, site, plan, page.t(message), why, who)
     try:

@@ -307,6 +307,12 @@ def test_an_evacuation_is_confirmed_by_the_sites_name(
     assert forged.status == 403 and "何も変更していません" in forged.text()
     unknown = page.request.get(f"{node.url}/console/platform/evacuations/confirm?site=../etc")
     assert unknown.status == 404 and "拠点 ../etc はありません" in unknown.text()
+    coordination.stop()  # etcd out of reach: no plan can be read, and a page says so
+    try:
+        away = page.request.get(f"{node.url}/console/platform/evacuations/confirm?site={HERE}")
+        assert away.status == 503 and "何も変更していません" in away.text()
+    finally:
+        coordination.start()
     # this node runs no replication: the move is refused, with a page that says why
     page.get_by_label(re.compile("確認のため拠点名")).fill(HERE)
     page.get_by_role("button", name="退避する").click()
