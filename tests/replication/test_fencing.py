@@ -1,11 +1,13 @@
 """Seals fence a deposed primary: its batches are refused and their entries kept in
-quarantine, it can no longer acknowledge a write, and a promotion continues the log."""
+quarantine (paged and resolved from another site, as the operators' console does), it can
+no longer acknowledge a write, and a promotion continues the log."""
 
 from __future__ import annotations
 
 import pytest
 
 from replication.primary.tenant import Deposed, NotReplicated
+from replication.protocol.client import PeerError
 from tests.replication.harness import SENDAI, Cluster, add_user, commit, write_audit
 
 pytestmark = pytest.mark.anyio
@@ -36,6 +38,20 @@ async def test_old_epoch_refused_after_seal_and_quarantined(cluster: Cluster) ->
     )
     assert "seal" in quarantined[0].reason
     assert {q.table for q in quarantined} >= {"staff_users"}
+
+    # Another site (the operators' console) pages b's quarantine and resolves an entry
+    # there, by the same operation as `yui replication quarantine resolve` at b: once.
+    console = cluster.client("site-c")
+    first = await console.quarantine("site-b", SENDAI, offset=0, limit=1)
+    rest = await console.quarantine("site-b", SENDAI, offset=1, limit=500)
+    assert [q.id for q in first + rest] == [q.id for q in quarantined] and len(first) == 1
+    done = await console.resolve_quarantined("site-b", SENDAI, first[0].id, "運用 太郎", "照合済み")
+    assert (done.id, done.resolved_by, done.resolution) == (first[0].id, "運用 太郎", "照合済み")
+    assert [q.id for q in await console.quarantine("site-b", SENDAI)] == [q.id for q in rest]
+    for entry_id, status in ((first[0].id, 409), (10**9, 404)):
+        with pytest.raises(PeerError) as refused:
+            await console.resolve_quarantined("site-b", SENDAI, entry_id, "運用 太郎", "再度")
+        assert refused.value.status == status
 
     # Fenced: further writes are refused before their commit (503), not silently taken.
     with pytest.raises(Deposed):
