@@ -295,16 +295,24 @@ class Occupancy:
     makeup: dict[NeedCategory, int]
 
 
-def occupancies(session: Session, shelters: list[Place]) -> list[Occupancy]:
-    """Each shelter's people now and their make-up (counts per category)."""
+def occupancies(
+    session: Session, shelters: list[Place], *, at: datetime | None = None
+) -> list[Occupancy]:
+    """Each shelter's people and their make-up (counts per category): now, or as it was
+    at `at` (the stays from their check-in up to, not including, their check-out; a
+    partial check-out keeps this true, its two stays covering the party before it)."""
     ids = [shelter.id for shelter in shelters]
     people: Counter[str] = Counter()
     stays: Counter[str] = Counter()
     makeup: dict[str, Counter[NeedCategory]] = {shelter_id: Counter() for shelter_id in ids}
+    present = (
+        Stay.checked_out_at.is_(None)
+        if at is None
+        else (Stay.checked_in_at <= at)
+        & or_(Stay.checked_out_at.is_(None), Stay.checked_out_at > at)
+    )
     rows = session.execute(
-        select(Stay.shelter_id, Stay.people, Stay.makeup).where(
-            Stay.shelter_id.in_(ids), Stay.checked_out_at.is_(None)
-        )
+        select(Stay.shelter_id, Stay.people, Stay.makeup).where(Stay.shelter_id.in_(ids), present)
     )
     for shelter_id, count, counts in rows:
         people[shelter_id] += count

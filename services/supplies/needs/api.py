@@ -6,12 +6,14 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from pydantic import AwareDatetime
 
 from supplies.access import ShelterReader, StaffReader, StaffWriter, reach_of
 from supplies.needs import service
 from supplies.needs.schemas import NeedsOut, StandardIn, StandardOut
 from supplies.places import service as places
 from supplies.stock.service import local_date
+from yui.errors import InvalidInput
 from yui.http.deps import UoW
 from yui.text import LineText
 
@@ -30,14 +32,29 @@ def needs(
     on: Annotated[date | None, Query(description="計画する日（既定: 今日） / the day")] = None,
     days: Annotated[int, Query(ge=1, le=30, description="何日分 / days of supply")] = 1,
     shelter: Annotated[LineText, Query(max_length=36)] | None = None,
+    at: Annotated[
+        AwareDatetime | None,
+        Query(
+            description="この時刻の避難者数から計算（既定: 今。在庫は今日の在庫） / from the "
+            "occupancy as it was at this moment (default: now; the stock is today's)"
+        ),
+    ] = None,
 ) -> NeedsOut:
     reach = reach_of(uow.session, principal)
+    received = datetime.now(UTC)
+    if at is not None and at > received:
+        raise InvalidInput("未来の時刻です / the time is in the future")
     if shelter is not None:
         shelters = [places.shelter(uow.session, shelter, reach)]
     else:
-        shelters = [s for s in places.listed(uow.session, reach, kind="shelter") if s.is_open]
-    day = on or local_date(datetime.now(UTC))
-    return service.needs(uow.session, shelters, on=day, days=days)
+        # at a past moment, a shelter closed since may have held people: each shelter counts
+        shelters = [
+            s
+            for s in places.listed(uow.session, reach, kind="shelter")
+            if s.is_open or at is not None
+        ]
+    day = on or local_date(at or received)
+    return service.needs(uow.session, shelters, on=day, days=days, at=at)
 
 
 @router.get(

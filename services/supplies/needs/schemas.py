@@ -82,6 +82,8 @@ class TotalLine(BaseModel):
 
 class NeedsOut(BaseModel):
     on: date
+    #: the moment whose occupancy was used (null: now)
+    at: UtcDateTime | None = None
     days: int
     shelters: list[ShelterNeedsOut]
     totals: list[TotalLine]

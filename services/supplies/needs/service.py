@@ -1,7 +1,8 @@
 """Needs per shelter and day, from occupancy and its make-up and the standards table,
 and the shortfalls against the stock at each shelter and in total.
 
-Occupancy is the people checked in now (planning looks at who is there); `on` is the
+Occupancy is the people checked in now (planning looks at who is there), or as it was at
+a past moment `at` (what was needed then, from the stays' history); `on` is the
 day planned for: it decides the day of the stay (the toilet standard tightens after
 `toilet_later_after_days`) and which lots are still in date. `days` multiplies the
 daily needs (stock for three days: days=3); a need held once per person (a blanket)
@@ -135,9 +136,13 @@ def _day_of_stay(shelter: Place, on: date) -> int:
     return max((on - local_date(shelter.opened_at)).days + 1, 1)
 
 
-def needs(session: Session, shelters: list[Place], *, on: date, days: int) -> NeedsOut:
+def needs(
+    session: Session, shelters: list[Place], *, on: date, days: int, at: datetime | None = None
+) -> NeedsOut:
+    """The needs of `shelters` for the day `on`, from the people there now or, given `at`,
+    from the occupancy as it was then (the stock counted is always today's)."""
     values = standards(session)
-    occupancies = evacuees.occupancies(session, shelters)
+    occupancies = evacuees.occupancies(session, shelters, at=at)
     stock = _stock_by_need(session, [shelter.id for shelter in shelters], on)
     depot_ids = list(session.execute(select(Place.id).where(Place.kind.in_(DEPOT_KINDS))).scalars())
     depot_stock: defaultdict[str, Decimal] = defaultdict(Decimal)
@@ -221,6 +226,7 @@ def needs(session: Session, shelters: list[Place], *, on: date, days: int) -> Ne
     ]
     return NeedsOut(
         on=on,
+        at=at,
         days=days,
         shelters=out,
         totals=totals,

@@ -185,6 +185,20 @@ def test_check_ins_occupancy_the_sign_of_life_and_needs(
     assert stays_now[commuters["id"]]["people"] == 7
     # the history is right on both sides of the moment they left
     assert (people_at(before), people_at(datetime.now(UTC))) == (14, 9)
+    # ... and so are the needs computed from the occupancy at that moment (the shelter
+    # account still sees its own shelter only)
+    then = s.ok(s.get("/needs", shelter, at=before.isoformat()))
+    assert [(x["shelter_code"], x["people"]) for x in then["shelters"]] == [("S-01", 14)]
+    assert _line(then["shelters"][0], "infant_diapers")["required"] == 8  # the infant was there
+    assert then["at"] is not None
+    now_needs = s.ok(s.get("/needs", shelter))
+    assert [(x["shelter_code"], x["people"]) for x in now_needs["shelters"]] == [("S-01", 9)]
+    assert _line(now_needs["shelters"][0], "infant_diapers")["required"] == 0
+    assert now_needs["at"] is None
+    for bad in ((datetime.now(UTC) + timedelta(hours=1)).isoformat(), "2026-12-07T05:00:00"):
+        refused_needs = s.get("/needs", shelter, at=bad)
+        assert refused_needs.status_code == 422, refused_needs.text
+        assert refused_needs.headers["content-type"].startswith("application/problem+json")
 
     out = s.ok(_check_out(s, "S-01", {"resident_id": hanako}, shelter))
     assert out["check_out_reason"] == "left"
