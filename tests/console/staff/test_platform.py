@@ -124,6 +124,10 @@ def test_an_operator_switches_a_tenants_primary_from_the_platform_page(
         for row in page.get_by_test_id("tenants").locator("[data-testid^=primary-]").all()
     ]
     assert primaries and target not in primaries
+    # the quarantine of another site, read through its signed endpoint
+    page.goto(f"{url}/console/platform/quarantine?tenant={tenant}&site={target}")
+    assert page.get_by_test_id("quarantine-empty").is_visible()
+    assert_accessible(page)
     [evacuated] = _audited(url, demo, tenant, "platform.evacuation")
     assert evacuated["detail"]["evacuated_site"] == target
     assert evacuated["detail"]["reason"] == "計画停電の訓練"
