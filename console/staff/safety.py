@@ -68,9 +68,11 @@ async def review_queue(
     staff: Staff,
     campaign_id: Campaign,
     cursor: Cursor = "",
-    done: Annotated[str, Query(max_length=40)] = "",
+    recorded: Annotated[str, Query(pattern=r"^$|" + UUID[1:])] = "",
 ) -> Response:
-    return await _disagreements_page(staff, campaign_id, cursor, notice=done)
+    """``recorded``: the resident whose report was just recorded (an id: names stay out
+    of URLs, which end up in logs and the browser's history)."""
+    return await _disagreements_page(staff, campaign_id, cursor, recorded=recorded)
 
 
 async def _disagreements_page(
@@ -78,7 +80,7 @@ async def _disagreements_page(
     campaign_id: str,
     cursor: str,
     *,
-    notice: str = "",
+    recorded: str = "",
     error: str = "",
     status: int = 200,
 ) -> Response:
@@ -106,9 +108,19 @@ async def _disagreements_page(
             for person in (answer.body["residents"] if answer.ok else [])
         },
         can_resolve=staff.has_role("staff"),
-        notice=staff.page.t("resolve.done", name=notice) if notice else "",
+        notice=_recorded_notice(staff, answer.body if answer.ok else None, recorded),
         resolve_error=error,
     )
+
+
+def _recorded_notice(staff: Staff, queue: dict[str, Any] | None, resident_id: str) -> str:
+    if not resident_id:
+        return ""
+    for person in (queue or {}).get("residents", []):
+        if person["resident_id"] == resident_id:
+            name = f"{person['family_name']} {person['given_name']}"
+            return staff.page.t("resolve.done", name=name)
+    return staff.page.t("resolve.done_someone")
 
 
 def resolved_by_staff(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -128,7 +140,6 @@ async def resolve(
     report_id: Annotated[str, Form(pattern=UUID)],
     status: Annotated[str, Form(max_length=30)],
     reporter_kind: Annotated[str, Form(max_length=30)],
-    name: Annotated[str, Form(max_length=120)] = "",
     note: Annotated[str, Form(max_length=2000)] = "",
     cursor: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
@@ -158,7 +169,7 @@ async def resolve(
             error=staff.page.localized(answer.problem),
             status=answer.status,
         )
-    query = {"done": name.strip()[:120] or "—", **({"cursor": cursor} if cursor else {})}
+    query = {"recorded": resident_id, **({"cursor": cursor} if cursor else {})}
     return staff.page.redirect(
         f"{CONSOLE_PREFIX}/t/{staff.tenant}/safety/{campaign_id}/disagreements?{urlencode(query)}"
     )

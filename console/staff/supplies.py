@@ -131,16 +131,20 @@ async def shelters(
 async def desk(
     staff: Staff,
     shelter: PlaceRef,
-    done: Annotated[str, Query(max_length=200)] = "",
+    checked_in: Annotated[str, Query(pattern=r"^$|" + UUID[1:])] = "",
+    checked_out: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Response:
-    return await _desk_page(staff, shelter, notice=done)
+    """After a check-in the URL names the stay, never the person (URLs end up in logs and
+    the browser's history); the notice is the page's own text, never the URL's."""
+    return await _desk_page(staff, shelter, checked_in=checked_in, checked_out=checked_out)
 
 
 async def _desk_page(
     staff: Staff,
     shelter: str,
     *,
-    notice: str = "",
+    checked_in: str = "",
+    checked_out: int = 0,
     error: str = "",
     typed: str = "",
     candidates: list[dict[str, Any]] | None = None,
@@ -155,6 +159,13 @@ async def _desk_page(
     )
     listed = stays.body if stays.ok else []
     names = await _resident_names(staff, [s["resident_id"] for s in listed if s["resident_id"]])
+    notice = ""
+    if checked_out:
+        notice = staff.page.t("desk.checked_out", people=checked_out)
+    for stay in listed:
+        if checked_in and stay["id"] == checked_in:
+            who = names.get(stay["resident_id"], "") if stay["resident_id"] else stay["label"]
+            notice = staff.page.t("desk.checked_in", who=who or "—", people=stay["people"])
     response = _render(
         staff,
         "supplies_desk.html",
@@ -245,13 +256,9 @@ async def _check_in(staff: Staff, shelter: str, body: dict[str, Any]) -> Respons
         return await _desk_page(
             staff, shelter, error=staff.page.localized(answer.problem), status=answer.status
         )
-    who = body.get("label") or ""
-    if body["kind"] == "resident":
-        who = (await _resident_names(staff, [body["resident_id"]])).get(body["resident_id"], "")
-    done = staff.page.t("desk.checked_in", who=who or "—", people=answer.body["people"])
     return staff.page.redirect(
         f"{CONSOLE_PREFIX}/t/{staff.tenant}/supplies/shelters/{shelter}/desk?"
-        + urlencode({"done": done})
+        + urlencode({"checked_in": answer.body["id"]})
     )
 
 
@@ -273,7 +280,7 @@ async def desk_check_out(
         )
     return staff.page.redirect(
         f"{CONSOLE_PREFIX}/t/{staff.tenant}/supplies/shelters/{shelter}/desk?"
-        + urlencode({"done": staff.page.t("desk.checked_out", people=answer.body["people"])})
+        + urlencode({"checked_out": answer.body["people"]})
     )
 
 

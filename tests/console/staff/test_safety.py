@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
@@ -163,6 +164,7 @@ def test_resolve_a_disagreement_and_review_the_open_form_in_the_browser(
     assert_accessible(page)
     card.get_by_role("button", name="職員の報告として記録").click()
     assert who in page.get_by_test_id("resolve-notice").inner_text()
+    assert person.family_name not in unquote(page.url)  # names stay out of URLs
     assert "職員が確認済み: 無事" in page.get_by_test_id("resolved").inner_text()
     screenshot(page, "safety-disagreements")
     latest = max(reports_of(node, review.campaign_id, person), key=lambda r: r.reported_at)

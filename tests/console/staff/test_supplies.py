@@ -9,6 +9,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from sqlalchemy import select
@@ -144,8 +145,12 @@ def test_the_desk_checks_in_by_name_or_unregistered_and_checks_out(
         from_page="/shelters/S-C1/desk",
     )
     assert done.status_code == 303, done.text
+    # the name stays out of the URL (and so out of access logs and the browser's history)
+    assert person.family_name not in unquote(done.headers["location"])
     page = desk.client.get(done.headers["location"]).text
     assert f"{person.family_name} {person.given_name} を受け付けました" in page
+    # and a notice is never text the URL carries
+    assert "偽のお知らせ" not in desk.get("/shelters/S-C1/desk", done="偽のお知らせ").text
     assert occupancy(page) == before + 1
     # the same person again: the API's refusal, in Japanese, and nothing written
     again = desk.post(
