@@ -1,7 +1,7 @@
 """Failover targets (issue 6): site-kill RTO, switchover pause, evacuation of 1,000 tenants.
 
     python bench/failover.py [--runs 5] [--switchovers 3] [--evacuate-tenants 1000] [--quick]
-                             [--concurrency 400] [--evacuation-only] [--logs DIR]
+                             [--concurrency 400] [--evacuation-only] [--logs DIR] [--plain]
 
 Starts its own sandbox (three sites, real etcd, demo tenants) in a temporary folder, then:
 1. ``--runs`` site-kill drills (the drill machinery: load, SIGKILL, checker), targets
@@ -12,6 +12,8 @@ Starts its own sandbox (three sites, real etcd, demo tenants) in a temporary fol
 The last line is one JSON object: rto_p50_s, rto_p99_s, evacuate_1000_s (the evacuation's
 seconds, whatever the count), switchover_pause_s (the largest), lost_acknowledged_writes.
 ``--evacuation-only`` skips the demo data and the drills (1 and 2): only step 3 is run.
+The sandbox runs with TLS (mutual TLS between the sites, etcd with client certificates), as
+production does; ``--plain`` measures plain HTTP (local development) for comparison.
 """
 
 # ruff: noqa: E402 - the path is mended before the imports
@@ -39,6 +41,7 @@ from assembly.drill_runner.runner import DrillOptions, run_drill
 from assembly.drill_runner.sandbox_env import MovingWatch, open_environment, sandbox_peer_client
 from assembly.sandbox.demo import seed
 from assembly.sandbox.empty_tenants import place_empty_tenants
+from assembly.sandbox.plan import operator_tls, operator_verify
 from assembly.sandbox.runner import Sandbox
 from failover.controller.moves import DEFAULT_CONCURRENCY, request_evacuation
 from failover.coordination import connect_etcd
@@ -89,13 +92,14 @@ async def drills(box: Sandbox, scenario: str, count: int, out: Path) -> list[dic
 async def evacuation(box: Sandbox, tenants: int, concurrency: int) -> dict[str, Any]:
     endpoints = [f"127.0.0.1:{r.port}" for r in box.state.load() if r.role == "etcd" and r.port]
     others = sorted({r.site for r in box.state.load() if r.role == "node"} - {EVACUATED})
-    await place_empty_tenants(endpoints, EVACUATED, others, tenants)
+    tls = operator_tls(box.root)  # None with --plain
+    await place_empty_tenants(endpoints, EVACUATED, others, tenants, tls=tls)
     settle = max(5.0, tenants / 50)
     say(f"{tenants} tenants placed at {EVACUATED}; letting their streams start ({settle:.0f} s)")
     await asyncio.sleep(settle)
     async with (
-        connect_etcd(endpoints) as coordination,
-        httpx.AsyncClient(timeout=30.0, trust_env=False) as http,
+        connect_etcd(endpoints, tls=tls) as coordination,
+        httpx.AsyncClient(timeout=30.0, trust_env=False, verify=operator_verify(box.root)) as http,
     ):
         started = time.monotonic()
         done = await request_evacuation(
@@ -137,6 +141,11 @@ def main() -> None:
         "--evacuation-only", action="store_true", help="no demo data, no drills: step 3 only"
     )
     parser.add_argument("--logs", type=Path, help="copy the sites' logs here at the end")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="plain HTTP between the sites and to etcd (default: TLS, as the sandbox runs)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.switchovers, args.evacuate_tenants = 2, 1, 100
@@ -145,8 +154,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="yui-bench-failover-") as folder:
         box = Sandbox(Path(folder) / "sandbox")
-        # plain HTTP: this benchmark's own clients speak http:// (not yet TLS)
-        plan = box.up(first_node_port=args.first_port, tls=False)
+        # TLS by default, as the sandbox and production run: mutual TLS between the sites,
+        # etcd with client certificates; the benchmark's own clients present the operator's
+        plan = box.up(first_node_port=args.first_port, tls=not args.plain)
         try:
             if not args.evacuation_only:
                 seed(plan, residents=100)
@@ -173,6 +183,7 @@ def main() -> None:
         "drills_ok": all(r["ok"] for r in kills + moves),
         "switchover_pauses_s": [round(p, 3) for p in pauses],
         "evacuation": evacuated,
+        "tls": not args.plain,
     }
     print(json.dumps(result))
 

@@ -42,9 +42,11 @@ SENDAI = "041009"
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    # Plain HTTP (the helpers below speak TLS too): a switchover's write pause must stay under
-    # 1 s, and on this loaded machine it already reaches 1.1 s now and then, plain or TLS.
-    box, demo = demo_sandbox(tmp_path_factory, "moves-sandbox", 18761, tls=False)
+    # Over TLS, as the sandbox and production run (mutual TLS between the sites, etcd with
+    # client certificates): the moves, the writes and the etcd reads below present the
+    # operator's certificate.
+    box, demo = demo_sandbox(tmp_path_factory, "moves-sandbox", 18761)
+    assert operator_tls(box.root) is not None, "the moves must be tested over TLS"
     box.demo = {t.code: t for t in demo}  # type: ignore[attr-defined]
     yield box
     box.down()
