@@ -46,7 +46,7 @@ def _paged(items: list[Any], page: int) -> tuple[list[Any], int, int]:
     return items[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], page, pages
 
 
-def _render(
+def supplies_page(
     staff: Staff,
     template: str,
     answer: ApiAnswer | None,
@@ -80,7 +80,7 @@ def _render(
     )
 
 
-async def _places(staff: Staff) -> dict[str, dict[str, Any]]:
+async def readable_places(staff: Staff) -> dict[str, dict[str, Any]]:
     """The places this account may read, by id (names for the lists)."""
     answer = await staff.api("GET", "/supplies/places")
     return {place["id"]: place for place in answer.body} if answer.ok else {}
@@ -112,7 +112,7 @@ async def shelters(
     elif state == "over":
         rows = [r for r in rows if r["over_capacity_night"]]
     shown, page, pages = _paged(rows, page)
-    return _render(
+    return supplies_page(
         staff,
         "supplies_shelters.html",
         answer,
@@ -153,7 +153,9 @@ async def _desk_page(
 ) -> Response:
     occupancy = await staff.api("GET", f"/supplies/shelters/{shelter}/occupancy")
     if not occupancy.ok:
-        return _render(staff, "supplies_desk.html", occupancy, shelter=None, subsection="shelters")
+        return supplies_page(
+            staff, "supplies_desk.html", occupancy, shelter=None, subsection="shelters"
+        )
     stays = await staff.api(
         "GET", f"/supplies/shelters/{shelter}/stays", params={"open": "true", "limit": DESK_STAYS}
     )
@@ -166,7 +168,7 @@ async def _desk_page(
         if checked_in and stay["id"] == checked_in:
             who = names.get(stay["resident_id"], "") if stay["resident_id"] else stay["label"]
             notice = staff.page.t("desk.checked_in", who=who or "—", people=stay["people"])
-    response = _render(
+    response = supplies_page(
         staff,
         "supplies_desk.html",
         None,
@@ -293,7 +295,7 @@ async def requests(
 ) -> Response:
     answer = await staff.api("GET", "/supplies/requests", params={"status": status, "limit": 500})
     shown, page, pages = _paged(answer.body if answer.ok else [], page)
-    return _render(
+    return supplies_page(
         staff,
         "supplies_requests.html",
         answer,
@@ -301,7 +303,7 @@ async def requests(
         statuses=STATUSES,
         current_status=status,
         requests=shown,
-        places=await _places(staff),
+        places=await readable_places(staff),
         page_no=page,
         pages=pages,
         notice=staff.page.t("requests.approved") if done else "",
@@ -312,13 +314,13 @@ async def requests(
 async def approve_confirm(staff: Staff, request_id: RequestId) -> Response:
     """The confirmation step before approving: the request as it will be approved."""
     answer = await staff.api("GET", f"/supplies/requests/{request_id}")
-    return _render(
+    return supplies_page(
         staff,
         "supplies_approve.html",
         answer,
         subsection="requests",
         request=answer.body if answer.ok else None,
-        places=await _places(staff),
+        places=await readable_places(staff),
     )
 
 
@@ -332,7 +334,7 @@ async def approve(
         )
     answer = await staff.api("POST", f"/supplies/requests/{request_id}/approve")
     if not answer.ok:
-        return _render(
+        return supplies_page(
             staff,
             "supplies_approve.html",
             answer,
@@ -351,10 +353,10 @@ async def stock(
     place: Annotated[str, Query(pattern=r"^$|^[A-Za-z0-9-]{1,36}$")] = "",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
 ) -> Response:
-    places = await _places(staff)
+    places = await readable_places(staff)
     answer = await staff.api("GET", "/supplies/stock", params={"place": place})
     shown, page, pages = _paged(answer.body if answer.ok else [], page)
-    return _render(
+    return supplies_page(
         staff,
         "supplies_stock.html",
         answer,
@@ -383,7 +385,7 @@ async def shipments(
         lines = {line["id"]: line for line in request["lines"]}
         for shipment in sent.body if sent.ok else []:
             rows.append({"request": request, "shipment": shipment, "lines": lines})
-    return _render(
+    return supplies_page(
         staff,
         "supplies_shipments.html",
         answer,
@@ -391,7 +393,7 @@ async def shipments(
         statuses=SHIPPING_STATUSES,
         current_status=status,
         rows=rows,
-        places=await _places(staff),
+        places=await readable_places(staff),
         page_no=page,
         pages=pages,
     )
@@ -406,13 +408,13 @@ async def allocation(staff: Staff, done: Annotated[int, Query(ge=0, le=500)] = 0
     by_request: dict[str, list[dict[str, Any]]] = {}
     for suggestion in suggestions:
         by_request.setdefault(suggestion["request_id"], []).append(suggestion)
-    return _render(
+    return supplies_page(
         staff,
         "supplies_allocation.html",
         answer,
         subsection="allocation",
         by_request=by_request,
-        places=await _places(staff),
+        places=await readable_places(staff),
         notice=staff.page.t("allocation.committed", count=done) if done else "",
         commit_error="",
     )
@@ -441,14 +443,14 @@ async def allocation_commit(
     by_request: dict[str, list[dict[str, Any]]] = {}
     for suggestion in suggested.body if suggested.ok else []:
         by_request.setdefault(suggestion["request_id"], []).append(suggestion)
-    response = _render(
+    response = supplies_page(
         staff,
         "supplies_allocation.html",
         None,
         subsection="allocation",
         served=suggested.served,
         by_request=by_request,
-        places=await _places(staff),
+        places=await readable_places(staff),
         notice="",
         commit_error=error,
         status=answer.status if answer is not None else 422,

@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from console.common.api import ApiAnswer
 from console.common.web import CONSOLE_PREFIX, CsrfChecked
 from console.staff.signin import Staff
-from console.staff.supplies import UUID, _places, _render
+from console.staff.supplies import UUID, readable_places, supplies_page
 
 #: included by console.staff.routes (under /console), beside console.staff.supplies
 router = APIRouter(prefix="/t/{tenant}/supplies", include_in_schema=False)
@@ -133,9 +133,9 @@ async def _draft_form(
     error: str = "",
     status: int = 200,
 ) -> Response:
-    places = await _places(staff)
+    places = await readable_places(staff)
     shelters = [p for p in places.values() if p["kind"] in SHELTER_KINDS and p["active"]]
-    return _render(
+    return supplies_page(
         staff,
         "supplies_request_new.html",
         None,
@@ -217,9 +217,9 @@ async def _request_page(
     if request is not None:
         sent = await staff.api("GET", f"/supplies/requests/{request_id}/shipments")
         shipments = sent.body if sent.ok else []
-    places = await _places(staff)
+    places = await readable_places(staff)
     held = _held_at(request) if request is not None else {}
-    return _render(
+    return supplies_page(
         staff,
         "supplies_request.html",
         answer,
@@ -333,7 +333,7 @@ async def _dispatch_page(
 ) -> Response:
     answer = await staff.api("GET", f"/supplies/requests/{request_id}")
     request = answer.body if answer.ok else None
-    return _render(
+    return supplies_page(
         staff,
         "supplies_dispatch.html",
         answer,
@@ -342,7 +342,7 @@ async def _dispatch_page(
         request=request,
         held=_held_at(request) if request is not None else {},
         lines={line["id"]: line for line in request["lines"]} if request is not None else {},
-        places=await _places(staff),
+        places=await readable_places(staff),
         form=form,
         form_error=error,
     )
@@ -418,7 +418,7 @@ async def _receipt_page(
         request = await staff.api("GET", f"/supplies/requests/{shipment['request_id']}")
         if request.ok:
             names = {line["id"]: line for line in request.body["lines"]}
-    return _render(
+    return supplies_page(
         staff,
         "supplies_receive.html",
         answer,
@@ -426,7 +426,7 @@ async def _receipt_page(
         subsection="shipments",
         shipment=shipment,
         names=names,
-        places=await _places(staff),
+        places=await readable_places(staff),
         arrived_at=arrived_at,
         given=given,
         kinds=DISCREPANCY_KINDS,
