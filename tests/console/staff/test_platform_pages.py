@@ -305,6 +305,14 @@ def test_an_evacuation_is_confirmed_by_the_sites_name(
         form={"site": HERE, "confirm": HERE, "reason": "x", "operator": "y", "csrf_token": "?"},
     )
     assert forged.status == 403 and "何も変更していません" in forged.text()
+    for path, form in (  # the overview's forms too: a page, not problem+json
+        ("moves", {"tenant": factories.SENDAI, "to": SITE_B, "confirm": factories.SENDAI}),
+        ("sign-out", {}),
+    ):
+        forged = page.request.post(
+            f"{node.url}/console/platform/{path}", form={**form, "csrf_token": "?"}
+        )
+        assert forged.status == 403 and "何も変更していません" in forged.text(), path
     unknown = page.request.get(f"{node.url}/console/platform/evacuations/confirm?site=../etc")
     assert unknown.status == 404 and "拠点 ../etc はありません" in unknown.text()
     coordination.stop()  # etcd out of reach: no plan can be read, and a page says so
