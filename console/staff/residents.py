@@ -225,7 +225,7 @@ async def _resident_page(
     )
 
 
-MOVE_KINDS = ("relocation", "move_out", "death", "household_change")
+MOVE_KINDS = ("relocation", "move_out", "death", "household_change", "move_in")
 
 
 @router.post("/residents/{resident_id}/moves", dependencies=[CsrfChecked])
@@ -244,7 +244,8 @@ async def record_move(
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     """A 転居, 転出, 死亡 or 世帯変更 (into another or a new household, with the
-    relationship there) through the registry's API (it checks and audits it)."""
+    relationship there), or a 転入 of someone who moved out, through the registry's API
+    (it checks and audits it, and refuses a kind the resident's state does not allow)."""
     form = {
         "kind": kind,
         "effective_on": effective_on,
@@ -261,9 +262,9 @@ async def record_move(
             staff, resident_id, move_error=staff.page.t("move.bad_kind"), move_form=form, status=422
         )
     body: dict[str, object] = {"kind": kind, "effective_on": effective_on, "version": version}
-    if kind == "relocation":
+    if kind in ("relocation", "move_in"):  # move_in: back after a 転出
         body["address"] = {"town_name": town_name, "block": block, "building": building}
-    if kind == "move_out" and other_address:
+    if kind in ("move_out", "move_in") and other_address:
         body["other_address"] = other_address
     if kind == "household_change":
         body["household_no"] = household_no.strip()

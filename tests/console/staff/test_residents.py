@@ -332,3 +332,19 @@ def test_register_a_move_in_then_change_their_household_in_the_browser(
     assert "世帯全員の転居を記録しました" in page.get_by_test_id("notice").inner_text()
     page.get_by_role("link", name="転入 次郎").click()
     assert "青葉区本町一丁目7-8" in page.get_by_test_id("moves").inner_text()
+
+    # 転出, then back again: the form of someone who moved out offers the 転入 only
+    page.get_by_label("異動", exact=True).select_option("move_out")
+    page.get_by_label("異動日").fill("2026-11-28")
+    page.get_by_label(re.compile("^転出先")).fill("東京都千代田区一番町1")
+    page.get_by_role("button", name="記録する").click()
+    assert "異動を記録しました" in page.get_by_test_id("notice").inner_text()
+    kinds = page.get_by_label("異動", exact=True).locator("option").all_inner_texts()
+    assert kinds == ["転入"]
+    page.get_by_label("異動日").fill("2026-12-01")
+    page.get_by_label("町字").fill("青葉区本町一丁目")
+    page.get_by_label("番地").fill("7-8")
+    page.get_by_role("button", name="記録する").click()
+    assert "異動を記録しました" in page.get_by_test_id("notice").inner_text()
+    [back] = residents_named(node, "テンニュウ", tenant)
+    assert back.status == "active"
