@@ -311,6 +311,7 @@ async def evacuate(
         subsection="overview",
         served=served_here(page),
         outcome=outcome,
+        moved=outcome.moved[:PLAN_SHOWN],
         failed=outcome.failed[:PLAN_SHOWN],
     )
 

@@ -116,6 +116,8 @@ def test_an_operator_switches_a_tenants_primary_from_the_platform_page(
     done = page.get_by_test_id("evacuation-done")
     done.wait_for(timeout=60_000)
     assert target in done.inner_text()
+    assert tenant in page.get_by_test_id("moved").inner_text()
+    assert_accessible(page)
     assert "監査ログに記録しました" in page.get_by_test_id("audited").inner_text()
     screenshot(page, "platform-evacuated")
     page.goto(f"{url}/console/platform")
