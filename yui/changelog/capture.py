@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, insert, inspect, update
+from sqlalchemy import Table, bindparam, event, insert, inspect, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper, Session, object_session
 
@@ -118,6 +118,20 @@ class Reservation:
     tx_seq: int
 
 
+_HEADS: Table = LogHead.__table__  # type: ignore[assignment]
+_LOG: Table = ChangeLogEntry.__table__  # type: ignore[assignment]
+# Built once and run as plain SQL on the session's connection: every write commits these
+# two, and the ORM's bulk UPDATE (which also evaluates its WHERE against the session's
+# objects) and bulk INSERT cost the primary more CPU than the statements themselves.
+_RESERVE = (
+    update(_HEADS)
+    .where(_HEADS.c.tenant_id == bindparam("log_tenant"))
+    .values(last_seq=_HEADS.c.last_seq + bindparam("log_count"))
+    .returning(_HEADS.c.last_seq, _HEADS.c.epoch, _HEADS.c.replica)
+)
+_APPEND = insert(_LOG)
+
+
 def reserve_seqs(session: Session, tenant: str, count: int) -> Reservation:
     """Take the next `count` seqs of `tenant`'s log, in the session's transaction.
 
@@ -131,12 +145,11 @@ def reserve_seqs(session: Session, tenant: str, count: int) -> Reservation:
         raise TenantScopeError(
             f"one transaction changed rows of several tenants: {sorted({earlier[0], tenant})}"
         )
-    head = session.execute(
-        update(LogHead)
-        .where(LogHead.tenant_id == tenant)
-        .values(last_seq=LogHead.last_seq + count)
-        .returning(LogHead.last_seq, LogHead.epoch, LogHead.replica)
-    ).one_or_none()
+    head = (
+        session.connection()
+        .execute(_RESERVE, {"log_tenant": tenant, "log_count": count})
+        .one_or_none()
+    )
     if head is None:
         session.execute(insert(LogHead).values(tenant_id=tenant, last_seq=count, epoch=0))
         last_seq, epoch = count, 0
@@ -180,8 +193,8 @@ def append_to_log(session: Session, context: TransactionContext) -> None:
     (tenant,) = tenants
     seqs = reserve_seqs(session, tenant, len(changes))
     now = datetime.now(UTC)
-    session.execute(
-        insert(ChangeLogEntry),
+    session.connection().execute(
+        _APPEND,
         [
             {
                 "tenant_id": tenant,

@@ -19,7 +19,7 @@ from yui.db.unit_of_work import UnitOfWork
 from yui.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from yui.settings import Settings
 from yui.tenancy.codes import validate_code
-from yui.tenancy.service import get_tenant
+from yui.tenancy.service import require_tenant
 
 
 @dataclass
@@ -36,7 +36,9 @@ class SiteContext:
         self.accounts = AccountStates(self.db, self.settings.token_account_check_seconds)
 
 
-def site_context(request: Request) -> SiteContext:
+async def site_context(request: Request) -> SiteContext:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a hop per request
+    # for an attribute read
     context: SiteContext = request.app.state.yui
     return context
 
@@ -60,7 +62,7 @@ def tenant_code(
         validate_code(tenant)
     except ValueError as error:
         raise InvalidInput(str(error)) from None
-    get_tenant(context.db, tenant)  # 404 when unknown
+    require_tenant(context.db, tenant)  # 404 when unknown
     return tenant
 
 

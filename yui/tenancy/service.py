@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from yui.audit.models import AuditHead
 from yui.audit.service import GENESIS
 from yui.changelog.models import LogHead
 from yui.db.database import Database
+from yui.db.engine import READ_ONLY
 from yui.errors import Conflict, InvalidInput, NotFound
 from yui.tenancy.codes import validate_code
 from yui.tenancy.models import Tenant
@@ -37,6 +38,21 @@ def create_tenant(db: Database, code: str, name: str, prefecture: str | None = N
         uow.session.add_all([tenant, AuditHead(tenant_id=code, n=0, hash=GENESIS)])
         uow.commit()
         return tenant
+
+
+_KNOWN = select(Tenant.__table__.c.tenant_id).where(
+    Tenant.__table__.c.tenant_id == bindparam("code")
+)
+
+
+def require_tenant(db: Database, code: str) -> None:
+    """NotFound (404) unless this site holds the tenant: the check of every tenant path,
+    as one plain indexed read (a unit of work and an ORM load cost it several times
+    more, on every request)."""
+    with db.engine.connect().execution_options(**{READ_ONLY: True}) as connection:
+        found = connection.execute(_KNOWN, {"code": code}).first()
+    if found is None:
+        raise NotFound(f"テナント {code} はありません / no tenant {code}")
 
 
 def get_tenant(db: Database, code: str) -> Tenant:

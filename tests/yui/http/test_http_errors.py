@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from assembly.schema import SCHEMA_HISTORY
 from assembly.site import create_app
-from tests.support.factories import SENDAI, sign_in, tenant, user
+from tests.support.factories import CHIYODA, SENDAI, sign_in, tenant, user
 from yui.auth.models import StaffUser
 from yui.db import engine
 from yui.db.database import Database
@@ -144,3 +144,26 @@ def test_405_lists_every_allowed_method(client: TestClient, db: Database) -> Non
     assert {"GET", "POST"} <= set(
         client.delete(f"/api/v1/{SENDAI}/users").headers["allow"].split(", ")
     )
+
+
+def test_a_tenant_this_site_does_not_hold_is_404_and_nothing_is_written(
+    client: TestClient, db: Database
+) -> None:
+    """The tenant check every tenant path makes (yui.http.deps.tenant_code): a valid code
+    of a municipality this site does not serve is 404, for a read and for a write."""
+    tenant(db)  # Sendai only: Chiyoda's code is valid, its tenant is not here
+    user(db, SENDAI, "sato", "admin")
+    headers = sign_in(client, SENDAI, "sato")
+    body = _is_problem(client.get(f"/api/v1/{CHIYODA}/auth/me", headers=headers), 404)
+    assert CHIYODA in str(body["detail"])
+    _is_problem(
+        client.post(
+            f"/api/v1/{CHIYODA}/users",
+            json={"username": "tanaka", "password": "x" * 16, "roles": ["staff"]},
+            headers=headers,
+        ),
+        404,
+    )
+    with db.unit_of_work(None, read_only=True, all_tenants=True) as uow:
+        count = uow.session.execute(select(func.count()).select_from(StaffUser)).scalar_one()
+    assert count == 1  # sato only
