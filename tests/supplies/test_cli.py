@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from assembly.cli.main import app
+from supplies.catalogue import service as catalogue
+from supplies.exchange import service as exchange
 from supplies.places import service as places
 from supplies.places.schemas import PlaceIn
 from supplies.stock.models import Movement
@@ -94,3 +97,39 @@ def test_staff_script_stock_and_bad_input_writes_nothing(cli: CliRunner, db: Dat
     assert code == 0 and json.loads(out)[0]["code"] == "S-01"
     code, out = run("check")
     assert code == 0 and "ok" in out
+
+
+def test_resend_a_failed_delivery(cli: CliRunner, db: Database) -> None:
+    """`yui supplies requests resend`: a refused message is queued again once; bad input
+    exits 2 and writes nothing."""
+
+    def run(*args: str) -> tuple[int, str]:
+        result = cli.invoke(app, ["supplies", *args, "--tenant", SENDAI])
+        return result.exit_code, result.output
+
+    def row() -> tuple[str, str]:
+        with db.unit_of_work(SENDAI, read_only=True) as uow:
+            found = exchange.message(uow.session, row_id)
+            return found.delivery, found.job_id
+
+    with db.unit_of_work(SENDAI) as uow:
+        catalogue.seed(uow.session, actor="test")
+        body = exchange.OutgoingRequestIn(
+            to="011002", lines=[exchange.OutgoingLineIn(item="water-2l", quantity=Decimal(4))]
+        )
+        row_id = exchange.send_request(uow, SENDAI, body, actor="test").id
+        uow.commit()
+    with db.unit_of_work(SENDAI) as uow:  # what the delivery job records of a final refusal
+        exchange.delivered(uow.session, row_id, {"delivered": False, "detail": "404"})
+        uow.commit()
+    refused = row()
+    assert refused[0] == "refused"
+    assert run("requests", "resend", "not-a-uuid")[0] == 2
+    assert run("requests", "resend", str(uuid.uuid4()))[0] == 2
+    assert row() == refused
+    code, out = run("requests", "resend", row_id)
+    assert code == 0 and "queued" in out
+    queued = row()
+    assert queued[0] == "queued" and queued[1] != refused[1]
+    code, out = run("requests", "resend", row_id)  # under way: nothing new
+    assert code == 0 and row() == queued

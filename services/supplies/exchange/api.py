@@ -150,6 +150,27 @@ def send_request(
 
 
 @router.post(
+    "/supplies/exchange/messages/{row_id}/resend",
+    response_model=MessageOut,
+    responses={202: {"model": MessageOut, "description": "再送を予約 / a new delivery job queued"}},
+    summary="配送に失敗した送信メッセージを再送（同じメッセージID、新しい配送ジョブ） / send "
+    "again a message whose delivery failed (same message id, a new delivery job)",
+)
+def resend(
+    row_id: Annotated[str, Path(pattern=UUID_PATTERN)],
+    tenant: Tenant,
+    uow: UoW,
+    principal: StaffWriter,
+    response: Response,
+) -> MessageOut:
+    row, queued = service.resend(uow, tenant, row_id, actor=principal.username)
+    uow.commit()
+    if queued:
+        response.status_code = status.HTTP_202_ACCEPTED
+    return message_out(row)
+
+
+@router.post(
     "/supplies/exchange/import",
     response_model=MessageOut,
     status_code=status.HTTP_201_CREATED,

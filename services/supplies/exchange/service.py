@@ -44,6 +44,7 @@ from yui.audit import service as audit
 from yui.db.unit_of_work import UnitOfWork
 from yui.errors import Conflict, InvalidInput, NotFound
 from yui.jobs import service as jobs
+from yui.jobs.models import FAILED, Job
 from yui.tenancy.models import Tenant
 from yui.text import InputModel
 
@@ -199,6 +200,42 @@ def _queue(
     row.job_id = str(job.id)
     _audit(session, row, actor, "supplies.exchange_send")
     return row
+
+
+def resend(
+    uow: UnitOfWork, tenant: str, row_id: str, *, actor: str
+) -> tuple[ExchangeMessage, bool]:
+    """Send an outgoing message again whose delivery failed: refused by the receiver (its
+    cause since mended, e.g. a trust store) or given up by its job after every attempt. The
+    same message (same id: the receiver records it once) gets a new delivery job. While a
+    delivery is under way nothing new is queued (False): a repeated command is harmless."""
+    session = uow.session
+    # locked (PostgreSQL): two staff resending at once queue one job, not two
+    row = session.get(ExchangeMessage, row_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"メッセージ {row_id} はありません / no message {row_id}")
+    if row.direction != Direction.OUT.value:
+        raise Conflict(
+            "受け取ったメッセージは再送できません / only a message we sent can be sent again"
+        )
+    if row.delivery == Delivery.DELIVERED.value:
+        raise Conflict("配送済みです / the message was delivered")
+    if row.delivery == Delivery.QUEUED.value:
+        job = _job_of(uow, row)
+        if job is None or job.state != FAILED:
+            return row, False
+    row.delivery, row.detail, row.delivered_at = Delivery.QUEUED.value, "", None
+    job = jobs.enqueue(uow, tenant, DELIVERY_KIND, {"message": row.id})
+    row.job_id = str(job.id)
+    _audit(session, row, actor, "supplies.exchange_resend")
+    return row, True
+
+
+def _job_of(uow: UnitOfWork, row: ExchangeMessage) -> Job | None:
+    try:
+        return jobs.get(uow, uuid.UUID(row.job_id))
+    except (ValueError, NotFound):
+        return None
 
 
 def _resource_line(

@@ -206,6 +206,27 @@ def ask(
         console.print(f"送信を予約しました / queued {row.message_id} (job {row.job_id})")
 
 
+@app.command()
+def resend(
+    command: typer.Context,
+    message: Annotated[str, typer.Argument(help="送信メッセージの行ID / the message's row id")],
+    tenant: TenantOption,
+    actor: ActorOption = None,
+) -> None:
+    """配送に失敗した送信メッセージを再送 / send again a message whose delivery failed."""
+    if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", message):
+        raise _fail(f"{message!r}: 行ID（UUID）を指定してください / give the row id (a UUID)", 2)
+    with _unit(command, tenant) as uow:
+        row, queued = exchange.resend(uow, tenant, message, actor=_actor(actor))
+        uow.commit()
+    if queued:
+        console.print(f"再送を予約しました / queued {row.message_id} again (job {row.job_id})")
+    else:
+        console.print(
+            f"配送中です（何もしません） / {row.message_id} is being delivered (job {row.job_id})"
+        )
+
+
 @app.command("edxl-import")
 def edxl_import(
     command: typer.Context, path: Path, tenant: TenantOption, actor: ActorOption = None

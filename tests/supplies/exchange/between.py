@@ -18,6 +18,7 @@ from supplies.exchange.courier import HttpCourier
 from supplies.exchange.job import delivery_kind
 from supplies.exchange.models import ExchangeMessage
 from supplies.requests.models import Request
+from tests.residents.conftest import audit_actions
 from tests.supplies.supply_office import SupplyOffice
 from tests.support.factories import CHIYODA, SENDAI, sign_in, tenant, user
 from tests.support.shared_fixtures import shared_fixtures_dir
@@ -179,6 +180,49 @@ def between_municipalities(supplies: SupplyOffice) -> None:
     assert kinds_imported.count("RequestResource") >= 4
     assert kinds_imported.count("CommitResource") >= 5  # four samples and Chiyoda's answer
     assert s.post("/exchange/import", {}, office.shelter).status_code == 403
+
+    # a delivery that failed is sent again: Sapporo is not on the platform yet, so the
+    # request to it is refused (404, final); once it is, staff resend the same message
+    sapporo = "011002"
+    asked = s.ok(
+        s.post(
+            "/exchange/requests", {"to": sapporo, "lines": [{"item": "blanket", "quantity": 5}]}
+        ),
+        201,
+    )
+    assert _run(s, kinds, SENDAI, asked["job_id"]) == "done"
+    refused_row = next(m for m in s.ok(s.get("/exchange/messages")) if m["id"] == asked["id"])
+    assert refused_row["delivery"] == "refused"
+    resend = f"/exchange/messages/{asked['id']}/resend"
+    actions = audit_actions(office)
+    for response, status in (
+        (s.post(resend, {}, office.shelter), 403),
+        (s.post(resend, {}, s.depot), 403),
+        (s.post(f"/exchange/messages/{uuid.uuid4()}/resend", {}), 404),
+        (s.post("/exchange/messages/not-a-row/resend", {}), 422),
+        (s.post(f"/exchange/messages/{answer['id']}/resend", {}), 409),  # one we received
+        (s.post(f"/exchange/messages/{sent['id']}/resend", {}), 409),  # delivered already
+    ):
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+    assert audit_actions(office) == actions
+    assert s.ok(s.get("/exchange/messages"))[0]["delivery"] == "refused"  # unchanged
+
+    tenant(office.db, sapporo, "札幌市")
+    user(office.db, sapporo, "sapporo-staff", "staff")
+    sapporo_staff = sign_in(client, sapporo, "sapporo-staff")
+    seeded = client.post(f"/api/v1/{sapporo}/supplies/items/seed", headers=sapporo_staff)
+    assert seeded.status_code == 200, seeded.text
+    again_sent = s.ok(s.post(resend, {}), 202)
+    assert again_sent["delivery"] == "queued" and again_sent["job_id"] != asked["job_id"]
+    assert again_sent["message_id"] == asked["message_id"]  # the same message
+    assert s.ok(s.post(resend, {})) == again_sent  # under way: nothing new queued
+    assert "supplies.exchange_resend" in audit_actions(office)
+    assert _run(s, kinds, SENDAI, again_sent["job_id"]) == "done"
+    delivered = next(m for m in s.ok(s.get("/exchange/messages")) if m["id"] == asked["id"])
+    assert delivered["delivery"] == "delivered"
+    assert _count(s, sapporo, ExchangeMessage) == 1
+    assert s.post(resend, {}).status_code == 409
 
 
 def add_place_for(office: Any, code: str, headers: dict[str, str], place: str) -> str:
