@@ -20,6 +20,7 @@ from supplies.places.schemas import PlaceIn
 from supplies.stock.models import Movement
 from tests.support.factories import SENDAI, tenant
 from yui.db.database import Database
+from yui.jobs import service as jobs
 
 
 @pytest.fixture
@@ -133,3 +134,14 @@ def test_resend_a_failed_delivery(cli: CliRunner, db: Database) -> None:
     assert queued[0] == "queued" and queued[1] != refused[1]
     code, out = run("requests", "resend", row_id)  # under way: nothing new
     assert code == 0 and row() == queued
+
+    # the job gives up (its last attempt failed: what the runner records), the row still
+    # says queued, and a resend queues the same message with a new job
+    with db.unit_of_work(SENDAI) as uow:
+        job = jobs.get(uow, uuid.UUID(queued[1]))
+        jobs.record_failure(uow, job, "ConnectError", max_attempts=1, site="test-site")
+        uow.commit()
+    assert row() == queued
+    code, out = run("requests", "resend", row_id)
+    assert code == 0 and "queued" in out
+    assert row()[0] == "queued" and row()[1] not in (queued[1], refused[1])
