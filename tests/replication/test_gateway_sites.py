@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from tests.conftest import TEST_SECRET
 from tests.failover.coordination.conftest import require_etcd
 from tests.support.factories import PASSWORD, SENDAI, tenant, user
 from tests.support.servers import serving
+from yui.auth import tokens
 from yui.db.database import Database
 from yui.settings import Settings, load_settings
 
@@ -141,7 +143,9 @@ def test_reads_at_a_replica_site_and_at_a_primary_cut_off(
             lambda: (
                 (
                     answer := httpx.post(
-                        f"{b_api}/auth/token", json={"username": "boss", "password": PASSWORD}
+                        f"{b_api}/auth/token",
+                        json={"username": "boss", "password": PASSWORD},
+                        timeout=30.0,  # argon2 and the forward: seconds on a loaded machine
                     )
                 ).status_code
                 == 200
@@ -166,6 +170,25 @@ def test_reads_at_a_replica_site_and_at_a_primary_cut_off(
         assert 0.0 <= float(read.headers["x-yui-replica-lag-seconds"]) < 60.0
         at_primary = httpx.get(f"{a_api}/users", headers=staff)
         assert at_primary.status_code == 200 and at_primary.headers["x-yui-copy"] == "primary"
+
+        # Each site bounds a token by its own lifetime from the issue time, whatever its exp
+        # says (issue 12: a 900 s token was seen accepted for ~25 minutes): the replica's own
+        # read and the write it forwards to the primary both refuse one issued too long ago.
+        claims = tokens.read(signed_in.json()["access_token"], TEST_SECRET.encode())
+        ttl = settings["aws-a"].token_ttl_seconds
+        assert claims.expires_at - claims.issued_at == ttl == settings["gcp-b"].token_ttl_seconds
+        stretched = replace(
+            claims, issued_at=claims.issued_at - ttl - 120, expires_at=claims.expires_at + 3600
+        )
+        stale = {"Authorization": f"Bearer {tokens.issue(stretched, TEST_SECRET.encode())}"}
+        newcomer = {"username": "newcomer", "password": PASSWORD, "roles": ["staff"]}
+        for api in (b_api, a_api):
+            assert httpx.get(f"{api}/users", headers=stale).status_code == 401, api
+            refused = httpx.post(f"{api}/users", json=newcomer, headers=stale, timeout=30.0)
+            assert refused.status_code == 401, (api, refused.text)
+        assert "newcomer" not in {
+            u["username"] for u in httpx.get(f"{a_api}/users", headers=staff).json()
+        }
 
         # A client's own forwarding mark does not skip forwarding (no username probe).
         probes = [
