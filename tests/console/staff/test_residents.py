@@ -1,6 +1,8 @@
 """Residents in the staff console (a real browser): search as the registry searches
 (kanji, kana, half-width), a resident's record and household, every view audited; a
-CSV import with its progress bar and its per-row errors."""
+CSV import with its progress bar and its per-row errors; moves recorded from a
+resident's page; a move-in registered after its confirmation, a household change, a
+whole household's relocation and a return after a 転出."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Relief supplies in the staff console. The page logic (what a role sees, the desk's
 Enter, the approval's confirmation, the allocation's rules in words, shipments and
-stock) through HTTP without a browser; one browser test of the shelter desk, keyboard
-only, with its screenshots."""
+stock, a draft's refusals) through HTTP without a browser; browser tests of the shelter
+desk (keyboard only) and of a request from its draft to a partial receipt (three
+accounts), with axe-core and screenshots."""
 
 from __future__ import annotations
 
