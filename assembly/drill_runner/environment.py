@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 from assembly.drill_runner.workloads.checks import ServiceCopy
 from failover.drill.checker import CopyDigest, CopyRow, CounterCopy, PlacementSeen
+from failover.drill.copies import TenantReads
 from failover.drill.loadgen import Attempt, Write
-from yui.db.database import Database
 
 __all__ = [
     "CannotRun",
@@ -108,11 +108,14 @@ class Copies:
     notes: list[str] = field(default_factory=list)
     #: site → tenant → a service workload's records (and stock); empty for the probe
     services: dict[str, dict[str, ServiceCopy]] = field(default_factory=dict)
+    #: site → why its copy could not be read (none of its rows, quarantine or digests are
+    #: above: a copy is read whole, in one snapshot, or not at all)
+    unreadable: dict[str, str] = field(default_factory=dict)
 
 
-#: a service workload's reader of one copy: (its database, tenants) → tenant → what it
-#: holds, for each tenant the copy holds (blocking)
-ServiceReader = Callable[[Database, Sequence[str]], Mapping[str, ServiceCopy]]
+#: a service workload's reader of one copy: (its database or one snapshot of it, tenants)
+#: → tenant → what it holds, for each tenant the copy holds (blocking)
+ServiceReader = Callable[[TenantReads, Sequence[str]], Mapping[str, ServiceCopy]]
 
 
 class CopyReader(Protocol):
@@ -152,6 +155,6 @@ class ServiceWorkload(Protocol):
         """The content the attempt's body asks for, in the terms the reader gives."""
         ...
 
-    def read(self, db: Database, tenants: Sequence[str]) -> Mapping[str, ServiceCopy]:
+    def read(self, db: TenantReads, tenants: Sequence[str]) -> Mapping[str, ServiceCopy]:
         """What a copy holds of this run's writes (a :data:`ServiceReader`)."""
         ...

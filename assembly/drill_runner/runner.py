@@ -44,7 +44,7 @@ from assembly.drill_runner.environment import (
 )
 from assembly.drill_runner.workloads import PROBES, WORKLOADS
 from assembly.drill_runner.workloads.checks import add_service_findings
-from failover.drill.checker import PlacementSeen, check
+from failover.drill.checker import CheckResult, Finding, PlacementSeen, check
 from failover.drill.loadgen import (
     DEFAULT_MIX,
     AuthHeaders,
@@ -397,9 +397,9 @@ async def _settle(
 ) -> Copies:
     """Read the copies until the copies of every tenant's placement report one seq, twice
     in a row, or the time is up (the checker then fails the copies still apart:
-    unconverged). Twice: a copy's rows and its digest are read one after the other, so a
-    copy still catching up can show old rows next to a caught-up seq; once nothing moved
-    between two reads, both are of the same state."""
+    unconverged). Each copy is read in one snapshot (its rows are those of the seq its
+    digest gives); twice so that the copies, read one after the other, are compared once
+    nothing moves. A copy of a placement that could not be read is not settled."""
     deadline = time.monotonic() + within
     previous: dict[tuple[str, str], int] | None = None
     read = (
@@ -415,11 +415,35 @@ async def _settle(
             if digest.tenant not in placed or digest.site in placed[digest.tenant]:
                 seqs.setdefault(digest.tenant, set()).add(digest.seq)
         now = {(d.tenant, d.site): d.seq for d in copies.digests}
-        converged = all(len(s) <= 1 for s in seqs.values())
+        converged = all(len(s) <= 1 for s in seqs.values()) and not _unreadable(copies, placed)
         if (converged and now == previous) or time.monotonic() >= deadline:
             return copies
         previous = now if converged else None
         await asyncio.sleep(0.5)
+
+
+def _unreadable(copies: Copies, members: Mapping[str, Sequence[str]]) -> list[tuple[str, str, str]]:
+    """(tenant, site, why) for each copy of a placement whose site could not be read."""
+    return [
+        (tenant, site, why)
+        for site, why in sorted(copies.unreadable.items())
+        for tenant, sites in sorted(members.items())
+        if site in sites
+    ]
+
+
+def not_verified(result: CheckResult, copies: Copies, members: Mapping[str, Sequence[str]]) -> None:
+    """A copy of a tenant's final placement that could not be read was not shown to hold
+    what the primary holds: it fails the run as unconverged, never passes unseen."""
+    for tenant, site, why in _unreadable(copies, members):
+        result.unconverged.append(
+            Finding(
+                "unconverged",
+                tenant,
+                f"the copy at {site} could not be read, so it is not verified: {why}",
+                sites=(site,),
+            )
+        )
 
 
 async def run_drill(
@@ -575,6 +599,7 @@ async def run_drill(
         placements=[*env.watch.placement_history(), *recorder.seen],
         members=recorder.members(),
     )
+    not_verified(result, copies, recorder.members())
     if workload is not None:  # the content the service stored, and its own rules
         add_service_findings(
             result,

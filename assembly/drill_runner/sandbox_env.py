@@ -49,6 +49,7 @@ from assembly.drill_runner.runner import (
     DrillEnvironment,
     partition_refusal,
 )
+from assembly.drill_runner.snapshot import CopySnapshot, copy_snapshot
 from assembly.sandbox import netns, processes
 from assembly.sandbox.plan import operator_context, operator_tls, operator_verify
 from assembly.sandbox.processes import ProcessRecord
@@ -512,42 +513,48 @@ class SandboxCopies:
         for site in sites:
             db = self.database(site)
             try:
-                if service is None:
-                    held = read_copy(db, tenants)
-                    copies.counters[site] = read_counters(db, held)
-                else:  # a service workload's records, read as the probes' rows are
-                    copies.services[site] = dict(service(db, tenants))
-                    held = copy_rows({site: copies.services[site]})[site]
-                copies.rows[site] = held
-                for tenant, count in quarantined_entries(db, held, since=since).items():
-                    copies.quarantined[tenant] = copies.quarantined.get(tenant, 0) + count
-                copies.digests += self._digests(db, site, list(held), copies.notes)
-            except Exception as error:  # one unreadable copy must not hide the others
-                copies.notes.append(f"copy at {site} unreadable: {type(error).__name__}: {error}")
+                # rows, quarantine and digest in one snapshot: a copy still applying entries
+                # is read at one seq, never its rows of one moment next to a later seq
+                with copy_snapshot(db) as snapshot:
+                    if service is None:
+                        held = read_copy(snapshot, tenants)
+                        counters = read_counters(snapshot, held)
+                        services = None
+                    else:  # a service workload's records, read as the probes' rows are
+                        services = dict(service(snapshot, tenants))
+                        held = copy_rows({site: services})[site]
+                    quarantined = quarantined_entries(snapshot.connection, held, since=since)
+                    digests = _digests(snapshot, site, list(held))
+            except Exception as error:
+                # one unreadable copy must not hide the others, nor pass unnoticed: the
+                # runner counts it as not verified
+                reason = f"{type(error).__name__}: {error}".splitlines()[0]
+                copies.unreadable[site] = reason
+                copies.notes.append(f"copy at {site} unreadable: {reason}")
+                continue
             finally:
                 db.dispose()
+            copies.rows[site] = held
+            if services is None:
+                copies.counters[site] = counters
+            else:
+                copies.services[site] = services
+            for tenant, count in quarantined.items():
+                copies.quarantined[tenant] = copies.quarantined.get(tenant, 0) + count
+            copies.digests += digests
         return copies
 
-    @staticmethod
-    def _digests(db: Database, site: str, tenants: list[str], notes: list[str]) -> list[CopyDigest]:
-        try:
-            from replication.verify.digest import tenant_digest
-        except ImportError as error:
-            note = f"no digests: {error}"
-            if note not in notes:
-                notes.append(note)
-            return []
-        found = []
-        for tenant in tenants:
-            try:
-                digest = tenant_digest(db, tenant)
-            except Exception as error:
-                notes.append(
-                    f"digest of {tenant} at {site} failed: {type(error).__name__}: {error}"
-                )
-                continue
-            found.append(CopyDigest(tenant, site, digest.seq, digest.digest))
-        return found
+
+def _digests(snapshot: CopySnapshot, site: str, tenants: list[str]) -> list[CopyDigest]:
+    """Each tenant's digest in the snapshot (a failure fails the whole copy's read: its rows
+    without the seq they are at cannot be judged)."""
+    from replication.verify.digest import digest_in
+
+    found = []
+    for tenant in tenants:
+        digest = digest_in(snapshot.connection, tenant)
+        found.append(CopyDigest(tenant, site, digest.seq, digest.digest))
+    return found
 
 
 # --------------------------------------------------------------------------- assembly

@@ -695,12 +695,16 @@ def _digests(
     gaps: set[tuple[str, str]],
     result: CheckResult,
 ) -> None:
+    digests_read = list(digests)
     by_tenant: dict[str, list[CopyDigest]] = defaultdict(list)
-    for digest in digests:
+    for digest in digests_read:
         if _is_member(digest.tenant, digest.site, members):
             by_tenant[digest.tenant].append(digest)
+    seq_of = {(d.tenant, d.site): d.seq for d in digests_read}
     behind: dict[tuple[str, str], str] = {
-        key: "lacks acknowledged writes the primary holds" for key in gaps
+        (tenant, site): "lacks acknowledged writes the primary holds"
+        + _seqs(seq_of.get((tenant, site)), seq_of.get((tenant, authority.get(tenant, ""))))
+        for tenant, site in gaps
     }
     for tenant, items in sorted(by_tenant.items()):
         by_seq: dict[int, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
@@ -739,3 +743,11 @@ def _digests(
                 sites=(site,),
             )
         )
+
+
+def _seqs(copy: int | None, primary: int | None) -> str:
+    """Where a copy with a gap stands: its seq and the primary's as read with its rows (a
+    gap at the primary's own seq is divergence, and its digest differs too)."""
+    if copy is None or primary is None:
+        return " (its seq or the primary's not read)"
+    return f" (at seq {copy}, the primary at {primary})"

@@ -85,8 +85,15 @@ def table_sum(connection: Connection, table: Table, tenant: str) -> TableSum:
 def tenant_digest(db: Database, tenant: str) -> Digest:
     """The digest of the tenant's rows here, with the seq they reflect."""
     with consistent_read(db.engine) as connection:
-        seq = read(connection, tenant).applied_seq
-        tables = {str(t.name): table_sum(connection, t, tenant) for t in replicated_tables()}
+        return digest_in(connection, tenant)
+
+
+def digest_in(connection: Connection, tenant: str) -> Digest:
+    """The digest of the tenant's rows as ``connection``'s transaction sees them, with the
+    seq they reflect: call it inside one consistent read (:func:`replication.sql.consistent_read`)
+    to digest the same state as other reads of that transaction."""
+    seq = read(connection, tenant).applied_seq
+    tables = {str(t.name): table_sum(connection, t, tenant) for t in replicated_tables()}
     overall = hashlib.sha256()
     for name in sorted(tables):
         overall.update(f"{name}\x00{tables[name].rows}\x00{tables[name].digest}\n".encode())

@@ -36,9 +36,9 @@ from assembly.drill_runner.workloads.checks import (
     instant,
 )
 from assembly.drill_runner.workloads.setup import StaffClient
+from failover.drill.copies import TenantReads
 from failover.drill.loadgen import Attempt, Write
 from safety_check.reports.models import Report
-from yui.db.database import Database
 from yui.tenancy.models import Tenant
 
 __all__ = ["STATUSES", "SafetyReports"]
@@ -121,7 +121,7 @@ class SafetyReports:
     def expected(self, attempt: Attempt) -> Mapping[str, Any] | None:
         return expected_report(attempt)
 
-    def read(self, db: Database, tenants: Sequence[str]) -> Mapping[str, ServiceCopy]:
+    def read(self, db: TenantReads, tenants: Sequence[str]) -> Mapping[str, ServiceCopy]:
         found: dict[str, ServiceCopy] = {}
         for tenant in tenants:
             with db.unit_of_work(tenant, read_only=True) as uow:

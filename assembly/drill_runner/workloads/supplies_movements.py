@@ -37,12 +37,12 @@ from assembly.drill_runner.workloads.checks import (
     movement_lines,
 )
 from assembly.drill_runner.workloads.setup import StaffClient
+from failover.drill.copies import TenantReads
 from failover.drill.loadgen import Attempt, Write
 from supplies.catalogue.models import Item
 from supplies.places.models import Place
 from supplies.stock.models import Movement, MovementLine, StockBalance
 from supplies.stock.service import verify_balances
-from yui.db.database import Database
 from yui.tenancy.models import Tenant
 
 __all__ = ["ITEM", "KINDS", "QUANTITIES", "WEIGHTS", "SuppliesMovements"]
@@ -118,7 +118,7 @@ class SuppliesMovements:
     def expected(self, attempt: Attempt) -> Mapping[str, Any] | None:
         return expected_movement(attempt)
 
-    def read(self, db: Database, tenants: Sequence[str]) -> Mapping[str, ServiceCopy]:
+    def read(self, db: TenantReads, tenants: Sequence[str]) -> Mapping[str, ServiceCopy]:
         found: dict[str, ServiceCopy] = {}
         for tenant in tenants:
             with db.unit_of_work(tenant, read_only=True) as uow:

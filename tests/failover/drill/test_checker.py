@@ -143,6 +143,27 @@ def test_a_replica_still_behind_after_the_wait_fails_as_unconverged() -> None:
     assert result.counts()["unconverged_copies"] == 1 and not result.ok
 
 
+def test_a_copy_lacking_writes_says_where_it_and_the_primary_stand() -> None:
+    """A gap alone said "lacks acknowledged writes" and nothing of the seqs: read as "at the
+    primary's seq", it looked like divergence. At one seq it is, and the digests differ too."""
+    acks = [ack(T1, "w1", "a"), ack(T1, "w2", "a")]
+    copies = {"a": {T1: [row(T1, "w1"), row(T1, "w2")]}, "b": {T1: [row(T1, "w1")]}}
+    same_seq = check(
+        acks,
+        copies,
+        primaries={T1: "a"},
+        digests=[CopyDigest(T1, "a", 12, "x"), CopyDigest(T1, "b", 12, "y")],
+    )
+    [finding] = same_seq.unconverged
+    assert finding.detail.endswith(
+        "lacks acknowledged writes the primary holds (at seq 12, the primary at 12)"
+    )
+    assert [f.sites for f in same_seq.digest_mismatches] == [("a", "b")]
+    no_digest = check(acks, copies, primaries={T1: "a"}, digests=[CopyDigest(T1, "a", 12, "x")])
+    [finding] = no_digest.unconverged
+    assert finding.detail.endswith("(its seq or the primary's not read)")
+
+
 def test_a_stale_copy_outside_the_final_placement_is_not_compared() -> None:
     """d was dropped from the placement (its copy awaits removal): not a member, not judged."""
     result = check(
