@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from residents.registry.models import new_id
+from residents.registry.models import key_column, new_id
 from yui.db.base import Base, TenantScoped
 from yui.tenancy.models import utcnow
 
@@ -59,6 +59,9 @@ class AssistanceEntry(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "resident_id", name="uq_residents_assistance_resident"),
         Index("ix_residents_assistance_priority", "tenant_id", "priority"),
+        # the register's order (priority, then reading) as an index: a page of it reads
+        # that page, not a sort of the whole register joined to the residents
+        Index("ix_residents_assistance_order", "tenant_id", "priority", "kana_key", "resident_id"),
     )
 
     tenant_id: Mapped[str] = mapped_column(String(6), nullable=False)
@@ -72,6 +75,9 @@ class AssistanceEntry(TenantScoped, Base):
     needs: Mapped[str] = mapped_column(Text, nullable=False, default="")
     #: 1 = reach first
     priority: Mapped[int] = mapped_column(Integer, nullable=False, default=2)
+    #: the resident's `kana_key` (the register's reading order), kept equal to it by the
+    #: registry whenever the reading changes
+    kana_key: Mapped[str] = mapped_column(key_column(), nullable=False, default="")
     #: 平常時の名簿情報提供への同意
     consent_to_share: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     consent_on: Mapped[date | None] = mapped_column(Date, nullable=True)

@@ -75,6 +75,7 @@ def set_entry(
     entry.care_level = data.care_level
     entry.needs = data.needs
     entry.priority = data.priority
+    entry.kana_key = resident.kana_key
     entry.consent_to_share = data.consent_to_share
     entry.consent_on = data.consent_on if data.consent_to_share else None
     entry.updated_at = now
@@ -137,7 +138,8 @@ def register_list(
     statement = (
         select(AssistanceEntry, Resident)
         .join(Resident, Resident.id == AssistanceEntry.resident_id)
-        .order_by(AssistanceEntry.priority, Resident.kana_key, Resident.id)
+        # the entry's copy of the reading: the order is an index (see the model)
+        .order_by(AssistanceEntry.priority, AssistanceEntry.kana_key, AssistanceEntry.resident_id)
     )
     if non_staff:
         statement = statement.where(registry.visible_to_non_staff())

@@ -101,21 +101,25 @@ def add_assistance(
     with db.unit_of_work(tenant) as uow:
         for start in range(0, len(numbers), 2000):
             chunk = numbers[start : start + 2000]
-            ids = dict(
-                uow.session.execute(
-                    select(Resident.resident_no, Resident.id).where(Resident.resident_no.in_(chunk))
-                ).all()
-            )
+            found = {
+                number: (resident_id, kana_key)
+                for number, resident_id, kana_key in uow.session.execute(
+                    select(Resident.resident_no, Resident.id, Resident.kana_key).where(
+                        Resident.resident_no.in_(chunk)
+                    )
+                )
+            }
             entries, supporters = [], []
             for number in chunk:
-                if number not in ids:
+                if number not in found:
                     continue
                 spec = specs[number]
                 entry_id = new_id()
                 entries.append(
                     {
                         "id": entry_id,
-                        "resident_id": ids[number],
+                        "resident_id": found[number][0],
+                        "kana_key": found[number][1],
                         "reasons": list(spec.reasons),
                         "care_level": spec.care_level,
                         "needs": spec.needs,

@@ -385,6 +385,12 @@ def update(session: Session, resident_id: str, patch: ResidentPatch, *, actor: s
         )
     resident.name_key = name_key(resident.family_name, resident.given_name)
     resident.kana_key = name_key(resident.family_kana, resident.given_kana)
+    with session.no_autoflush:  # the resident's row is written once, with its version
+        entry = session.execute(
+            select(AssistanceEntry).where(AssistanceEntry.resident_id == resident.id)
+        ).scalar_one_or_none()
+    if entry is not None and entry.kana_key != resident.kana_key:
+        entry.kana_key = resident.kana_key  # the register's order follows the reading
     _touch(resident)
     audit.record(
         session,
