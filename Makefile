@@ -13,7 +13,7 @@ help:
 	@echo "make test   set up (PostgreSQL included), then ruff, mypy, lint-imports, pytest"
 	@echo "make test-sandbox  the whole-sandbox fault tests (drills, restarts, moves, privacy in logs; ~7 min)"
 	@echo "make lint   ruff, mypy and lint-imports only"
-	@echo "make fuzz   the schemathesis API fuzz, 500 requests per operation, as each role (make test: 50, admin)"
+	@echo "make fuzz   the schemathesis API fuzz, 500 requests per operation, as each role (make test: 50, admin); resumable"
 	@echo "make bench  run every bench/*.py"
 	@echo "make clean  remove the install stamp, var/ and caches"
 
@@ -33,12 +33,11 @@ lint:
 	scripts/bootstrap.sh
 	LINT_ONLY=1 scripts/test.sh
 
+# Resumable (run it again to go on where it stopped), one role at a time with
+# YUI_FUZZ_ROLES="staff"; results and logs in var/fuzz (scripts/fuzz.sh says how).
 fuzz:
 	scripts/bootstrap.sh
-	for role in admin staff shelter depot auditor; do \
-	  echo "==> schemathesis as $$role"; \
-	  YUI_SCHEMATHESIS_ROLE=$$role YUI_SCHEMATHESIS_EXAMPLES=500 $(PYTHON) -m pytest tests/assembly/test_schemathesis.py; \
-	done
+	scripts/fuzz.sh
 
 # Placeholder: runs every bench/*.py in turn; stops at the first that fails.
 # Benchmarks are not part of `make test`.
