@@ -175,3 +175,22 @@ def test_bad_tenant_paths_are_documented_errors(path: str) -> None:
     response = TestClient(APP).get(path, headers=HEADERS)
     assert response.status_code in (404, 422)
     assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_the_refusal_check_sees_a_write() -> None:
+    """The check every fuzzed refusal passes reads the change log: a write shows there."""
+    from fastapi.testclient import TestClient
+
+    client = TestClient(APP)
+    before = _last_change(DATABASE)
+    created = client.post(
+        f"/api/v1/{SENDAI}/users",
+        json={
+            "username": f"probe-{SEED}",
+            "password": "a long enough password",
+            "roles": ["staff"],
+        },
+        headers=sign_in(client, SENDAI, "boss"),
+    )
+    assert created.status_code == 201, created.text
+    assert ("staff_users", "insert") in _written_since(DATABASE, before)
