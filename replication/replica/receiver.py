@@ -144,6 +144,10 @@ class Receiver:
             pipe: Pipe[LoaderItem] = Pipe(16)
             loader = Loader(self.db, tenant, source, pipe)
             loading = in_thread(loader.run, f"load snapshot {tenant}")
+            # A loader that ends (done, refused, or failed: a busy site's "database is
+            # locked") takes nothing more: closing the pipe frees a feed waiting to put into
+            # it, which otherwise waited for ever holding this tenant's gate.
+            loading.add_done_callback(lambda _: pipe.close())
             try:
                 await _feed(body, pipe, loading, header_signature, source, self.trust)
                 ack = await loading
@@ -371,11 +375,23 @@ async def _feed(
                 continue
             hasher.update(line + b"\n")
             batch.append(line)
-        if batch:
-            await pipe.aput(batch)
+        if batch and not await _put(pipe, batch, loading):
+            return
     if buffer.strip():
         raise SnapshotError("a partial last line")
-    await pipe.aput(COMMIT if trailer_ok else ABORT)
+    await _put(pipe, COMMIT if trailer_ok else ABORT, loading)
+
+
+async def _put(pipe: Pipe[LoaderItem], item: LoaderItem, loading: asyncio.Future[Ack]) -> bool:
+    """Hand ``item`` to the loader; False when the loader has ended (its answer, or its
+    error, is the snapshot's)."""
+    try:
+        await pipe.aput(item)
+    except PipeClosed:
+        if loading.done():
+            return False
+        raise
+    return True
 
 
 def read_states(db: Database, tenants: Iterable[str]) -> dict[str, CopyState]:
