@@ -89,9 +89,18 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
         session, self._session = self.session, None
         # close() rolls back what was not committed but keeps loaded objects readable.
         session.close()
+
+    def in_transaction(self) -> bool:
+        """Whether closing now talks to the database (a transaction is open, to roll back).
+        A session takes its connection at its first statement and gives it back when it
+        commits: before that and after a commit, closing is in memory only."""
+        return self._session is not None and self._session.in_transaction()
 
     def commit(self) -> None:
         if self.read_only:

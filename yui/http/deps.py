@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Path, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -104,10 +105,25 @@ def require(*roles: Role) -> Callable[[Principal], Principal]:
     return check
 
 
-def tenant_uow(tenant: Tenant, context: Context) -> Iterator[UnitOfWork]:
-    """A unit of work for the tenant of the path (the endpoint commits)."""
-    with context.db.unit_of_work(tenant) as uow:
+async def tenant_uow(tenant: Tenant, context: Context) -> AsyncIterator[UnitOfWork]:
+    """A unit of work for the tenant of the path (the endpoint commits).
+
+    Opened, and after a commit closed, on the event loop: neither talks to the database
+    then (the endpoint's thread runs every statement), and a plain generator dependency
+    cost a worker-thread hop each way. A transaction still open at the end (a read, an
+    error) is rolled back in a worker thread as before, the way FastAPI closes a plain
+    generator: shielded from the request's cancellation (a client gone must not leave the
+    transaction, and SQLite's write lock, held) and with a thread limit of its own (the
+    shared one may be full of requests waiting for the connection this gives back)."""
+    uow = context.db.unit_of_work(tenant).__enter__()
+    try:
         yield uow
+    finally:
+        if uow.in_transaction():
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(uow.close, limiter=anyio.CapacityLimiter(1))
+        else:
+            uow.close()
 
 
 UoW = Annotated[UnitOfWork, Depends(tenant_uow)]
