@@ -251,8 +251,10 @@ def create_app(
         # the citizens' search asks every municipality the platform serves, not only ours
         app.state.platform_tenants = lambda: list(cluster.view.placements())
 
+    # async: answered on the event loop, not in the worker threads a saturated site has all
+    # busy; the controller's probes read it, and a busy site is not a lost one
     @app.get("/healthz", tags=["operations"], summary="生存確認 / liveness")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok", "site": settings.site}
 
     @app.get(

@@ -18,12 +18,16 @@ READ_ONLY = "yui_read_only"
 #: PostgreSQL's lock_timeout): a writer stuck behind a stalled transaction gets a 503,
 #: never a request (or a site's shutdown) that hangs for ever
 LOCK_WAIT_MS = 30_000
+#: how long a request waits for a free pooled connection before it is answered 503 (a site
+#: whose pool is exhausted is busy, not broken: the client retries, here or elsewhere)
+POOL_WAIT_SECONDS = 30.0
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     # A failed statement's exception (logged with its traceback) names the statement, not
     # its values: those are residents' names, addresses and phone numbers.
     kwargs.setdefault("hide_parameters", True)
+    kwargs.setdefault("pool_timeout", POOL_WAIT_SECONDS)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)

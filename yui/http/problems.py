@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -163,6 +164,20 @@ def install(app: FastAPI) -> None:
             503,
             "データベースが混み合っています。しばらくしてから再試行してください"
             " / the database is busy: retry shortly (nothing was written)",
+            slug="database-busy",
+            instance=request.url.path,
+            headers={"Retry-After": "1"},
+        )
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(request: Request, error: PoolTimeout) -> JSONResponse:
+        # Every pooled connection stayed busy for the pool's whole wait (a site saturated by
+        # load, seen in drills as 500s): busy, not broken, so a retryable 503 like a lock wait.
+        log.warning("no free database connection on %s", route_template(request.scope))
+        return problem_response(
+            503,
+            "サイトが混み合っています。しばらくしてから再試行してください"
+            " / this site is busy: retry shortly",
             slug="database-busy",
             instance=request.url.path,
             headers={"Retry-After": "1"},

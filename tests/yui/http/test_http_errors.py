@@ -130,6 +130,42 @@ def test_a_write_stuck_behind_a_held_lock_gets_a_503_and_changes_nothing(
     db.dispose()
 
 
+def test_a_write_that_finds_no_free_connection_gets_a_503_and_changes_nothing(
+    database_url: str, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A site whose connection pool stays exhausted (drills under heavy load) is busy, not
+    broken: a retryable 503, never a 500, and nothing written."""
+    monkeypatch.setattr(engine, "POOL_WAIT_SECONDS", 0.3)  # production waits 30 s
+    db = Database(database_url)
+    db.migrate(SCHEMA_HISTORY)
+    tenant(db)
+    user(db, SENDAI, "boss", "admin")
+    new = {"username": "sato", "display_name": "佐藤", "password": "x" * 16, "roles": ["shelter"]}
+    with TestClient(
+        create_app(settings, db, migrate=False), raise_server_exceptions=False
+    ) as client:
+        admin = sign_in(client, SENDAI, "boss")
+        pool = db.engine.pool
+        held = [db.engine.connect() for _ in range(pool.size() + db.engine.pool._max_overflow)]  # type: ignore[attr-defined]
+        try:
+            busy = client.post(f"/api/v1/{SENDAI}/users", json=new, headers=admin)
+        finally:
+            for connection in held:
+                connection.close()
+        body = _is_problem(busy, 503)
+        assert body["type"] == "https://yui.example/problems/database-busy"
+        assert busy.headers["retry-after"] == "1"
+        with db.unit_of_work(SENDAI, read_only=True) as uow:
+            assert (
+                uow.session.scalar(
+                    select(func.count()).select_from(StaffUser).where(StaffUser.username == "sato")
+                )
+                == 0
+            )
+        assert client.post(f"/api/v1/{SENDAI}/users", json=new, headers=admin).status_code == 201
+    db.dispose()
+
+
 def test_405_lists_every_allowed_method(client: TestClient, db: Database) -> None:
     tenant(db)
     for path in (f"/api/v1/{SENDAI}/users", "/healthz"):
