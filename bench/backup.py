@@ -108,6 +108,7 @@ def main() -> None:
         source = Database(f"sqlite:///{folder / 'source.db'}")
         if built_marker.exists() and json.loads(built_marker.read_text())["build"] == wanted:
             imported = int(json.loads(built_marker.read_text())["imported"])
+            source.migrate(SCHEMA_HISTORY)  # the schema may have moved on since it was built
         else:
             built_marker.unlink(missing_ok=True)
             source.dispose()
