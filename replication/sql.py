@@ -54,10 +54,13 @@ class BulkInsert:
         self.steps = plan.steps
         self.positional = plan.positional
         self.order = plan.order
+        self.defaults = plan.defaults
         self.rows: list[Any] = []
 
     def add(self, row: list[Any]) -> None:
         """A row in ``columns`` order (the list is converted in place)."""
+        if self.defaults:
+            row.extend(default() for default in self.defaults)
         for index, step in self.steps:
             value = row[index]
             if value is not None:
@@ -86,6 +89,8 @@ class _InsertPlan:
     steps: list[tuple[int, Callable[[Any], Any]]]
     positional: bool
     order: list[int] | None
+    #: the model's defaults of the columns the rows do not carry, in order after them
+    defaults: tuple[Callable[[], Any], ...] = ()
 
     @classmethod
     def of(
@@ -96,8 +101,19 @@ class _InsertPlan:
         converters: Sequence[Callable[[Any], Any] | None] | None,
         raw: Collection[str],
     ) -> _InsertPlan:
-        compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
-        names = list(columns)
+        # Rows written by an older schema (a backup, or a primary not yet upgraded) lack a
+        # column added since: it gets the model's own default, as an INSERT through the ORM
+        # would (SQLAlchemy adds such columns to the statement whatever the keys given).
+        missing = [
+            column
+            for column in table.columns
+            if column.key not in columns
+            and column.default is not None
+            and (column.default.is_scalar or column.default.is_callable)
+        ]
+        names = [*columns, *(column.key for column in missing)]
+        defaults = tuple(_default_of(column) for column in missing)
+        compiled = table.insert().compile(dialect=dialect, column_keys=names)
         steps: list[tuple[int, Callable[[Any], Any]]] = []
         for index, name in enumerate(names):
             bind = (
@@ -105,7 +121,9 @@ class _InsertPlan:
                 if name in raw
                 else table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             )
-            convert = converters[index] if converters is not None else None
+            convert = (
+                converters[index] if converters is not None and index < len(converters) else None
+            )
             step = _compose(convert, bind)
             if step is not None:
                 steps.append((index, step))
@@ -116,7 +134,21 @@ class _InsertPlan:
             steps=steps,
             positional=bool(compiled.positional),
             order=None if order == list(range(len(names))) else order,
+            defaults=defaults,
         )
+
+
+def _default_of(column: Any) -> Callable[[], Any]:
+    """The column's Python-side default as a function of nothing (a scalar, or a callable
+    that takes no context: SQLAlchemy wraps those to accept one)."""
+    default = column.default
+    if default.is_scalar:
+        value = default.arg
+        return lambda: value
+    if default.is_callable:
+        function = default.arg
+        return lambda: function(None)
+    raise ValueError(f"{column}: a default that is not a value or a function")
 
 
 @lru_cache(maxsize=512)
