@@ -27,11 +27,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # A failed statement's exception (logged with its traceback) names the statement, not
     # its values: those are residents' names, addresses and phone numbers.
     kwargs.setdefault("hide_parameters", True)
-    kwargs.setdefault("pool_timeout", POOL_WAIT_SECONDS)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
     kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_timeout", POOL_WAIT_SECONDS)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     if parsed.get_backend_name() == "postgresql":
@@ -53,6 +53,7 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         # other pragmas) was a visible cost of a site busy with a thousand tenants.
         kwargs.setdefault("pool_size", 15)
         kwargs.setdefault("max_overflow", 0)
+        kwargs.setdefault("pool_timeout", POOL_WAIT_SECONDS)
     connect_args: dict[str, Any] = {"check_same_thread": False, "timeout": LOCK_WAIT_MS / 1000}
     if database and database != ":memory:":
         connect_args["factory"] = _queue_of(str(Path(database).resolve()))
