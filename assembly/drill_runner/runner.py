@@ -496,7 +496,7 @@ async def run_drill(
 
     workload = None
     if options.workload != PROBES:
-        from assembly.drill_runner.workloads.setup import open_workload
+        from assembly.drill_runner.workloads.opening import open_workload
 
         progress(f"preparing the {options.workload} workload")
         workload = await open_workload(options.workload, env, tenants, f"{int(time.time())}")

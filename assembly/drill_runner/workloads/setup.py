@@ -4,27 +4,40 @@ workload's own preparation (a campaign, places) through the API."""
 from __future__ import annotations
 
 import secrets
+import ssl
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
-from assembly.drill_runner.environment import CannotRun, ServiceWorkload
-from assembly.drill_runner.runner import DrillEnvironment
-from assembly.drill_runner.sandbox_env import TokenCache
-from assembly.drill_runner.workloads import PROBES, WORKLOADS
+from assembly.drill_runner.environment import CannotRun
+from assembly.drill_runner.tokens import TokenCache
+from failover.drill.loadgen import AuthHeaders, SiteEndpoint
 
-__all__ = ["StaffClient", "open_workload"]
+__all__ = ["Reachable", "StaffClient"]
 
 #: answers after which a preparing request is tried at the next site
 _RETRY = frozenset({408, 421, 425, 429, 500, 502, 503, 504})
+
+
+class Reachable(Protocol):
+    """What the preparation reads of the drill's environment (a `DrillEnvironment`)."""
+
+    @property
+    def sites(self) -> tuple[SiteEndpoint, ...]: ...
+
+    @property
+    def auth(self) -> AuthHeaders | None: ...
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool: ...
 
 
 class StaffClient:
     """Requests of the run's preparation at any site (the gateway forwards them to the
     tenant's primary), signed in as the tenant's admin, then as a staff account it made."""
 
-    def __init__(self, env: DrillEnvironment, tag: str) -> None:
+    def __init__(self, env: Reachable, tag: str) -> None:
         if env.auth is None:
             raise CannotRun(
                 "管理者としてサインインできません / the drill cannot sign in as the tenants' "
@@ -96,32 +109,3 @@ class StaffClient:
                 f"訓練用の職員としてサインインできません / the drill's staff account could not "
                 f"sign in for {', '.join(failed)}"
             )
-
-
-async def open_workload(
-    name: str, env: DrillEnvironment, tenants: Sequence[str], tag: str
-) -> ServiceWorkload:
-    """The service workload ``name``, prepared for ``tenants`` (the drill probe needs none)."""
-    if name not in WORKLOADS or name == PROBES:
-        raise CannotRun(
-            f"負荷の種類 {name!r} はサービスのものではありません / {name!r} is not a service "
-            f"workload (one of: {', '.join(w for w in WORKLOADS if w != PROBES)})"
-        )
-    staff = StaffClient(env, tag)
-    await staff.sign_in_staff(tenants)
-    workload: ServiceWorkload
-    if name == "safety-reports":
-        from assembly.drill_runner.workloads.safety_reports import SafetyReports
-
-        workload = SafetyReports(staff, tag)
-    elif name == "supplies-movements":
-        from assembly.drill_runner.workloads.supplies_movements import SuppliesMovements
-
-        workload = SuppliesMovements(staff, tag)
-    else:
-        raise CannotRun(
-            f"負荷の種類 {name!r} はありません / unknown workload {name!r} "
-            f"(one of: {', '.join(WORKLOADS)})"
-        )
-    await workload.prepare(tenants)
-    return workload
