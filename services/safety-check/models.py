@@ -5,6 +5,7 @@ from safety_check.outreach.models import OutreachMessage, OutreachRound
 from safety_check.pfif.models import PfifNote, PfifPerson
 from safety_check.reports.models import (
     CurrentStatus,
+    DisagreementResolution,
     MinuteChange,
     Report,
     StatusChange,
@@ -16,6 +17,7 @@ from safety_check.subscriptions.models import Subscription
 __all__ = [
     "Campaign",
     "CurrentStatus",
+    "DisagreementResolution",
     "MinuteChange",
     "OutreachMessage",
     "OutreachRound",

@@ -13,7 +13,10 @@ Every new report, in the unit of work that records it:
 - adds the same changes, summed over the 町字, to `MinuteChange` (the whole campaign's
   curve reads those few rows);
 - flags the resident when two reports from different reporters within two hours of each
-  other say different things (one fine, one in trouble).
+  other say different things (one fine, one in trouble). Once staff resolved it
+  (`resolutions.py`), only the reports received since the latest resolution, the
+  resolving staff report among them, are compared: a report that agrees with the kept
+  status leaves the resident resolved, one that disagrees with it flags them again.
 
 Locks: callers write the audit entry (which locks the tenant's audit head) before calling
 `apply`, so every writer of these rows queues there first, and the rows are locked in one
@@ -32,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from safety_check.reports.models import (
     CurrentStatus,
+    DisagreementResolution,
     MinuteChange,
     Report,
     SafetyStatus,
@@ -103,26 +107,43 @@ def _neighbour(session: Session, report: Report, *, later: bool) -> Report | Non
     return session.execute(statement).scalar_one_or_none()
 
 
+def _resolved_since(session: Session, report: Report) -> datetime | None:
+    """When the resident's disagreement was last resolved by staff, if ever."""
+    return session.execute(
+        select(DisagreementResolution.resolved_at)
+        .where(
+            DisagreementResolution.campaign_id == report.campaign_id,
+            DisagreementResolution.resident_id == report.resident_id,
+        )
+        .order_by(DisagreementResolution.resolved_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def _disagrees(session: Session, report: Report) -> bool:
     claim = _claim(report.status)
     if claim is None:
         return False
-    rows = session.execute(
-        select(Report.status, Report.reporter_kind, Report.recorded_by).where(
-            Report.campaign_id == report.campaign_id,
-            Report.resident_id == report.resident_id,
-            Report.id != report.id,
-            Report.reported_at >= report.reported_at - DISAGREEMENT_WINDOW,
-            Report.reported_at <= report.reported_at + DISAGREEMENT_WINDOW,
-        )
+    statement = select(Report.status, Report.reporter_kind, Report.recorded_by).where(
+        Report.campaign_id == report.campaign_id,
+        Report.resident_id == report.resident_id,
+        Report.id != report.id,
+        Report.reported_at >= report.reported_at - DISAGREEMENT_WINDOW,
+        Report.reported_at <= report.reported_at + DISAGREEMENT_WINDOW,
     )
+    resolved_at = _resolved_since(session, report)
+    if resolved_at is not None:
+        # staff settled the reports before it: what they kept (their report, received at
+        # the resolution's time) and what came since are what a new report may contradict
+        statement = statement.where(Report.received_at >= resolved_at)
+    rows = session.execute(statement)
     reporter = (report.reporter_kind, report.recorded_by)
     return any(
         _claim(status) not in (None, claim) and (kind, by) != reporter for status, kind, by in rows
     )
 
 
-def _current_row(session: Session, campaign_id: str, resident_id: str) -> CurrentStatus | None:
+def current_row(session: Session, campaign_id: str, resident_id: str) -> CurrentStatus | None:
     statement = (
         select(CurrentStatus)
         .where(CurrentStatus.campaign_id == campaign_id, CurrentStatus.resident_id == resident_id)
@@ -135,7 +156,7 @@ def _current_row(session: Session, campaign_id: str, resident_id: str) -> Curren
 def apply(session: Session, report: Report) -> None:
     """Bring the current status, the counts and the changes up to date with `report`, a new
     report already flushed in this session."""
-    current = _current_row(session, report.campaign_id, report.resident_id)
+    current = current_row(session, report.campaign_id, report.resident_id)
     before = _neighbour(session, report, later=False)
     after = _neighbour(session, report, later=True)
 
@@ -265,10 +286,17 @@ def _add_minute_change(
 
 
 def purge(session: Session, campaign_id: str) -> int:
-    """Delete a campaign's current rows, counts, changes (per 町字 and summed) and form
-    submissions (a drill's purge), row by row so the change log carries each delete."""
+    """Delete a campaign's current rows, counts, changes (per 町字 and summed), form
+    submissions and resolutions (a drill's purge), row by row so the change log carries each delete."""
     deleted = 0
-    for model in (CurrentStatus, StatusCount, StatusChange, MinuteChange, Submission):
+    for model in (
+        CurrentStatus,
+        StatusCount,
+        StatusChange,
+        MinuteChange,
+        Submission,
+        DisagreementResolution,
+    ):
         rows = session.execute(select(model).where(model.campaign_id == campaign_id)).scalars()
         for row in rows:
             session.delete(row)

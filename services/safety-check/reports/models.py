@@ -237,3 +237,42 @@ class Submission(TenantScoped, Base):
     report_id: Mapped[str] = mapped_column(String(36), nullable=False, default="")
     reviewed_by: Mapped[str] = mapped_column(String(100), nullable=False, default="")
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class DisagreementResolution(TenantScoped, Base):
+    """Staff settling a disagreement: who, when, the status they kept (recorded as their
+    own report, `report_id`) and a note. The resident leaves the open list
+    (`CurrentStatus.disagreeing` is cleared); from then on only the reports received since
+    the latest resolution, with the resolving report, can disagree again. A resident may be
+    resolved more than once: every resolution is kept."""
+
+    __tablename__ = "safety_check_resolutions"
+    __table_args__ = (
+        # a resident's latest resolution, and a page of resolved residents' resolutions
+        Index(
+            "ix_safety_check_resolutions_resident",
+            "tenant_id",
+            "campaign_id",
+            "resident_id",
+            "resolved_at",
+        ),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(String(6), nullable=False)
+    #: the client's id (UUID): a resend is stored once; also the resolving report's id
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(
+        ForeignKey("safety_check_campaigns.id"), nullable=False
+    )
+    resident_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    #: the status staff kept: their report's
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    #: how staff found out (staff_call, door_to_door)
+    reporter_kind: Mapped[str] = mapped_column(String(20), nullable=False)
+    #: the staff report that records the kept status
+    report_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    resolved_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    #: this site's time, the resolving report's received_at: reports received from then on
+    #: are the ones that can disagree again
+    resolved_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

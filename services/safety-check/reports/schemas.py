@@ -220,3 +220,34 @@ def submission_out(row: Submission) -> SubmissionOut:
         reviewed_by=row.reviewed_by,
         reviewed_at=row.reviewed_at,
     )
+
+
+class StaffFinding(StrEnum):
+    """How staff found out what settles a disagreement."""
+
+    STAFF_CALL = "staff_call"
+    DOOR_TO_DOOR = "door_to_door"
+
+
+class ResolutionIn(InputModel):
+    id: str = Field(
+        pattern=UUID_PATTERN,
+        description="端末が作る解決ID（UUID、小文字。職員の報告の ID にもなる）: 再送しても一度だけ "
+        "/ the client's id, also the id of the staff report it records",
+    )
+    status: SafetyStatus = Field(description="職員が確かめた安否 / the status staff kept")
+    reporter_kind: StaffFinding
+    note: Annotated[str, MultiLine()] = Field(default="", max_length=NOTE_MAX_CHARS)
+
+
+class ResolutionOut(BaseModel):
+    id: str
+    campaign_id: str
+    resident_id: str
+    status: SafetyStatus
+    reporter_kind: StaffFinding
+    #: the staff report that records the kept status (the resident's latest report)
+    report_id: str
+    note: str
+    resolved_by: str
+    resolved_at: UtcDateTime

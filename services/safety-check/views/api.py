@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Response, status
 
-from safety_check.access import Directory, StaffReader
+from safety_check.access import Directory, StaffReader, StaffWriter
 from safety_check.campaigns.api import CampaignId
+from safety_check.reports import resolutions
+from safety_check.reports.api import ResidentId
+from safety_check.reports.schemas import ResolutionIn, ResolutionOut
 from safety_check.views import printing, service
 from safety_check.views.schemas import (
     CampaignCounts,
     DisagreementsOut,
+    DisagreementState,
     ResponseRateOut,
     TimelineOut,
     UnconfirmedOut,
@@ -213,6 +217,10 @@ def disagreements(
     town: Town = "",
     cursor: Cursor = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    state: Annotated[
+        DisagreementState,
+        Query(description="open（既定: 未解決） / resolved（職員が解決済み）"),
+    ] = DisagreementState.OPEN,
 ) -> DisagreementsOut:
     out = service.disagreements(
         uow,
@@ -222,6 +230,38 @@ def disagreements(
         town=town,
         cursor=cursor,
         limit=limit,
+        state=state,
     )
     uow.commit()
     return out
+
+
+@router.post(
+    "/safety/campaigns/{campaign_id}/disagreements/{resident_id}/resolve",
+    response_model=ResolutionOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="報告の食い違いを職員が解決（確かめた安否を職員の報告として記録、監査記録あり） / "
+    "resolve a disagreement with what staff found out (audited)",
+    responses={
+        200: {
+            "model": ResolutionOut,
+            "description": "この解決IDは記録済み（最初の結果） / already recorded: the first result",
+        }
+    },
+)
+def resolve_disagreement(
+    campaign_id: CampaignId,
+    resident_id: ResidentId,
+    body: ResolutionIn,
+    uow: UoW,
+    principal: StaffWriter,
+    directory: Directory,
+    response: Response,
+) -> ResolutionOut:
+    resolved = resolutions.resolve(
+        uow, directory, campaign_id, resident_id, body, actor=principal.username
+    )
+    uow.commit()
+    if not resolved.created:
+        response.status_code = status.HTTP_200_OK
+    return resolutions.resolution_out(resolved.resolution)

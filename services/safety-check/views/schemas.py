@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
+from enum import StrEnum
 
 from pydantic import BaseModel
 
 from safety_check.reports.models import SafetyStatus
-from safety_check.reports.schemas import ReportOut
+from safety_check.reports.schemas import ReportOut, ResolutionOut
 from yui.db.types import UtcDateTime
 
 
@@ -129,9 +130,20 @@ class DisagreementOut(BaseModel):
     dv_block: bool
     #: every report of the campaign, latest report time first
     reports: list[ReportOut]
+    #: staff's latest resolution: on the resolved list, what settled it; on the open list,
+    #: the one a later report disagreed with (None when never resolved)
+    resolution: ResolutionOut | None = None
+
+
+class DisagreementState(StrEnum):
+    #: reports disagree and no staff resolution has settled them since
+    OPEN = "open"
+    #: staff resolved it, and no report has disagreed with what they kept
+    RESOLVED = "resolved"
 
 
 class DisagreementsOut(BaseModel):
     campaign_id: str
+    state: DisagreementState
     residents: list[DisagreementOut]
     next_cursor: str | None

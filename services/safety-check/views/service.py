@@ -27,10 +27,12 @@ from sqlalchemy.orm import Session
 
 from safety_check.campaigns import service as campaigns
 from safety_check.campaigns.models import Campaign
+from safety_check.reports import resolutions
 from safety_check.reports import service as reports
 from safety_check.reports.current import minute_of, moment_of
 from safety_check.reports.models import (
     CurrentStatus,
+    DisagreementResolution,
     MinuteChange,
     SafetyStatus,
     StatusChange,
@@ -41,6 +43,7 @@ from safety_check.views.schemas import (
     CampaignCounts,
     DisagreementOut,
     DisagreementsOut,
+    DisagreementState,
     DistrictCounts,
     RatePoint,
     ResponseRateOut,
@@ -546,20 +549,32 @@ def disagreements(
     town: str,
     cursor: str,
     limit: int,
+    state: DisagreementState = DisagreementState.OPEN,
 ) -> DisagreementsOut:
     """Residents whose reports disagree (two reporters within two hours, one fine, one in
-    trouble), in resident-id order, each with the reports of the campaign."""
+    trouble) and no staff resolution settled it since (`state` open), or whose disagreement
+    staff resolved (`state` resolved), in resident-id order, each with the reports of the
+    campaign and the latest resolution."""
     campaign = campaigns.get(uow.session, campaign_id)
     statement = (
         select(CurrentStatus.resident_id)
         .where(
             CurrentStatus.campaign_id == campaign.id,
-            CurrentStatus.disagreeing.is_(True),
+            CurrentStatus.disagreeing.is_(state == DisagreementState.OPEN),
             CurrentStatus.resident_id > cursor,
         )
         .order_by(CurrentStatus.resident_id)
         .limit(limit + 1)
     )
+    if state == DisagreementState.RESOLVED:
+        statement = statement.where(
+            select(DisagreementResolution.id)
+            .where(
+                DisagreementResolution.campaign_id == CurrentStatus.campaign_id,
+                DisagreementResolution.resident_id == CurrentStatus.resident_id,
+            )
+            .exists()
+        )
     if town:
         statement = statement.where(CurrentStatus.town_name == town)
     ids = list(uow.session.execute(statement).scalars())
@@ -568,6 +583,10 @@ def disagreements(
     histories = {
         rid: [report_out(item) for item in reports.history(uow.session, campaign.id, rid)]
         for rid in ids
+    }
+    settled = {
+        rid: resolutions.resolution_out(row)
+        for rid, row in resolutions.latest_of(uow.session, campaign.id, ids).items()
     }
     campaign_id = campaign.id
     uow.session.rollback()  # read only so far: free the database before the registry's calls
@@ -587,6 +606,7 @@ def disagreements(
                 registered=facts is not None,
                 dv_block=facts.dv_block if facts else False,
                 reports=histories[resident_id],
+                resolution=settled.get(resident_id),
             )
         )
     audit.record(
@@ -594,6 +614,13 @@ def disagreements(
         actor=actor,
         action="safety.disagreements",
         subject_type="resident",
-        detail={"campaign": campaign_id, "results": ids[:200], "count": len(ids)},
+        detail={
+            "campaign": campaign_id,
+            "state": state.value,
+            "results": ids[:200],
+            "count": len(ids),
+        },
     )
-    return DisagreementsOut(campaign_id=campaign_id, residents=found, next_cursor=next_cursor)
+    return DisagreementsOut(
+        campaign_id=campaign_id, state=state, residents=found, next_cursor=next_cursor
+    )
