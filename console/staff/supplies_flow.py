@@ -7,11 +7,11 @@ the API's, shown on the form with nothing written."""
 from __future__ import annotations
 
 import unicodedata
+import uuid
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import Response
@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from console.common.api import ApiAnswer
 from console.common.web import CONSOLE_PREFIX, CsrfChecked
 from console.staff.signin import Staff
-from console.staff.supplies import UUID, readable_places, supplies_page
+from console.staff.supplies import JAPAN, UUID, readable_places, supplies_page
 
 #: included by console.staff.routes (under /console), beside console.staff.supplies
 router = APIRouter(prefix="/t/{tenant}/supplies", include_in_schema=False)
@@ -28,8 +28,6 @@ RequestId = Annotated[str, Path(pattern=UUID)]
 ShipmentId = Annotated[str, Path(pattern=UUID)]
 #: blank line rows a new request's form offers (more are added to the draft afterwards)
 LINE_ROWS = 6
-#: times are typed and shown as people here read them
-JAPAN = ZoneInfo("Asia/Tokyo")
 SHELTER_KINDS = ("shelter", "welfare_shelter")
 DISCREPANCY_KINDS = ("short", "damaged", "over")
 Lines = Annotated[list[str] | None, Form()]
@@ -39,13 +37,6 @@ Short = Annotated[str, Form(max_length=100)]
 
 class Refused(ValueError):
     """Input the page refuses before asking the API (its message is the page's own)."""
-
-
-def local_time(stamp: str | None) -> str:
-    """An API time (UTC, ISO) as 2026-12-07 14:05 in Japan."""
-    if not stamp:
-        return ""
-    return datetime.fromisoformat(stamp).astimezone(JAPAN).strftime("%Y-%m-%d %H:%M")
 
 
 def typed_time(text: str, message: str) -> str | None:
@@ -122,7 +113,9 @@ def _rows(items: list[str], quantities: list[str], vulnerable: list[str]) -> lis
 async def new_request(staff: Staff) -> Response:
     """A new request: its shelter, when it is needed, and a few line rows (the item list
     answers typed letters; Tab moves through each row)."""
-    return await _draft_form(staff, form={"shelter": "", "needed_by": "", "note": ""}, rows=[])
+    return await _draft_form(
+        staff, form={"shelter": "", "needed_by": "", "note": "", "draft_id": ""}, rows=[]
+    )
 
 
 async def _draft_form(
@@ -132,9 +125,13 @@ async def _draft_form(
     rows: list[dict[str, str]],
     error: str = "",
     status: int = 200,
+    sent_before: str = "",
 ) -> Response:
     places = await readable_places(staff)
     shelters = [p for p in places.values() if p["kind"] in SHELTER_KINDS and p["active"]]
+    # the request's id is made with the form, so sending it twice makes one request; a
+    # refused form keeps its id (nothing was written under it)
+    form = {**form, "draft_id": form.get("draft_id") or str(uuid.uuid4())}
     return supplies_page(
         staff,
         "supplies_request_new.html",
@@ -146,6 +143,7 @@ async def _draft_form(
         form=form,
         rows=rows or _rows([], [], []),
         form_error=error,
+        sent_before=sent_before,
     )
 
 
@@ -159,14 +157,18 @@ async def create_request(
     quantity: Lines = None,
     vulnerable: Lines = None,
     action: Annotated[str, Form(pattern=r"^(draft|submit)$")] = "draft",
+    draft_id: Annotated[str, Form(pattern=r"^$|" + UUID[1:])] = "",
 ) -> Response:
     items, quantities, shares = item or [], quantity or [], vulnerable or []
-    form = {"shelter": shelter, "needed_by": needed_by, "note": note}
+    # the id the page's form carries (a form without one gets its own: made once anyway)
+    draft_id = draft_id or str(uuid.uuid4())
+    form = {"shelter": shelter, "needed_by": needed_by, "note": note, "draft_id": draft_id}
     try:
         lines = _lines_of(staff, items, quantities, shares)
         if not lines:
             raise Refused(staff.page.t("draft.no_lines"))
         body: dict[str, Any] = {
+            "id": draft_id,
             "shelter": shelter,
             "note": note,
             "lines": lines,
@@ -179,14 +181,21 @@ async def create_request(
         )
     answer = await staff.api("POST", "/supplies/requests", json=body)
     if not answer.ok:
+        # this form was sent before with other content: the page links the request it made
+        held = (
+            answer.status == 409 and (await staff.api("GET", f"/supplies/requests/{draft_id}")).ok
+        )
         return await _draft_form(
             staff,
             form=form,
             rows=_rows(items, quantities, shares),
             error=staff.page.localized(answer.problem),
             status=answer.status,
+            sent_before=draft_id if held else "",
         )
     done = "submitted" if action == "submit" else "drafted"
+    if answer.status == 200:  # this form was sent before: the request it made then
+        done = "resent"
     return staff.page.redirect(_request_url(staff, answer.body["id"], done))
 
 
@@ -195,7 +204,8 @@ async def request_page(
     staff: Staff,
     request_id: RequestId,
     done: Annotated[
-        str, Query(pattern=r"^(|drafted|submitted|lines|cancelled|dispatched|received)$")
+        str,
+        Query(pattern=r"^(|drafted|resent|submitted|lines|cancelled|dispatched|received)$"),
     ] = "",
 ) -> Response:
     return await _request_page(staff, request_id, notice=done)
@@ -233,7 +243,6 @@ async def _request_page(
         rows=rows or _rows([], [], [])[:3],
         notice=staff.page.t("flow.done." + notice) if notice else "",
         form_error=error,
-        local_time=local_time,
     )
 
 
@@ -431,7 +440,6 @@ async def _receipt_page(
         given=given,
         kinds=DISCREPANCY_KINDS,
         form_error=error,
-        local_time=local_time,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -121,14 +121,25 @@ def _items(session: Session, ids: list[str]) -> list[Item]:
     "/supplies/requests",
     response_model=RequestOut,
     status_code=status.HTTP_201_CREATED,
-    summary="避難所の要請を作成（下書き、または提出） / a shelter's request (draft or submitted)",
+    summary="避難所の要請を作成（下書き、または提出。同じIDの再送は最初の要請） / a shelter's "
+    "request (draft or submitted; a resend of its id answers the first request)",
+    responses={
+        200: {
+            "model": RequestOut,
+            "description": "この要請IDは同じ内容で作成済み（最初の要請） / a resend: the first request",
+        }
+    },
 )
-def create_request(body: RequestIn, uow: UoW, principal: ShelterWorker) -> RequestOut:
-    request = service.create(
+def create_request(
+    body: RequestIn, uow: UoW, principal: ShelterWorker, response: Response
+) -> RequestOut:
+    made = service.create(
         uow.session, body, reach_of(uow.session, principal), actor=principal.username
     )
     uow.commit()
-    return request_out(uow.session, request)
+    if not made.created:
+        response.status_code = status.HTTP_200_OK
+    return request_out(uow.session, made.request)
 
 
 @router.get(

@@ -69,6 +69,10 @@ class Request(TenantScoped, Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     cancelled_by: Mapped[str] = mapped_column(String(100), nullable=False, default="")
     cancel_reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    #: a request made with the client's id: the hash of what was sent, so a resend of the
+    #: same form answers this request and the same id with other content is refused (the
+    #: lines change as a draft grows, so they cannot be compared afterwards)
+    content_digest: Mapped[str] = mapped_column(String(64), nullable=False, default="")
 
 
 class RequestLine(TenantScoped, Base):

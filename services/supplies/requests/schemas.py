@@ -52,6 +52,13 @@ class LineIn(InputModel):
 
 
 class RequestIn(InputModel):
+    id: str | None = Field(
+        default=None,
+        pattern=UUID_PATTERN,
+        description="端末が作る要請ID（UUID）: 同じ内容の再送は最初の要請（200）、違う内容は 409 / "
+        "the client's id: a resend with the same content answers the first request (200), "
+        "other content is a 409",
+    )
     shelter: str = Field(pattern=PLACE_REF_PATTERN, description="避難所の ID かコード")
     needed_by: AwareDatetime | None = None
     note: Note = ""

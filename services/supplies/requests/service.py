@@ -7,6 +7,8 @@ account sees and changes only its own shelters' requests; only staff approve.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from supplies.access import Reach
@@ -106,8 +109,59 @@ def allocations_of(session: Session, request_ids: Sequence[str]) -> dict[str, li
 # --------------------------------------------------------------------------- drafting
 
 
-def create(session: Session, body: RequestIn, reach: Reach, *, actor: str) -> Request:
+@dataclass(frozen=True)
+class Created:
+    request: Request
+    #: False when the client's id was recorded already with the same content (a resend)
+    created: bool
+
+
+def content_digest(body: RequestIn, shelter_id: str) -> str:
+    """What makes a new request what it is (the shelter as its id, the time as an
+    instant, quantities as numbers): the same form sent again has the same digest."""
+    sent = {
+        "shelter": shelter_id,
+        "needed_by": body.needed_by.astimezone(UTC).isoformat() if body.needed_by else None,
+        "note": body.note,
+        "submit": body.submit,
+        "lines": [
+            {
+                "item": line.item,
+                "quantity": _number(line.quantity),
+                "vulnerable": _number(line.vulnerable),
+                "kit": line.kit,
+                "count": line.count,
+            }
+            for line in body.lines
+        ],
+    }
+    canonical = json.dumps(sent, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _number(quantity: Decimal | None) -> str | None:
+    return None if quantity is None else f"{quantity.normalize():f}"
+
+
+def _resent(stored: Request | None, digest: str, reach: Reach) -> Request:
+    """The request already made under the client's id, when this is a resend of it."""
+    if stored is None or stored.content_digest != digest or not _covers(reach, stored):
+        raise Conflict(
+            "この要請IDは内容の違う要請に使われています / this request id was used for a "
+            "request with other content"
+        )
+    return stored
+
+
+def create(session: Session, body: RequestIn, reach: Reach, *, actor: str) -> Created:
+    """A new request, or, for a resend of the client's id with the same content, the
+    request it made (whatever happened to it since); other content under that id: 409."""
     shelter = places.shelter(session, body.shelter, reach)
+    digest = content_digest(body, shelter.id)
+    if body.id is not None:
+        stored = session.get(Request, body.id)
+        if stored is not None:
+            return Created(_resent(stored, digest, reach), created=False)
     if not shelter.active:
         raise Conflict(f"{shelter.code} は使われていない場所です / {shelter.code} is retired")
     at = now()
@@ -120,14 +174,23 @@ def create(session: Session, body: RequestIn, reach: Reach, *, actor: str) -> Re
         created_at=at,
         created_by=actor,
         updated_at=at,
+        content_digest=digest if body.id is not None else "",
     )
+    if body.id is not None:
+        request.id = body.id
     session.add(request)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        # the same id sent twice at once (the other one committed first: answer as for a
+        # resend), or an id another municipality's request holds: never ours to take
+        session.rollback()
+        return Created(_resent(session.get(Request, body.id), digest, reach), created=False)
     add_lines(session, request, body.lines)
     _audit(session, request, actor, "supplies.request_create", {"shelter": shelter.code})
     if body.submit:
         transition(session, request, Status.SUBMITTED, actor=actor)
-    return request
+    return Created(request, created=True)
 
 
 def add_lines(session: Session, request: Request, lines: Iterable[LineIn]) -> None:

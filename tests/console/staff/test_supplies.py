@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
@@ -27,6 +29,7 @@ from tests.console.support.staff import Desk, api, token_of
 from tests.support import factories
 
 SHELTER_ACCOUNT = "hinan1"
+JAPAN = ZoneInfo("Asia/Tokyo")
 
 
 @dataclass
@@ -185,6 +188,10 @@ def test_the_desk_checks_in_by_name_or_unregistered_and_checks_out(
     page = desk.client.get(party.headers["location"]).text
     assert occupancy(page) == before + 4
     assert "ゼッタイイナイ" in page and "帰宅困難者" in page
+    # when they came, as the desk reads a clock in Japan
+    stays = api(node, token_of(node, STAFF), "GET", "/supplies/shelters/S-C1/stays?open=true")
+    came = next(stay["checked_in_at"] for stay in stays if stay["label"] == "ゼッタイイナイ")
+    assert datetime.fromisoformat(came).astimezone(JAPAN).strftime("%Y-%m-%d %H:%M") in page
 
     # check-out of the party (its row's form)
     stay_id = re.search(r'ゼッタイイナイ.*?name="stay_id" value="([0-9a-f-]{36})"', page, re.DOTALL)
@@ -251,10 +258,18 @@ def test_approval_needs_its_confirmation_and_staff_then_allocation_shows_its_rul
         token_of(node, STAFF),
         "POST",
         f"/supplies/requests/{supplies.request_id}/shipments",
-        {"from_place": "D-C1", "vehicle": "宮城 100 さ 12-34", "driver": "山田 太郎"},
+        {
+            "from_place": "D-C1",
+            "vehicle": "宮城 100 さ 12-34",
+            "driver": "山田 太郎",
+            "expected_at": "2031-01-01T14:45:00Z",
+        },
     )
     shipments = staff.get("/shipments", status="shipped")
     assert "青葉備蓄倉庫 → 青葉小学校" in shipments.text
+    # the ETA as people here read it: 14:45 UTC is 23:45 in Japan
+    assert "到着予定 2031-01-01 23:45" in shipments.text, shipments.text
+    assert "14:45" not in shipments.text
     assert "宮城 100 さ 12-34" in shipments.text and "出荷 30・受領 0" in shipments.text
     # goods on the road count at their destination
     stock = staff.get("/stock", place="S-C1")
@@ -317,6 +332,54 @@ def test_a_draft_refused_by_the_page_or_the_api_writes_nothing(
     assert len(after) == before
 
 
+def test_a_draft_form_sent_twice_makes_one_request_and_its_times_read_in_japan(
+    node: ConsoleNode, supplies: Supplies
+) -> None:
+    desk = Desk(node, SHELTER_ACCOUNT, ("shelter",))
+    staff = token_of(node, STAFF)
+    drafts = len(api(node, staff, "GET", "/supplies/requests?status=draft"))
+    form_page = desk.get("/requests/new").text
+    draft_id = re.search(r'name="draft_id" value="([0-9a-f-]{36})"', form_page)
+    assert draft_id, form_page[:3000]
+    form = {
+        "draft_id": draft_id.group(1),
+        "shelter": "S-C1",
+        # typed in Japan's time: 2026-12-08 00:30 there is 2026-12-07 15:30 UTC
+        "needed_by": "2026-12-08T00:30",
+        "item": ["blanket", ""],
+        "quantity": ["4", ""],
+        "vulnerable": ["", ""],
+        "action": "draft",
+    }
+    first = desk.post("/requests/new", form, from_page="/requests/new")
+    assert first.status_code == 303
+    assert first.headers["location"].endswith(f"/requests/{draft_id.group(1)}?done=drafted")
+    # the same form again (a double click, a resend after a timeout): the first draft
+    again = desk.post("/requests/new", form, from_page="/requests/new")
+    assert again.status_code == 303
+    assert again.headers["location"].endswith(f"/requests/{draft_id.group(1)}?done=resent")
+    shown = desk.client.get(again.headers["location"]).text
+    assert "すでに送られていました" in shown and "下書き" in shown
+    assert len(api(node, staff, "GET", "/supplies/requests?status=draft")) == drafts + 1
+
+    # the same form with other content: refused, the first draft linked, nothing written
+    changed = desk.post("/requests/new", {**form, "quantity": ["5", ""]}, from_page="/requests/new")
+    assert changed.status_code == 409 and "内容の違う要請" in changed.text
+    assert f'href="/console/t/041009/supplies/requests/{draft_id.group(1)}"' in changed.text
+    assert f'value="{draft_id.group(1)}"' in changed.text and 'value="5"' in changed.text
+    assert len(api(node, staff, "GET", "/supplies/requests?status=draft")) == drafts + 1
+    # a fresh form is a fresh id
+    assert draft_id.group(1) not in desk.get("/requests/new").text
+
+    # every time on the list reads in Japan: the needed-by time as it was typed
+    listed = desk.get("/requests", status="draft").text
+    assert "2026-12-08 00:30" in listed and "2026-12-07 15:30" not in listed
+    made = api(node, staff, "GET", f"/supplies/requests/{draft_id.group(1)}")
+    assert made["needed_by"].startswith("2026-12-07T15:30")
+    created = datetime.fromisoformat(made["created_at"]).astimezone(JAPAN)
+    assert created.strftime("%Y-%m-%d %H:%M") in listed
+
+
 def test_a_request_from_its_draft_to_a_partial_receipt_in_the_browser(
     node: ConsoleNode, supplies: Supplies, browser: Any, page: Any
 ) -> None:
@@ -341,6 +404,7 @@ def test_a_request_from_its_draft_to_a_partial_receipt_in_the_browser(
         {"place": "D-C1", "lines": [{"item": "blanket", "quantity": 50}]},
     )
 
+    drafts = len(api(node, staff, "GET", "/supplies/requests?status=draft"))
     sign_in(page, node, SHELTER_ACCOUNT)
     page.wait_for_url(re.compile(r"/supplies/shelters$"))
     page.get_by_role("link", name="要請", exact=True).click()
@@ -355,8 +419,25 @@ def test_a_request_from_its_draft_to_a_partial_receipt_in_the_browser(
     page.keyboard.type("5")
     assert_accessible(page)
     screenshot(page, "supplies-request-draft")
+    # the form was sent once already and its answer lost (a timeout): the page sends it
+    # as the browser would, then Enter sends it again
+    lost = page.evaluate(
+        """async () => {
+            const form = document.querySelector('[data-testid=draft-form]');
+            const data = new URLSearchParams(new FormData(form));
+            data.set('action', 'draft');
+            // form.action would be the buttons named "action"
+            const url = form.getAttribute('action');
+            const answer = await fetch(url, {method: 'POST', body: data, redirect: 'manual'});
+            return answer.type + ' ' + answer.status;
+        }"""
+    )
+    assert lost == "opaqueredirect 0", lost  # the 303 to the draft it made
     page.keyboard.press("Enter")  # the form's first button: save the draft
     page.get_by_test_id("flow-notice").wait_for()
+    # one draft, the one the first sending made
+    assert "すでに送られていました" in page.get_by_test_id("flow-notice").inner_text()
+    assert len(api(node, staff, "GET", "/supplies/requests?status=draft")) == drafts + 1
     assert "下書き" in page.get_by_test_id("request-status").inner_text()
     lines = page.get_by_test_id("request-lines").inner_text()
     assert "毛布" in lines and "20" in lines and "5" in lines
