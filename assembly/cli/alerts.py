@@ -4,17 +4,20 @@ The decision is failover.alerts.decide (pure). Carrying it out is the planned mo
 evacuation: the composition root (assembly.cli.main) registers it with :func:`wire_trigger`.
 Without one wired, the command says what WOULD be evacuated and that nothing was done.
 
-Like `POST /alerts/v1/ingest`, the command also tells the tenants this site is the primary
-of (safety confirmation's campaigns), when the site's database is here: YUI_DATABASE_URL,
-or the default SQLite file of the site. Not with --dry-run or --no-tenants.
+The command takes the alert as `POST /alerts/v1/ingest` does (failover.alerts.receive),
+when the site's database is here (YUI_DATABASE_URL, or the default SQLite file of the
+site): it keeps the alert and its decision there for the console's alerts page, and tells
+the tenants this site is the primary of (safety confirmation's campaigns; not with
+--dry-run or --no-tenants).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -22,9 +25,9 @@ import typer
 from pydantic import ValidationError
 
 from assembly.cli.common import console, errors, fail
-from failover.alerts import EvacuationSettings, EvacuationTrigger, intake
-from failover.alerts.announce import Announcement, announce
-from yui.hazard_alerts import MAX_ALERT_BYTES, Alert, AlertError, parse_alert
+from failover.alerts import EvacuationSettings, EvacuationTrigger
+from failover.alerts.receive import Receipt, SiteRecord, receive
+from yui.hazard_alerts import MAX_ALERT_BYTES, AlertError, parse_alert
 from yui.settings import Settings, SettingsError, load_settings
 from yui.topology import SiteSpec, TopologyError, load_topology
 
@@ -122,31 +125,24 @@ def ingest(
         alert = parse_alert(_read_alert_file(file))
     except AlertError as error:
         raise fail(f"{file}: {error}", 2) from None
-    at = now or datetime.now(UTC)
-    if at.utcoffset() is None:
-        at = at.replace(tzinfo=UTC)
-    told = None
-    if tenants and not dry_run:
-        try:
-            told = _tell_tenants(alert, at)
-        except Exception as error:  # the tenants' side never keeps an alert from evacuation
-            errors.print(
-                f"[yellow]自治体に伝えられませんでした / the tenants could not be told: {error}[/]",
-                highlight=False,
+    trigger = None if _trigger_factory is None else _trigger_factory()
+    with _site_record(tell_tenants=tenants and not dry_run) as record:
+        receipt = asyncio.run(
+            receive(
+                alert,
+                sites,
+                settings,
+                trigger=trigger,
+                record=record,
+                drill=drill,
+                dry_run=dry_run,
+                now=now,
             )
-    outcome = asyncio.run(
-        intake.ingest(
-            alert,
-            sites,
-            settings,
-            trigger=None if _trigger_factory is None else _trigger_factory(),
-            drill=drill,
-            dry_run=dry_run,
-            now=now,
         )
-    )
-    _print(outcome, told, as_json)
-    if not outcome.ok:
+    for problem in receipt.problems:
+        errors.print(f"[yellow]{problem}[/]", highlight=False)
+    _print(receipt, as_json)
+    if not receipt.outcome.ok:
         raise typer.Exit(1)
 
 
@@ -157,8 +153,12 @@ def _site_database(config: Settings) -> str | None:
     return config.effective_database_url if (config.site_dir / "yui.db").exists() else None
 
 
-def _tell_tenants(alert: Alert, at: datetime) -> Announcement | None:
-    """The alert intake's second consumer, as at the site node (`assembly.site`)."""
+@contextmanager
+def _site_record(*, tell_tenants: bool) -> Iterator[SiteRecord | None]:
+    """The site's database, as at the site node (`assembly.site`): the alert is kept there
+    for the console and, with ``tell_tenants``, the tenants this site is the primary of are
+    told. None when the database is not here (or cannot be opened: the alert is still
+    decided)."""
     from assembly.cli.jobs import EveryTenant, WatchedPrimaries
     from assembly.schema import SCHEMA_HISTORY
     from safety_check.campaigns.alerts import on_hazard_alert
@@ -166,27 +166,42 @@ def _tell_tenants(alert: Alert, at: datetime) -> Announcement | None:
     from yui.events import BUS, HazardAlertReceived
     from yui.jobs.worker import fence
 
-    config = load_settings()  # a SettingsError is said as the caller says any failure here
-    url = _site_database(config)
-    if url is None:
-        return None
-    BUS.subscribe(HazardAlertReceived, on_hazard_alert)
-    db = Database(url)
+    db = None
     try:
-        db.migrate(SCHEMA_HISTORY)
-        primaries = WatchedPrimaries(config, db) if config.etcd_endpoint_list else EveryTenant(db)
-        db.write_gate = fence(primaries, config.site)
-        return announce(alert, db, primaries(), site=config.site, now=at)
+        config = load_settings()
+        url = _site_database(config)
+        if url is not None:
+            db = Database(url)
+            db.migrate(SCHEMA_HISTORY)
+    except Exception as error:  # the site's side never keeps an alert from evacuation
+        errors.print(
+            f"[yellow]サイトのデータベースを開けません / cannot open the site's database: {error}[/]",
+            highlight=False,
+        )
+        if db is not None:
+            db.dispose()
+        db = None
+    if db is None:
+        yield None
+        return
+    try:
+        primaries = None
+        if tell_tenants:
+            BUS.subscribe(HazardAlertReceived, on_hazard_alert)
+            primaries = (
+                WatchedPrimaries(config, db) if config.etcd_endpoint_list else EveryTenant(db)
+            )
+            db.write_gate = fence(primaries, config.site)
+        yield SiteRecord(db, config.site, primaries)
     finally:
         db.dispose()
 
 
-def _print(outcome: intake.IngestOutcome, told: Announcement | None, as_json: bool) -> None:
+def _print(receipt: Receipt, as_json: bool) -> None:
     if as_json:
-        answer = outcome.to_json()
-        answer["tenants"] = told.to_json() if told is not None else None
-        print(json.dumps(answer, ensure_ascii=False))
+        print(json.dumps(receipt.answer, ensure_ascii=False))
         return
+    outcome, told = receipt.outcome, receipt.told
     if told is not None:
         console.print(
             f"自治体に伝えました / tenants told: {', '.join(told.told) or '-'}", highlight=False

@@ -1,27 +1,23 @@
 """`POST /alerts/v1/ingest`: a CAP 1.2 or JMA XML alert pushed to a site node.
 
-The same decision as `yui alerts ingest` (failover.alerts.intake). Whoever pushes
-alerts (a feed relay, a prefecture's system) holds the site's alert-intake token
-(``YUI_ALERT_INTAKE_TOKEN``); with no token configured the endpoint refuses every
-request — there is no open endpoint and no default secret.
+Taken as `yui alerts ingest` takes it (failover.alerts.receive): the same decision, the
+same record for the console. Whoever pushes alerts (a feed relay, a prefecture's system)
+holds the site's alert-intake token (``YUI_ALERT_INTAKE_TOKEN``); with no token configured
+the endpoint refuses every request — there is no open endpoint and no default secret.
 """
 
 from __future__ import annotations
 
 import hmac
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Security
-from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from failover.alerts.announce import PrimaryTenants, announce
-from failover.alerts.intake import ingest
-from failover.alerts.received import record_received
+from failover.alerts.announce import PrimaryTenants
+from failover.alerts.receive import SiteRecord, receive
 from failover.alerts.settings import EvacuationSettings
 from failover.alerts.trigger import EvacuationTrigger
 from yui.db.database import Database
@@ -30,8 +26,6 @@ from yui.hazard_alerts import MAX_ALERT_BYTES, AlertError, parse_alert
 from yui.topology import SiteSpec
 
 __all__ = ["AlertIntake", "build_router"]
-
-log = logging.getLogger("yui.alerts")
 
 XML_TYPES = ("application/xml", "text/xml", "application/cap+xml", "application/atom+xml")
 
@@ -131,50 +125,18 @@ def build_router(intake: AlertIntake) -> APIRouter:
             alert = parse_alert(data)
         except AlertError as error:
             raise InvalidInput(str(error)) from None
-        # The tenants first: their writes happen at this primary before any evacuation
-        # moves it away (a planned move carries them along).
-        told = None
-        database, primaries = intake.database, intake.primaries
-        received = datetime.now(UTC)
-        if not dry_run and database is not None and primaries is not None:
-            try:
-                told = await run_in_threadpool(
-                    lambda: announce(alert, database, primaries(), site=intake.site, now=received)
-                )
-            except Exception:  # the tenants' side never keeps an alert from evacuation
-                log.exception("alert %s: the tenants could not be told", alert.identifier)
-        outcome = await ingest(
+        database = intake.database
+        receipt = await receive(
             alert,
             intake.sites,
             intake.settings,
             trigger=None if intake.trigger is None else intake.trigger(),
+            record=None
+            if database is None
+            else SiteRecord(database, intake.site, intake.primaries),
             drill=drill or intake.drill_mode,
             dry_run=dry_run,
         )
-        log.info(
-            "alert %s (%s) → %s",
-            alert.identifier,
-            alert.status.value,
-            outcome.decision.action,
-            extra={"sites": list(outcome.decision.sites), "executed": outcome.executed is not None},
-        )
-        answer = outcome.to_json()
-        answer["tenants"] = told.to_json() if told is not None else None
-        if database is not None:
-            try:  # kept for the operators' console; never in the way of the decision
-                await run_in_threadpool(
-                    lambda: record_received(
-                        database,
-                        alert,
-                        outcome,
-                        answer,
-                        site=intake.site,
-                        received_at=received,
-                        dry_run=dry_run,
-                    )
-                )
-            except Exception:
-                log.exception("alert %s: the record of it could not be kept", alert.identifier)
-        return answer
+        return receipt.answer
 
     return router

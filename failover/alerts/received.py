@@ -1,5 +1,6 @@
-"""The alerts a site received and what it decided: one row per alert taken by the site's
-intake (`POST /alerts/v1/ingest`), kept for the operators' console page.
+"""The alerts a site received and what it decided: one row per alert the site took
+(`POST /alerts/v1/ingest`, or `yui alerts ingest` where the site's database is: both
+through failover.alerts.receive), kept for the operators' console page.
 
 A site's own record, like its quarantine: no municipality's data (the tenants hear of an
 alert through their own rows, failover.alerts.announce), so it is not a tenant table, not

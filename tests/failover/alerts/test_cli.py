@@ -1,18 +1,27 @@
-"""`yui alerts ingest`: every sample decided, every negative refused, the trigger when wired."""
+"""`yui alerts ingest`: every sample decided, every negative refused, the trigger when wired,
+and the alert kept for the console as the HTTP intake keeps it."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from assembly.cli import alerts as alerts_cli
+from assembly.cli.jobs import EveryTenant
 from assembly.cli.main import app
-from failover.alerts import EvacuationRequest
+from failover.alerts import EvacuationRequest, EvacuationSettings
+from failover.alerts.api import AlertIntake, build_router
+from failover.alerts.received import count_received, received
 from tests.failover.alerts.conftest import cap_tsunami, fixtures_dir, sandbox_sites, topology_toml
+from tests.failover.alerts.test_api import TOKEN
+from yui.db.database import Database
 
 runner = CliRunner()
 SITES = sandbox_sites()
@@ -135,3 +144,76 @@ def test_a_failing_trigger_exits_non_zero(tmp_path: Path, topology: Path) -> Non
     finally:
         alerts_cli.wire_trigger(None)
     assert code == 1 and "no quorum" in output
+
+
+def test_the_cli_keeps_the_alert_for_the_console_as_the_http_intake_does(
+    tmp_path: Path, topology: Path, db: Database, no_trigger: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The site's database is here (YUI_DATABASE_URL): the console's alerts page lists the
+    # alerts the site received, by its endpoint or by this command, each decided once.
+    sent = (datetime.now(UTC) - timedelta(minutes=1)).isoformat(timespec="seconds")
+    alert = cap_tsunami(SITES[0].latitude, SITES[0].longitude, sent=sent)
+    site = FastAPI()  # the site node's intake, as assembly.site wires it
+    site.include_router(
+        build_router(
+            AlertIntake(
+                SITES,
+                EvacuationSettings(),
+                TOKEN,
+                None,
+                database=db,
+                primaries=EveryTenant(db),
+                site=SITES[0].name,
+            )
+        )
+    )
+    with TestClient(site) as client:
+        answer = client.post(
+            "/alerts/v1/ingest",
+            content=alert,
+            headers={"Content-Type": "application/xml", "Authorization": f"Bearer {TOKEN}"},
+        )
+    assert answer.status_code == 200, answer.text
+    path = tmp_path / "tsunami.xml"
+    path.write_bytes(alert)
+    monkeypatch.setenv("YUI_DATABASE_URL", db.url)
+    monkeypatch.setenv("YUI_SITE", SITES[0].name)
+    monkeypatch.delenv("YUI_ETCD_ENDPOINTS", raising=False)
+    code, output = _ingest(str(path), "--topology", str(topology), "--json")
+    assert code == 0, output
+    assert json.loads(output) == answer.json()  # decided the same way
+
+    by_cli, by_http = received(db)  # newest first
+    assert by_cli["action"] == "evacuate" and by_cli["decision"]["sites"] == [SITES[0].name]
+    different = {"id", "received_at"}
+    assert {k: v for k, v in by_cli.items() if k not in different} == {
+        k: v for k, v in by_http.items() if k not in different
+    }
+    assert by_cli["received_at"] >= by_http["received_at"]
+
+
+def test_a_dry_run_by_the_cli_is_kept_too_and_without_the_database_nothing_is(
+    tmp_path: Path, topology: Path, db: Database, no_trigger: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tsunami.xml"
+    path.write_bytes(cap_tsunami(SITES[2].latitude, SITES[2].longitude))
+    now = ["--now", "2026-11-22T15:00:00+09:00", "--topology", str(topology), "--json"]
+    monkeypatch.setenv("YUI_SITE", SITES[2].name)
+    monkeypatch.delenv("YUI_ETCD_ENDPOINTS", raising=False)
+    monkeypatch.delenv("YUI_DATABASE_URL", raising=False)
+    monkeypatch.setenv("YUI_DATA_DIR", str(tmp_path))  # no site database there
+    code, output = _ingest(str(path), *now)
+    assert code == 0, output
+    assert not (tmp_path / SITES[2].name / "yui.db").exists()  # none created
+    assert count_received(db) == 0
+
+    monkeypatch.setenv("YUI_DATABASE_URL", db.url)
+    code, output = _ingest(str(path), "--dry-run", *now)
+    assert code == 0 and json.loads(output)["executed"] is False, output
+    [row] = received(db)
+    assert (row["site"], row["action"], row["dry_run"], row["executed"]) == (
+        SITES[2].name,
+        "evacuate",
+        True,
+        False,
+    )
