@@ -1,14 +1,13 @@
 """Safety confirmation's lists for staff: the door-to-door visit list of a 町字 (to print,
-needs-assistance first), the residents whose reports disagree (to resolve with a staff
-report of what staff found out) and the open form's review queue (to record a
+needs-assistance first), the residents whose reports disagree (open ones to resolve with
+what staff found out, resolved ones to look back on) and the open form's review queue (to record a
 submission for the resident it is about, or to reject it). Each list comes from safety
 confirmation's staff views, which audit every list of people; each write is its API's."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Query
@@ -36,6 +35,9 @@ RESOLVING_STATUSES = (
 #: how staff found out
 STAFF_REPORTERS = ("staff_call", "door_to_door")
 MATCHES = ("", "exact", "partial", "none")
+#: the disagreements list's tabs: open (to resolve) first, the default
+DISAGREEMENT_STATES = ("open", "resolved")
+State = Annotated[str, Query(pattern=r"^(open|resolved)$")]
 
 
 @router.get("/visits")
@@ -68,11 +70,13 @@ async def review_queue(
     staff: Staff,
     campaign_id: Campaign,
     cursor: Cursor = "",
+    state: State = "open",
     recorded: Annotated[str, Query(pattern=r"^$|" + UUID[1:])] = "",
 ) -> Response:
-    """``recorded``: the resident whose report was just recorded (an id: names stay out
-    of URLs, which end up in logs and the browser's history)."""
-    return await _disagreements_page(staff, campaign_id, cursor, recorded=recorded)
+    """``state``: open (the default) or resolved disagreements. ``recorded``: the resident
+    whose disagreement was just resolved (an id: names stay out of URLs, which end up in
+    logs and the browser's history)."""
+    return await _disagreements_page(staff, campaign_id, cursor, state=state, recorded=recorded)
 
 
 async def _disagreements_page(
@@ -80,6 +84,7 @@ async def _disagreements_page(
     campaign_id: str,
     cursor: str,
     *,
+    state: str = "open",
     recorded: str = "",
     error: str = "",
     status: int = 200,
@@ -87,7 +92,7 @@ async def _disagreements_page(
     answer = await staff.api(
         "GET",
         f"/safety/campaigns/{campaign_id}/disagreements",
-        params={"cursor": cursor, "limit": 50},
+        params={"cursor": cursor, "limit": 50, "state": state},
     )
     return staff.page.render(
         "staff/disagreements.html",
@@ -98,38 +103,20 @@ async def _disagreements_page(
         queue=answer.body if answer.ok else None,
         campaign_id=campaign_id,
         cursor=cursor,
+        state=state,
+        states=DISAGREEMENT_STATES,
         statuses=RESOLVING_STATUSES,
         reporters=STAFF_REPORTERS,
-        resolved_by_staff=resolved_by_staff,
         # a new id per form shown: the same form sent twice is recorded once (the API
-        # answers a resend with the first report)
-        report_ids={
+        # answers a resend with the first resolution)
+        resolution_ids={
             person["resident_id"]: str(uuid.uuid4())
             for person in (answer.body["residents"] if answer.ok else [])
         },
-        can_resolve=staff.has_role("staff"),
-        notice=_recorded_notice(staff, answer.body if answer.ok else None, recorded),
+        can_resolve=staff.has_role("staff") and state == "open",
+        notice=staff.page.t("resolve.done") if recorded else "",
         resolve_error=error,
     )
-
-
-def _recorded_notice(staff: Staff, queue: dict[str, Any] | None, resident_id: str) -> str:
-    if not resident_id:
-        return ""
-    for person in (queue or {}).get("residents", []):
-        if person["resident_id"] == resident_id:
-            name = f"{person['family_name']} {person['given_name']}"
-            return staff.page.t("resolve.done", name=name)
-    return staff.page.t("resolve.done_someone")
-
-
-def resolved_by_staff(reports: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The staff report that settles the disagreement: the latest by report time, made
-    by staff who called or visited (the list keeps showing the resident, with it)."""
-    latest = reports[0] if reports else None
-    if latest and latest["source"] == "staff" and latest["reporter_kind"] in STAFF_REPORTERS:
-        return latest
-    return None
 
 
 @router.post("/disagreements/resolve", dependencies=[CsrfChecked])
@@ -137,26 +124,25 @@ async def resolve(
     staff: Staff,
     campaign_id: Campaign,
     resident_id: Annotated[str, Form(pattern=UUID)],
-    report_id: Annotated[str, Form(pattern=UUID)],
+    resolution_id: Annotated[str, Form(pattern=UUID)],
     status: Annotated[str, Form(max_length=30)],
     reporter_kind: Annotated[str, Form(max_length=30)],
     note: Annotated[str, Form(max_length=2000)] = "",
     cursor: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
-    """Record what staff found out as the resident's latest report, through the same
-    report API every reporter uses (its checks, its audit, its resend rule)."""
+    """Resolve the disagreement with what staff found out: safety confirmation's resolve
+    API records it as the resident's latest (staff) report and takes them off the open
+    list, audited; a resend of the same form is answered with the first resolution."""
     if status not in RESOLVING_STATUSES or reporter_kind not in STAFF_REPORTERS:
         return await _disagreements_page(
             staff, campaign_id, cursor, error=staff.page.t("resolve.bad_choice"), status=422
         )
     answer = await staff.api(
         "POST",
-        f"/safety/campaigns/{campaign_id}/reports",
+        f"/safety/campaigns/{campaign_id}/disagreements/{resident_id}/resolve",
         json={
-            "id": report_id,
-            "resident_id": resident_id,
+            "id": resolution_id,
             "status": status,
-            "reported_at": datetime.now(UTC).isoformat(),
             "reporter_kind": reporter_kind,
             "note": note,
         },

@@ -1,5 +1,5 @@
 """Safety confirmation's review pages in the staff console: resolving residents whose
-reports disagree with a staff report, and the open form's review queue (record a
+reports disagree with what staff found out (they move to the resolved list), and the open form's review queue (record a
 submission for a candidate, or reject it). Refusals through HTTP without a browser; one
 browser test of both pages, with axe-core and screenshots."""
 
@@ -67,19 +67,7 @@ def review(node: ConsoleNode) -> Iterator[Review]:
     )
     disagreeing, named = _residents(node)
     for status, kind in (("safe", "family"), ("needs_help", "supporter")):
-        api(
-            node,
-            staff,
-            "POST",
-            f"/safety/campaigns/{campaign['id']}/reports",
-            {
-                "id": str(uuid.uuid4()),
-                "resident_id": disagreeing.id,
-                "status": status,
-                "reported_at": datetime.now(UTC).isoformat(),
-                "reporter_kind": kind,
-            },
-        )
+        _report(node, staff, campaign["id"], disagreeing, status, kind)
     submissions = []
     for family, given, birth in (
         (named.family_kana, named.given_kana, named.birth_date.isoformat()),
@@ -104,6 +92,24 @@ def review(node: ConsoleNode) -> Iterator[Review]:
     api(node, staff, "POST", f"/safety/campaigns/{campaign['id']}/close")
 
 
+def _report(
+    node: ConsoleNode, token: str, campaign_id: str, resident: Resident, status: str, kind: str
+) -> None:
+    api(
+        node,
+        token,
+        "POST",
+        f"/safety/campaigns/{campaign_id}/reports",
+        {
+            "id": str(uuid.uuid4()),
+            "resident_id": resident.id,
+            "status": status,
+            "reported_at": datetime.now(UTC).isoformat(),
+            "reporter_kind": kind,
+        },
+    )
+
+
 def reports_of(node: ConsoleNode, campaign_id: str, resident: Resident) -> list[Report]:
     with node.db.unit_of_work(node.tenant, read_only=True) as uow:
         return list(
@@ -122,7 +128,7 @@ def test_refused_resolutions_and_reviews_write_nothing(node: ConsoleNode, review
     assert listed.status_code == 200 and review.disagreeing.family_name in listed.text
     form = {
         "resident_id": review.disagreeing.id,
-        "report_id": str(uuid.uuid4()),
+        "resolution_id": str(uuid.uuid4()),
         "status": "believed_dead",  # not offered here
         "reporter_kind": "door_to_door",
     }
@@ -163,9 +169,18 @@ def test_resolve_a_disagreement_and_review_the_open_form_in_the_browser(
     card.get_by_label(re.compile("^メモ")).fill("自宅で本人と会った")
     assert_accessible(page)
     card.get_by_role("button", name="職員の報告として記録").click()
-    assert who in page.get_by_test_id("resolve-notice").inner_text()
+    assert "解決済みにしました" in page.get_by_test_id("resolve-notice").inner_text()
     assert person.family_name not in unquote(page.url)  # names stay out of URLs
-    assert "職員が確認済み: 無事" in page.get_by_test_id("resolved").inner_text()
+    # off the open list, on the resolved one with who resolved it, how, and the note
+    assert page.get_by_role("region", name=re.compile(re.escape(who))).count() == 0
+    page.get_by_role("link", name="解決済み").click()
+    page.wait_for_url(re.compile(r"state=resolved"))
+    card = page.get_by_role("region", name=re.compile(re.escape(who)))
+    assert "職員が確認済み: 無事" in card.get_by_test_id("resolved").inner_text()
+    resolution = card.get_by_test_id("resolution").inner_text()
+    assert STAFF in resolution and "自宅で本人と会った" in resolution
+    assert card.get_by_test_id("resolve-form").count() == 0
+    assert_accessible(page)
     screenshot(page, "safety-disagreements")
     latest = max(reports_of(node, review.campaign_id, person), key=lambda r: r.reported_at)
     assert (latest.status, latest.source, latest.reporter_kind) == ("safe", "staff", "door_to_door")
@@ -173,6 +188,12 @@ def test_resolve_a_disagreement_and_review_the_open_form_in_the_browser(
     with node.db.unit_of_work(node.tenant, read_only=True) as uow:
         current = uow.session.get(CurrentStatus, (review.campaign_id, person.id))
         assert current is not None and current.status == "safe"
+    # a report that disagrees with what staff kept puts them back on the open list
+    _report(node, token_of(node, STAFF), review.campaign_id, person, "needs_help", "family")
+    page.get_by_role("link", name="未解決").click()
+    card = page.get_by_role("region", name=re.compile(re.escape(who)))
+    assert card.get_by_test_id("reopened").is_visible()
+    assert card.get_by_test_id("resolve-form").count() == 1
 
     # the open form's queue: the exact match is recorded for its resident, the other rejected
     page.goto(f"{node.url}/console/t/{node.tenant}/?campaign={review.campaign_id}")
