@@ -256,6 +256,24 @@ def operator_needed(page: Page) -> Response | None:
     return page.redirect(f"{PLATFORM}/sign-in")
 
 
+def operator_platform(page: Page) -> Platform | Response:
+    """The platform for an operator, else the page to show instead: the overview when this
+    node has no platform (a lone node), the sign-in for someone not signed in as one."""
+    platform = platform_of(page)
+    if platform is None:
+        return page.redirect(PLATFORM)
+    return operator_needed(page) or platform
+
+
+def operator_form(page: Page, csrf_token: str) -> Platform | Response:
+    """`operator_platform` for an operator's form (a change): also the page (403) for a
+    form without this session's CSRF token, checked after the operator."""
+    platform = operator_platform(page)
+    if isinstance(platform, Response):
+        return platform
+    return csrf_refused(page, csrf_token) or platform
+
+
 def refused(page: Page, status: int, message: str) -> Response:
     """A clear page for a request that was refused (nothing was written)."""
     return page.render(
@@ -383,11 +401,9 @@ async def confirm_move(
     to: Annotated[str, Query()] = "",
 ) -> Response:
     """The confirmation step: what will move, where, and what it does to writes."""
-    platform = platform_of(page)
-    if platform is None:
-        return page.redirect(PLATFORM)
-    if (away := operator_needed(page)) is not None:
-        return away
+    platform = operator_platform(page)
+    if isinstance(platform, Response):
+        return platform
     row = await _tenant(platform, tenant) if TENANT_CODE.match(tenant) else None
     error = ""
     if row is None:
@@ -406,13 +422,9 @@ async def make_move(
     operator: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    platform = platform_of(page)
-    if platform is None:
-        return page.redirect(PLATFORM)
-    if (away := operator_needed(page)) is not None:
-        return away
-    if (bad_form := csrf_refused(page, csrf_token)) is not None:
-        return bad_form
+    platform = operator_form(page, csrf_token)
+    if isinstance(platform, Response):
+        return platform
     if not TENANT_CODE.match(tenant):
         return refused(page, 404, page.t("move.unknown_tenant", tenant=tenant[:20]))
     row = await _tenant(platform, tenant)

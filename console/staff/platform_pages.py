@@ -28,10 +28,9 @@ from console.staff.platform import (
     Platform,
     PlatformRefused,
     QuarantinedRow,
-    csrf_refused,
+    operator_form,
     operator_name,
-    operator_needed,
-    platform_of,
+    operator_platform,
     refused,
     served_here,
 )
@@ -47,14 +46,6 @@ PLAN_SHOWN = 50
 def _page_number(text: str) -> int:
     """The page asked for (1 when it is not a page number)."""
     return int(text) if text.isdigit() and 0 < len(text) <= 6 else 1
-
-
-def _operator_platform(page: Page) -> Platform | Response:
-    """The platform for an operator, else the page to show instead."""
-    platform = platform_of(page)
-    if platform is None:
-        return page.redirect(PLATFORM)
-    return operator_needed(page) or platform
 
 
 def _pager(page_no: int, total: int, **query: str) -> dict[str, Any]:
@@ -81,7 +72,7 @@ async def quarantine_page(
     resolved: Annotated[str, Query()] = "",
     page_no: Annotated[str, Query(alias="page")] = "1",
 ) -> Response:
-    platform = _operator_platform(page)
+    platform = operator_platform(page)
     if isinstance(platform, Response):
         return platform
     tenants = platform.tenant_codes()
@@ -179,7 +170,7 @@ async def confirm_resolve(
     entry: Annotated[str, Query()] = "",
 ) -> Response:
     """The confirmation step: the entry as kept, who reconciled it and how."""
-    platform = _operator_platform(page)
+    platform = operator_platform(page)
     if isinstance(platform, Response):
         return platform
     row, refusal = await _entry_or_refusal(page, platform, site, tenant, entry)
@@ -199,11 +190,9 @@ async def resolve_entry(
     confirm: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    platform = _operator_platform(page)
+    platform = operator_form(page, csrf_token)
     if isinstance(platform, Response):
         return platform
-    if (bad_form := csrf_refused(page, csrf_token)) is not None:
-        return bad_form
     row, refusal = await _entry_or_refusal(page, platform, site, tenant, entry)
     if refusal is not None:
         return refusal
@@ -256,7 +245,7 @@ def _evacuation_page(
 @router.get("/evacuations/confirm")
 async def confirm_evacuation(page: StaffPage, site: Annotated[str, Query()] = "") -> Response:
     """The confirmation step: which tenants move off the site, and where."""
-    platform = _operator_platform(page)
+    platform = operator_platform(page)
     if isinstance(platform, Response):
         return platform
     if not SITE_NAME.match(site) or not _known_site(platform, site):
@@ -277,11 +266,9 @@ async def evacuate(
     operator: Annotated[str, Form()] = "",
     csrf_token: Annotated[str, Form()] = "",
 ) -> Response:
-    platform = _operator_platform(page)
+    platform = operator_form(page, csrf_token)
     if isinstance(platform, Response):
         return platform
-    if (bad_form := csrf_refused(page, csrf_token)) is not None:
-        return bad_form
     if not SITE_NAME.match(site) or not _known_site(platform, site):
         return refused(page, 404, page.t("platform.unknown_site", site=site[:63]))
     who, why = operator_name(operator), " ".join(reason.split())[:300]
@@ -321,7 +308,7 @@ async def evacuate(
 
 @router.get("/drills")
 def drill_history(page: StaffPage, page_no: Annotated[str, Query(alias="page")] = "1") -> Response:
-    platform = _operator_platform(page)
+    platform = operator_platform(page)
     if isinstance(platform, Response):
         return platform
     number = _page_number(page_no)
@@ -339,7 +326,7 @@ def drill_history(page: StaffPage, page_no: Annotated[str, Query(alias="page")] 
 
 @router.get("/drills/{name:path}")
 def drill_report(page: StaffPage, name: str) -> Response:
-    platform = _operator_platform(page)
+    platform = operator_platform(page)
     if isinstance(platform, Response):
         return platform
     found = platform.drill(name) if DRILL_NAME.match(name) else None
@@ -363,7 +350,7 @@ def drill_report(page: StaffPage, name: str) -> Response:
 def alerts_received(
     page: StaffPage, page_no: Annotated[str, Query(alias="page")] = "1"
 ) -> Response:
-    platform = _operator_platform(page)
+    platform = operator_platform(page)
     if isinstance(platform, Response):
         return platform
     number = _page_number(page_no)
