@@ -7,7 +7,8 @@ confirmation's staff views, which audit every list of people; each write is its 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Query
@@ -38,6 +39,19 @@ MATCHES = ("", "exact", "partial", "none")
 #: the disagreements list's tabs: open (to resolve) first, the default
 DISAGREEMENT_STATES = ("open", "resolved")
 State = Annotated[str, Query(pattern=r"^(open|resolved)$")]
+#: a list page shown again with why a change was refused: (message, HTTP status) -> page
+Refusal = Callable[[str, int], Awaitable[Response]]
+
+
+async def _change(
+    staff: Staff, path: str, *, refusal: Refusal, done: str, json: Any = None
+) -> Response:
+    """POST a change to the API: on a refusal, the list again with the API's reason and
+    status (nothing written); else see-other to ``done``."""
+    answer = await staff.api("POST", path, **({"json": json} if json is not None else {}))
+    if not answer.ok:
+        return await refusal(staff.page.localized(answer.problem), answer.status)
+    return staff.page.redirect(done)
 
 
 @router.get("/visits")
@@ -133,12 +147,15 @@ async def resolve(
     """Resolve the disagreement with what staff found out: safety confirmation's resolve
     API records it as the resident's latest (staff) report and takes them off the open
     list, audited; a resend of the same form is answered with the first resolution."""
+
+    def refusal(message: str, code: int) -> Awaitable[Response]:
+        return _disagreements_page(staff, campaign_id, cursor, error=message, status=code)
+
     if status not in RESOLVING_STATUSES or reporter_kind not in STAFF_REPORTERS:
-        return await _disagreements_page(
-            staff, campaign_id, cursor, error=staff.page.t("resolve.bad_choice"), status=422
-        )
-    answer = await staff.api(
-        "POST",
+        return await refusal(staff.page.t("resolve.bad_choice"), 422)
+    query = {"recorded": resident_id, **({"cursor": cursor} if cursor else {})}
+    return await _change(
+        staff,
         f"/safety/campaigns/{campaign_id}/disagreements/{resident_id}/resolve",
         json={
             "id": resolution_id,
@@ -146,18 +163,9 @@ async def resolve(
             "reporter_kind": reporter_kind,
             "note": note,
         },
-    )
-    if not answer.ok:
-        return await _disagreements_page(
-            staff,
-            campaign_id,
-            cursor,
-            error=staff.page.localized(answer.problem),
-            status=answer.status,
-        )
-    query = {"recorded": resident_id, **({"cursor": cursor} if cursor else {})}
-    return staff.page.redirect(
-        f"{CONSOLE_PREFIX}/t/{staff.tenant}/safety/{campaign_id}/disagreements?{urlencode(query)}"
+        refusal=refusal,
+        done=f"{CONSOLE_PREFIX}/t/{staff.tenant}/safety/{campaign_id}/disagreements?"
+        + urlencode(query),
     )
 
 
@@ -217,31 +225,18 @@ async def review(
 ) -> Response:
     """Confirm: the submission becomes a report of the chosen resident; reject: it is
     kept, marked unused. Either is the API's (a submission reviewed already is 409)."""
-    path = f"/safety/campaigns/{campaign_id}/submissions/{submission_id}/{decision}"
-    if decision == "confirm":
-        if not resident_id:
-            return await _submissions_page(
-                staff,
-                campaign_id,
-                match,
-                "",
-                review_error=staff.page.t("submissions.no_resident"),
-                status=422,
-            )
-        answer = await staff.api("POST", path, json={"resident_id": resident_id})
-    else:
-        answer = await staff.api("POST", path)
-    if not answer.ok:
-        return await _submissions_page(
-            staff,
-            campaign_id,
-            match,
-            "",
-            review_error=staff.page.localized(answer.problem),
-            status=answer.status,
-        )
+
+    def refusal(message: str, code: int) -> Awaitable[Response]:
+        return _submissions_page(staff, campaign_id, match, "", review_error=message, status=code)
+
+    if decision == "confirm" and not resident_id:
+        return await refusal(staff.page.t("submissions.no_resident"), 422)
     done = "confirmed" if decision == "confirm" else "rejected"
     query = urlencode({"done": done, **({"match": match} if match else {})})
-    return staff.page.redirect(
-        f"{CONSOLE_PREFIX}/t/{staff.tenant}/safety/{campaign_id}/submissions?{query}"
+    return await _change(
+        staff,
+        f"/safety/campaigns/{campaign_id}/submissions/{submission_id}/{decision}",
+        json={"resident_id": resident_id} if decision == "confirm" else None,
+        refusal=refusal,
+        done=f"{CONSOLE_PREFIX}/t/{staff.tenant}/safety/{campaign_id}/submissions?{query}",
     )
