@@ -26,6 +26,7 @@ from supplies.requests.schemas import (
     AllocationOut,
     CancelIn,
     CommitIn,
+    FreeLotOut,
     KitIn,
     KitItemOut,
     KitOut,
@@ -262,6 +263,34 @@ def suggestion(uow: UoW, principal: AllocationReader) -> list[SuggestionOut]:
             ],
         )
         for s in suggested
+    ]
+
+
+@router.get(
+    "/supplies/allocation/lots",
+    response_model=list[FreeLotOut],
+    summary="拠点の空き在庫（ロットごと、期限切れを除く） / the depots' free stock per lot "
+    "(what a changed pick may take; never an expired lot)",
+)
+def free_lots(
+    uow: UoW,
+    principal: AllocationReader,
+    item: Annotated[list[str], Query(max_length=200, description="品目コード / item codes")],
+) -> list[FreeLotOut]:
+    session = uow.session
+    wanted = {i.id: i for i in session.execute(select(Item).where(Item.code.in_(item))).scalars()}
+    codes = {p.id: p.code for p in session.execute(select(Place)).scalars()}
+    return [
+        FreeLotOut(
+            place_id=lot.depot_id,
+            place_code=codes.get(lot.depot_id, ""),
+            item_code=wanted[lot.item_id].code,
+            lot_id=lot.lot_id,
+            expires_on=lot.expires.isoformat() if lot.expires else None,
+            free=lot.quantity * service.scale_of(wanted[lot.item_id]),
+        )
+        for lot in service.available_lots(session)
+        if lot.item_id in wanted
     ]
 
 

@@ -157,6 +157,17 @@ class PickOut(BaseModel):
     distance_km: float | None
 
 
+class FreeLotOut(BaseModel):
+    """What a depot can still give of one lot (on hand less unshipped commitments)."""
+
+    place_id: str
+    place_code: str
+    item_code: str
+    lot_id: str
+    expires_on: str | None
+    free: QuantityOut
+
+
 class SuggestionOut(BaseModel):
     request_id: str
     line_id: str

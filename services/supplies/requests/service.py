@@ -390,7 +390,7 @@ def suggest(session: Session, request_ids: Sequence[str] | None = None) -> list[
         needs, available_lots(session), shelters=shelters, depots=depots
     ):
         request, line, item = context[suggestion.line_id]
-        out.append(Suggested(request, line, item, suggestion, _scale(item)))
+        out.append(Suggested(request, line, item, suggestion, scale_of(item)))
     return out
 
 
@@ -498,11 +498,12 @@ def _changed(s: Suggested) -> str:
 def _units(quantity: Decimal, item: Item, *, down: bool) -> int:
     """A quantity as the allocation's integers: whole units, or thousandths for items
     counted with fractions. Free stock rounds down (never promise what is not there)."""
-    scaled = quantity / _scale(item)
+    scaled = quantity / scale_of(item)
     return int(scaled) if down else int(scaled.to_integral_value())
 
 
-def _scale(item: Item) -> Decimal:
+def scale_of(item: Item) -> Decimal:
+    """One unit of the allocation's integers, in the item's unit."""
     return Decimal(1) if item.whole_units else MILLI
 
 

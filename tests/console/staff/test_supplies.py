@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -497,3 +498,95 @@ def test_a_request_from_its_draft_to_a_partial_receipt_in_the_browser(
     # the shelter's stock is what arrived usable
     levels = api(node, staff, "GET", "/supplies/stock?place=S-C1&item=blanket")
     assert [float(level["quantity"]) for level in levels] == [18.0]
+
+
+def test_staff_change_an_allocation_before_confirming_it_in_the_browser(
+    node: ConsoleNode, supplies: Supplies, page: Any
+) -> None:
+    """15 rolls asked for 青葉小学校: the suggestion takes 10 from the nearest depot and 5
+    from the next; staff move most of it to the farther depot. Over a lot's free stock,
+    negative, or over the line: refused on the page, nothing written."""
+    staff = token_of(node, STAFF)
+    api(
+        node,
+        staff,
+        "POST",
+        "/supplies/places",
+        {
+            "code": "D-C2",
+            "kind": "hub",
+            "name": "宮城野物資拠点",
+            "latitude": 38.40,
+            "longitude": 141.00,
+        },
+    )
+    for depot, rolls in (("D-C1", 10), ("D-C2", 12)):
+        api(
+            node,
+            staff,
+            "POST",
+            "/supplies/stock/receipts",
+            {"place": depot, "lines": [{"item": "toilet-paper", "quantity": rolls}]},
+        )
+    request = api(
+        node,
+        staff,
+        "POST",
+        "/supplies/requests",
+        {"shelter": "S-C1", "lines": [{"item": "toilet-paper", "quantity": 15}], "submit": True},
+    )
+    api(node, staff, "POST", f"/supplies/requests/{request['id']}/approve")
+
+    def free() -> list[tuple[str, float]]:
+        lots = api(node, staff, "GET", "/supplies/allocation/lots?item=toilet-paper")
+        return sorted((lot["place_code"], lot["free"]) for lot in lots)
+
+    # what a changed pick may take: each depot's free stock of the item, per lot
+    assert free() == [("D-C1", 10), ("D-C2", 12)]
+    shelter = httpx.get(
+        f"{node.url}/api/v1/{node.tenant}/supplies/allocation/lots?item=toilet-paper",
+        headers={"authorization": f"Bearer {token_of(node, SHELTER_ACCOUNT)}"},
+    )
+    assert shelter.status_code == 403
+
+    sign_in(page, node)
+    page.goto(f"{node.url}/console/t/{node.tenant}/supplies/allocation")
+    page.locator(f'a[href$="/allocation/{request["id"]}/change"]').click()
+    page.wait_for_url(re.compile(r"/change$"))
+    line = page.get_by_test_id("change-line")
+    assert "在庫が足りるため全量" in line.get_by_test_id("explanation").inner_text()
+    near = page.get_by_label("トイレットペーパー を 青葉備蓄倉庫 から配分する量")
+    far = page.get_by_label("トイレットペーパー を 宮城野物資拠点 から配分する量")
+    assert (near.input_value(), far.input_value()) == ("10", "5")
+
+    def refused(near_amount: str, far_amount: str, reason: str) -> None:
+        near.fill(near_amount)
+        far.fill(far_amount)
+        page.get_by_test_id("commit-changed").click()
+        assert reason in page.get_by_test_id("form-error").inner_text()
+        # what was typed stays; the rule is still beside the line; nothing committed
+        assert near.input_value() == near_amount
+        assert "全量" in page.get_by_test_id("explanation").inner_text()
+        assert api(node, staff, "GET", f"/supplies/requests/{request['id']}")["status"] == (
+            "approved"
+        )
+
+    refused("11", "4", "青葉備蓄倉庫 の空き在庫は 10 です")
+    refused("-1", "12", "0 以上の数")
+    refused("10", "12", "要求 15 を超えます")  # 22 for a line of 15: the API refusal
+    assert_accessible(page)
+    screenshot(page, "supplies-allocation-change")
+
+    near.fill("3")
+    far.fill("12")
+    page.get_by_test_id("commit-changed").click()
+    assert "1 件の要請を引き当てました" in page.get_by_test_id("allocation-notice").inner_text()
+    committed = api(node, staff, "GET", f"/supplies/requests/{request['id']}")
+    assert committed["status"] == "committed"
+    depots = {p["id"]: p["code"] for p in api(node, staff, "GET", "/supplies/places")}
+    assert sorted((depots[a["place_id"]], a["quantity"]) for a in committed["allocations"]) == [
+        ("D-C1", 3),
+        ("D-C2", 12),
+    ]
+    assert all("職員が変更（提案: 15）" in a["explanation"] for a in committed["allocations"])
+    assert free() == [("D-C1", 7)]  # what is held for the request is free no more
