@@ -141,6 +141,19 @@ def _drill_row(summary: Any) -> DrillRow:
     )
 
 
+def _unreadable_drill(name: str) -> DrillRow:
+    """A saved run whose report cannot be read: listed, named by its folder, not passed."""
+    _, _, scenario = name.partition("-")
+    return DrillRow(
+        name=name,
+        scenario=scenario or "?",
+        target="?",
+        started_at=None,
+        ok=False,
+        outcome="報告を読めません / unreadable report",
+    )
+
+
 def _outcome(result: MoveResult, audited: bool | None = None) -> MoveOutcome:
     return MoveOutcome(
         ok=result.ok,
@@ -444,21 +457,28 @@ class NodePlatform:
     # ------------------------------------------------------------------ drills, alerts
 
     def drills(self, *, offset: int, limit: int) -> tuple[list[DrillRow], int]:
-        from failover.drill.report import list_reports
+        """The page's reports only: a soak leaves thousands, and the page shows 20."""
+        from failover.drill.report import read_report, report_paths
 
-        found = list_reports(self.drills_dir)
-        return [_drill_row(s) for s in found[offset : offset + limit]], len(found)
+        paths = report_paths(self.drills_dir)
+        rows = []
+        for path in paths[offset : offset + limit]:
+            found = read_report(path.parent)
+            rows.append(
+                _unreadable_drill(path.parent.name) if found is None else _drill_row(found[0])
+            )
+        return rows, len(paths)
 
     def drill(self, name: str) -> tuple[DrillRow, dict[str, Any]] | None:
-        from failover.drill.report import REPORT_JSON, list_reports
+        from failover.drill.report import read_report
 
-        summary = next((s for s in list_reports(self.drills_dir) if s.path.name == name), None)
-        if summary is None:
+        folder = self.drills_dir / name
+        if folder.parent != self.drills_dir or name in ("", ".", ".."):
+            return None  # one folder of the drills, never a path elsewhere
+        found = read_report(folder)
+        if found is None:
             return None
-        try:
-            report = json.loads((summary.path / REPORT_JSON).read_text("utf-8"))
-        except (OSError, ValueError):
-            return None
+        summary, report = found
         return _drill_row(summary), report
 
     def alerts(self, *, offset: int, limit: int) -> tuple[list[AlertRow], int]:

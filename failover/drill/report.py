@@ -1,7 +1,8 @@
 """The drill report: one JSON document and one self-contained HTML page (inline SVG).
 
 Saved as ``<drills>/<UTC timestamp>-<scenario>/report.{json,html}`` next to the
-attempt log (``attempts.jsonl``); :func:`list_reports` lists them for the console.
+attempt log (``attempts.jsonl``); :func:`report_paths` and :func:`read_report` list them
+for the console a page at a time, :func:`list_reports` all at once (the CLI).
 Field definitions: docs/drills.md.
 """
 
@@ -32,7 +33,9 @@ __all__ = [
     "list_reports",
     "new_report_dir",
     "percentile",
+    "read_report",
     "render_html",
+    "report_paths",
     "write_report",
 ]
 
@@ -371,27 +374,35 @@ _SUMMARY_FIELDS = (
 )
 
 
+def report_paths(root: Path) -> list[Path]:
+    """The report files under ``root``, newest first (the folder names sort by time); none
+    is read, so a page of them costs its own reads only."""
+    if not root.is_dir():
+        return []
+    return sorted(root.glob(f"*/{REPORT_JSON}"), reverse=True)
+
+
+def read_report(folder: Path) -> tuple[ReportSummary, dict[str, Any]] | None:
+    """One saved run's summary and whole report; None when it cannot be read or is no
+    report."""
+    try:
+        data = json.loads((folder / REPORT_JSON).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    summary = ReportSummary(
+        path=folder,
+        scenario=str(data.get("scenario", "?")),
+        target=str(data.get("target", "?")),
+        started_at=data.get("started_at"),
+        ok=bool(data.get("ok")),
+        outcome=str(data.get("outcome", "?")),
+        counts={k: data.get(k) for k in _SUMMARY_FIELDS},
+    )
+    return summary, data
+
+
 def list_reports(root: Path) -> list[ReportSummary]:
     """Every readable report under ``root``, newest first (the folder names sort by time)."""
-    found: list[ReportSummary] = []
-    if not root.is_dir():
-        return found
-    for path in sorted(root.glob(f"*/{REPORT_JSON}"), reverse=True):
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict):
-            continue
-        found.append(
-            ReportSummary(
-                path=path.parent,
-                scenario=str(data.get("scenario", "?")),
-                target=str(data.get("target", "?")),
-                started_at=data.get("started_at"),
-                ok=bool(data.get("ok")),
-                outcome=str(data.get("outcome", "?")),
-                counts={k: data.get(k) for k in _SUMMARY_FIELDS},
-            )
-        )
-    return found
+    return [found[0] for path in report_paths(root) if (found := read_report(path.parent))]

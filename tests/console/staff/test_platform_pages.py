@@ -363,6 +363,56 @@ def test_the_drill_history_lists_each_drill_and_opens_its_report(
         assert answer.status == 404 and "報告はありません" in answer.text(), name
 
 
+def test_the_drill_history_reads_only_the_page_it_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page of 20 out of many saved runs reads those 20 reports only (the folder names
+    sort by time): a corrupt report elsewhere is never opened, one on the page shows as
+    unreadable, and a drill's own page reads its report alone."""
+    drills = tmp_path / "drills"
+    runs = 130
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    names = []
+    for n in range(runs):
+        name = f"{(start + timedelta(hours=n)).strftime('%Y%m%dT%H%M%SZ')}-site-kill"
+        (drills / name).mkdir(parents=True)
+        report = {"scenario": "site-kill", "target": SITE_B, "ok": True, "outcome": "completed"}
+        (drills / name / "report.json").write_text(json.dumps(report), "utf-8")
+        names.append(name)
+    newest_first = names[::-1]
+    (drills / newest_first[60] / "report.json").write_text("{not json", "utf-8")  # page 4
+    (drills / newest_first[25] / "report.json").write_text("[]", "utf-8")  # page 2
+    read: list[str] = []
+    real_read_text = Path.read_text
+
+    def reading(path: Path, *args: Any, **kwargs: Any) -> str:
+        if path.name == "report.json":
+            read.append(path.parent.name)
+        return real_read_text(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", reading)
+    platform = NodePlatform(None, None, None, drills)  # type: ignore[arg-type]  # no cluster
+    rows, total = platform.drills(offset=0, limit=20)
+    assert total == runs
+    assert [row.name for row in rows] == newest_first[:20]
+    assert all(row.ok and row.scenario == "site-kill" for row in rows)
+    assert read == newest_first[:20]
+
+    read.clear()
+    rows, _ = platform.drills(offset=20, limit=20)
+    assert [row.name for row in rows] == newest_first[20:40] and read == newest_first[20:40]
+    unreadable = rows[5]
+    assert (unreadable.ok, unreadable.scenario) == (False, "site-kill")
+    assert "unreadable" in unreadable.outcome
+
+    read.clear()
+    found = platform.drill(newest_first[100])
+    assert found is not None and found[0].name == newest_first[100]
+    assert read == [newest_first[100]] * len(read) and read
+    assert platform.drill(newest_first[60]) is None  # corrupt: no report page
+    assert platform.drill("../" + newest_first[0]) is None
+
+
 def test_the_alerts_received_are_listed_newest_first_with_the_decision(
     platform_node: ConsoleNode, page: Any
 ) -> None:
