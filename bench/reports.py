@@ -14,6 +14,15 @@ hold it. Each report is the whole write: the report, its audit entry, the reside
 current status, the counts and the changes over time. After the run the replicas are
 checked to hold every acknowledged report. The last line is one JSON object with
 `reports_per_second` and `p99_ms`. Target: ≥ 500 reports/s with p99 ≤ 100 ms.
+
+    python bench/reports.py --in-process 300 [--db URL] [--residents 2000]
+
+measures one report's own work instead, in this process without HTTP or replication:
+the service's write as the route makes it (the resident's lookup through the port, the
+report's unit of work, its commit), one report after another. On a shared machine its
+wall-clock times move with the load; what does not is the CPU per report (this
+process's user + system time over the reports), the commits per report and the
+change-log entries per report, which the last line's JSON gives.
 """
 
 # ruff: noqa: E402 - the path is mended before the imports
@@ -29,8 +38,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse
 import asyncio
+import cProfile
 import json
 import os
+import pstats
 import random
 import secrets
 import statistics
@@ -166,6 +177,111 @@ async def _load(
     return latencies, acknowledged, failures
 
 
+def in_process(
+    count: int, residents: int, url: str | None, *, count_calls: bool = False
+) -> dict[str, Any]:
+    """`count` reports recorded one after another as the route records them; with
+    `count_calls`, under cProfile, whose count of Python calls per report the load does
+    not change (its times are not the CPU figure then: profiling slows every call)."""
+    calls = 0
+    from sqlalchemy import event
+
+    from assembly.schema import SCHEMA_HISTORY
+    from assembly.site import all_metadata
+    from residents.demo.service import generate
+    from residents.directory.service import Directory
+    from safety_check.campaigns import service as campaigns
+    from safety_check.campaigns.schemas import CampaignIn
+    from safety_check.reports import service
+    from safety_check.reports.schemas import ReportIn
+    from yui.changelog.models import ChangeLogEntry
+    from yui.service_ports import Audience
+    from yui.tenancy.service import create_tenant
+
+    tenant = "041009"
+    all_metadata()
+    with tempfile.TemporaryDirectory(prefix="yui-bench-reports-") as folder:
+        db = Database(url or f"sqlite:///{Path(folder) / 'reports.db'}")
+        try:
+            db.migrate(SCHEMA_HISTORY)
+            create_tenant(db, tenant, "仙台市")
+            generate(db, tenant, residents, seed=1, actor="bench")
+            people = _residents(db, tenant)
+            with db.unit_of_work(tenant) as uow:
+                campaign = campaigns.open_campaign(
+                    uow.session, CampaignIn(title="bench reports"), actor="bench"
+                )
+                uow.commit()
+            directory = Directory(db)
+            counted = {"commits": 0, "statements": 0}
+
+            def counter(what: str) -> Any:
+                return lambda *_: counted.__setitem__(what, counted[what] + 1)
+
+            event.listen(db.engine, "commit", counter("commits"))
+            event.listen(db.engine, "before_cursor_execute", counter("statements"))
+
+            def entries() -> int:
+                with db.unit_of_work(tenant, read_only=True) as uow:
+                    return int(
+                        uow.session.execute(
+                            select(func.count()).select_from(ChangeLogEntry)
+                        ).scalar_one()
+                    )
+
+            rng = random.Random(1)
+            logged_before = entries()
+            counted.update(commits=0, statements=0)
+            latencies: list[float] = []
+            profile = cProfile.Profile() if count_calls else None
+            if profile is not None:
+                profile.enable()
+            cpu_before = time.process_time()
+            for _ in range(count):
+                body = ReportIn(
+                    id=str(uuid.uuid4()),
+                    resident_id=rng.choice(people),
+                    status=rng.choice(STATUSES),
+                    reported_at=datetime.now(UTC),
+                    reporter_kind="staff_call",
+                    note="電話で確認",
+                )
+                began = time.perf_counter()
+                with db.unit_of_work(tenant) as uow:
+                    service.record(
+                        uow,
+                        directory,
+                        campaign.id,
+                        body,
+                        actor="bench-staff",
+                        audience=Audience.STAFF,
+                        may_record_death=True,
+                    )
+                    uow.commit()
+                latencies.append((time.perf_counter() - began) * 1000)
+            cpu = time.process_time() - cpu_before
+            if profile is not None:
+                profile.disable()
+                calls = pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
+            made = dict(counted)
+            logged = entries() - logged_before
+        finally:
+            db.dispose()
+    return {
+        "reports": count,
+        "cpu_ms_per_report": round(cpu / count * 1000, 2),
+        "commits_per_report": round(made["commits"] / count, 2),
+        "statements_per_report": round(made["statements"] / count, 2),
+        **({"python_calls_per_report": round(calls / count)} if count_calls else {}),
+        "change_log_entries_per_report": round(logged / count, 2),
+        "p50_ms": round(_percentile(latencies, 0.50), 1),
+        "p95_ms": round(_percentile(latencies, 0.95), 1),
+        "database": "postgresql" if url and url.startswith("postgresql") else "sqlite",
+        "residents": residents,
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -173,7 +289,23 @@ def main() -> None:
     parser.add_argument("--residents", type=int, default=2000, help="per municipality")
     parser.add_argument("--root", type=Path, help="the sandbox's folder (default: temporary)")
     parser.add_argument("--first-port", type=int, default=8601)
+    parser.add_argument(
+        "--in-process", type=int, metavar="N", help="N reports in this process (no sandbox)"
+    )
+    parser.add_argument("--db", help="with --in-process: a database URL (default: SQLite)")
+    parser.add_argument(
+        "--count-calls",
+        action="store_true",
+        help="with --in-process: count Python calls per report (cProfile; not for timing)",
+    )
     args = parser.parse_args()
+    if args.in_process:
+        print(
+            json.dumps(
+                in_process(args.in_process, args.residents, args.db, count_calls=args.count_calls)
+            )
+        )
+        return
 
     with tempfile.TemporaryDirectory(prefix="yui-bench-reports-") as folder:
         box = Sandbox(args.root or Path(folder) / "sandbox")

@@ -23,6 +23,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from sqlalchemy.orm import Session
+
 
 class Audience(StrEnum):
     #: the municipality's staff (staff, auditor roles): every registered resident
@@ -108,6 +110,16 @@ class ResidentDirectory(Protocol):
         self, tenant: str, resident_id: str, *, audience: Audience, actor: str
     ) -> ResidentFacts | None:
         """One resident, or None when there is none the audience may see."""
+        ...
+
+    def lookup_within(
+        self, session: Session, resident_id: str, *, audience: Audience, actor: str
+    ) -> ResidentFacts | None:
+        """`lookup` inside the caller's unit of work (``session``, of the tenant in its
+        scope): the registry's audit entry of the lookup commits with the caller's write,
+        or not at all. One commit where a write needs a resident (a safety report)
+        instead of two. Only an implementation in the caller's process and database
+        can offer it."""
         ...
 
     def find(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -23,7 +23,7 @@ from residents.search.normalize import fold
 from residents.search.schemas import SearchQuery
 from yui.audit import service as audit
 from yui.db.database import Database
-from yui.errors import InvalidInput
+from yui.errors import InvalidInput, TenantScopeError
 from yui.service_ports import (
     AssistanceFacts,
     Audience,
@@ -32,6 +32,7 @@ from yui.service_ports import (
     ResidentFacts,
     SupporterFacts,
 )
+from yui.tenancy.scope import tenant_in_scope
 
 
 def facts(tenant: str, resident: Resident, *, needs_assistance: bool) -> ResidentFacts:
@@ -52,12 +53,13 @@ def facts(tenant: str, resident: Resident, *, needs_assistance: bool) -> Residen
     )
 
 
+def _visible(resident_id: str, audience: Audience) -> ColumnElement[bool]:
+    """The resident, when the audience may see them."""
+    return and_(Resident.id == resident_id, _registered(audience))
+
+
 def lookup(session: Session, resident_id: str, *, audience: Audience) -> Resident | None:
-    statement = select(Resident).where(Resident.id == resident_id)
-    if audience is Audience.NON_STAFF:
-        statement = statement.where(registry.visible_to_non_staff())
-    else:
-        statement = statement.where(Resident.status == Status.ACTIVE)
+    statement = select(Resident).where(_visible(resident_id, audience))
     return session.execute(statement).scalar_one_or_none()
 
 
@@ -208,25 +210,29 @@ class Directory:
         self, tenant: str, resident_id: str, *, audience: Audience, actor: str
     ) -> ResidentFacts | None:
         with self.db.unit_of_work(tenant) as uow:
-            resident = lookup(uow.session, resident_id, audience=audience)
-            found = (
-                facts(
-                    tenant,
-                    resident,
-                    needs_assistance=bool(registry.assisted_ids(uow.session, [resident.id])),
-                )
-                if resident is not None
-                else None
-            )
-            audit_read(
-                uow.session,
-                actor=actor,
-                audience=audience,
-                what="lookup",
-                ids=[found.resident_id] if found else [],
-            )
+            found = self.lookup_within(uow.session, resident_id, audience=audience, actor=actor)
             uow.commit()
             return found
+
+    def lookup_within(
+        self, session: Session, resident_id: str, *, audience: Audience, actor: str
+    ) -> ResidentFacts | None:
+        tenant = tenant_in_scope(session)
+        if tenant is None:
+            raise TenantScopeError("the registry's lookup needs a tenant in scope")
+        # the resident and whether they are on the register, in one statement
+        row = session.execute(
+            select(Resident, registry.has_assistance()).where(_visible(resident_id, audience))
+        ).one_or_none()
+        found = facts(tenant, row[0], needs_assistance=bool(row[1])) if row else None
+        audit_read(
+            session,
+            actor=actor,
+            audience=audience,
+            what="lookup",
+            ids=[found.resident_id] if found else [],
+        )
+        return found
 
     def find(
         self,

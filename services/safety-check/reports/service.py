@@ -1,12 +1,16 @@
 """Recording reports and reading a resident's status: plain functions over a unit of work.
 
-The registry is read through the kernel's `ResidentDirectory` port, whose calls run in
-their own transactions: they are made before this unit of work touches the database
-(on SQLite a write transaction holds the file's write lock from its first statement).
+The registry is read through the kernel's `ResidentDirectory` port. A report reads its
+resident with the port's `lookup_within`, in the report's own unit of work: the
+registry's audit entry of that lookup commits with the report (one commit, not two), and
+a refused report still commits the lookup's entry alone. The port's other calls run in
+their own transactions: they are made before a unit of work touches the database (on
+SQLite a write transaction holds the file's write lock from its first statement).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -72,15 +76,37 @@ def record(
         raise Forbidden(
             "「死亡と思われる」は職員だけが記録できます / only staff may record believed_dead"
         )
-    tenant = uow.tenant or ""
-    facts = resident
-    if facts is None or facts.resident_id != body.resident_id:
-        facts = directory.lookup(tenant, body.resident_id, audience=audience, actor=actor)
     session = uow.session
     campaign = campaigns.get(session, campaign_id)
+    if resident is not None and resident.resident_id == body.resident_id:
+        return store(
+            session, campaign, body, town_name=resident.town_name, actor=actor, source=source
+        )
+
+    def look_up() -> ResidentFacts | None:
+        # in this unit of work: the registry's audit entry commits with the report
+        return directory.lookup_within(session, body.resident_id, audience=audience, actor=actor)
+
+    facts = look_up()
     if facts is None:
+        uow.commit()  # the lookup's audit entry: a report about no one we may see is a probe
         raise NotFound(f"住民 {body.resident_id} はいません / no resident {body.resident_id}")
-    return store(session, campaign, body, town_name=facts.town_name, actor=actor, source=source)
+    try:
+        return store(
+            session,
+            campaign,
+            body,
+            town_name=facts.town_name,
+            actor=actor,
+            source=source,
+            after_rollback=look_up,
+        )
+    except (Conflict, InvalidInput):
+        # refused, nothing of the report kept: the lookup is recorded all the same
+        uow.rollback()
+        look_up()
+        uow.commit()
+        raise
 
 
 def check_time(campaign: Campaign, reported_at: datetime) -> datetime:
@@ -108,10 +134,14 @@ def store(
     town_name: str,
     actor: str,
     source: ReportSource,
+    after_rollback: Callable[[], object] | None = None,
 ) -> Recorded:
     """The checks and the write every report shares, whoever made it (the resident already
     found by the caller): a resend answers the first result; the report time must fall in
-    the campaign; the report, its audit entry and the current status are written together."""
+    the campaign; the report, its audit entry and the current status are written together.
+
+    `after_rollback` writes again what the caller had written in this transaction before
+    (the registry's lookup and its audit entry) when a racing resend rolls it back."""
     stored = session.get(Report, body.id)
     if stored is not None:
         if not _same_report(stored, campaign.id, body):
@@ -135,6 +165,8 @@ def store(
         # a resend committed since we looked (the same report: answer as for a resend), or
         # the id of a report this tenant cannot see: never ours to overwrite
         session.rollback()
+        if after_rollback is not None:
+            after_rollback()
         stored = session.get(Report, body.id)
         if stored is not None and _same_report(stored, campaign.id, body):
             return Recorded(stored, created=False)

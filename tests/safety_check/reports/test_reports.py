@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import func, select
 
 from safety_check.reports.models import Report
-from tests.residents.conftest import resident_payload
+from tests.residents.conftest import log_entries, resident_payload
 from tests.safety_check.conftest import (
     Office,
     after_opening,
@@ -182,3 +183,33 @@ def _problem(response: Any, status: int) -> dict[str, Any]:
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, Any] = response.json()
     return body
+
+
+def test_a_report_commits_with_the_registry_s_audit_of_its_lookup(office: Office) -> None:
+    """One commit per report: the registry's audit entry of the resident's lookup is in
+    the report's own transaction (the same change-log transaction), so a report is never
+    written without it. A refused report and a report about no one still leave the
+    lookup's audit entry, alone."""
+    resident = office.register()
+    campaign = open_campaign(office)
+    logged = len(log_entries(office.db, office.code))
+
+    assert report(office, campaign["id"], report_payload(resident["id"])).status_code == 201
+    entries = log_entries(office.db, office.code)[logged:]
+    assert len({entry.tx_seq for entry in entries}) == 1  # one transaction, one commit
+    audited = [entry.row for entry in entries if entry.table_name == "audit_log"]
+    assert [row["action"] for row in audited if row] == ["directory.lookup", "safety.report"]
+    assert any(entry.table_name == "safety_check_reports" for entry in entries)
+
+    for refused, status in (
+        (report_payload(resident["id"], reported_at=at(3600)), 422),  # in the future
+        (report_payload(str(uuid.uuid4())), 404),  # nobody
+    ):
+        logged = len(log_entries(office.db, office.code))
+        assert report(office, campaign["id"], refused).status_code == status
+        entries = log_entries(office.db, office.code)[logged:]
+        assert {entry.table_name for entry in entries} <= {"audit_log", "audit_heads"}
+        assert [e.row["action"] for e in entries if e.table_name == "audit_log" and e.row] == [
+            "directory.lookup"
+        ]
+    assert _reports(office) == 1
