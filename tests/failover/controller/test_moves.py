@@ -191,6 +191,41 @@ def test_a_switchover_under_load_loses_nothing_and_reports_its_pause(
     assert source in after.in_sync  # the old primary had everything: it stays in sync
 
 
+def test_a_move_opens_no_connection_inside_its_pause(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Over TLS a new connection is a handshake at both ends, on a loaded machine hundreds of
+    # milliseconds: the watch connects to the sites before it pauses writes. Every
+    # replication request of a switchover is inside its pause (before it, only etcd is read).
+    handshakes: list[str] = []
+    send = httpx.AsyncClient.send
+
+    async def traced(client: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> Any:
+        async def trace(event: str, _info: dict[str, Any]) -> None:
+            if event == "connection.start_tls.started":
+                handshakes.append(request.url.path)
+
+        request.extensions["trace"] = trace
+        return await send(client, request, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "send", traced)
+    source = _placement(sandbox).primary
+
+    async def there_and_back() -> list[Any]:
+        watch = MovingWatch(_endpoints(sandbox), sandbox.root)
+        try:
+            await watch.switchover(SENDAI, None)
+            await watch.switchover(SENDAI, source)
+        finally:
+            await watch.close()
+        return watch.moves
+
+    moves = asyncio.run(there_and_back())
+    assert [m.target for m in moves] == [moves[0].target, source] and moves[0].target != source
+    assert handshakes, "the moves were made over TLS"
+    assert [path for path in handshakes if path.startswith("/replication/")] == []
+
+
 def test_a_target_out_of_sync_is_refused_and_nothing_changes(sandbox: Sandbox) -> None:
     before = _placement(sandbox)
     target = before.in_sync[0]
