@@ -15,12 +15,14 @@ from console.staff.dashboard import dashboard_page
 from console.staff.signin import TENANT_CODE, Staff, sign_in_url
 from console.staff.supplies import router as supplies_router
 from console.staff.supplies_allocation import router as supplies_allocation_router
+from console.staff.supplies_donations import router as supplies_donations_router
 from console.staff.supplies_flow import router as supplies_flow_router
 
 router = APIRouter(prefix=CONSOLE_PREFIX, include_in_schema=False)
 router.include_router(supplies_router)
 router.include_router(supplies_flow_router)
 router.include_router(supplies_allocation_router)
+router.include_router(supplies_donations_router)
 
 
 def home_of(tenant: str) -> str:

@@ -52,7 +52,7 @@ def quantity(value: Any) -> str:
     return f"{number.normalize():f}" if number == number.to_integral_value() else f"{number:f}"
 
 
-def _paged(items: list[Any], page: int) -> tuple[list[Any], int, int]:
+def paged(items: list[Any], page: int) -> tuple[list[Any], int, int]:
     """One page of ``items`` (1-based), the page and the number of pages."""
     pages = max(1, -(-len(items) // PAGE_SIZE))
     page = min(max(page, 1), pages)
@@ -90,6 +90,7 @@ def supplies_page(
         can_draft=staff.has_role("staff", "shelter"),
         can_ship=staff.has_role("staff", "depot"),
         can_receive=staff.has_role("staff", "shelter"),
+        can_read_donations=staff.has_role("staff", "auditor"),
         **context,
     )
 
@@ -125,7 +126,7 @@ async def shelters(
         rows = [r for r in rows if not r["is_open"]]
     elif state == "over":
         rows = [r for r in rows if r["over_capacity_night"]]
-    shown, page, pages = _paged(rows, page)
+    shown, page, pages = paged(rows, page)
     return supplies_page(
         staff,
         "supplies_shelters.html",
@@ -308,7 +309,7 @@ async def requests(
     done: Annotated[str, Query(pattern=r"^(|approved)$")] = "",
 ) -> Response:
     answer = await staff.api("GET", "/supplies/requests", params={"status": status, "limit": 500})
-    shown, page, pages = _paged(answer.body if answer.ok else [], page)
+    shown, page, pages = paged(answer.body if answer.ok else [], page)
     return supplies_page(
         staff,
         "supplies_requests.html",
@@ -369,7 +370,7 @@ async def stock(
 ) -> Response:
     places = await readable_places(staff)
     answer = await staff.api("GET", "/supplies/stock", params={"place": place})
-    shown, page, pages = _paged(answer.body if answer.ok else [], page)
+    shown, page, pages = paged(answer.body if answer.ok else [], page)
     return supplies_page(
         staff,
         "supplies_stock.html",
@@ -392,7 +393,7 @@ async def shipments(
 ) -> Response:
     """Shipments by their request's state: a page of requests, each with its shipments."""
     answer = await staff.api("GET", "/supplies/requests", params={"status": status, "limit": 500})
-    shown, page, pages = _paged(answer.body if answer.ok else [], page)
+    shown, page, pages = paged(answer.body if answer.ok else [], page)
     rows = []
     for request in shown:
         sent = await staff.api("GET", f"/supplies/requests/{request['id']}/shipments")

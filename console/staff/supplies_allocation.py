@@ -94,6 +94,11 @@ async def _view(staff: Staff, request_id: str) -> tuple[ChangeView, Any]:
     return view, suggested
 
 
+async def _item_names(staff: Staff) -> dict[str, dict[str, Any]]:
+    answer = await staff.api("GET", "/supplies/items")
+    return {item["code"]: item for item in answer.body} if answer.ok else {}
+
+
 async def _change_page(
     staff: Staff,
     request_id: str,
@@ -108,7 +113,6 @@ async def _change_page(
         view, answer = await _view(staff, request_id)
     if answer is not None and answer.ok and not view.lines:
         error, status = staff.page.t("change.not_open"), 404
-    items = await staff.api("GET", "/supplies/items")
     return supplies_page(
         staff,
         "supplies_allocation_change.html",
@@ -117,7 +121,7 @@ async def _change_page(
         subsection="allocation",
         request_id=request_id,
         view=view,
-        names={i["code"]: i for i in items.body} if items.ok else {},
+        names=await _item_names(staff),
         places=await readable_places(staff),
         typed=typed,
         form_error=error,
@@ -141,6 +145,7 @@ async def change_commit(
     if not answer.ok or not view.lines:
         return await _change_page(staff, request_id, typed=typed)
     places = await readable_places(staff)
+    names = await _item_names(staff)
     try:
         if len(keys) != len(amounts) or len(typed) != len(keys):
             raise Refused(staff.page.t("draft.bad_rows"))
@@ -166,6 +171,19 @@ async def change_commit(
             )
         if not picks:
             raise Refused(staff.page.t("change.nothing"))
+        for line in view.lines:
+            total = sum(Decimal(p["quantity"]) for p in picks if p["line"] == line["line_id"])
+            if total > Decimal(str(line["open"])):
+                item = names.get(line["item_code"], {})
+                raise Refused(
+                    staff.page.t(
+                        "change.over_line",
+                        item=item.get("name_ja" if staff.page.language == "ja" else "name_en")
+                        or line["item_code"],
+                        open=quantity(line["open"]),
+                        total=quantity(total),
+                    )
+                )
     except Refused as refused:
         return await _change_page(
             staff, request_id, typed=typed, error=str(refused), status=422, view=view

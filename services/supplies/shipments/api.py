@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, Path, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -176,12 +176,21 @@ def donation_out(session: Session, found: DonationOffer) -> DonationOut:
     "/supplies/donations",
     response_model=DonationOut,
     status_code=status.HTTP_201_CREATED,
-    summary="寄付の申し出を記録 / record an unsolicited donation offer",
+    summary="寄付の申し出を記録（同じIDの再送は最初の記録） / record an unsolicited donation "
+    "offer (a resend of its id answers the first record)",
+    responses={
+        200: {
+            "model": DonationOut,
+            "description": "この申し出IDは同じ内容で記録済み / a resend: the first record",
+        }
+    },
 )
-def offer(body: DonationIn, uow: UoW, principal: StaffWriter) -> DonationOut:
-    found = service.offer(uow.session, body, actor=principal.username)
+def offer(body: DonationIn, uow: UoW, principal: StaffWriter, response: Response) -> DonationOut:
+    offered = service.offer(uow.session, body, actor=principal.username)
     uow.commit()
-    return donation_out(uow.session, found)
+    if not offered.created:
+        response.status_code = status.HTTP_200_OK
+    return donation_out(uow.session, offered.offer)
 
 
 @router.get("/supplies/donations", response_model=list[DonationOut], summary="寄付の申し出")

@@ -99,6 +99,13 @@ class DonationLineIn(InputModel):
 
 
 class DonationIn(InputModel):
+    id: str | None = Field(
+        default=None,
+        pattern=UUID_PATTERN,
+        description="端末が作る申し出ID（UUID）: 同じ内容の再送は最初の記録（200）、違う内容は "
+        "409 / the client's id: a resend with the same content answers the first record "
+        "(200), other content is a 409",
+    )
     donor: str = Field(min_length=1, max_length=200, description="寄付者 / donor")
     contact: str = Field(default="", max_length=200)
     note: Note = ""

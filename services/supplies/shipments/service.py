@@ -5,10 +5,12 @@ module's ledger functions (`stock.service.record`, `stock.service.receive`)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from supplies.access import Reach
@@ -395,7 +397,46 @@ def cancel(session: Session, shipment_id: str, reach: Reach, *, actor: str) -> S
 # --------------------------------------------------------------------------- donations
 
 
-def offer(session: Session, body: DonationIn, *, actor: str) -> DonationOffer:
+_OTHER_OFFER = (
+    "この申し出IDは内容の違う申し出に使われています / this offer id was used for an offer with "
+    "other content"
+)
+
+
+@dataclass(frozen=True)
+class Offered:
+    offer: DonationOffer
+    #: False when the client's id was recorded already with the same content (a resend)
+    created: bool
+
+
+def _same_offer(
+    session: Session, stored: DonationOffer | None, body: DonationIn, item_ids: list[str]
+) -> DonationOffer:
+    """The offer already recorded under the client's id, when this is a resend of it (an
+    offer's donor and lines never change, so they are compared as they are)."""
+    sent = sorted(
+        (item_id, line.quantity.normalize(), line.expires_on)
+        for item_id, line in zip(item_ids, body.lines, strict=True)
+    )
+    if stored is None or (stored.donor, stored.contact, stored.note) != (
+        body.donor,
+        body.contact,
+        body.note,
+    ):
+        raise Conflict(_OTHER_OFFER)
+    kept = sorted(
+        (line.item_id, line.quantity.normalize(), line.expires_on)
+        for line in donation_lines(session, stored.id)
+    )
+    if kept != sent:
+        raise Conflict(_OTHER_OFFER)
+    return stored
+
+
+def offer(session: Session, body: DonationIn, *, actor: str) -> Offered:
+    """Record an offer, or, for a resend of the client's id with the same content, answer
+    the offer it recorded (whatever was decided since); other content under that id: 409."""
     lines = []
     for line in body.lines:
         item = catalogue.by_code(session, line.item)
@@ -403,6 +444,11 @@ def offer(session: Session, body: DonationIn, *, actor: str) -> DonationOffer:
             line.quantity, whole_units=item.whole_units, item_code=item.code, unit=item.unit_ja
         )
         lines.append((item, line))
+    item_ids = [item.id for item, _ in lines]
+    if body.id is not None:
+        stored = session.get(DonationOffer, body.id)
+        if stored is not None:
+            return Offered(_same_offer(session, stored, body, item_ids), created=False)
     donation = DonationOffer(
         donor=body.donor,
         contact=body.contact,
@@ -411,8 +457,17 @@ def offer(session: Session, body: DonationIn, *, actor: str) -> DonationOffer:
         offered_at=now(),
         recorded_by=actor,
     )
+    if body.id is not None:
+        donation.id = body.id
     session.add(donation)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        # the same id sent twice at once (the other one committed first), or an id another
+        # municipality's offer holds: never ours to take
+        session.rollback()
+        stored = session.get(DonationOffer, body.id)
+        return Offered(_same_offer(session, stored, body, item_ids), created=False)
     for item, line in lines:
         session.add(
             DonationLine(
@@ -424,7 +479,7 @@ def offer(session: Session, body: DonationIn, *, actor: str) -> DonationOffer:
         )
     session.flush()
     _audit_offer(session, donation, actor, "supplies.donation_offer")
-    return donation
+    return Offered(donation, created=True)
 
 
 def donation(session: Session, offer_id: str) -> DonationOffer:

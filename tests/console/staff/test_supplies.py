@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from residents.registry.models import Resident
 from tests.console.support.browser import (
+    AUDITOR,
     STAFF,
     ConsoleNode,
     assert_accessible,
@@ -505,7 +506,8 @@ def test_staff_change_an_allocation_before_confirming_it_in_the_browser(
 ) -> None:
     """15 rolls asked for 青葉小学校: the suggestion takes 10 from the nearest depot and 5
     from the next; staff move most of it to the farther depot. Over a lot's free stock,
-    negative, or over the line: refused on the page, nothing written."""
+    negative, over the line (the page's refusals) or half a roll (the API's): refused on
+    the page, nothing written."""
     staff = token_of(node, STAFF)
     api(
         node,
@@ -573,7 +575,8 @@ def test_staff_change_an_allocation_before_confirming_it_in_the_browser(
 
     refused("11", "4", "青葉備蓄倉庫 の空き在庫は 10 です")
     refused("-1", "12", "0 以上の数")
-    refused("10", "12", "要求 15 を超えます")  # 22 for a line of 15: the API refusal
+    refused("10", "12", "トイレットペーパー の未引当は 15 です")  # 22 for a line of 15
+    refused("2.5", "12", "整数で数えます")  # half a roll: the API's refusal
     assert_accessible(page)
     screenshot(page, "supplies-allocation-change")
 
@@ -590,3 +593,93 @@ def test_staff_change_an_allocation_before_confirming_it_in_the_browser(
     ]
     assert all("職員が変更（提案: 15）" in a["explanation"] for a in committed["allocations"])
     assert free() == [("D-C1", 7)]  # what is held for the request is free no more
+
+
+def test_donation_offers_recorded_paged_and_decided_in_the_browser(
+    node: ConsoleNode, supplies: Supplies, page: Any
+) -> None:
+    """Staff record an offer (a half blanket refused first), accept it after the
+    confirmation step; the list pages 20 at a time; a form sent twice records once; an
+    auditor reads without the decisions, a shelter account has no such page."""
+    staff = token_of(node, STAFF)
+    for n in range(20):
+        api(
+            node,
+            staff,
+            "POST",
+            "/supplies/donations",
+            {"donor": f"寄付者 {n:02d}", "lines": [{"item": "water-500ml", "quantity": 24}]},
+        )
+    desk = Desk(node, STAFF, ("staff",))
+    form_page = desk.get("/donations/new").text
+    offer_id = re.search(r'name="offer_id" value="([0-9a-f-]{36})"', form_page)
+    assert offer_id
+    form = {
+        "offer_id": offer_id.group(1),
+        "donor": "仙台市民の会",
+        "item": ["biscuits", ""],
+        "quantity": ["48", ""],
+        "expires_on": ["2030-05-31", ""],
+    }
+    sent = [desk.post("/donations/new", form, from_page="/donations/new") for _ in range(2)]
+    assert [answer.headers["location"].rsplit("done=", 1)[1] for answer in sent] == [
+        "recorded",
+        "resent",
+    ]
+    offered = api(node, staff, "GET", "/supplies/donations")
+    assert len(offered) == 21 and [o["id"] for o in offered].count(offer_id.group(1)) == 1
+
+    # 21 offered: 20 on the first page, the oldest on the second
+    first = desk.get("/donations")
+    assert first.text.count('data-label="寄付者（企業・団体・個人）"') == 20
+    assert "1 / 2 ページ" in first.text and "寄付者 00" not in first.text
+    assert "寄付者 00" in desk.get("/donations", page=2).text
+    auditor = Desk(node, AUDITOR, ("auditor",))
+    read = auditor.get("/donations")
+    assert read.status_code == 200 and "仙台市民の会" in read.text
+    assert "/accept" not in read.text and "/donations/new" not in read.text
+    assert (
+        "/supplies/donations" not in Desk(node, SHELTER_ACCOUNT, ("shelter",)).get("/shelters").text
+    )
+
+    sign_in(page, node)
+    page.get_by_role("link", name="物資・避難所").click()
+    page.get_by_role("link", name="寄付の申し出", exact=True).click()
+    page.get_by_test_id("new-offer").click()
+    page.get_by_label("寄付者（企業・団体・個人）").fill("みやぎ生協")
+    page.get_by_label("連絡先").fill("022-111-2222")
+    page.get_by_label("1 行目の品目").select_option("water-2l")
+    page.get_by_label("1 行目の数量").fill("100")
+    page.get_by_label("1 行目の期限").fill("2031-03-31")
+    page.get_by_label("2 行目の品目").select_option("blanket")
+    page.get_by_label("2 行目の数量").fill("2.5")
+    page.get_by_test_id("record-offer").click()
+    assert "整数で数えます" in page.get_by_test_id("form-error").inner_text()
+    assert page.get_by_label("2 行目の数量").input_value() == "2.5"
+    assert len(api(node, staff, "GET", "/supplies/donations")) == 21  # nothing written
+    page.get_by_label("2 行目の数量").fill("20")
+    assert_accessible(page)
+    page.get_by_test_id("record-offer").click()
+    assert "記録しました" in page.get_by_test_id("donations-notice").inner_text()
+
+    page.get_by_role("link", name="みやぎ生協 の申し出を受け入れる（確認へ）").click()
+    assert "みやぎ生協 の申し出" in page.get_by_test_id("offer").inner_text()
+    assert "毛布 20" in page.get_by_test_id("offer").inner_text()
+    page.get_by_label("メモ（任意。理由や連絡の内容）").fill("12 月 9 日に搬入")
+    assert_accessible(page)
+    screenshot(page, "supplies-donation-accept")
+    mine = next(
+        o for o in api(node, staff, "GET", "/supplies/donations") if o["donor"] == "みやぎ生協"
+    )
+    assert mine["status"] == "offered"  # nothing decided before the confirmation
+    page.get_by_test_id("confirm-decision").click()
+    assert "受け入れを決めました" in page.get_by_test_id("donations-notice").inner_text()
+    page.get_by_role("link", name="受入決定").click()
+    accepted = page.get_by_test_id("offers").inner_text()
+    decided = next(
+        o for o in api(node, staff, "GET", "/supplies/donations") if o["donor"] == "みやぎ生協"
+    )
+    assert decided["status"] == "accepted" and decided["decision_note"] == "12 月 9 日に搬入"
+    when = datetime.fromisoformat(decided["decided_at"]).astimezone(JAPAN)
+    assert "みやぎ生協" in accepted and f"{when:%Y-%m-%d %H:%M} {STAFF}" in accepted
+    assert_accessible(page)

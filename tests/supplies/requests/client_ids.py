@@ -1,12 +1,13 @@
-"""A request made with the client's id: the same form sent twice (a double click, a
-resend after a timeout) makes one request; the same id with other content is refused and
-writes nothing."""
+"""A request, or a donation offer, made with the client's id: the same form sent twice (a
+double click, a resend after a timeout) makes one; the same id with other content is
+refused and writes nothing."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
 from supplies.requests.models import Request, RequestLine
+from supplies.shipments.models import DonationOffer
 from tests.supplies.supply_office import SupplyOffice, new_id
 
 
@@ -17,8 +18,14 @@ def _counts(s: SupplyOffice) -> tuple[int, int]:
         return requests, lines
 
 
-def test_a_request_sent_twice_with_its_id_is_made_once(supplies: SupplyOffice) -> None:
-    s = supplies
+def client_ids(s: SupplyOffice) -> None:
+    """Run by tests/supplies/requests/test_requests.py in its office (each office costs a
+    migration and its sign-ins)."""
+    _a_request(s)
+    _a_donation_offer(s)
+
+
+def _a_request(s: SupplyOffice) -> None:
     shelter = s.office.shelter
     request_id = new_id()
     form = {
@@ -64,3 +71,38 @@ def test_a_request_sent_twice_with_its_id_is_made_once(supplies: SupplyOffice) -
     s.ok(s.post("/requests", {**form, "id": None}, shelter), 201)
     s.ok(s.post("/requests", {**form, "id": None}, shelter), 201)
     assert _counts(s)[0] == counts[0] + 3
+
+
+def _a_donation_offer(s: SupplyOffice) -> None:
+    offer_id = new_id()
+    form = {
+        "id": offer_id,
+        "donor": "株式会社みやぎ食品",
+        "contact": "022-000-0000",
+        "lines": [
+            {"item": "water-2l", "quantity": 120, "expires_on": "2031-03-31"},
+            {"item": "blanket", "quantity": 30},
+        ],
+    }
+    offers = _offers(s)
+    assert s.ok(s.post("/donations", form), 201)["id"] == offer_id
+    s.ok(s.post(f"/donations/{offer_id}/accept", {"note": "受け入れる"}))
+    # the same form again, its lines in another order: the first record, as it is now
+    again = {**form, "lines": form["lines"][::-1]}
+    resent = s.ok(s.post("/donations", again), 200)
+    assert resent["id"] == offer_id and resent["status"] == "accepted"
+    for other in (
+        {**form, "donor": "株式会社みやぎ"},
+        {**form, "lines": [{"item": "water-2l", "quantity": 121, "expires_on": "2031-03-31"}]},
+    ):
+        refused = s.post("/donations", other)
+        assert refused.status_code == 409 and "内容の違う申し出" in refused.json()["detail"]
+    assert _offers(s) == offers + 1
+
+
+def _offers(s: SupplyOffice) -> int:
+    with s.office.db.unit_of_work(s.office.code, read_only=True) as uow:
+        count: int = uow.session.execute(
+            select(func.count()).select_from(DonationOffer)
+        ).scalar_one()
+        return count
