@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ from yui.http.gateway import Gateway, RouteLookup, SiteSignatures
 from yui.http.middleware import BodyLimit, RequestContext
 from yui.http.peer_certificates import RequirePeerCertificate
 from yui.http.proxies import TrustedProxies, parse_networks
+from yui.http.route_tables import build_route_tables
 from yui.jobs.kinds import DEMO, JobKinds
 from yui.settings import Settings
 from yui.tenancy.api import router as tenancy_router
@@ -164,9 +166,14 @@ def create_app(
     replication: ReplicationNode | None = None,
     alerts: AlertIntake | None = None,
     signatures: SiteSignatures | None = None,
+    serving: bool = False,
+    closing: Sequence[Callable[[], Awaitable[None] | None]] = (),
 ) -> FastAPI:
     """The site node. Without a cluster link (no etcd) it serves every tenant itself;
-    without a replication node it ships nothing and takes no shipped entries."""
+    without a replication node it ships nothing and takes no shipped entries. ``serving``:
+    a node about to serve builds its route tables before its first request (tests leave
+    them lazy); ``closing`` runs when the app shuts down, after replication and the
+    cluster link have stopped."""
     if cluster is not None:
         route_lookup, write_gate = cluster.route, cluster.write_gate
         if replication is not None:
@@ -187,6 +194,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if serving:
+            await build_route_tables(_app)
         if cluster is not None:
             await cluster.start()
         if replication is not None:
@@ -198,6 +207,9 @@ def create_app(
                 await replication.stop()
             if cluster is not None:
                 await cluster.stop()
+            for close in closing:
+                if inspect.isawaitable(done := close()):
+                    await done
             if database is None:
                 db.dispose()
 
@@ -222,18 +234,15 @@ def create_app(
     # a check-in at a shelter is a sign of life for safety confirmation (its unit of work)
     BUS.subscribe(ShelterCheckedIn, on_shelter_check_in)
     problems.install(app)
-    # the staff console and the citizens' pages: every site serves them (console/)
-    mount_console(
-        app,
-        site=settings.site,
-        signing_key=app.state.yui.signing_key,
-        platform=NodePlatform(cluster, replication, db) if cluster is not None else None,
-    )
-    for router in service_routers():
-        app.include_router(router, prefix=API_PREFIX)
+    # Routes are matched in the order they are included, each candidate in turn (~10 us
+    # each, ~250 of them): the hot paths first. The probes, then site-to-site replication
+    # (every acknowledged write), then the API; the console, paced by people, last.
+    _include_operations(app, settings, db, registry, cluster)
     if replication is not None:
         include_replication(app, replication)
         include_operator_audit(app, db)  # another site's console audits a move here
+    for router in service_routers():
+        app.include_router(router, prefix=API_PREFIX)
     # one alert intake, two consumers: the evacuation decision, and (through the kernel's
     # event, at each tenant's primary) safety confirmation's campaigns
     BUS.subscribe(HazardAlertReceived, on_hazard_alert)
@@ -250,6 +259,52 @@ def create_app(
     if cluster is not None:
         # the citizens' search asks every municipality the platform serves, not only ours
         app.state.platform_tenants = lambda: list(cluster.view.placements())
+    # the staff console and the citizens' pages: every site serves them (console/)
+    mount_console(
+        app,
+        site=settings.site,
+        signing_key=app.state.yui.signing_key,
+        platform=NodePlatform(cluster, replication, db) if cluster is not None else None,
+    )
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            app.openapi_schema = problems.document_problems(schema, DOCUMENTED_ERRORS)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    if replication is not None:  # innermost: holds each answer until its writes replicate
+        app.add_middleware(ReplicationAcks, wait=replication.wait_replicated)
+    if route_lookup is not None:
+        app.add_middleware(Gateway, site=settings.site, lookup=route_lookup, signatures=signatures)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        exempt_prefixes=SITE_TO_SITE_PATHS if replication is not None else (),
+    )
+    if settings.tls_files is not None:  # mutual TLS for replication and forwards (not the API)
+        app.add_middleware(
+            RequirePeerCertificate, prefixes=SITE_TO_SITE_PATHS, headers=FORWARD_MARKS
+        )
+    # Outside the gateway: a forward carries the client's address, not the proxy's.
+    app.add_middleware(TrustedProxies, networks=parse_networks(settings.trusted_proxies))
+    app.add_middleware(
+        RequestContext, registry=registry, site=settings.site, routes=app.router.routes
+    )
+    return app
+
+
+def _include_operations(
+    app: FastAPI,
+    settings: Settings,
+    db: Database,
+    registry: CollectorRegistry,
+    cluster: ClusterLink | None,
+) -> None:
+    """Liveness, readiness and metrics: what the controller's probes and the scrapers read."""
 
     # async: answered on the event loop, not in the worker threads a saturated site has all
     # busy; the controller's probes read it, and a busy site is not a lost one
@@ -288,35 +343,6 @@ def create_app(
     )
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes
-            )
-            app.openapi_schema = problems.document_problems(schema, DOCUMENTED_ERRORS)
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-    if replication is not None:  # innermost: holds each answer until its writes replicate
-        app.add_middleware(ReplicationAcks, wait=replication.wait_replicated)
-    if route_lookup is not None:
-        app.add_middleware(Gateway, site=settings.site, lookup=route_lookup, signatures=signatures)
-    app.add_middleware(
-        BodyLimit,
-        max_bytes=settings.max_body_bytes,
-        exempt_prefixes=SITE_TO_SITE_PATHS if replication is not None else (),
-    )
-    if settings.tls_files is not None:  # mutual TLS for replication and forwards (not the API)
-        app.add_middleware(
-            RequirePeerCertificate, prefixes=SITE_TO_SITE_PATHS, headers=FORWARD_MARKS
-        )
-    # Outside the gateway: a forward carries the client's address, not the proxy's.
-    app.add_middleware(TrustedProxies, networks=parse_networks(settings.trusted_proxies))
-    app.add_middleware(
-        RequestContext, registry=registry, site=settings.site, routes=app.router.routes
-    )
-    return app
 
 
 def alert_intake(
@@ -388,17 +414,20 @@ def build_node(settings: Settings) -> FastAPI:
     if cluster is not None and replication is not None:
         # Alerts pushed to this node evacuate through the same moves as the CLI.
         evacuations = BackgroundEvacuations(MoveTrigger(cluster.coordination, replication.client))
-    app = create_app(
+    # (FastAPI runs no on_shutdown handler beside a lifespan: these go through create_app)
+    closing: list[Callable[[], Awaitable[None] | None]] = []
+    if evacuations is not None:
+        closing.append(evacuations.close)
+    closing.append(db.dispose)
+    return create_app(
         settings,
         db,
         cluster=cluster,
         replication=replication,
         alerts=alert_intake(settings, trigger=(lambda: evacuations) if evacuations else None),
+        serving=True,
+        closing=closing,
     )
-    app.router.on_shutdown.append(db.dispose)
-    if evacuations is not None:
-        app.router.on_shutdown.append(evacuations.close)
-    return app
 
 
 def _safe(check: Any) -> bool:

@@ -215,7 +215,7 @@ def serve_node(
             peers=StaticPeers(peer_urls(config)),
             config=ReplicationConfig(**(replication or {})),
         )
-    app = create_app(settings, db, migrate=False, replication=node)
+    app = create_app(settings, db, migrate=False, replication=node, serving=True)
     if customize is not None:
         customize(app)
 

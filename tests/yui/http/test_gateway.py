@@ -302,12 +302,15 @@ def test_a_chunked_body_over_the_limit_at_a_replica_reaches_nothing(
             max_body_bytes=4096,
         )
         with serving(replica_app) as replica_url:
-            whole = httpx.post(f"{replica_url}/api/v1/{SENDAI}/test-body", content=chunks(4))
+            # each app's first request builds its route tables: seconds on a loaded machine
+            whole = httpx.post(
+                f"{replica_url}/api/v1/{SENDAI}/test-body", content=chunks(4), timeout=30
+            )
             assert whole.status_code == 200 and whole.headers["x-yui-forwarded-to"] == "site-a"
             assert received == [b"".join(chunks(4))]
 
             too_long = httpx.post(
-                f"{replica_url}/api/v1/{SENDAI}/test-body", content=chunks(12, 0.05)
+                f"{replica_url}/api/v1/{SENDAI}/test-body", content=chunks(12, 0.05), timeout=30
             )
             assert too_long.status_code == 413
             assert too_long.headers["content-type"] == "application/problem+json"
