@@ -14,15 +14,17 @@ tenant's write epoch unchanged since the step began (its fencing token).
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from yui.changelog.models import LogHead
 from yui.db.database import Database
+from yui.db.engine import READ_ONLY
 from yui.db.fencing import NotPrimary
 from yui.errors import InvalidInput, NotFound, Unavailable
 from yui.jobs import service
@@ -72,6 +74,7 @@ def run_job(
             return _failed(db, tenant, job_id, number, unknown, UNKNOWN_KIND_ATTEMPTS, site, ran)
         steps = kind.steps(params)
         epoch = _write_epoch(db, tenant)
+        fence = _Fence(db, tenant, epoch, still_ours, site)
         context = StepContext(
             db,
             tenant,
@@ -82,7 +85,7 @@ def run_job(
             step=number,
             attempt=attempts,
             epoch=epoch,
-            fence=_fence(db, tenant, epoch, still_ours, site),
+            fence=fence,
         )
         try:
             if number >= len(steps):  # a job whose last marker predates a shorter plan
@@ -118,6 +121,8 @@ def run_job(
         except Exception as error:
             log.exception("job %s (%s): step %d failed", job_id, kind_name, number)
             return _failed(db, tenant, job_id, number, error, kind.max_attempts, site, ran)
+        finally:
+            fence.close()
 
 
 #: the fence reads the epoch before every external effect (a fan-out: every message), so
@@ -127,30 +132,78 @@ _EPOCH = text(
 )
 
 
-def _write_epoch(db: Database, tenant: str) -> int:
-    with db.engine.connect() as connection:
+def _read_epoch(connection: Connection, tenant: str) -> int:
+    try:
         epoch = connection.execute(_EPOCH, {"tenant": tenant}).scalar_one_or_none()
+    finally:
+        connection.rollback()  # its own transaction: the next read sees every commit since
     return int(epoch) if epoch is not None else 0
 
 
-def _fence(
-    db: Database, tenant: str, epoch: int, still_ours: Callable[[], bool], site: str
-) -> Callable[[], None]:
-    def check() -> None:
-        if not still_ours():
+def _reader(db: Database) -> Connection:
+    # read-only: on SQLite a deferred BEGIN, which neither waits for nor takes the
+    # database's write lock (a plain BEGIN IMMEDIATE would, before every message)
+    return db.engine.connect().execution_options(**{READ_ONLY: True})
+
+
+def _write_epoch(db: Database, tenant: str) -> int:
+    with _reader(db) as connection:
+        return _read_epoch(connection, tenant)
+
+
+class _Fence:
+    """The fence of one step (see the module's docstring), called before each effect,
+    from any of the step's threads. Each thread reads the epoch on a connection of its
+    own, kept until the step ends (a pooled connection taken and given back per message
+    cost more than the read), each read in a transaction of its own."""
+
+    def __init__(
+        self, db: Database, tenant: str, epoch: int, still_ours: Callable[[], bool], site: str
+    ) -> None:
+        self.db, self.tenant, self.epoch, self.still_ours, self.site = (
+            db,
+            tenant,
+            epoch,
+            still_ours,
+            site,
+        )
+        self._mine = threading.local()
+        self._held: list[Connection] = []
+        self._guard = threading.Lock()
+
+    def __call__(self) -> None:
+        if not self.still_ours():
             raise NotPrimary(
-                f"{site} はこのジョブを実行していません / {site} no longer runs this job"
+                f"{self.site} はこのジョブを実行していません / {self.site} no longer runs this job"
             )
-        if db.write_gate is not None:
-            db.write_gate(tenant)  # raises when this site is not the primary now
-        now = _write_epoch(db, tenant)
-        if now != epoch:
+        if self.db.write_gate is not None:
+            self.db.write_gate(self.tenant)  # raises when this site is not the primary now
+        now = self._read()
+        if now != self.epoch:
             raise NotPrimary(
-                f"{tenant} のエポックが {epoch} から {now} に変わりました / the epoch of {tenant} "
-                f"moved from {epoch} to {now}: this step stops before its effect"
+                f"{self.tenant} のエポックが {self.epoch} から {now} に変わりました / the epoch "
+                f"of {self.tenant} moved from {self.epoch} to {now}: this step stops before "
+                "its effect"
             )
 
-    return check
+    def _read(self) -> int:
+        connection: Connection | None = getattr(self._mine, "connection", None)
+        if connection is None:
+            connection = self._mine.connection = _reader(self.db)
+            with self._guard:
+                self._held.append(connection)
+        try:
+            return _read_epoch(connection, self.tenant)
+        except Exception:
+            self._mine.connection = None  # a broken connection: the next read takes another
+            raise
+
+    def close(self) -> None:
+        """Give the step's connections back (when the step has ended)."""
+        with self._guard:
+            held, self._held = self._held, []
+        for connection in held:
+            connection.close()
 
 
 def _record(

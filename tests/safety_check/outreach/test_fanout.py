@@ -4,6 +4,7 @@ nobody is messaged twice and nobody skipped; reminders reach only the non-respon
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import re
 import uuid
@@ -12,12 +13,12 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from residents.directory.service import Directory
 from safety_check.campaigns import service as campaigns
 from safety_check.campaigns.models import Campaign, CampaignOrigin, CampaignState
-from safety_check.channels.base import RateLimit
+from safety_check.channels.base import Message, RateLimit, Sender
 from safety_check.channels.sink import SmtpSink, duplicate_keys, stored_messages
 from safety_check.channels.smtp import SmtpSender
 from safety_check.links.service import LinkMaker
@@ -197,3 +198,61 @@ def test_fanout_interrupted_and_resumed_sends_each_resident_once(
     ).json()
     assert [(r["round"], r["messages"]) for r in alerted_rounds] == [(0, RESIDENTS)]
     assert not outreach.starts_due(office.db, office.code)
+
+
+def _runs(plan: outreach.Outreach, senders: dict[str, Sender]) -> JobKinds:
+    """The fan-out's job kind as `plan` with other senders."""
+    kinds = JobKinds()
+    kinds.register(outreach.outreach_kind(dataclasses.replace(plan, senders=senders)))
+    return kinds
+
+
+def test_a_fanout_stops_at_the_first_message_after_the_epoch_moves(
+    office: Office, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fence before each message reads the tenant's write epoch afresh (on the
+    connection its thread keeps for the step): once another primary's epoch is written,
+    the deposed runner sends nothing more, not even within the batch it is sending; a
+    runner of the new epoch then sends the rest, each resident once."""
+    monkeypatch.setenv("YUI_SAFETY_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("YUI_SAFETY_BATCH_SIZE", str(BATCH))
+    people = 8
+    for n in range(people):
+        office.register(email=f"e{n}@example.jp")
+    campaign = open_campaign(office)
+    started = office.client.post(
+        f"{office.api}/safety/campaigns/{campaign['id']}/outreach", headers=office.staff
+    )
+    assert started.status_code == 202, started.text
+    job_id = uuid.UUID(started.json()["job_id"])
+    folder = tmp_path / "sink"
+    with SmtpSink(folder) as sink:
+        kinds, plan = _kinds(office, sink)
+        sends = 0
+
+        class Deposing(SmtpSender):
+            def send(self, message: Message) -> None:
+                nonlocal sends
+                super().send(message)
+                sends += 1
+                if sends == 3:  # a new primary is promoted: its epoch reaches this copy
+                    with office.db.engine.begin() as connection:
+                        connection.execute(
+                            text("UPDATE log_heads SET epoch = epoch + 1 WHERE tenant_id = :t"),
+                            {"t": office.code},
+                        )
+
+        senders = {
+            "email": Deposing(
+                sink.host, sink.port, sender_address="x@example.jp", rate=RateLimit(10_000)
+            )
+        }
+        deposed = run_job(office.db, _runs(plan, senders), office.code, job_id, site="a")
+        assert deposed.state == "fenced" and deposed.steps_run == 0
+        assert len(stored_messages(folder)) == 3  # none after the epoch moved
+        resumed = run_job(office.db, kinds, office.code, job_id, site="b")
+        assert resumed.state == "done"
+        assert sorted(str(m["To"]) for m in _mails(folder)) == sorted(
+            f"e{n}@example.jp" for n in range(people)
+        )
+        assert len(duplicate_keys(folder)) == 3  # sent again with the same keys, kept once
