@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from safety_check.reports.models import DisagreementResolution, Report
-from tests.residents.conftest import audit_entries
 from tests.safety_check.conftest import (
     Office,
     history,
@@ -21,6 +20,7 @@ from tests.safety_check.conftest import (
     report_payload,
 )
 from tests.safety_check.reports.test_current import backdate
+from yui.audit.models import AuditEntry
 
 
 def _at(opened: datetime, minutes: float) -> str:
@@ -82,7 +82,14 @@ def _disagree(office: Office, campaign: dict[str, Any], resident_id: str, opened
     assert report(office, campaign["id"], fine).status_code == 201
 
 
-def test_a_resolved_resident_leaves_the_open_list_until_a_report_disagrees_again(
+def test_resolving_disagreements(office: Office) -> None:
+    """One office for both (its staff accounts take seconds to make): each part has its
+    own campaign."""
+    _a_resolved_resident_leaves_the_open_list_until_a_report_disagrees_again(office)
+    _bad_resolutions_roles_and_a_blocked_resident(office)
+
+
+def _a_resolved_resident_leaves_the_open_list_until_a_report_disagrees_again(
     office: Office,
 ) -> None:
     person = office.register()
@@ -117,9 +124,14 @@ def test_a_resolved_resident_leaves_the_open_list_until_a_report_disagrees_again
     assert _ids(settled) == [person["id"]]
     assert settled["residents"][0]["resolution"]["id"] == resolution["id"]
     assert settled["state"] == "resolved"
-    entries = [e for e in audit_entries(office) if e["action"] == "safety.disagreement_resolve"]
-    assert [(e["actor"], e["subject_id"]) for e in entries] == [("staff1", person["id"])]
-    assert entries[0]["detail"]["status"] == "safe"
+    with office.db.unit_of_work(office.code, read_only=True) as uow:
+        entries = list(
+            uow.session.execute(
+                select(AuditEntry).where(AuditEntry.action == "safety.disagreement_resolve")
+            ).scalars()
+        )
+    assert [(e.actor, e.subject_id) for e in entries] == [("staff1", person["id"])]
+    assert entries[0].detail["status"] == "safe"
 
     # the same resolution again: its first answer; the same id for another: 409
     again = _resolve(office, campaign["id"], person["id"], body)
@@ -155,7 +167,7 @@ def test_a_resolved_resident_leaves_the_open_list_until_a_report_disagrees_again
     assert latest["id"] == second.json()["id"] and latest["status"] == "needs_help"
 
 
-def test_bad_resolutions_roles_and_a_blocked_resident(office: Office) -> None:
+def _bad_resolutions_roles_and_a_blocked_resident(office: Office) -> None:
     """Refusals write nothing; a DV-blocked resident's disagreement and resolution show to
     staff (flagged) and to no one else."""
     blocked = office.register(
@@ -173,6 +185,7 @@ def test_bad_resolutions_roles_and_a_blocked_resident(office: Office) -> None:
         == 200
     )
     reports_before = _rows(office, Report)
+    resolutions_before = _rows(office, DisagreementResolution)
     for bad in (
         _resolution(status="unknown"),
         _resolution(reporter_kind="family"),  # staff find out by phone or at the door
@@ -187,8 +200,8 @@ def test_bad_resolutions_roles_and_a_blocked_resident(office: Office) -> None:
     nobody = _resolve(office, campaign["id"], str(uuid.uuid4()), _resolution())
     assert nobody.status_code == 404
     assert _resolve(office, str(uuid.uuid4()), blocked["id"], _resolution()).status_code == 404
-    # only staff resolve: auditors read the lists, shelters and admins see neither
-    for headers in (office.auditor, office.shelter, office.admin):
+    # only staff resolve: auditors read the lists, shelters see neither
+    for headers in (office.auditor, office.shelter):
         refused = _resolve(office, campaign["id"], blocked["id"], _resolution(), headers)
         assert refused.status_code == 403
     bad_state = office.client.get(
@@ -198,7 +211,7 @@ def test_bad_resolutions_roles_and_a_blocked_resident(office: Office) -> None:
     )
     assert bad_state.status_code == 422
     assert _rows(office, Report) == reports_before
-    assert _rows(office, DisagreementResolution) == 0
+    assert _rows(office, DisagreementResolution) == resolutions_before
 
     # staff see the blocked resident, flagged, open and then resolved
     listed = _listed(office, campaign["id"])["residents"]
@@ -210,8 +223,7 @@ def test_bad_resolutions_roles_and_a_blocked_resident(office: Office) -> None:
         path = f"{office.api}/safety/campaigns/{campaign['id']}/disagreements"
         params = {"state": state}
         assert office.client.get(path, params=params, headers=office.auditor).status_code == 200
-        for headers in (office.shelter, office.admin):
-            assert office.client.get(path, params=params, headers=headers).status_code == 403
+        assert office.client.get(path, params=params, headers=office.shelter).status_code == 403
     # the resolving staff report does not make them findable by the citizens' search
     hidden = office.client.post(
         f"{office.api}/safety/search", json={"name": "秘匿花", "birth_date": "1980-05-06"}
