@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from safety_check.reports.models import DisagreementResolution, Report
+from tests.residents.conftest import log_entries
 from tests.safety_check.conftest import (
     Office,
     history,
@@ -103,8 +104,18 @@ def _a_resolved_resident_leaves_the_open_list_until_a_report_disagrees_again(
     assert _listed(office, campaign["id"], state="resolved")["residents"] == []
 
     body = _resolution()
+    logged = len(log_entries(office.db, office.code))
     resolved = _resolve(office, campaign["id"], person["id"], body)
     assert resolved.status_code == 201, resolved.text
+    # one transaction on the change log (what replicas apply): the resolution, the staff
+    # report, the resident's current row (its flag cleared)
+    written = [
+        e for e in log_entries(office.db, office.code)[logged:] if e.table_name[:6] == "safety"
+    ]
+    assert {"safety_check_resolutions", "safety_check_reports", "safety_check_current"} <= {
+        e.table_name for e in written
+    }
+    assert len({e.tx_seq for e in written}) == 1
     resolution = resolved.json()
     assert resolution["id"] == body["id"] and resolution["resident_id"] == person["id"]
     assert (resolution["status"], resolution["resolved_by"]) == ("safe", "staff1")
