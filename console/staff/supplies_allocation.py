@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from console.common.web import CONSOLE_PREFIX, CsrfChecked
 from console.staff.signin import Staff
 from console.staff.supplies import UUID, quantity, readable_places, supplies_page
-from console.staff.supplies_flow import Lines, Refused, typed_quantity
+from console.staff.supplies_flow import Lines, Refused, post_or_refuse, typed_quantity
 
 #: included by console.staff.routes (under /console), beside console.staff.supplies
 router = APIRouter(prefix="/t/{tenant}/supplies", include_in_schema=False)
@@ -188,16 +188,12 @@ async def change_commit(
         return await _change_page(
             staff, request_id, typed=typed, error=str(refused), status=422, view=view
         )
-    committed = await staff.api(
-        "POST", "/supplies/allocation/commit", json={"requests": [request_id], "picks": picks}
+    return await post_or_refuse(
+        staff,
+        "/supplies/allocation/commit",
+        {"requests": [request_id], "picks": picks},
+        refused=lambda error, status: _change_page(
+            staff, request_id, typed=typed, error=error, status=status, view=view
+        ),
+        done=lambda _: f"{CONSOLE_PREFIX}/t/{staff.tenant}/supplies/allocation?done=1",
     )
-    if not committed.ok:
-        return await _change_page(
-            staff,
-            request_id,
-            typed=typed,
-            error=staff.page.localized(committed.problem),
-            status=committed.status,
-            view=view,
-        )
-    return staff.page.redirect(f"{CONSOLE_PREFIX}/t/{staff.tenant}/supplies/allocation?done=1")

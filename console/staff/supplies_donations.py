@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from console.common.web import CONSOLE_PREFIX, CsrfChecked
 from console.staff.signin import Staff
 from console.staff.supplies import UUID, paged, supplies_page
-from console.staff.supplies_flow import Lines, Refused, Text, typed_quantity
+from console.staff.supplies_flow import Lines, Refused, Text, post_or_refuse, typed_quantity
 
 #: included by console.staff.routes (under /console), beside console.staff.supplies
 router = APIRouter(prefix="/t/{tenant}/supplies", include_in_schema=False)
@@ -151,17 +151,17 @@ async def record_offer(
         "note": note,
         "lines": lines,
     }
-    answer = await staff.api("POST", "/supplies/donations", json=body)
-    if not answer.ok:
-        return await _offer_form(
-            staff,
-            form=form,
-            rows=rows,
-            error=staff.page.localized(answer.problem),
-            status=answer.status,
-        )
-    return staff.page.redirect(
-        _list_url(staff, status="offered", done="resent" if answer.status == 200 else "recorded")
+    return await post_or_refuse(
+        staff,
+        "/supplies/donations",
+        body,
+        refused=lambda error, status: _offer_form(
+            staff, form=form, rows=rows, error=error, status=status
+        ),
+        # 200: this form was sent before, and its offer is listed
+        done=lambda answer: _list_url(
+            staff, status="offered", done="resent" if answer.status == 200 else "recorded"
+        ),
     )
 
 
@@ -210,16 +210,12 @@ async def decide(
 ) -> Response:
     if confirm != "yes":
         return await _decision_page(staff, offer_id, decision, note=note)
-    answer = await staff.api(
-        "POST", f"/supplies/donations/{offer_id}/{decision}", json={"note": note.strip()}
+    return await post_or_refuse(
+        staff,
+        f"/supplies/donations/{offer_id}/{decision}",
+        {"note": note.strip()},
+        refused=lambda error, status: _decision_page(
+            staff, offer_id, decision, note=note, error=error, status=status
+        ),
+        done=lambda _: _list_url(staff, status="offered", done=decision),
     )
-    if not answer.ok:
-        return await _decision_page(
-            staff,
-            offer_id,
-            decision,
-            note=note,
-            error=staff.page.localized(answer.problem),
-            status=answer.status,
-        )
-    return staff.page.redirect(_list_url(staff, status="offered", done=decision))

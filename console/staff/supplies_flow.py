@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -92,6 +93,26 @@ def _lines_of(
 def _request_url(staff: Staff, request_id: str, done: str = "") -> str:
     url = f"{CONSOLE_PREFIX}/t/{staff.tenant}/supplies/requests/{request_id}"
     return url + ("?" + urlencode({"done": done}) if done else "")
+
+
+#: the form again with the API's refusal (its words, its status)
+Refusal = Callable[[str, int], Awaitable[Response]]
+
+
+async def post_or_refuse(
+    staff: Staff,
+    path: str,
+    body: Any,
+    *,
+    refused: Refusal,
+    done: Callable[[ApiAnswer], str],
+) -> Response:
+    """POST to the supplies API: the page ``done`` names once it is written, or the form
+    again (``refused``) with the API's reason in the page's language, nothing written."""
+    answer = await staff.api("POST", path, json=body)
+    if not answer.ok:
+        return await refused(staff.page.localized(answer.problem), answer.status)
+    return staff.page.redirect(done(answer))
 
 
 async def _items(staff: Staff) -> list[dict[str, Any]]:
@@ -179,24 +200,25 @@ async def create_request(
         return await _draft_form(
             staff, form=form, rows=_rows(items, quantities, shares), error=str(refused), status=422
         )
-    answer = await staff.api("POST", "/supplies/requests", json=body)
-    if not answer.ok:
+
+    async def again(error: str, status: int) -> Response:
         # this form was sent before with other content: the page links the request it made
-        held = (
-            answer.status == 409 and (await staff.api("GET", f"/supplies/requests/{draft_id}")).ok
-        )
+        held = status == 409 and (await staff.api("GET", f"/supplies/requests/{draft_id}")).ok
         return await _draft_form(
             staff,
             form=form,
             rows=_rows(items, quantities, shares),
-            error=staff.page.localized(answer.problem),
-            status=answer.status,
+            error=error,
+            status=status,
             sent_before=draft_id if held else "",
         )
-    done = "submitted" if action == "submit" else "drafted"
-    if answer.status == 200:  # this form was sent before: the request it made then
-        done = "resent"
-    return staff.page.redirect(_request_url(staff, answer.body["id"], done))
+
+    def made_url(answer: ApiAnswer) -> str:
+        made = "submitted" if action == "submit" else "drafted"
+        # 200: this form was sent before, and this is the request it made then
+        return _request_url(staff, answer.body["id"], "resent" if answer.status == 200 else made)
+
+    return await post_or_refuse(staff, "/supplies/requests", body, refused=again, done=made_url)
 
 
 @router.get("/requests/{request_id}")
@@ -255,10 +277,8 @@ def _held_at(request: dict[str, Any]) -> dict[str, int]:
     return held
 
 
-async def _request_refused(staff: Staff, request_id: str, answer: ApiAnswer) -> Response:
-    return await _request_page(
-        staff, request_id, error=staff.page.localized(answer.problem), status=answer.status
-    )
+def _on_request_page(staff: Staff, request_id: str) -> Refusal:
+    return lambda error, status: _request_page(staff, request_id, error=error, status=status)
 
 
 @router.post("/requests/{request_id}/lines", dependencies=[CsrfChecked])
@@ -282,20 +302,24 @@ async def add_lines(
             status=422,
             rows=_rows(items, quantities, shares)[: max(3, len(items))],
         )
-    answer = await staff.api(
-        "POST", f"/supplies/requests/{request_id}/lines", json={"lines": lines}
+    return await post_or_refuse(
+        staff,
+        f"/supplies/requests/{request_id}/lines",
+        {"lines": lines},
+        refused=_on_request_page(staff, request_id),
+        done=lambda _: _request_url(staff, request_id, "lines"),
     )
-    if not answer.ok:
-        return await _request_refused(staff, request_id, answer)
-    return staff.page.redirect(_request_url(staff, request_id, "lines"))
 
 
 @router.post("/requests/{request_id}/submit", dependencies=[CsrfChecked])
 async def submit_request(staff: Staff, request_id: RequestId) -> Response:
-    answer = await staff.api("POST", f"/supplies/requests/{request_id}/submit")
-    if not answer.ok:
-        return await _request_refused(staff, request_id, answer)
-    return staff.page.redirect(_request_url(staff, request_id, "submitted"))
+    return await post_or_refuse(
+        staff,
+        f"/supplies/requests/{request_id}/submit",
+        None,
+        refused=_on_request_page(staff, request_id),
+        done=lambda _: _request_url(staff, request_id, "submitted"),
+    )
 
 
 @router.post("/requests/{request_id}/cancel", dependencies=[CsrfChecked])
@@ -306,12 +330,13 @@ async def cancel_request(
         return await _request_page(
             staff, request_id, error=staff.page.t("flow.cancel_reason_needed"), status=422
         )
-    answer = await staff.api(
-        "POST", f"/supplies/requests/{request_id}/cancel", json={"reason": reason.strip()}
+    return await post_or_refuse(
+        staff,
+        f"/supplies/requests/{request_id}/cancel",
+        {"reason": reason.strip()},
+        refused=_on_request_page(staff, request_id),
+        done=lambda _: _request_url(staff, request_id, "cancelled"),
     )
-    if not answer.ok:
-        return await _request_refused(staff, request_id, answer)
-    return staff.page.redirect(_request_url(staff, request_id, "cancelled"))
 
 
 @router.get("/requests/{request_id}/dispatch")
@@ -391,16 +416,15 @@ async def dispatch(
         }
     except Refused as refused:
         return await _dispatch_page(staff, request_id, form=form, error=str(refused), status=422)
-    answer = await staff.api("POST", f"/supplies/requests/{request_id}/shipments", json=body)
-    if not answer.ok:
-        return await _dispatch_page(
-            staff,
-            request_id,
-            form=form,
-            error=staff.page.localized(answer.problem),
-            status=answer.status,
-        )
-    return staff.page.redirect(_request_url(staff, request_id, "dispatched"))
+    return await post_or_refuse(
+        staff,
+        f"/supplies/requests/{request_id}/shipments",
+        body,
+        refused=lambda error, status: _dispatch_page(
+            staff, request_id, form=form, error=error, status=status
+        ),
+        done=lambda _: _request_url(staff, request_id, "dispatched"),
+    )
 
 
 @router.get("/shipments/{shipment_id}/receive")
@@ -489,14 +513,12 @@ async def receive(
         return await _receipt_page(
             staff, shipment_id, arrived_at=arrived_at, given=given, error=str(refused), status=422
         )
-    answer = await staff.api("POST", f"/supplies/shipments/{shipment_id}/receipt", json=body)
-    if not answer.ok:
-        return await _receipt_page(
-            staff,
-            shipment_id,
-            arrived_at=arrived_at,
-            given=given,
-            error=staff.page.localized(answer.problem),
-            status=answer.status,
-        )
-    return staff.page.redirect(_request_url(staff, shipment.body["request_id"], "received"))
+    return await post_or_refuse(
+        staff,
+        f"/supplies/shipments/{shipment_id}/receipt",
+        body,
+        refused=lambda error, status: _receipt_page(
+            staff, shipment_id, arrived_at=arrived_at, given=given, error=error, status=status
+        ),
+        done=lambda _: _request_url(staff, shipment.body["request_id"], "received"),
+    )
