@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from collections.abc import Mapping, Sequence
@@ -12,6 +13,11 @@ import httpx
 from failover.drill.loadgen import SiteEndpoint
 
 __all__ = ["TokenCache"]
+
+#: a token this close to its expiry is renewed (seconds)
+RENEW_BEFORE = 120.0
+#: after a sign-in that failed at every site, the next one waits this long (seconds)
+SIGN_IN_RETRY = 1.0
 
 
 @dataclass
@@ -33,6 +39,10 @@ class TokenCache:
         self.credentials = dict(credentials)
         self.verify = verify
         self._tokens: dict[str, _Token] = {}
+        #: one sign-in at a time per tenant, shared by every attempt that needs it
+        self._signing: dict[str, asyncio.Lock] = {}
+        #: tenant → time.monotonic() before which a failed sign-in is not tried again
+        self._retry_at: dict[str, float] = {}
 
     async def sign_in(self, tenant: str) -> _Token | None:
         username, password = self.credentials[tenant]
@@ -65,9 +75,29 @@ class TokenCache:
         return failed
 
     async def headers(self, tenant: str) -> Mapping[str, str]:
+        """The tenant's token, signing in when there is none or it is due for renewal.
+
+        Every write attempt of the load asks: one sign-in serves them all. Attempts that
+        still hold a valid token use it while another renews it; a sign-in that failed
+        everywhere is not tried again for SIGN_IN_RETRY. (Each attempt used to sign in on
+        its own: at a renewal under load, ~100 sign-ins at once filled a site's worker
+        threads for two minutes — docs/drills.md, "サインインの殺到".)"""
         token = self._tokens.get(tenant)
-        if tenant in self.credentials and (token is None or token.expires - time.time() < 120):
-            fresh = await self.sign_in(tenant)
-            if fresh is not None:
-                self._tokens[tenant] = token = fresh
+        if tenant not in self.credentials or not _due(token):
+            return token.headers if token is not None else {}
+        signing = self._signing.setdefault(tenant, asyncio.Lock())
+        if signing.locked() and token is not None and token.expires > time.time():
+            return token.headers
+        async with signing:
+            token = self._tokens.get(tenant)
+            if _due(token) and time.monotonic() >= self._retry_at.get(tenant, 0.0):
+                fresh = await self.sign_in(tenant)
+                if fresh is not None:
+                    self._tokens[tenant] = token = fresh
+                else:
+                    self._retry_at[tenant] = time.monotonic() + SIGN_IN_RETRY
         return token.headers if token is not None else {}
+
+
+def _due(token: _Token | None) -> bool:
+    return token is None or token.expires - time.time() < RENEW_BEFORE
