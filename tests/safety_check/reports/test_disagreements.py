@@ -88,6 +88,7 @@ def test_resolving_disagreements(office: Office) -> None:
     own campaign."""
     _a_resolved_resident_leaves_the_open_list_until_a_report_disagrees_again(office)
     _bad_resolutions_roles_and_a_blocked_resident(office)
+    _a_purged_drill_takes_its_resolutions(office)
 
 
 def _a_resolved_resident_leaves_the_open_list_until_a_report_disagrees_again(
@@ -240,3 +241,16 @@ def _bad_resolutions_roles_and_a_blocked_resident(office: Office) -> None:
         f"{office.api}/safety/search", json={"name": "秘匿花", "birth_date": "1980-05-06"}
     )
     assert hidden.status_code == 200 and hidden.json()["matches"] == []
+
+
+def _a_purged_drill_takes_its_resolutions(office: Office) -> None:
+    person = office.register(given_name="訓練", given_kana="クンレン")
+    drill = open_campaign(office, kind="drill", title="訓練")
+    _disagree(office, drill, person["id"], backdate(office, drill, hours=1))
+    assert _resolve(office, drill["id"], person["id"], _resolution()).status_code == 201
+    before = _rows(office, DisagreementResolution)
+    purged = office.client.delete(
+        f"{office.api}/safety/campaigns/{drill['id']}", headers=office.staff
+    )
+    assert purged.status_code == 204, purged.text
+    assert _rows(office, DisagreementResolution) == before - 1
