@@ -26,6 +26,8 @@ OfferId = Annotated[str, Path(pattern=UUID)]
 OFFER_STATES = ("offered", "accepted", "received", "declined")
 #: blank goods rows the form offers
 GOODS_ROWS = 5
+#: a goods row's choice that names a kit (乳児セット …) rather than an item
+KIT = "kit:"
 
 
 def _list_url(staff: Staff, **query: str) -> str:
@@ -83,6 +85,7 @@ async def _offer_form(
     # the offer's id is made with the form, so sending it twice records one offer
     form = {**form, "offer_id": form.get("offer_id") or str(uuid.uuid4())}
     items = await staff.api("GET", "/supplies/items")
+    kits = await staff.api("GET", "/supplies/kits")
     return supplies_page(
         staff,
         "supplies_donation_new.html",
@@ -90,6 +93,7 @@ async def _offer_form(
         status=status,
         subsection="donations",
         items=[i for i in items.body if i["active"]] if items.ok else [],
+        kits=kits.body if kits.ok else [],
         form=form,
         rows=rows,
         form_error=error,
@@ -132,6 +136,10 @@ async def record_offer(
             if given is None:
                 raise Refused(bad)
             line: dict[str, Any] = {"item": code.strip(), "quantity": str(given)}
+            if code.startswith(KIT):  # a kit: the amount is how many kits
+                if given != given.to_integral_value():
+                    raise Refused(staff.page.t("donations.whole_kits", kit=code[len(KIT) :]))
+                line = {"kit": code[len(KIT) :].strip(), "count": int(given)}
             if expiry.strip():
                 try:
                     line["expires_on"] = date.fromisoformat(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from supplies.catalogue.schemas import ITEM_CODE_PATTERN
 from supplies.quantities import CountedQuantity, PositiveQuantity, QuantityOut
@@ -93,9 +93,25 @@ class ShipmentOut(BaseModel):
 
 
 class DonationLineIn(InputModel):
-    item: str = Field(pattern=ITEM_CODE_PATTERN)
-    quantity: PositiveQuantity
+    """One item, or a kit (`kit` and `count`: a line per item the kit holds)."""
+
+    item: str | None = Field(default=None, pattern=ITEM_CODE_PATTERN)
+    quantity: PositiveQuantity | None = None
     expires_on: date | None = None
+    kit: str | None = Field(
+        default=None, pattern=ITEM_CODE_PATTERN, description="セット（乳児セットなど） / a kit"
+    )
+    count: int | None = Field(default=None, ge=1, le=100000, description="セットの数 / kits")
+
+    @model_validator(mode="after")
+    def _item_or_kit(self) -> DonationLineIn:
+        if (self.item is None) == (self.kit is None):
+            raise ValueError("item か kit のどちらか一つ / give either an item or a kit")
+        if self.item is not None and (self.quantity is None or self.count is not None):
+            raise ValueError("item には quantity だけ / an item line takes a quantity")
+        if self.kit is not None and (self.count is None or self.quantity is not None):
+            raise ValueError("kit には count だけ / a kit line takes a count only")
+        return self
 
 
 class DonationIn(InputModel):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from supplies.access import Reach
 from supplies.catalogue import service as catalogue
+from supplies.catalogue.models import Item
 from supplies.places import service as places
 from supplies.places.models import PlaceKind
 from supplies.quantities import check_whole
@@ -411,14 +412,11 @@ class Offered:
 
 
 def _same_offer(
-    session: Session, stored: DonationOffer | None, body: DonationIn, item_ids: list[str]
+    session: Session, stored: DonationOffer | None, body: DonationIn, goods: list[Goods]
 ) -> DonationOffer:
     """The offer already recorded under the client's id, when this is a resend of it (an
     offer's donor and lines never change, so they are compared as they are)."""
-    sent = sorted(
-        (item_id, line.quantity.normalize(), line.expires_on)
-        for item_id, line in zip(item_ids, body.lines, strict=True)
-    )
+    sent = sorted((item.id, quantity.normalize(), expires) for item, quantity, expires in goods)
     if stored is None or (stored.donor, stored.contact, stored.note) != (
         body.donor,
         body.contact,
@@ -434,21 +432,36 @@ def _same_offer(
     return stored
 
 
+#: one line of an offer's goods: the item, how much, its expiry
+Goods = tuple[Item, Decimal, date | None]
+
+
+def _goods(session: Session, body: DonationIn) -> list[Goods]:
+    """The offer's lines, a kit as a line per item it holds; unknown items or kits and
+    fractions of whole-unit items are refused before anything is written."""
+    goods: list[Goods] = []
+    for line in body.lines:
+        if line.kit is not None:
+            kit = requests.kit_by_code(session, line.kit)
+            for held in requests.kit_items(session, kit.id):
+                item = catalogue.get(session, held.item_id)
+                goods.append((item, held.quantity * (line.count or 0), line.expires_on))
+            continue
+        item = catalogue.by_code(session, line.item or "")
+        quantity = line.quantity or Decimal(0)
+        check_whole(quantity, whole_units=item.whole_units, item_code=item.code, unit=item.unit_ja)
+        goods.append((item, quantity, line.expires_on))
+    return goods
+
+
 def offer(session: Session, body: DonationIn, *, actor: str) -> Offered:
     """Record an offer, or, for a resend of the client's id with the same content, answer
     the offer it recorded (whatever was decided since); other content under that id: 409."""
-    lines = []
-    for line in body.lines:
-        item = catalogue.by_code(session, line.item)
-        check_whole(
-            line.quantity, whole_units=item.whole_units, item_code=item.code, unit=item.unit_ja
-        )
-        lines.append((item, line))
-    item_ids = [item.id for item, _ in lines]
+    goods = _goods(session, body)
     if body.id is not None:
         stored = session.get(DonationOffer, body.id)
         if stored is not None:
-            return Offered(_same_offer(session, stored, body, item_ids), created=False)
+            return Offered(_same_offer(session, stored, body, goods), created=False)
     donation = DonationOffer(
         donor=body.donor,
         contact=body.contact,
@@ -467,14 +480,11 @@ def offer(session: Session, body: DonationIn, *, actor: str) -> Offered:
         # municipality's offer holds: never ours to take
         session.rollback()
         stored = session.get(DonationOffer, body.id)
-        return Offered(_same_offer(session, stored, body, item_ids), created=False)
-    for item, line in lines:
+        return Offered(_same_offer(session, stored, body, goods), created=False)
+    for item, quantity, expires in goods:
         session.add(
             DonationLine(
-                offer_id=donation.id,
-                item_id=item.id,
-                quantity=line.quantity,
-                expires_on=line.expires_on,
+                offer_id=donation.id, item_id=item.id, quantity=quantity, expires_on=expires
             )
         )
     session.flush()

@@ -645,6 +645,16 @@ def test_donation_offers_recorded_paged_and_decided_in_the_browser(
         "/supplies/donations" not in Desk(node, SHELTER_ACCOUNT, ("shelter",)).get("/shelters").text
     )
 
+    kit = {
+        "code": "baby-kit",
+        "name": "乳児セット",
+        "items": [
+            {"item": "formula-liquid", "quantity": 6},
+            {"item": "diaper-infant", "quantity": 10},
+        ],
+    }
+    api(node, staff, "POST", "/supplies/kits", kit)
+
     sign_in(page, node)
     page.get_by_role("link", name="物資・避難所").click()
     page.get_by_role("link", name="寄付の申し出", exact=True).click()
@@ -656,6 +666,8 @@ def test_donation_offers_recorded_paged_and_decided_in_the_browser(
     page.get_by_label("1 行目の期限").fill("2031-03-31")
     page.get_by_label("2 行目の品目").select_option("blanket")
     page.get_by_label("2 行目の数量").fill("2.5")
+    page.get_by_label("3 行目の品目").select_option("kit:baby-kit")  # two kits: their items
+    page.get_by_label("3 行目の数量").fill("2")
     page.get_by_test_id("record-offer").click()
     assert "整数で数えます" in page.get_by_test_id("form-error").inner_text()
     assert page.get_by_label("2 行目の数量").input_value() == "2.5"
@@ -667,7 +679,8 @@ def test_donation_offers_recorded_paged_and_decided_in_the_browser(
 
     page.get_by_role("link", name="みやぎ生協 の申し出を受け入れる（確認へ）").click()
     assert "みやぎ生協 の申し出" in page.get_by_test_id("offer").inner_text()
-    assert "毛布 20" in page.get_by_test_id("offer").inner_text()
+    offer = page.get_by_test_id("offer").inner_text()
+    assert "毛布 20" in offer and "液体ミルク（240mL） 12" in offer and "乳児用おむつ 20" in offer
     page.get_by_label("メモ（任意。理由や連絡の内容）").fill("12 月 9 日に搬入")
     assert_accessible(page)
     screenshot(page, "supplies-donation-accept")

@@ -23,6 +23,7 @@ def client_ids(s: SupplyOffice) -> None:
     migration and its sign-ins)."""
     _a_request(s)
     _a_donation_offer(s)
+    _a_kit_offered(s)
 
 
 def _a_request(s: SupplyOffice) -> None:
@@ -106,3 +107,40 @@ def _offers(s: SupplyOffice) -> int:
             select(func.count()).select_from(DonationOffer)
         ).scalar_one()
         return count
+
+
+def _a_kit_offered(s: SupplyOffice) -> None:
+    """An offer of kits records a line per item the kit holds; sent again as those items
+    under its id, it is the same offer."""
+    kit = {
+        "code": "hygiene-kit",
+        "name": "衛生セット",
+        "items": [
+            {"item": "sanitary-pad", "quantity": 20},
+            {"item": "toilet-paper", "quantity": 4},
+        ],
+    }
+    s.ok(s.post("/kits", kit), 201)
+    offer_id = new_id()
+    form = {
+        "id": offer_id,
+        "donor": "NPO 法人みやぎ",
+        "lines": [{"kit": "hygiene-kit", "count": 5}],
+    }
+    made = s.ok(s.post("/donations", form), 201)
+    assert sorted((line["item_code"], line["quantity"]) for line in made["lines"]) == [
+        ("sanitary-pad", 100),
+        ("toilet-paper", 20),
+    ]
+    as_items = [{"item": "toilet-paper", "quantity": 20}, {"item": "sanitary-pad", "quantity": 100}]
+    assert s.ok(s.post("/donations", {**form, "lines": as_items}), 200)["id"] == offer_id
+    offers = _offers(s)
+    for bad in (
+        [{"kit": "hygiene-kit", "quantity": 5}],
+        [{"kit": "hygiene-kit", "count": 0}],
+        [{"kit": "no-such-kit", "count": 1}],
+        [{"item": "blanket", "kit": "hygiene-kit", "count": 1}],
+    ):
+        refused = s.post("/donations", {"donor": "x", "lines": bad})
+        assert refused.status_code == 422, refused.text
+    assert _offers(s) == offers
