@@ -641,6 +641,14 @@ def test_donation_offers_recorded_paged_and_decided_in_the_browser(
     read = auditor.get("/donations")
     assert read.status_code == 200 and "仙台市民の会" in read.text
     assert "/accept" not in read.text and "/donations/new" not in read.text
+    # nor may it decide: the confirmation page says so, and the API refuses
+    one = next(o for o in offered if o["donor"] == "仙台市民の会")
+    looked = auditor.get(f"/donations/{one['id']}/accept").text
+    assert "職員だけ" in looked and "confirm-decision" not in looked
+    tried = auditor.post(
+        f"/donations/{one['id']}/accept", {"confirm": "yes"}, from_page="/donations"
+    )
+    assert tried.status_code == 403
     assert (
         "/supplies/donations" not in Desk(node, SHELTER_ACCOUNT, ("shelter",)).get("/shelters").text
     )
