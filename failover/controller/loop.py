@@ -37,7 +37,12 @@ from failover.controller.engine import Promotion, promote_lost
 from failover.controller.ports import Copies
 from failover.controller.repair import Restorer
 from failover.controller.seals import SealCopies, StraySeals
-from failover.coordination.interface import ClusterView, Coordination, Leadership
+from failover.coordination.interface import (
+    ClusterView,
+    Coordination,
+    CoordinationUnavailable,
+    Leadership,
+)
 from failover.placement.policy import SiteInfo
 from yui.tls import peer_verify
 
@@ -87,6 +92,7 @@ class Controller:
         async with asyncio.TaskGroup() as work:
             self._work = work
             work.create_task(self._remember_live_sites())
+            work.create_task(self._watch_the_controller())
             while True:
                 try:
                     await self._campaign()
@@ -103,6 +109,49 @@ class Controller:
         while True:
             self._observe_sites(time.monotonic())
             await asyncio.sleep(self.timing.tick_seconds)
+
+    async def _watch_the_controller(self) -> None:
+        """Candidates probe the controller's site too, and end its term when the site is
+        gone: its /healthz refused ``probe_failures`` times in a row (nothing listens:
+        the node, which runs the controller, is dead) after it answered in this term.
+        Waiting for the leader key's lease instead took 3 s, and ~5.5 s when the site also
+        held etcd's raft leader (etcd extends every lease when a new raft leader takes
+        over), before the new controller could even start detecting the lost primaries.
+        Only refusals count: a slow or cut-off site (a timeout) keeps its term until its
+        lease says otherwise. Safety does not hang on this: the controller's writes are
+        fenced by its term, and a holder still alive steps down at its next renewal."""
+        watched, answered, refused = 0, False, 0
+        async with httpx.AsyncClient(
+            timeout=self.timing.probe_timeout_seconds, verify=peer_verify()
+        ) as client:
+            while True:
+                await asyncio.sleep(self.timing.probe_interval_seconds)
+                holder = self.view.controller
+                if holder is None or holder[0] == self.node_id or not self.view.connected:
+                    continue
+                node, term = holder
+                url = self._known_urls.get(node)
+                if url is None:
+                    continue
+                if term != watched:  # a new term: it must answer before it can be judged
+                    watched, answered, refused = term, False, 0
+                outcome = await probe(client, url)
+                answered = answered or outcome == "ok"
+                refused = refused + 1 if outcome == "refused" else 0
+                if answered and refused >= self.timing.probe_failures:
+                    refused = 0
+                    try:
+                        ended = await self.coordination.end_controller_term(term)
+                    except CoordinationUnavailable as error:
+                        log.info("could not end controller term %d: %s", term, error)
+                        continue
+                    if ended:
+                        log.warning(
+                            "controller %s (term %d): its site refuses connections; "
+                            "its term is ended so that another is elected now",
+                            node,
+                            term,
+                        )
 
     def _observe_sites(self, now: float) -> set[str]:
         records = self.view.sites()

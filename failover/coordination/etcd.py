@@ -563,6 +563,20 @@ class EtcdCoordination(Coordination):
             return None
         return kv.value.decode(), int(kv.create_revision)
 
+    async def end_controller_term(self, term: int) -> bool:
+        key = self.controller_key
+
+        async def transaction(client: Any) -> Any:
+            t = client.transactions
+            return await client.transaction(
+                compare=[t.create(key) == term], success=[t.delete(key)], failure=[]
+            )
+
+        succeeded, _ = await self._link.call(
+            transaction, what="end controller term", budget=self.budget
+        )
+        return bool(succeeded)
+
     def campaign(self, node_id: str) -> Leadership:
         leadership = _EtcdLeadership(self, node_id)
         self._handles.add(leadership)

@@ -455,6 +455,14 @@ class Coordination(ABC):
         """(node id, term) of the current controller, read from etcd."""
 
     @abstractmethod
+    async def end_controller_term(self, term: int) -> bool:
+        """Delete the leader key if it is still the one of ``term`` (its create revision),
+        so that the candidates elect another controller now instead of after its lease:
+        for a controller whose site is gone (its /healthz refused, not merely slow). The
+        old holder's fenced writes fail from then on, and it steps down at its next
+        renewal if it is alive after all. False when the term had already ended."""
+
+    @abstractmethod
     def campaign(self, node_id: str) -> Leadership:
         """Start running for controller; the returned handle campaigns until resigned."""
 

@@ -189,6 +189,13 @@ class MemoryCoordination(Coordination):
             None if self._controller is None else (self._controller[0].node_id, self._controller[1])
         )
 
+    async def end_controller_term(self, term: int) -> bool:
+        self._check()
+        if self._controller is None or self._controller[1] != term:
+            return False
+        self._controller[0].lose()
+        return True
+
     def campaign(self, node_id: str) -> Leadership:
         candidate = _MemoryLeadership(self, node_id)
         self._candidates.append(candidate)

@@ -8,13 +8,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import pytest
 
 from failover.controller.detection import ControllerTiming
 from failover.controller.engine import Promotion
 from failover.controller.loop import Controller
+from failover.coordination.interface import ClusterView
+from failover.coordination.memory import MemoryCoordination
 from tests.failover.controller.conftest import RECORDS, World
+from tests.failover.controller.copies import MemoryCopies
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]
 REPLICAS = ("gcp-osaka", "sakura-ishikari")
@@ -112,3 +116,90 @@ async def test_after_an_outage_a_site_that_stays_away_is_lost_once_the_grace_end
             await promoted.all_done.wait()
         assert asyncio.get_running_loop().time() - back >= TIMING.outage_grace_seconds * 0.9
     assert (await primaries(world)) <= set(REPLICAS)
+
+
+class HealthzServer:
+    """A site's /healthz on a real socket: it answers, hangs (a busy or cut-off site: the
+    probe times out), or is closed (nothing listens: the probe is refused)."""
+
+    def __init__(self) -> None:
+        self.hang = False
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if self.hang:
+            await asyncio.sleep(30)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+@asynccontextmanager
+async def two_candidates(
+    healthz: HealthzServer,
+) -> AsyncIterator[tuple[MemoryCoordination, ClusterView]]:
+    """aws-tokyo's controller (elected first, its site's /healthz is ``healthz``) and
+    gcp-osaka's, a candidate; the view is the candidate's."""
+    coordination = MemoryCoordination()
+    urls = {"aws-tokyo": await healthz.start(), "gcp-osaka": "http://127.0.0.1:9"}
+    for name, url in urls.items():
+        record = RECORDS[name]
+        await coordination.register_site(replace(record, urls=(url,)))
+    timing = replace(TIMING, probe_interval_seconds=0.05, probe_timeout_seconds=0.2)
+    tasks, views = [], []
+    for name in urls:
+        view = coordination.cluster_view()
+        await view.start()
+        views.append(view)
+        controller = Controller(name, coordination, view, MemoryCopies(view), timing)
+        tasks.append(asyncio.create_task(controller.run()))
+        async with asyncio.timeout(5):
+            await view.wait_until(lambda v: v.controller is not None)
+    try:
+        yield coordination, views[1]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await coordination.close()
+
+
+async def test_a_controller_whose_site_refuses_connections_loses_its_term_at_once() -> None:
+    """Candidates probe the controller's site; refused three times in a row (the node that
+    ran it is gone) after it answered, its term is ended and a candidate is elected,
+    without waiting for its lease (3 s; ~5.5 s when etcd's raft leader went with it)."""
+    healthz = HealthzServer()
+    async with two_candidates(healthz) as (_, view):
+        first = view.controller
+        assert first is not None and first[0] == "aws-tokyo"
+        await asyncio.sleep(1.0)  # it answers the candidate's probes
+        assert view.controller == first
+        await healthz.close()
+        # (in-memory coordination has no lease expiry: any new term is the candidates')
+        async with asyncio.timeout(10):
+            await view.wait_until(lambda v: v.controller is not None and v.controller != first)
+        now = view.controller
+        assert now is not None and now[0] == "gcp-osaka" and now[1] > first[1]
+
+
+async def test_a_controller_whose_site_is_only_slow_keeps_its_term() -> None:
+    """Probes that time out (a busy or cut-off site) end nothing: only its lease may."""
+    healthz = HealthzServer()
+    async with two_candidates(healthz) as (_, view):
+        first = view.controller
+        await asyncio.sleep(1.0)
+        healthz.hang = True
+        await asyncio.sleep(1.5)  # ~7 probes unanswered
+        assert view.controller == first
+        await healthz.close()

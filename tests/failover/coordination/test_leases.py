@@ -122,3 +122,41 @@ def test_resign_hands_over_at_once_and_fences_the_old_term(
             assert await two.put_placement_if("041009", placement, revision, leader=b) > revision
 
     asyncio.run(scenario())
+
+
+def test_ending_a_controllers_term_elects_another_at_once_and_fences_the_old(
+    etcd_cluster: LocalEtcdCluster,
+) -> None:
+    """What a candidate does when the controller's site refuses connections: the leader
+    key of that term is deleted, another candidate is elected without waiting for the
+    lease, the old term's writes fail, and a holder still alive after all steps down."""
+
+    async def scenario() -> None:
+        async with (
+            connect_etcd(etcd_cluster.endpoints) as one,
+            connect_etcd(etcd_cluster.endpoints) as two,
+        ):
+            a = one.campaign("node-a")
+            await asyncio.wait_for(a.wait_elected(), 5)
+            b = two.campaign("node-b")
+            await asyncio.sleep(0.3)
+            old_term = a.term
+            placement = Placement("041009", "site-a", ("site-b",), ("site-b",))
+            revision = await one.put_placement_if("041009", placement, 0, leader=a)
+
+            assert not await two.end_controller_term(old_term - 1)  # not the current term
+            assert a.is_leader and not b.is_leader
+
+            started = time.monotonic()
+            assert await two.end_controller_term(old_term)
+            await asyncio.wait_for(b.wait_elected(), 5)
+            assert time.monotonic() - started < TTL  # no waiting for the lease
+            assert b.term > old_term
+            assert not await two.end_controller_term(old_term)  # already over
+
+            with pytest.raises(LeadershipLost):
+                await one.put_placement_if("041009", placement, revision, leader=a)
+            await asyncio.wait_for(a.wait_lost(), TTL)  # alive after all: it steps down
+            assert await two.current_controller() == ("node-b", b.term)
+
+    asyncio.run(scenario())
