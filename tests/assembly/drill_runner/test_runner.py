@@ -32,6 +32,7 @@ from assembly.drill_runner.runner import (
     SOAK_SCENARIOS,
     DrillEnvironment,
     DrillOptions,
+    _acknowledged_any,
     run_drill,
     soak,
     zone_sites,
@@ -39,9 +40,9 @@ from assembly.drill_runner.runner import (
 from assembly.sandbox.etcd import free_ports
 from failover.drill.checker import PlacementSeen
 from failover.drill.copies import read_copy, read_counters
-from failover.drill.loadgen import SiteEndpoint
+from failover.drill.loadgen import Attempt, SiteEndpoint
 from tests.support.drill_sites import site_app, site_db
-from tests.support.factories import PASSWORD, SENDAI
+from tests.support.factories import CHIYODA, PASSWORD, SENDAI
 from yui.changelog.models import LogHead
 from yui.db.context import WriteGate
 from yui.db.database import Database
@@ -237,7 +238,8 @@ def test_a_site_kill_drill_measures_checks_and_reports(tmp_path: Path, world: _W
     assert report["lost_acknowledged_writes"] == 0 and report["lost_updates"] == 0
     assert report["resurrected_deletes"] == 0 and report["unconverged_copies"] == 0
     assert report["split_brain_violations"] == 0 and report["duplicate_writes"] == 0
-    assert [e["ok"] for e in report["expectations"]] == [True, True]  # moved; view current
+    # moved; the view current; writes acknowledged
+    assert [e["ok"] for e in report["expectations"]] == [True, True, True]
     assert [p["primary"] for p in report["placements"]] == ["site-a", "site-b"]
     assert env.faults.calls == [  # type: ignore[attr-defined]
         ("inject", "site-kill", "site-a"),
@@ -260,8 +262,30 @@ def test_an_etcd_outage_expects_no_failover_and_writes_throughout(
     outcome = asyncio.run(run_drill(_options(tmp_path, "etcd-down", duration=2.0), _env(world)))
     report = outcome.report
     assert report["ok"] is True, report
-    assert [e["ok"] for e in report["expectations"]] == [True, True, True]
+    assert [e["ok"] for e in report["expectations"]] == [True, True, True, True]
     assert report["rto_seconds"]["per_tenant"][SENDAI] < 0.5  # the primary never stopped
+
+
+def test_a_tenant_with_no_acknowledged_write_fails_the_run() -> None:
+    """Zero lost of zero written is no result: four runs of the soak of 2026-12-07 passed
+    with nothing acknowledged (their load could not sign in)."""
+
+    def attempt(tenant: str, status: int | None) -> Attempt:
+        return Attempt(
+            t=1.0,
+            t_done=1.1,
+            tenant=tenant,
+            id="p",
+            n=0,
+            attempt=1,
+            site="a",
+            status=status,
+            final=True,
+        )
+
+    silent = _acknowledged_any([attempt(SENDAI, 201), attempt(CHIYODA, 503)], [SENDAI, CHIYODA])
+    assert not silent.ok and CHIYODA in silent.detail
+    assert _acknowledged_any([attempt(SENDAI, 201), attempt(CHIYODA, 200)], [SENDAI, CHIYODA]).ok
 
 
 def test_a_failover_that_never_comes_is_a_failed_drill(tmp_path: Path, world: _World) -> None:
