@@ -40,6 +40,31 @@ def _fields(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
+#: where a session keeps the audit head its current transaction has locked
+_HELD = "yui.audit.held_head"
+
+
+def _locked_head(session: Session, tenant: str) -> AuditHead:
+    """The tenant's audit head, locked for this transaction. Read (and locked) once per
+    transaction: a second entry of the same transaction (a report and the registry's
+    lookup it made) continues from the head it holds, and the head is written once."""
+    held = session.info.get(_HELD)
+    if held is not None and held[0] is session.get_transaction() and held[1].tenant_id == tenant:
+        return held[1]  # type: ignore[no-any-return]
+    head = session.execute(
+        select(AuditHead)
+        .where(AuditHead.tenant_id == tenant)
+        .with_for_update()
+        # the row as locked now, not a copy an earlier transaction of this session loaded
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if head is None:
+        head = AuditHead(tenant_id=tenant, n=0, hash=GENESIS)
+        session.add(head)
+    session.info[_HELD] = (session.get_transaction(), head)
+    return head
+
+
 def record(
     session: Session,
     *,
@@ -53,12 +78,7 @@ def record(
     tenant = tenant_in_scope(session)
     if tenant is None:
         raise TenantScopeError("audit needs a tenant in scope")
-    head = session.execute(
-        select(AuditHead).where(AuditHead.tenant_id == tenant).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(tenant_id=tenant, n=0, hash=GENESIS)
-        session.add(head)
+    head = _locked_head(session, tenant)
     entry = AuditEntry(
         tenant_id=tenant,
         n=head.n + 1,

@@ -13,6 +13,7 @@ from tests.support.factories import SENDAI, tenant
 from yui.audit import service as audit
 from yui.audit.models import AuditEntry
 from yui.db.database import Database
+from yui.db.unit_of_work import UnitOfWork
 
 
 def _write(db: Database, count: int) -> None:
@@ -115,3 +116,34 @@ def test_cli_reports_the_first_bad_entry(
     bad = runner.invoke(app, ["audit", "verify"])
     assert bad.exit_code == 1
     assert "entry 2 altered" in bad.output
+
+
+def _entry(uow: UnitOfWork, subject: str) -> None:
+    audit.record(uow.session, actor="sato", action="resident.read", subject_type="resident",
+                 subject_id=subject)  # fmt: skip
+
+
+def test_a_transaction_reads_the_head_once_and_the_next_one_reads_it_again(
+    chain: Database,
+) -> None:
+    """Several entries of one transaction continue from the head it locked (read once);
+    a transaction after a rollback or a commit reads the head again, so an entry another
+    writer appended in between is continued, not overwritten."""
+    with chain.unit_of_work(SENDAI) as uow:
+        _entry(uow, "rolled back")
+        uow.rollback()
+        _entry(uow, "a")
+        _entry(uow, "b")
+        uow.commit()
+        with chain.unit_of_work(SENDAI) as other:
+            _entry(other, "between")
+            other.commit()
+        _entry(uow, "c")
+        uow.commit()
+    result = _verify(chain)
+    assert result.ok and result.entries == 5 + 4, result
+    with chain.unit_of_work(SENDAI, read_only=True) as uow:
+        subjects = uow.session.execute(
+            select(AuditEntry.subject_id).order_by(AuditEntry.n)
+        ).scalars()
+        assert list(subjects)[5:] == ["a", "b", "between", "c"]
