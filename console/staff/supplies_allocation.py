@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path
 from fastapi.responses import Response
 
+from console.common.api import Served
 from console.common.web import CONSOLE_PREFIX, CsrfChecked
 from console.staff.signin import Staff
 from console.staff.supplies import UUID, quantity, readable_places, supplies_page
@@ -45,6 +46,8 @@ class ChangeView:
 
     lines: list[dict[str, Any]] = field(default_factory=list)
     choices: dict[str, list[Choice]] = field(default_factory=dict)  # line id → lots
+    #: where the suggestion was read (the page says which site and copy served it)
+    served: Served | None = None
 
     def choice(self, key: str) -> Choice | None:
         line_id = key.split("/", 1)[0]
@@ -55,7 +58,7 @@ async def _view(staff: Staff, request_id: str) -> tuple[ChangeView, Any]:
     """Read again at every step (the page's numbers are never trusted): the suggestion
     for the request's lines and the free lots of their items."""
     suggested = await staff.api("GET", "/supplies/allocation")
-    view = ChangeView()
+    view = ChangeView(served=suggested.served)
     if not suggested.ok:
         return view, suggested
     view.lines = [s for s in suggested.body if s["request_id"] == request_id]
@@ -117,6 +120,7 @@ async def _change_page(
         staff,
         "supplies_allocation_change.html",
         answer if answer is not None and not answer.ok else None,
+        served=view.served,
         status=status,
         subsection="allocation",
         request_id=request_id,

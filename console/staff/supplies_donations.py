@@ -90,6 +90,7 @@ async def _offer_form(
         staff,
         "supplies_donation_new.html",
         None,
+        served=items.served,
         status=status,
         subsection="donations",
         items=[i for i in items.body if i["active"]] if items.ok else [],
