@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -96,15 +95,12 @@ async def test_a_renewal_is_one_sign_in_and_holds_no_attempt_up(
     assert await tokens.prefetch([TENANT]) == []
     stand_in.seconds, stand_in.expires_in = 1.0, 900
 
-    started = time.monotonic()
     answers = await _ask_together(tokens)
-    waited = time.monotonic() - started
 
     assert stand_in.calls == 2  # the prefetch and one renewal
     # the token still valid is used while the renewal runs: no attempt waits for it
-    # but the one that renews
+    # (it would get the new one) but the one that renews
     assert answers.count({"Authorization": "Bearer t1"}) == CALLERS - 1
-    assert waited < 3.0
     assert await tokens.headers(TENANT) == {"Authorization": "Bearer t2"}
 
 
