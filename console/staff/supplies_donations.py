@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from console.common.web import CONSOLE_PREFIX, CsrfChecked
 from console.staff.signin import Staff
-from console.staff.supplies import UUID, paged, supplies_page
+from console.staff.supplies import UUID, paged, readable_places, supplies_page
 from console.staff.supplies_flow import Lines, Refused, Text, post_or_refuse, typed_quantity
 
 #: included by console.staff.routes (under /console), beside console.staff.supplies
@@ -24,6 +24,8 @@ router = APIRouter(prefix="/t/{tenant}/supplies", include_in_schema=False)
 
 OfferId = Annotated[str, Path(pattern=UUID)]
 OFFER_STATES = ("offered", "accepted", "received", "declined")
+#: the kinds of place that receive goods into stock (備蓄倉庫, 物資拠点)
+DEPOT_KINDS = ("stockpile", "hub")
 #: blank goods rows the form offers
 GOODS_ROWS = 5
 #: a goods row's choice that names a kit (乳児セット …) rather than an item
@@ -44,23 +46,35 @@ async def donations(
     staff: Staff,
     status: Annotated[str, Query(pattern=r"^(" + "|".join(OFFER_STATES) + ")$")] = "offered",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    done: Annotated[str, Query(pattern=r"^(|recorded|resent|accept|decline)$")] = "",
+    done: Annotated[str, Query(pattern=r"^(|recorded|resent|accept|decline|received)$")] = "",
+) -> Response:
+    notice = staff.page.t("donations.done." + done) if done else ""
+    return await _list_page(staff, status, page, notice=notice)
+
+
+async def _list_page(
+    staff: Staff, state: str, page: int, *, notice: str = "", error: str = "", status: int = 200
 ) -> Response:
     answer = await staff.api("GET", "/supplies/donations")
-    offers = [o for o in answer.body if o["status"] == status] if answer.ok else []
+    offers = [o for o in answer.body if o["status"] == state] if answer.ok else []
     shown, page, pages = paged(offers, page)
+    places = await readable_places(staff)
     return supplies_page(
         staff,
         "supplies_donations.html",
         answer,
+        status=status,
         subsection="donations",
         states=OFFER_STATES,
-        current_status=status,
+        current_status=state,
         offers=shown,
         names=await _item_names(staff),
+        # where accepted goods may be received (the ledger's receipt at a depot)
+        depots=[p for p in places.values() if p["kind"] in DEPOT_KINDS and p["active"]],
         page_no=page,
         pages=pages,
-        notice=staff.page.t("donations.done." + done) if done else "",
+        notice=notice,
+        form_error=error,
     )
 
 
@@ -171,6 +185,21 @@ async def record_offer(
         done=lambda answer: _list_url(
             staff, status="offered", done="resent" if answer.status == 200 else "recorded"
         ),
+    )
+
+
+@router.post("/donations/{offer_id}/receipt", dependencies=[CsrfChecked])
+async def receive_offer(
+    staff: Staff, offer_id: OfferId, depot: Annotated[str, Form(max_length=36)] = ""
+) -> Response:
+    """Accepted goods arrive at a depot: the API records the ledger's receipt. (Before the
+    decision's routes, whose path would take "receipt" for a decision.)"""
+    return await post_or_refuse(
+        staff,
+        f"/supplies/donations/{offer_id}/receive",
+        {"place": depot},
+        refused=lambda error, status: _list_page(staff, "accepted", 1, error=error, status=status),
+        done=lambda _: _list_url(staff, status="received", done="received"),
     )
 
 

@@ -707,3 +707,17 @@ def test_donation_offers_recorded_paged_and_decided_in_the_browser(
     when = datetime.fromisoformat(decided["decided_at"]).astimezone(JAPAN)
     assert "みやぎ生協" in accepted and f"{when:%Y-%m-%d %H:%M} {STAFF}" in accepted
     assert_accessible(page)
+
+    # the goods arrive: received at a depot, the ledger's receipt
+    def blankets() -> float:
+        levels = api(node, staff, "GET", "/supplies/stock?place=D-C1&item=blanket")
+        return float(sum(level["quantity"] for level in levels))
+
+    before = blankets()
+    page.get_by_label("みやぎ生協 の物資を受け入れる拠点").select_option("D-C1")
+    page.get_by_role(
+        "button", name="みやぎ生協 の物資を選んだ拠点で受け入れる（在庫の受入）"
+    ).click()
+    assert "在庫に受け入れました" in page.get_by_test_id("donations-notice").inner_text()
+    assert "みやぎ生協" in page.get_by_test_id("offers").inner_text()  # now under received
+    assert blankets() == before + 20
