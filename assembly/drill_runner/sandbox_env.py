@@ -20,7 +20,6 @@ plugs in with :func:`wire_watch`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import signal
 import ssl
@@ -28,7 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -356,21 +355,15 @@ def sandbox_peer_client(root: Path, http: httpx.AsyncClient) -> PeerClient:
     return PeerClient(key, StaticPeers({s.name: s.url for s in topology.sites}), http)
 
 
-#: how long the connections to the sites may take to open before a move (a TLS handshake
-#: on a loaded machine); a site not connected by then is connected inside the move
-CONNECT_SECONDS = 5.0
-
-
 class MovingWatch(EtcdWatch):
     """An etcd watch that also carries out switchovers and evacuations (started lazily).
 
-    Its moves share one HTTP client, closed with the watch, and connect to the sites they
-    will ask just before each move: every replication request of a move falls inside its
-    pause (pause → promotion), and a new client per move opened its connections there — a
-    TLS handshake with the source and one with the target, 0.1–1.8 s of 0.4–5.5 s pauses at
-    load average 13–19 (docs/benchmarks.md, "The switchover's pause over TLS"). The nodes
-    close a connection idle for 5 s (uvicorn's default): a move whose etcd reads and pause
-    outlast that connects again inside it.
+    Its moves share one HTTP client, closed with the watch; the move engine connects to
+    the sites a move will ask before it pauses writes (MoveCopies.connect): every
+    replication request of a move falls inside its pause (pause → promotion), and a new
+    client per move opened its connections there — a TLS handshake with the source and one
+    with the target, 0.1–1.8 s of 0.4–5.5 s pauses at load average 13–19
+    (docs/benchmarks.md, "The switchover's pause over TLS").
     """
 
     def __init__(self, endpoints: Sequence[str], root: Path) -> None:
@@ -404,40 +397,18 @@ class MovingWatch(EtcdWatch):
 
     async def switchover(self, tenant: str, to: str | None) -> None:
         await self._started()
-        copies = self._mover()
-        placement = self.view.placements().get(tenant)
-        await self._connect(copies, placement.copies if placement is not None else ())
         try:
-            result = await switchover(self._coordination, copies, tenant, to)
+            result = await switchover(self._coordination, self._mover(), tenant, to)
         except YuiError as error:
             raise CannotRun(error.detail) from None
         self._record([result])
 
     async def evacuate(self, site: str) -> None:
         await self._started()
-        copies = self._mover()
-        placements = self.view.placements().values()
-        await self._connect(copies, {s for p in placements if p.primary == site for s in p.copies})
         done = await request_evacuation(
-            self._coordination, copies, site, "訓練 / drill", drill=True
+            self._coordination, self._mover(), site, "訓練 / drill", drill=True
         )
         self._record(done.results)
-
-    @staticmethod
-    async def _connect(copies: PeerClient, sites: Iterable[str]) -> None:
-        """Open (or keep) a connection to each of ``sites`` before the move pauses writes:
-        the node's /healthz, answered on its event loop. A site that does not answer in
-        time is left to the move, which judges it."""
-
-        async def healthz(site: str) -> None:
-            base = copies.peers.url(site)
-            if base is not None:
-                with contextlib.suppress(httpx.HTTPError):
-                    await copies.http.get(base.rstrip("/") + "/healthz")
-
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CONNECT_SECONDS):
-                await asyncio.gather(*(healthz(site) for site in sorted(set(sites))))
 
     async def close(self) -> None:
         try:

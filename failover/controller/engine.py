@@ -468,6 +468,9 @@ async def switch(
                 progress(decided)
         else:
             ready.append(decided)
+    # the sites asked inside the pauses (the sources, the in-sync copies sealed, the
+    # targets), connected beforehand: a TLS handshake inside a pause lengthened it
+    await copies.connect({site for m in ready for site in (m.source, *m.placement.in_sync)})
     size = max(1, min(concurrency, BATCH_TENANTS))
     gate = asyncio.Semaphore(max(1, concurrency // size))
 

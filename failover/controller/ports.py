@@ -5,7 +5,7 @@ tenant's answer is its result or its own error."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 from replication.protocol.many import Answers
@@ -26,6 +26,12 @@ class Copies(Protocol):
 class MoveCopies(Copies, Protocol):
     """What a planned move asks beyond a promotion: pause and resume a primary's writes,
     and read a copy's state."""
+
+    async def connect(self, sites: Collection[str]) -> None:
+        """Open (or keep) a connection to each of ``sites``, before a move pauses writes:
+        every request of a move from its pause to its promotion falls inside the pause,
+        and a TLS handshake there lengthened it. A site that does not answer in time is
+        left to the move, which judges it."""
 
     async def pause_many(
         self, site: str, tenants: Sequence[str], ttl: float = 10.0, wait: float = 5.0

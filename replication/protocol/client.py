@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -25,6 +26,9 @@ from replication.protocol.wire import (
 )
 
 PREFIX = "/replication/v1"
+#: how long connecting to the sites before a move may take (a TLS handshake on a loaded
+#: machine); a site not connected by then is connected by the move's own request
+CONNECT_SECONDS = 5.0
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -50,6 +54,21 @@ class PeerClient:
         #: entry batches to http:// peers over kept-alive connections (replication.protocol.transport)
         self.batches = batches
         self.http = http
+
+    async def connect(self, sites: Collection[str], within: float = CONNECT_SECONDS) -> None:
+        """Open (or keep) a connection to each of ``sites`` in the pool of ``http``: the
+        site's /healthz, answered on its event loop. A site that does not answer within
+        ``within`` is left to the request that follows, which judges it."""
+
+        async def healthz(site: str) -> None:
+            base = self.peers.url(site)
+            if base is not None:
+                with contextlib.suppress(httpx.HTTPError):
+                    await self.http.get(base.rstrip("/") + "/healthz")
+
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await asyncio.gather(*(healthz(site) for site in sorted(sites)))
 
     def url(self, site: str, path: str, params: dict[str, Any] | None = None) -> httpx.URL:
         base = self.peers.url(site)

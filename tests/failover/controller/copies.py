@@ -4,7 +4,7 @@ batched call is recorded, so a test can tell how many requests a move made."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from failover.coordination.interface import ClusterView
@@ -74,6 +74,10 @@ class MemoryCopies:
                 if name == tenant:
                     copy.primary = other == site
         return {t: self._status(site, t) for t in epochs}
+
+    async def connect(self, sites: Collection[str]) -> None:
+        for site in sorted(sites):
+            self.calls.append(("connect", site, ()))
 
     async def pause_many(
         self, site: str, tenants: Sequence[str], ttl: float = 10.0, wait: float = 5.0
