@@ -29,8 +29,9 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from safety_check.reports.models import (
@@ -107,6 +108,22 @@ def _neighbour(session: Session, report: Report, *, later: bool) -> Report | Non
     return session.execute(statement).scalar_one_or_none()
 
 
+def _neighbours(
+    session: Session, report: Report, current: CurrentStatus | None
+) -> tuple[Report | CurrentStatus | None, Report | None]:
+    """The resident's reports just before and just after `report` (their 町字, status and
+    report time are what `apply` needs). Most reports are the resident's first or their
+    latest, and the current row (the latest of the others) answers for those without
+    reading the reports: no row, no other report; a later report time than the row's,
+    the row's report comes just before and none after. Otherwise (a late report, or the
+    same report time, ordered by id) both are read."""
+    if current is None:  # the row comes with the resident's first report
+        return None, None
+    if report.reported_at > current.reported_at:
+        return current, None
+    return _neighbour(session, report, later=False), _neighbour(session, report, later=True)
+
+
 def _resolved_since(session: Session, report: Report) -> datetime | None:
     """When the resident's disagreement was last resolved by staff, if ever."""
     return session.execute(
@@ -157,8 +174,7 @@ def apply(session: Session, report: Report) -> None:
     """Bring the current status, the counts and the changes up to date with `report`, a new
     report already flushed in this session."""
     current = current_row(session, report.campaign_id, report.resident_id)
-    before = _neighbour(session, report, later=False)
-    after = _neighbour(session, report, later=True)
+    before, after = _neighbours(session, report, current)
 
     changes: Counter[tuple[int, str, str]] = Counter()
     at = minute_of(report.reported_at)
@@ -173,7 +189,8 @@ def apply(session: Session, report: Report) -> None:
             changes[(then, before.town_name, before.status)] += 1
 
     counts: Counter[tuple[str, str]] = Counter()
-    disagreeing = _disagrees(session, report)
+    # the resident's first report: no other to disagree with
+    disagreeing = current is not None and _disagrees(session, report)
     if current is None:
         session.add(
             CurrentStatus(
@@ -202,17 +219,20 @@ def apply(session: Session, report: Report) -> None:
             current.town_name = report.town_name
             current.reporter_kind = report.reporter_kind
 
-    for (town, status), delta in sorted(counts.items()):
-        if delta:
-            _add_count(session, report.campaign_id, town, status, delta)
-    minutes: Counter[tuple[int, str]] = Counter()
-    for (minute, town, status), delta in sorted(changes.items()):
-        if delta:
-            _add_change(session, report.campaign_id, minute, town, status, delta)
-            minutes[(minute, status)] += delta
-    for (minute, status), delta in sorted(minutes.items()):
-        if delta:  # a move between 町字 with the same status changes no total
-            _add_minute_change(session, report.campaign_id, minute, status, delta)
+    # each row read below is another key's (the counters add up per key), so none needs
+    # the rows added before it flushed first: one flush for them all, at the end
+    with session.no_autoflush:
+        for (town, status), delta in sorted(counts.items()):
+            if delta:
+                _add_count(session, report.campaign_id, town, status, delta)
+        minutes: Counter[tuple[int, str]] = Counter()
+        for (minute, town, status), delta in sorted(changes.items()):
+            if delta:
+                _add_change(session, report.campaign_id, minute, town, status, delta)
+                minutes[(minute, status)] += delta
+        for (minute, status), delta in sorted(minutes.items()):
+            if delta:  # a move between 町字 with the same status changes no total
+                _add_minute_change(session, report.campaign_id, minute, status, delta)
     session.flush()
     if current is None or after is None:
         # the report is the resident's current status now: subscribers may be told (a job)
@@ -221,21 +241,29 @@ def apply(session: Session, report: Report) -> None:
         )
 
 
-def _add_count(session: Session, campaign_id: str, town: str, status: str, delta: int) -> None:
-    row = session.execute(
-        select(StatusCount)
-        .where(
-            StatusCount.campaign_id == campaign_id,
-            StatusCount.town_name == town,
-            StatusCount.status == status,
-        )
+def _locked(model: type[StatusCount | StatusChange | MinuteChange], *keys: str) -> Any:
+    """The statement that reads and locks one row of `model` by its key columns, built
+    once: every report runs it several times."""
+    columns = model.__table__.c
+    return (
+        select(model)
+        .where(columns.campaign_id == bindparam("campaign_id"))
+        .where(*(columns[key] == bindparam(key) for key in keys))
         .with_for_update()
         .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    )
+
+
+_COUNT = _locked(StatusCount, "town_name", "status")
+_CHANGE = _locked(StatusChange, "minute", "town_name", "status")
+_MINUTE_CHANGE = _locked(MinuteChange, "minute", "status")
+
+
+def _add_count(session: Session, campaign_id: str, town: str, status: str, delta: int) -> None:
+    key = {"campaign_id": campaign_id, "town_name": town, "status": status}
+    row = session.execute(_COUNT, key).scalar_one_or_none()
     if row is None:
-        session.add(
-            StatusCount(campaign_id=campaign_id, town_name=town, status=status, residents=delta)
-        )
+        session.add(StatusCount(**key, residents=delta))
     else:
         row.residents += delta
 
@@ -243,23 +271,10 @@ def _add_count(session: Session, campaign_id: str, town: str, status: str, delta
 def _add_change(
     session: Session, campaign_id: str, minute: int, town: str, status: str, delta: int
 ) -> None:
-    row = session.execute(
-        select(StatusChange)
-        .where(
-            StatusChange.campaign_id == campaign_id,
-            StatusChange.minute == minute,
-            StatusChange.town_name == town,
-            StatusChange.status == status,
-        )
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    key = {"campaign_id": campaign_id, "minute": minute, "town_name": town, "status": status}
+    row = session.execute(_CHANGE, key).scalar_one_or_none()
     if row is None:
-        session.add(
-            StatusChange(
-                campaign_id=campaign_id, minute=minute, town_name=town, status=status, delta=delta
-            )
-        )
+        session.add(StatusChange(**key, delta=delta))
     else:
         row.delta += delta
 
@@ -267,20 +282,10 @@ def _add_change(
 def _add_minute_change(
     session: Session, campaign_id: str, minute: int, status: str, delta: int
 ) -> None:
-    row = session.execute(
-        select(MinuteChange)
-        .where(
-            MinuteChange.campaign_id == campaign_id,
-            MinuteChange.minute == minute,
-            MinuteChange.status == status,
-        )
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    key = {"campaign_id": campaign_id, "minute": minute, "status": status}
+    row = session.execute(_MINUTE_CHANGE, key).scalar_one_or_none()
     if row is None:
-        session.add(
-            MinuteChange(campaign_id=campaign_id, minute=minute, status=status, delta=delta)
-        )
+        session.add(MinuteChange(**key, delta=delta))
     else:
         row.delta += delta
 
