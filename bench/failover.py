@@ -9,7 +9,8 @@ Starts its own sandbox (three sites, real etcd, demo tenants) in a temporary fol
 2. ``--switchovers`` switchover drills under load; the write pause of each move;
 3. an evacuation of a site that is primary of ``--evacuate-tenants`` tenants (placements
    only, their data empty: assembly.sandbox.empty_tenants), timed from the request to the last move.
-The last line is one JSON object: rto_p50_s, rto_p99_s, evacuate_1000_s (the evacuation's
+The last line is one JSON object: rto_p50_s, rto_p99_s, rto_target_met (p50 ≤ 2 s, p99 ≤ 4 s,
+and no tenant left unrecovered within its drill), evacuate_1000_s (the evacuation's
 seconds, whatever the count), switchover_pause_s (the largest), lost_acknowledged_writes.
 ``--evacuation-only`` skips the demo data and the drills (1 and 2): only step 3 is run.
 The sandbox runs with TLS (mutual TLS between the sites, etcd with client certificates), as
@@ -48,6 +49,8 @@ from failover.coordination import connect_etcd
 from failover.drill.report import percentile
 
 EVACUATED = "aws-tokyo"
+#: the site-kill RTO targets (issue 11): p50 and p99 over every affected tenant of every run
+RTO_P50_TARGET_S, RTO_P99_TARGET_S = 2.0, 4.0
 
 
 def say(line: str) -> None:
@@ -172,14 +175,25 @@ def main() -> None:
         v for r in kills for v in r["rto_seconds"]["per_tenant"].values() if v is not None
     )
     pauses = [p for r in moves for p in r.get("pauses", []) if p is not None]
+    not_recovered = sum(len(r["rto_seconds"]["not_recovered"]) for r in kills)
+    rto_p50, rto_p99 = percentile(rtos, 50), percentile(rtos, 99)
     result = {
-        "rto_p50_s": percentile(rtos, 50),
-        "rto_p99_s": percentile(rtos, 99),
+        "rto_p50_s": rto_p50,
+        "rto_p99_s": rto_p99,
+        # a tenant with no acknowledged write after the fault within the drill is not in
+        # the percentiles (its RTO is longer than the drill): it fails the target
+        "rto_target_met": (
+            not_recovered == 0
+            and rto_p50 is not None
+            and rto_p99 is not None
+            and rto_p50 <= RTO_P50_TARGET_S
+            and rto_p99 <= RTO_P99_TARGET_S
+        ),
         "evacuate_1000_s": evacuated["seconds"],
         "switchover_pause_s": round(max(pauses), 3) if pauses else None,
         "lost_acknowledged_writes": sum(r["lost_acknowledged_writes"] for r in kills + moves),
         "site_kill_runs": len(kills),
-        "not_recovered": sum(len(r["rto_seconds"]["not_recovered"]) for r in kills),
+        "not_recovered": not_recovered,
         "drills_ok": all(r["ok"] for r in kills + moves),
         "switchover_pauses_s": [round(p, 3) for p in pauses],
         "evacuation": evacuated,
