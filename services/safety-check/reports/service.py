@@ -142,7 +142,8 @@ def store(
 
     `after_rollback` writes again what the caller had written in this transaction before
     (the registry's lookup and its audit entry) when a racing resend rolls it back."""
-    stored = session.get(Report, body.id)
+    with session.no_autoflush:  # a read by key: what is pending (the lookup's audit) waits
+        stored = session.get(Report, body.id)
     if stored is not None:
         if not _same_report(stored, campaign.id, body):
             raise Conflict(
@@ -150,6 +151,21 @@ def store(
             )
         return Recorded(stored, created=False)
     received = check_time(campaign, body.reported_at)
+    # the audit entry before the report's row, and both flushed at once: the tenant's
+    # audit head (held since the registry's lookup, if any) is written once
+    audit.record(
+        session,
+        actor=actor,
+        action="safety.report",
+        subject_type="resident",
+        subject_id=body.resident_id,
+        detail={
+            "campaign": campaign.id,
+            "report": body.id,
+            "status": body.status.value,
+            "source": source.value,
+        },
+    )
     report = Report(
         campaign_id=campaign.id,
         town_name=town_name,
@@ -173,19 +189,6 @@ def store(
         raise Conflict(
             "この報告IDは別の報告に使われています / this report id was used for another report"
         ) from None
-    audit.record(
-        session,
-        actor=actor,
-        action="safety.report",
-        subject_type="resident",
-        subject_id=body.resident_id,
-        detail={
-            "campaign": campaign.id,
-            "report": report.id,
-            "status": body.status.value,
-            "source": source.value,
-        },
-    )
     # after the audit entry: its lock on the tenant's audit head orders every writer of
     # the current rows and counts (reports/current.py)
     current.apply(session, report)
