@@ -48,6 +48,10 @@ from yui.tls import peer_verify
 
 log = logging.getLogger("yui.failover")
 
+#: how long the refusals that ended a controller's term count as the next term's probes
+#: of its site (a node restarted since answers its probes again, and is kept)
+REFUSALS_KEPT_SECONDS = 1.5
+
 
 class Controller:
     """The shell around :func:`failover.controller.decision.decide`: it keeps what the
@@ -80,6 +84,9 @@ class Controller:
         #: the controller
         self._work: asyncio.TaskGroup | None = None
         self._known_urls: dict[str, str] = {}
+        #: the site of a controller whose term this candidate ended (it refused
+        #: connections), and when: its refusals count in the next term's probes
+        self._ended_controller_site: tuple[str, float] | None = None
         self.started = time.monotonic()
         self.restorer = Restorer(coordination, view, self.timing, self.probes, self.started)
 
@@ -146,12 +153,26 @@ class Controller:
                         log.info("could not end controller term %d: %s", term, error)
                         continue
                     if ended:
+                        self._ended_controller_site = (node, time.monotonic())
                         log.warning(
                             "controller %s (term %d): its site refuses connections; "
                             "its term is ended so that another is elected now",
                             node,
                             term,
                         )
+
+    def _remember_the_old_controllers_site(self) -> None:
+        """Elected because this candidate ended a controller's term whose site refused
+        connections: that site's refusals are this term's first probes of it. When the
+        site also held primaries (the controller runs in a site node), the new term
+        then fails them over at once instead of probing a dead site three times more."""
+        ended, self._ended_controller_site = self._ended_controller_site, None
+        if ended is None:
+            return
+        site, at = ended
+        if time.monotonic() - at <= REFUSALS_KEPT_SECONDS:
+            self.probes.failures[site] = self.timing.probe_failures
+            self.probes.answered.discard(site)
 
     def _observe_sites(self, now: float) -> set[str]:
         records = self.view.sites()
@@ -200,6 +221,7 @@ class Controller:
                 await leadership.wait_elected()
                 log.info("controller %s elected (term %s)", self.node_id, leadership.term)
                 self.probes.clear()
+                self._remember_the_old_controllers_site()
                 async with asyncio.TaskGroup() as term:  # the probes and the sweeps: one term
                     prober = term.create_task(self._probe_forever())
                     sweeper = term.create_task(self._lift_stray_seals(leadership))

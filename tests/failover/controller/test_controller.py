@@ -6,6 +6,7 @@ the grace. No etcd processes: each test takes about a second."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -111,10 +112,10 @@ async def test_after_an_outage_a_site_that_stays_away_is_lost_once_the_grace_end
         world.coordination.expire("aws-tokyo")
         await asyncio.sleep(TIMING.outage_silence_seconds + 0.1)
         world.coordination.start()
-        back = asyncio.get_running_loop().time()
+        back = time.monotonic()
         async with asyncio.timeout(5):
             await promoted.all_done.wait()
-        assert asyncio.get_running_loop().time() - back >= TIMING.outage_grace_seconds * 0.9
+        assert time.monotonic() - back >= TIMING.outage_grace_seconds * 0.9
     assert (await primaries(world)) <= set(REPLICAS)
 
 
@@ -175,10 +176,24 @@ async def two_candidates(
         await coordination.close()
 
 
-async def test_a_controller_whose_site_refuses_connections_loses_its_term_at_once() -> None:
+async def test_a_controller_whose_site_refuses_connections_loses_its_term_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Candidates probe the controller's site; refused three times in a row (the node that
     ran it is gone) after it answered, its term is ended and a candidate is elected,
-    without waiting for its lease (3 s; ~5.5 s when etcd's raft leader went with it)."""
+    without waiting for its lease (3 s; ~5.5 s when etcd's raft leader went with it). The
+    new controller starts its term with those refusals."""
+    carried: list[tuple[str, set[str]]] = []
+    new_term = asyncio.Event()
+    remember = Controller._remember_the_old_controllers_site
+
+    def recording(controller: Controller) -> None:
+        remember(controller)
+        carried.append((controller.node_id, controller.probes.failing(controller.timing)))
+        if controller.node_id == "gcp-osaka":
+            new_term.set()
+
+    monkeypatch.setattr(Controller, "_remember_the_old_controllers_site", recording)
     healthz = HealthzServer()
     async with two_candidates(healthz) as (_, view):
         first = view.controller
@@ -191,6 +206,9 @@ async def test_a_controller_whose_site_refuses_connections_loses_its_term_at_onc
             await view.wait_until(lambda v: v.controller is not None and v.controller != first)
         now = view.controller
         assert now is not None and now[0] == "gcp-osaka" and now[1] > first[1]
+        async with asyncio.timeout(2):  # its term starts (its campaign task wakes up)
+            await new_term.wait()
+        assert ("gcp-osaka", {"aws-tokyo"}) in carried  # its first probes of the dead site
 
 
 async def test_a_controller_whose_site_is_only_slow_keeps_its_term() -> None:
@@ -203,3 +221,18 @@ async def test_a_controller_whose_site_is_only_slow_keeps_its_term() -> None:
         await asyncio.sleep(1.5)  # ~7 probes unanswered
         assert view.controller == first
         await healthz.close()
+
+
+async def test_the_new_term_starts_with_the_refusals_that_ended_the_old_one(world: World) -> None:
+    """The candidate that ended a controller's term because its site refused connections
+    starts its own term with those refusals: the old controller's site, which held
+    primaries too, is lost at once instead of after three more probes."""
+    controller = Controller("gcp-osaka", world.coordination, world.view, world.copies, TIMING)
+    controller.probes.seen.add("aws-tokyo")
+    controller._ended_controller_site = ("aws-tokyo", time.monotonic())
+    controller._remember_the_old_controllers_site()
+    assert "aws-tokyo" in controller.observe().failing
+    controller._ended_controller_site = ("aws-tokyo", time.monotonic() - 60)
+    controller.probes.clear()
+    controller._remember_the_old_controllers_site()  # too old: a restarted node answers
+    assert "aws-tokyo" not in controller.observe().failing
