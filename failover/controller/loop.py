@@ -84,8 +84,8 @@ class Controller:
         #: the controller
         self._work: asyncio.TaskGroup | None = None
         self._known_urls: dict[str, str] = {}
-        #: the site of a controller whose term this candidate ended (it refused
-        #: connections), and when: its refusals count in the next term's probes
+        #: the site of a controller this candidate saw refuse connections (its term
+        #: ended for it), and when: its refusals count in the next term's probes
         self._ended_controller_site: tuple[str, float] | None = None
         self.started = time.monotonic()
         self.restorer = Restorer(coordination, view, self.timing, self.probes, self.started)
@@ -147,13 +147,14 @@ class Controller:
                 refused = refused + 1 if outcome == "refused" else 0
                 if answered and refused >= self.timing.probe_failures:
                     refused = 0
+                    # every candidate that saw it keeps it: whichever wins the election
+                    self._ended_controller_site = (node, time.monotonic())
                     try:
                         ended = await self.coordination.end_controller_term(term)
                     except CoordinationUnavailable as error:
                         log.info("could not end controller term %d: %s", term, error)
                         continue
                     if ended:
-                        self._ended_controller_site = (node, time.monotonic())
                         log.warning(
                             "controller %s (term %d): its site refuses connections; "
                             "its term is ended so that another is elected now",
@@ -162,8 +163,9 @@ class Controller:
                         )
 
     def _remember_the_old_controllers_site(self) -> None:
-        """Elected because this candidate ended a controller's term whose site refused
-        connections: that site's refusals are this term's first probes of it. When the
+        """Elected after a controller's term ended because its site refused connections
+        (this candidate saw the refusals too, whoever ended the term): that site's
+        refusals are this term's first probes of it. When the
         site also held primaries (the controller runs in a site node), the new term
         then fails them over at once instead of probing a dead site three times more."""
         ended, self._ended_controller_site = self._ended_controller_site, None
