@@ -12,10 +12,8 @@ fails, to the next site the server listed in the page. The search is a plain for
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import APIRouter, Depends, Form, Path, Request
@@ -24,6 +22,7 @@ from fastapi.responses import Response
 from console.citizen.sites import other_site_origins
 from console.common.api import API_ROOT, call_api
 from console.common.security import policy_connecting
+from console.common.times import local_time
 from console.common.web import CONSOLE_PREFIX, CsrfChecked, Page, page_for
 
 CITIZEN_PREFIX = CONSOLE_PREFIX + "/citizen"
@@ -32,7 +31,6 @@ CITIZEN_LANGUAGES = ("ja", "en", "ja-x-easy")
 ONE_TAP_STATUSES = ("safe", "injured", "needs_help", "at_shelter")
 FORM_STATUSES = (*ONE_TAP_STATUSES, "believed_alive", "believed_missing")
 FORM_REPORTERS = ("family", "resident", "supporter")
-JAPAN = ZoneInfo("Asia/Tokyo")
 SERVICE_WORKER = FilePath(__file__).parent / "static" / "sw.js"
 
 router = APIRouter(prefix=CITIZEN_PREFIX, include_in_schema=False)
@@ -108,7 +106,7 @@ async def search(
     if ok:
         for place in body["found"]:
             for match in place["matches"]:
-                match["shown_at"] = _local_time(match.get("reported_at"))
+                match["shown_at"] = local_time(match.get("reported_at"))
     elif status == 422:
         error = page.t("citizen.search.invalid")
     else:
@@ -122,13 +120,6 @@ async def search(
         name=name,
         birth_date=birth_date,
     )
-
-
-def _local_time(stamp: str | None) -> str:
-    """A report time as people in Japan read it (JST), to the minute."""
-    if not stamp:
-        return ""
-    return datetime.fromisoformat(stamp).astimezone(JAPAN).strftime("%Y-%m-%d %H:%M")
 
 
 async def _search_everywhere(request: Request, name: str, birth_date: str) -> tuple[int, Any]:
@@ -172,7 +163,7 @@ async def campaigns(page: CitizenPage, tenant: TenantCode) -> Response:
             message=page.localized(answer.problem),
         )
     listed = [
-        {**campaign, "shown_at": _local_time(campaign["opened_at"])}
+        {**campaign, "shown_at": local_time(campaign["opened_at"])}
         for campaign in answer.body["campaigns"]
     ]
     return page.render(

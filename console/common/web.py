@@ -18,6 +18,7 @@ from console.common.api import Served
 from console.common.i18n import Catalogue, choose_language, localized
 from console.common.security import CSRF_FIELD, Csrf, same_origin
 from console.common.session import Session, SessionCodec, load_session, save_session
+from console.common.times import local_time
 from yui.errors import Forbidden
 
 CONSOLE_PREFIX = "/console"
@@ -70,6 +71,7 @@ class ConsoleKit:
                 lstrip_blocks=True,
             )
             self._environment.globals["static"] = self.static_url
+            self._environment.globals["local_time"] = local_time  # Japan's time, every page
         return self._environment
 
     def static_url(self, name: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi.responses import Response
 
+from console.common.times import local_time
 from console.staff.signin import StaffContext
 
 #: the width of the chart's bars, in the SVG's own units
@@ -80,8 +81,8 @@ def curve(points: list[dict[str, Any]]) -> Curve | None:
         confirmed=line("confirmed_rate"),
         reported_rate=float(points[-1]["reported_rate"]),
         confirmed_rate=float(points[-1]["confirmed_rate"]),
-        first=str(points[0]["at"])[:16].replace("T", " "),
-        last=str(points[-1]["at"])[:16].replace("T", " "),
+        first=local_time(str(points[0]["at"])),
+        last=local_time(str(points[-1]["at"])),
     )
 
 

@@ -7,11 +7,9 @@ a shelter account sees only its own shelter, only staff approve."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import Response
@@ -33,17 +31,6 @@ SHIPPING_STATUSES = ("committed", "shipped", "received")
 DESK_STAYS = 50
 #: candidates the desk offers when a name matches several residents
 DESK_CANDIDATES = 10
-
-
-#: times are typed and shown as people here read them (the API's are UTC)
-JAPAN = ZoneInfo("Asia/Tokyo")
-
-
-def local_time(stamp: str | None) -> str:
-    """An API time (UTC, ISO) as 2026-12-07 14:05 in Japan."""
-    if not stamp:
-        return ""
-    return datetime.fromisoformat(stamp).astimezone(JAPAN).strftime("%Y-%m-%d %H:%M")
 
 
 def quantity(value: Any) -> str:
@@ -80,7 +67,6 @@ def supplies_page(
         served=served or (answer.served if answer is not None else None),
         error=error,
         quantity=quantity,
-        local_time=local_time,
         base=f"{CONSOLE_PREFIX}/t/{staff.tenant}/supplies",
         can_stock=staff.has_role("staff", "auditor", "depot", "shelter"),
         can_allocate=staff.has_role("staff", "auditor", "depot"),

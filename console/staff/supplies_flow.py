@@ -18,9 +18,10 @@ from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import Response
 
 from console.common.api import ApiAnswer
+from console.common.times import JAPAN
 from console.common.web import CONSOLE_PREFIX, CsrfChecked
 from console.staff.signin import Staff
-from console.staff.supplies import JAPAN, UUID, readable_places, supplies_page
+from console.staff.supplies import UUID, readable_places, supplies_page
 
 #: included by console.staff.routes (under /console), beside console.staff.supplies
 router = APIRouter(prefix="/t/{tenant}/supplies", include_in_schema=False)

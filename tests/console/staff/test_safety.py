@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -28,6 +29,8 @@ from tests.console.support.browser import (
     sign_in,
 )
 from tests.console.support.staff import Desk, api, token_of
+
+JAPAN = ZoneInfo("Asia/Tokyo")
 
 
 @dataclass
@@ -152,6 +155,10 @@ def test_refused_resolutions_and_reviews_write_nothing(node: ConsoleNode, review
     with node.db.unit_of_work(node.tenant, read_only=True) as uow:
         waiting = uow.session.get(Submission, review.stranger_submission)
         assert waiting is not None and waiting.review == "pending"
+    # the queue shows the report's time as staff read their clocks: Japan's, not UTC
+    queue = staff.get("/submissions").text
+    assert waiting.reported_at.astimezone(JAPAN).strftime("%Y-%m-%d %H:%M") in queue
+    assert " UTC" not in queue
 
 
 def test_resolve_a_disagreement_and_review_the_open_form_in_the_browser(
