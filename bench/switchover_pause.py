@@ -33,7 +33,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 import httpx
@@ -91,16 +91,22 @@ def _instrument() -> None:
     engine.write = timed("etcd_cas", engine.write)  # type: ignore[assignment]
 
 
+async def _connect_nothing(sites: Collection[str], within: float = 0.0) -> None:
+    return None
+
+
 async def _new_client_per_move(watch: MovingWatch, tenant: str, to: str | None) -> None:
-    """The watch's switchover before 2026-12-07, for comparison."""
+    """The watch's switchover before 2026-12-07, for comparison: a new client, and (since
+    the move engine connects before it pauses) its connecting step skipped, so that the
+    connections open inside the pause as they did then."""
     await watch._started()
     async with httpx.AsyncClient(
         timeout=30.0, trust_env=False, verify=operator_verify(watch.root)
     ) as http:
+        copies = sandbox_peer_client(watch.root, http)
+        copies.connect = _connect_nothing  # type: ignore[method-assign]
         try:
-            result = await switchover(
-                watch._coordination, sandbox_peer_client(watch.root, http), tenant, to
-            )
+            result = await switchover(watch._coordination, copies, tenant, to)
         except YuiError as error:
             raise CannotRun(error.detail) from None
     watch._record([result])

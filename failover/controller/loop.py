@@ -165,9 +165,9 @@ class Controller:
     def _remember_the_old_controllers_site(self) -> None:
         """Elected after a controller's term ended because its site refused connections
         (this candidate saw the refusals too, whoever ended the term): that site's
-        refusals are this term's first probes of it. When the
-        site also held primaries (the controller runs in a site node), the new term
-        then fails them over at once instead of probing a dead site three times more."""
+        refusals are this term's first probes of it. When the site also held primaries
+        (the controller runs in a site node), the new term then fails them over at once
+        instead of probing a dead site three times more."""
         ended, self._ended_controller_site = self._ended_controller_site, None
         if ended is None:
             return
