@@ -24,6 +24,7 @@ from replication.node import ReplicationNode
 from replication.ports import StaticPeers, TenantPlacement
 from replication.primary import acks
 from replication.primary.config import ReplicationConfig
+from replication.primary.tenant import NotEnoughInSync
 from replication.protocol.client import PeerClient
 from replication.protocol.signing import SiteKey, TrustStore, generate_key
 from replication.sql import reading
@@ -211,7 +212,19 @@ class Cluster:
         )
 
     async def create_tenant(self, site: str, tenant: str = SENDAI, name: str = "仙台市") -> None:
-        await commit(self[site], lambda _db: create_tenant(self[site].db, tenant, name), tenant)
+        committed = await commit(
+            self[site], lambda _db: create_tenant(self[site].db, tenant, name), tenant, wait=False
+        )
+        # The tenant's first write is the tests' set-up, not their subject: on a loaded
+        # machine the replicas' first pulls can take longer than one ack timeout, so this
+        # waits as a client retrying the 503 would, until the replicas hold it.
+        for _ in range(10):
+            try:
+                await self[site].node.wait_replicated(committed)
+                return
+            except NotEnoughInSync:
+                await asyncio.sleep(self.config.ack_timeout)
+        await self[site].node.wait_replicated(committed)
 
     async def wait_for(
         self, condition: Callable[[], bool], within: float = 15.0, what: str = "condition"
