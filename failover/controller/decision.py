@@ -12,7 +12,8 @@ The rules (docs/failover.md, "Detection" and "After an etcd outage"):
 - a site is lost when its probes fail (refused three times, or unanswered eight), or
   when its lease key is missing — unless etcd has just come back from an outage long
   enough to cost live sites their leases (for a grace, only the probes count), or the
-  site's probes answer and its key has been gone less than that grace;
+  site's probes answer (or this term has not probed it yet) and its key has been gone
+  less than that grace;
 - only a site seen alive can be lost, until the start-up grace has passed;
 - every tenant whose primary is at a lost site, and is not being promoted already, is
   promoted.
@@ -51,6 +52,8 @@ class Snapshot:
     settled: bool
     #: tenants whose promotion is under way
     promoting: frozenset[str] = frozenset()
+    #: sites this controller's term has not probed yet (it knows where they answer)
+    unprobed: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -78,13 +81,17 @@ def absence_counts(snapshot: Snapshot, site: str, timing: ControllerTiming) -> b
     """Whether a site's missing key makes it lost (its probes can, in any case).
 
     Not right after an etcd outage; not while its probes answer and its key has been
-    missing less than the grace (a live site registering again). Otherwise the key is
+    missing less than the grace (a live site registering again), nor before this term's
+    first probe of it has told whether it answers (a controller elected just as the
+    sites' leases lapsed together judged them all lost at once). Otherwise the key is
     etcd's word: a site that cannot renew it while etcd serves fences itself.
     """
     if after_etcd_outage(snapshot, timing):
         return False
     missing = snapshot.now - snapshot.absent_since.get(site, snapshot.now)
-    return site not in snapshot.answered or missing >= timing.outage_grace_seconds
+    if missing >= timing.outage_grace_seconds:
+        return True
+    return site not in snapshot.answered and site not in snapshot.unprobed
 
 
 def lost_sites(snapshot: Snapshot, timing: ControllerTiming) -> dict[str, str]:

@@ -206,6 +206,8 @@ class Controller:
             answered=frozenset(self.probes.answered),
             settled=now - self.started > self.timing.startup_grace_seconds,
             promoting=frozenset(self._promoting),
+            # every probe's outcome is recorded under failures (0 when it answered)
+            unprobed=frozenset(self._known_urls.keys() - self.probes.failures.keys()),
         )
 
     def after_etcd_outage(self, now: float | None = None) -> bool:

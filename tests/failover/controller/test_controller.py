@@ -236,3 +236,37 @@ async def test_the_new_term_starts_with_the_refusals_that_ended_the_old_one(worl
     controller.probes.clear()
     controller._remember_the_old_controllers_site()  # too old: a restarted node answers
     assert "aws-tokyo" not in controller.observe().failing
+
+
+async def test_a_controller_elected_as_a_live_sites_lease_lapses_probes_it_first(
+    world: World,
+) -> None:
+    """The soak's liveness failure (docs/drills.md, "100 回の soak"): after an etcd stall
+    the sites' leases lapsed together, and a controller elected at that moment (no probe
+    answers yet in its term) judged the re-registering primary's site lost by its key
+    alone and sealed its replicas. Now the term's first probe of the site comes first:
+    it answers, so the site gets the grace, registers again, and nothing moves."""
+    healthz = HealthzServer()
+    url = await healthz.start()
+    await world.coordination.register_site(replace(RECORDS["aws-tokyo"], urls=(url,)))
+    for tenant in TENANTS:
+        await world.place(tenant, "aws-tokyo", REPLICAS)
+    timing = replace(TIMING, probe_interval_seconds=0.05, probe_timeout_seconds=0.5)
+    controller = Controller("gcp-osaka", world.coordination, world.view, world.copies, timing)
+    async with asyncio.timeout(5):
+        await world.view.wait_until(lambda v: "aws-tokyo" in v.sites())
+    controller.observe()  # a candidate that has seen the site alive, at its URL
+    world.coordination.expire("aws-tokyo")  # its lease lapsed (etcd stalled): registering
+    async with asyncio.timeout(5):
+        await world.view.wait_until(lambda v: "aws-tokyo" not in v.sites())
+    task = asyncio.create_task(controller.run())  # the only candidate: elected at once
+    try:
+        await asyncio.sleep(timing.outage_grace_seconds * 0.6)
+        await world.coordination.register_site(replace(RECORDS["aws-tokyo"], urls=(url,)))
+        await asyncio.sleep(timing.outage_grace_seconds * 0.6)
+        assert world.view.controller is not None and world.view.controller[0] == "gcp-osaka"
+        assert world.copies.steps("seal") == [] and (await primaries(world)) == {"aws-tokyo"}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await healthz.close()

@@ -98,3 +98,30 @@ def test_a_site_never_seen_alive_is_lost_only_after_the_start_up_grace() -> None
     )
     assert decide(starting, TIMING).promote == {}
     assert set(decide(replace(starting, settled=True), TIMING).promote) == {"011002", "041009"}
+
+
+def test_a_new_term_judges_a_missing_key_only_after_its_first_probe_of_the_site() -> None:
+    """The soak's liveness failure (docs/drills.md, "100 回の soak"): after an etcd stall
+    every site's lease lapsed at once; a controller elected at that moment has no probe
+    answers yet, judged the re-registering sites lost by their missing keys, sealed their
+    replicas and left both tenants fenced. A missing key waits for the term's first probe
+    of that site: an answer gives the site the grace, silence makes it lost."""
+    elected = replace(
+        STEADY,
+        live=frozenset(REPLICAS),
+        absent_since={"aws-tokyo": NOW - 0.5},
+        answered=frozenset(),
+        unprobed=SITES,
+    )
+    assert decide(elected, TIMING).lost == {}
+    answered = replace(elected, answered=SITES, unprobed=frozenset())
+    assert decide(answered, TIMING).promote == {}
+    unanswered = replace(elected, answered=frozenset(REPLICAS), unprobed=frozenset())
+    assert set(decide(unanswered, TIMING).promote) == {"011002", "041009"}
+    # probes that fail need no key at all; a key missing past the grace needs no probe
+    assert (
+        "probes"
+        in decide(replace(elected, failing=frozenset({"aws-tokyo"})), TIMING).lost["aws-tokyo"]
+    )
+    late = replace(elected, absent_since={"aws-tokyo": NOW - TIMING.outage_grace_seconds})
+    assert set(decide(late, TIMING).promote) == {"011002", "041009"}

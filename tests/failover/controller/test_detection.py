@@ -116,6 +116,8 @@ def test_a_missing_key_after_an_etcd_outage_waits_for_the_probes_or_the_grace() 
     controller.probes.clear()
     view.connected_since = now - SANDBOX.reregistration_seconds
     assert not controller.after_etcd_outage()
+    assert controller.lost_sites() == set()  # not probed yet in this term
+    controller.probes.record("sakura-ishikari", "timeout")
     assert controller.lost_sites() == {"sakura-ishikari"}
 
 
@@ -124,6 +126,8 @@ def test_in_steady_state_a_missing_key_is_lost_at_once_unless_the_site_answers()
     view = _View({"sakura-ishikari", "aws-tokyo"}, silence=1.0, connected_since=time.monotonic())
     controller = _controller(view)
     view.site_names = {"aws-tokyo"}
+    assert controller.lost_sites() == set()  # the term has not probed it yet
+    controller.probes.record("sakura-ishikari", "timeout")
     assert controller.lost_sites() == {"sakura-ishikari"}
     # A site that still answers its probes gets the grace from the moment its key went.
     controller.probes.record("sakura-ishikari", "ok")
