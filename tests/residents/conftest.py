@@ -53,6 +53,15 @@ class Office:
         body: dict[str, Any] = response.json()
         return body
 
+    def block(self, resident_id: str) -> None:
+        """Place the resident under a DV-support block, as staff do."""
+        response = self.client.put(
+            f"{self.api}/residents/{resident_id}/dv-block",
+            json={"blocked": True},
+            headers=self.staff,
+        )
+        assert response.status_code == 200, response.text
+
 
 def resident_payload(**overrides: Any) -> dict[str, Any]:
     number = next(_numbers)

@@ -33,12 +33,7 @@ def blocked(office: Office) -> dict[str, Any]:
             headers=office.staff,
         )
         assert entry.status_code == 200, entry.text
-    block = office.client.put(
-        f"{office.api}/residents/{person['id']}/dv-block",
-        json={"blocked": True},
-        headers=office.staff,
-    )
-    assert block.status_code == 200
+    office.block(person["id"])
     return {"person": person, "neighbour": neighbour}
 
 

@@ -150,14 +150,7 @@ def test_our_records_round_trip_and_nothing_under_a_dv_block_is_exported(office:
         == 201
     )
     assert report(office, drill["id"], report_payload(drilled["id"])).status_code == 201
-    assert (
-        office.client.put(
-            f"{office.api}/residents/{blocked['id']}/dv-block",
-            json={"blocked": True},
-            headers=office.staff,
-        ).status_code
-        == 200
-    )
+    office.block(blocked["id"])
     # someone elsewhere posted the blocked resident, and a note about her record here
     posted = _pfif(
         f"""<pfif:person><pfif:person_record_id>pf.example.org/person.1</pfif:person_record_id>

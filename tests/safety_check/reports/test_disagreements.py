@@ -188,14 +188,7 @@ def _bad_resolutions_roles_and_a_blocked_resident(office: Office) -> None:
     campaign = open_campaign(office)
     opened = backdate(office, campaign, hours=1)
     _disagree(office, campaign, blocked["id"], opened)
-    assert (
-        office.client.put(
-            f"{office.api}/residents/{blocked['id']}/dv-block",
-            json={"blocked": True},
-            headers=office.staff,
-        ).status_code
-        == 200
-    )
+    office.block(blocked["id"])
     reports_before = _rows(office, Report)
     resolutions_before = _rows(office, DisagreementResolution)
     for bad in (

@@ -44,12 +44,7 @@ def test_the_open_form_is_matched_and_reviewed_by_staff(office: Office) -> None:
     hanako = office.register(address={"town_name": "一番町一丁目", "block": "1"})
     namesake = office.register(birth_date="1950-01-01")
     blocked = office.register(given_name="ユキ", given_kana="ユキ")
-    dv = office.client.put(
-        f"{office.api}/residents/{blocked['id']}/dv-block",
-        json={"blocked": True},
-        headers=office.staff,
-    )
-    assert dv.status_code == 200
+    office.block(blocked["id"])
     campaign = open_campaign(office)
     url = f"{office.api}/safety/campaigns/{campaign['id']}/form"
     queue_url = f"{office.api}/safety/campaigns/{campaign['id']}/submissions"

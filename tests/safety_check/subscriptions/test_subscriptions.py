@@ -101,14 +101,7 @@ def test_a_subscription_from_search_to_the_end_of_the_campaign(
 
     hanako = office.register()
     blocked = office.register(**SECRET, birth_date="1975-01-01")
-    assert (
-        office.client.put(
-            f"{office.api}/residents/{blocked['id']}/dv-block",
-            json={"blocked": True},
-            headers=office.staff,
-        ).status_code
-        == 200
-    )
+    office.block(blocked["id"])
     campaign = open_campaign(office)
     url = f"{office.api}/safety/subscriptions"
 
@@ -177,14 +170,7 @@ def test_a_subscription_from_search_to_the_end_of_the_campaign(
     assert ADDRESS not in shown and "musume" not in shown
 
     # placed under a DV-support block since: never told about again, subscriptions deleted
-    assert (
-        office.client.put(
-            f"{office.api}/residents/{hanako['id']}/dv-block",
-            json={"blocked": True},
-            headers=office.staff,
-        ).status_code
-        == 200
-    )
+    office.block(hanako["id"])
     help_ = report_payload(hanako["id"], status="needs_help", reported_at=at(4))
     assert report(office, campaign["id"], help_).status_code == 201
     assert run_queued() == 1

@@ -46,22 +46,12 @@ def test_supporters_lists_reports_progress_and_household_reports(office: Office)
     hidden = office.register(
         given_name="隠", given_kana="カクレ", household_no="H-SATO", relationship="子"
     )
-    hide = office.client.put(
-        f"{office.api}/residents/{hidden['id']}/dv-block",
-        json={"blocked": True},
-        headers=office.staff,
-    )
-    assert hide.status_code == 200
+    office.block(hidden["id"])
     # the same 民生委員, written with other spaces and phone punctuation, for three people
     _assist(office, first, MINSEI)
     _assist(office, second, {**MINSEI, "name": "山田太郎", "phone": "0221112222"})
     _assist(office, blocked, MINSEI, {"name": "鈴木 花", "role": "近隣住民"})
-    dv = office.client.put(
-        f"{office.api}/residents/{blocked['id']}/dv-block",
-        json={"blocked": True},
-        headers=office.staff,
-    )
-    assert dv.status_code == 200
+    office.block(blocked["id"])
     campaign = open_campaign(office)
     progress_url = f"{office.api}/safety/campaigns/{campaign['id']}/supporters"
 

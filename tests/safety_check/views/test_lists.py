@@ -42,14 +42,7 @@ def test_curves_visit_lists_and_disagreements(office: Office) -> None:
         ).status_code
         == 200
     )
-    assert (
-        office.client.put(
-            f"{office.api}/residents/{blocked['id']}/dv-block",
-            json={"blocked": True},
-            headers=office.staff,
-        ).status_code
-        == 200
-    )
+    office.block(blocked["id"])
     campaign = open_campaign(office)
     base = f"/safety/campaigns/{campaign['id']}"
     opened = backdate(office, campaign, hours=2)

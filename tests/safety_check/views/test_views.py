@@ -33,12 +33,7 @@ def test_counts_and_the_unconfirmed_list(office: Office) -> None:
         headers=office.staff,
     )
     assert entry.status_code == 200, entry.text
-    dv = office.client.put(
-        f"{office.api}/residents/{blocked['id']}/dv-block",
-        json={"blocked": True},
-        headers=office.staff,
-    )
-    assert dv.status_code == 200
+    office.block(blocked["id"])
     campaign, drill = open_campaign(office), open_campaign(office, kind="drill")
     for resident, status in ((safe, "safe"), (sought, "information_sought")):
         body = report_payload(resident["id"], status=status)
