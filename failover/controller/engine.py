@@ -344,9 +344,15 @@ async def _promote_batch(
                 )
             else:
                 ready[tenant] = placement
+        # Only copies the policy could choose are sealed: a seal on a site without a lease
+        # key (it may be registering again) would fence a live primary and promote nobody.
+        registered = {site.name for site in sites}
         answers = await seal(
             copies,
-            {t: [s for s in p.in_sync if s != pending[t]] for t, p in ready.items()},
+            {
+                t: [s for s in p.in_sync if s != pending[t] and s in registered]
+                for t, p in ready.items()
+            },
             {t: p.epoch + 1 for t, p in ready.items()},
             PROMOTION_SEAL_SECONDS,
         )

@@ -105,6 +105,28 @@ async def test_no_sealed_replica_means_no_promotion(world: World) -> None:
     assert (await world.placement(SENDAI)).epoch == first
 
 
+async def test_a_promotion_seals_only_copies_it_could_promote(world: World) -> None:
+    """A replica whose site holds no lease key cannot be chosen (the policy promotes only
+    registered sites), so a promotion does not seal it: the soak's liveness failure
+    sealed such replicas, promoted nobody, and the still-live primary stayed fenced by
+    its own in-sync set (docs/drills.md, "100 回の soak")."""
+    first = await world.place(SENDAI, "aws-tokyo", REPLICAS)
+    registered = [site for site in SITES if site.name == "aws-tokyo"]  # keys lapsed
+    [promotion] = await promote_lost(
+        world.coordination, world.copies, {SENDAI: "aws-tokyo"}, registered
+    )
+    assert not promotion.ok and promotion.sealed == {}
+    assert world.copies.steps("seal") == []
+    assert (await world.placement(SENDAI)).epoch == first
+    # one registered replica: only it is sealed, and promoted
+    registered.append(next(site for site in SITES if site.name == "gcp-osaka"))
+    [promotion] = await promote_lost(
+        world.coordination, world.copies, {SENDAI: "aws-tokyo"}, registered
+    )
+    assert promotion.new_primary == "gcp-osaka" and set(promotion.sealed) == {"gcp-osaka"}
+    assert [site for site, _ in world.copies.steps("seal")] == ["gcp-osaka"]
+
+
 async def test_a_controller_whose_term_ended_writes_nothing(world: World) -> None:
     first = await world.place(SENDAI, "aws-tokyo", REPLICAS)
     leadership: Leadership = world.coordination.campaign("controller-a")
