@@ -35,6 +35,7 @@ from replication.protocol.signing import SiteKey, TrustStore
 from replication.protocol.transport import BatchConnections
 from replication.replica.receiver import Receiver
 from yui.db.database import Database
+from yui.errors import Conflict
 from yui.tasks import cancel_and_wait
 from yui.tls import peer_context, peer_verify
 
@@ -148,6 +149,19 @@ class ReplicationNode:
 
     # ------------------------------------------------------------------ upkeep
 
+    async def _take_named_tenants_again(self) -> None:
+        """A fenced primary that its placement names again, at a newer epoch, becomes the
+        primary at that epoch, as a mover's promote call would make it (the seal and the
+        placement's compare-and-swap keep this safe: replicas sealed above the epoch
+        refuse it again)."""
+        for tenant, epoch in self.primaries.named_again().items():
+            try:
+                await self.receiver.promote(tenant, epoch)
+            except Conflict as error:  # sealed here above it: a move is under way
+                log.info("tenant %s: not taking it again at epoch %d: %s", tenant, epoch, error)
+                continue
+            log.warning("tenant %s: fenced, then named the primary again: epoch %d", tenant, epoch)
+
     async def _run_upkeep(self) -> None:
         """Every ``upkeep_seconds``: reconcile, ISR upkeep, truncation, backup jobs. A
         placement change wakes it early for the reconcile alone."""
@@ -163,6 +177,7 @@ class ReplicationNode:
             ticked = loop.time() >= next_tick
             try:
                 await self.primaries.reconcile()
+                await self._take_named_tenants_again()
                 if not ticked:
                     continue
                 next_tick = loop.time() + self.config.upkeep_seconds

@@ -151,6 +151,25 @@ class Primaries(Mapping[str, TenantPrimary]):
                 f"at epoch {epoch}: another site is being promoted"
             )
 
+    def named_again(self) -> dict[str, int]:
+        """Fenced primaries whose placement was rewritten since, still naming this site:
+        tenant -> the placement's epoch, to take the tenant again at (once per epoch).
+        Nothing else restarts a fenced primary but a mover's promote call, and a placement
+        rewritten above a seal by the controller's repair (a promotion that had sealed the
+        replicas and then promoted nobody) left the soak's tenants fenced for minutes."""
+        again: dict[str, int] = {}
+        for tenant, primary in self._running.items():
+            placement = self.placements.placement(tenant)
+            if (
+                primary.fenced is not None
+                and placement is not None
+                and placement.primary == self.site
+                and placement.epoch > primary.fenced_under
+            ):
+                primary.fenced_under = placement.epoch
+                again[tenant] = placement.epoch
+        return again
+
     async def promoted(self, tenant: str) -> None:
         old = self._running.pop(tenant, None)
         if old is not None:

@@ -139,6 +139,9 @@ class TenantPrimary:
         self.streams: dict[str, ReplicaStream] = {}
         self.acked: dict[str, int] = {}
         self.fenced: str | None = None
+        #: the placement's epoch when this primary was fenced (or when it last tried to
+        #: take the tenant again): a placement rewritten above it names this site anew
+        self.fenced_under = 0
         #: new writes are refused (retryable 503) until then (time.monotonic; a planned move)
         self.paused_until = 0.0
         self._joining = _Joining()
@@ -255,6 +258,8 @@ class TenantPrimary:
     def fence(self, reason: str) -> None:
         if self.fenced is None:
             log.error("tenant %s: fenced: %s", self.tenant, reason)
+            placement = self.placement()
+            self.fenced_under = placement.epoch if placement is not None else 0
         self.fenced = reason
         self._notify()
 

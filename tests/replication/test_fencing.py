@@ -80,3 +80,35 @@ async def test_promotion_continues_the_log_in_the_new_epoch(cluster: Cluster) ->
     assert b.digest() == c.digest()
     assert c.state().epochs[-1] == [placement.epoch, b.state().head]
     assert c.state().sealed_epoch == placement.epoch
+
+
+async def test_a_fenced_primary_named_again_above_the_seal_writes_again(cluster: Cluster) -> None:
+    """A promotion sealed the replicas and then promoted nobody; later the placement was
+    rewritten still naming the old primary, at an epoch above the seal (the soak: the
+    controller's repair added a replica). The primary was fenced for good: nothing but a
+    promote call restarts a fenced primary. Now it takes the tenant again at the new
+    epoch by itself, as the placement it watches says, and its replicas take its writes."""
+    cluster.place("site-a", ("site-b", "site-c"))
+    await cluster.create_tenant("site-a")
+    a, b, c = cluster["site-a"], cluster["site-b"], cluster["site-c"]
+    await commit(a, write_audit(count=3))
+    await cluster.caught_up("site-b", "site-c")
+
+    controller = cluster.client("site-c")
+    seal = cluster.placements.revision + 1
+    for replica in ("site-b", "site-c"):
+        await controller.seal(replica, SENDAI, seal)
+    with pytest.raises((NotReplicated, Deposed)):
+        await commit(a, add_user("refused"))
+    with pytest.raises(Deposed):
+        a.node.write_gate(SENDAI)
+
+    cluster.place("site-a", ("site-b", "site-c"))
+    placement = cluster.place("site-a", ("site-b", "site-c"))
+    assert placement.epoch > seal
+    await cluster.wait_for(
+        lambda: a.state().write_epoch == placement.epoch, what="a to write in the new epoch"
+    )
+    await commit(a, add_user("after-the-seal"))
+    await cluster.caught_up("site-b", "site-c")
+    assert a.digest() == b.digest() == c.digest()
