@@ -10,10 +10,12 @@ tooling only). Both read the session's transaction context.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import event, false
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.orm.util import LoaderCriteriaOption
 
 from yui.db.base import TenantScoped
 from yui.db.context import context_of
@@ -31,6 +33,20 @@ def _touches_tenant_rows(state: ORMExecuteState) -> bool:
     )
 
 
+@lru_cache(maxsize=4096)
+def _tenant_criteria(tenant: str | None) -> LoaderCriteriaOption:
+    """The option that scopes a statement to `tenant`, built once per tenant: building it
+    for every ORM statement (its lambda analysed again) was a tenth of a report's CPU. The
+    option is immutable; the tenant is its lambda's closure value, bound per statement."""
+    if tenant is None:
+        criteria: Any = lambda cls: false()  # noqa: E731 - fail closed
+    else:
+        criteria = lambda cls: cls.tenant_id == tenant  # noqa: E731
+    return with_loader_criteria(
+        TenantScoped, criteria, include_aliases=True, track_closure_variables=True
+    )
+
+
 def install(session_class: type[Session]) -> None:
     @event.listens_for(session_class, "do_orm_execute")
     def _scope_statement(state: ORMExecuteState) -> None:
@@ -43,16 +59,7 @@ def install(session_class: type[Session]) -> None:
         if bulk_write and not context.applying and _touches_tenant_rows(state):
             # Bulk statements bypass change capture; services change rows as objects.
             raise TenantScopeError("bulk UPDATE/DELETE of tenant rows is not allowed")
-        tenant = context.tenant
-        if tenant is None:
-            criteria: Any = lambda cls: false()  # noqa: E731 - fail closed
-        else:
-            criteria = lambda cls: cls.tenant_id == tenant  # noqa: E731
-        state.statement = state.statement.options(
-            with_loader_criteria(
-                TenantScoped, criteria, include_aliases=True, track_closure_variables=True
-            )
-        )
+        state.statement = state.statement.options(_tenant_criteria(context.tenant))
 
     @event.listens_for(session_class, "before_flush")
     def _check_writes(session: Session, _context: Any, _instances: Any) -> None:

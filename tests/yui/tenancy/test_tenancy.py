@@ -131,6 +131,11 @@ def test_a_query_that_forgets_the_tenant_sees_only_its_own_tenant(db: Database) 
             assert {row.tenant_id for row in rows} == {SENDAI}, model.__tablename__
             count = uow.session.execute(select(sa.func.count()).select_from(model)).scalar()
             assert count == len(rows), model.__tablename__
+        with db.unit_of_work(CHIYODA, read_only=True) as uow:
+            # the same statement in another tenant's scope (the scope's option is built once
+            # per tenant): that tenant's rows alone
+            rows = uow.session.execute(select(model)).scalars().all()
+            assert {row.tenant_id for row in rows} == {CHIYODA}, model.__tablename__
         with db.unit_of_work(None, read_only=True) as uow:
             assert uow.session.execute(select(model)).first() is None, (
                 "no tenant in scope sees nothing"
