@@ -19,10 +19,12 @@ Every new report, in the unit of work that records it:
   status leaves the resident resolved, one that disagrees with it flags them again.
 
 Locks: callers write the audit entry (which locks the tenant's audit head) before calling
-`apply`, so every writer of these rows queues there first, and the rows are locked in one
-order (the resident's row, then the counts, then the changes, then the minute changes,
-each sorted): no deadlock
-on PostgreSQL, and no two first inserts of the same row.
+`apply`, so every writer of these rows queues there first: one writer of a tenant's rows at
+a time, reading what the writer before it committed (on PostgreSQL each statement of a READ
+COMMITTED transaction sees what committed before it). The resident's row is also locked
+when read; the counts, changes and minute changes are read together, by one statement
+without a row lock of its own (PostgreSQL refuses one on the nullable side of an outer
+join; the audit head already orders their writers), and flushed with the report's rows.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from safety_check.campaigns.models import Campaign
 from safety_check.reports.models import (
     CurrentStatus,
     DisagreementResolution,
@@ -160,14 +163,21 @@ def _disagrees(session: Session, report: Report) -> bool:
     )
 
 
-def current_row(session: Session, campaign_id: str, resident_id: str) -> CurrentStatus | None:
-    statement = (
-        select(CurrentStatus)
-        .where(CurrentStatus.campaign_id == campaign_id, CurrentStatus.resident_id == resident_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+#: built once: every report reads its resident's row
+_CURRENT = (
+    select(CurrentStatus)
+    .where(
+        CurrentStatus.campaign_id == bindparam("campaign_id"),
+        CurrentStatus.resident_id == bindparam("resident_id"),
     )
-    return session.execute(statement).scalar_one_or_none()
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+def current_row(session: Session, campaign_id: str, resident_id: str) -> CurrentStatus | None:
+    params = {"campaign_id": campaign_id, "resident_id": resident_id}
+    return session.execute(_CURRENT, params).scalar_one_or_none()
 
 
 def apply(session: Session, report: Report) -> None:
@@ -219,20 +229,16 @@ def apply(session: Session, report: Report) -> None:
             current.town_name = report.town_name
             current.reporter_kind = report.reporter_kind
 
-    # each row read below is another key's (the counters add up per key), so none needs
-    # the rows added before it flushed first: one flush for them all, at the end
-    with session.no_autoflush:
-        for (town, status), delta in sorted(counts.items()):
-            if delta:
-                _add_count(session, report.campaign_id, town, status, delta)
-        minutes: Counter[tuple[int, str]] = Counter()
-        for (minute, town, status), delta in sorted(changes.items()):
-            if delta:
-                _add_change(session, report.campaign_id, minute, town, status, delta)
-                minutes[(minute, status)] += delta
-        for (minute, status), delta in sorted(minutes.items()):
-            if delta:  # a move between 町字 with the same status changes no total
-                _add_minute_change(session, report.campaign_id, minute, status, delta)
+    minutes: Counter[tuple[int, str]] = Counter()
+    for (minute, _town, status), delta in changes.items():
+        minutes[(minute, status)] += delta  # a move between 町字 with the same status: 0
+    _add_deltas(
+        session,
+        report.campaign_id,
+        {key: delta for key, delta in counts.items() if delta},
+        {key: delta for key, delta in changes.items() if delta},
+        {key: delta for key, delta in minutes.items() if delta},
+    )
     session.flush()
     if current is None or after is None:
         # the report is the resident's current status now: subscribers may be told (a job)
@@ -241,53 +247,136 @@ def apply(session: Session, report: Report) -> None:
         )
 
 
-def _locked(model: type[StatusCount | StatusChange | MinuteChange], *keys: str) -> Any:
-    """The statement that reads and locks one row of `model` by its key columns, built
-    once: every report runs it several times."""
+def _any_key(
+    model: type[StatusCount | StatusChange | MinuteChange],
+    keys: tuple[str, ...],
+    n: int,
+    prefix: str,
+) -> Any:
+    """`model`'s rows of the campaign whose key is one of `n` keys (bound parameters
+    prefix_0_town_name, ...)."""
     columns = model.__table__.c
-    return (
-        select(model)
-        .where(columns.campaign_id == bindparam("campaign_id"))
-        .where(*(columns[key] == bindparam(key) for key in keys))
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    return or_(
+        *(
+            and_(*(columns[key] == bindparam(f"{prefix}_{i}_{key}") for key in keys))
+            for i in range(n)
+        )
     )
 
 
-_COUNT = _locked(StatusCount, "town_name", "status")
-_CHANGE = _locked(StatusChange, "minute", "town_name", "status")
-_MINUTE_CHANGE = _locked(MinuteChange, "minute", "status")
+_COUNT_KEY = ("town_name", "status")
+_CHANGE_KEY = ("minute", "town_name", "status")
+_MINUTE_KEY = ("minute", "status")
+#: the statements of `_add_deltas`, by how many keys of each kind they read
+_READS: dict[tuple[int, int, int], Any] = {}
 
 
-def _add_count(session: Session, campaign_id: str, town: str, status: str, delta: int) -> None:
-    key = {"campaign_id": campaign_id, "town_name": town, "status": status}
-    row = session.execute(_COUNT, key).scalar_one_or_none()
-    if row is None:
-        session.add(StatusCount(**key, residents=delta))
-    else:
-        row.residents += delta
+def _reads(counts: int, changes: int, minutes: int) -> Any:
+    """One statement that reads the count, change and minute-change rows a report changes
+    (each kind outer-joined to the campaign's row: one row, or a few when a kind has more
+    than one key), built once per shape: a report changes one to four rows of each kind."""
+    shape = (counts, changes, minutes)
+    statement = _READS.get(shape)
+    if statement is None:
+        statement = (
+            select(StatusCount, StatusChange, MinuteChange)
+            .select_from(Campaign)
+            .outerjoin(
+                StatusCount,
+                and_(
+                    StatusCount.campaign_id == Campaign.id,
+                    _any_key(StatusCount, _COUNT_KEY, counts, "count"),
+                ),
+            )
+            .outerjoin(
+                StatusChange,
+                and_(
+                    StatusChange.campaign_id == Campaign.id,
+                    _any_key(StatusChange, _CHANGE_KEY, changes, "change"),
+                ),
+            )
+            .outerjoin(
+                MinuteChange,
+                and_(
+                    MinuteChange.campaign_id == Campaign.id,
+                    _any_key(MinuteChange, _MINUTE_KEY, minutes, "minute"),
+                ),
+            )
+            .where(Campaign.id == bindparam("campaign_id"))
+            # the rows as they are now, not copies an earlier transaction of this session read
+            .execution_options(populate_existing=True)
+        )
+        _READS[shape] = statement
+    return statement
 
 
-def _add_change(
-    session: Session, campaign_id: str, minute: int, town: str, status: str, delta: int
+def _params(prefix: str, names: tuple[str, ...], keys: list[tuple[Any, ...]]) -> dict[str, Any]:
+    return {
+        f"{prefix}_{i}_{name}": value
+        for i, key in enumerate(keys)
+        for name, value in zip(names, key, strict=True)
+    }
+
+
+def _add_deltas(
+    session: Session,
+    campaign_id: str,
+    counts: dict[tuple[str, str], int],
+    changes: dict[tuple[int, str, str], int],
+    minutes: dict[tuple[int, str], int],
 ) -> None:
-    key = {"campaign_id": campaign_id, "minute": minute, "town_name": town, "status": status}
-    row = session.execute(_CHANGE, key).scalar_one_or_none()
-    if row is None:
-        session.add(StatusChange(**key, delta=delta))
-    else:
-        row.delta += delta
-
-
-def _add_minute_change(
-    session: Session, campaign_id: str, minute: int, status: str, delta: int
-) -> None:
-    key = {"campaign_id": campaign_id, "minute": minute, "status": status}
-    row = session.execute(_MINUTE_CHANGE, key).scalar_one_or_none()
-    if row is None:
-        session.add(MinuteChange(**key, delta=delta))
-    else:
-        row.delta += delta
+    """Add the deltas to the count, change and minute-change rows, inserting those that do
+    not exist yet. The rows are read by one statement, with no row lock of their own: every
+    writer of them holds the tenant's audit head first (see the module's docstring), and on
+    PostgreSQL a row lock on the nullable side of an outer join is refused anyway."""
+    if not (counts or changes or minutes):
+        return
+    count_keys, change_keys, minute_keys = sorted(counts), sorted(changes), sorted(minutes)
+    # a kind with no key reads no row: its join condition names one key no row has
+    statement = _reads(max(len(count_keys), 1), max(len(change_keys), 1), max(len(minute_keys), 1))
+    params = {
+        "campaign_id": campaign_id,
+        **_params("count", _COUNT_KEY, count_keys or [("", "")]),
+        **_params("change", _CHANGE_KEY, change_keys or [(-1, "", "")]),
+        **_params("minute", _MINUTE_KEY, minute_keys or [(-1, "")]),
+    }
+    found_counts: dict[tuple[str, str], StatusCount] = {}
+    found_changes: dict[tuple[int, str, str], StatusChange] = {}
+    found_minutes: dict[tuple[int, str], MinuteChange] = {}
+    with session.no_autoflush:  # the report's rows are flushed; what is pending can wait
+        for count, change, minute in session.execute(statement, params):
+            if count is not None:
+                found_counts[(count.town_name, count.status)] = count
+            if change is not None:
+                found_changes[(change.minute, change.town_name, change.status)] = change
+            if minute is not None:
+                found_minutes[(minute.minute, minute.status)] = minute
+    for (town, status), delta in sorted(counts.items()):
+        row = found_counts.get((town, status))
+        if row is None:
+            session.add(
+                StatusCount(campaign_id=campaign_id, town_name=town, status=status, residents=delta)
+            )
+        else:
+            row.residents += delta
+    for (at, town, status), delta in sorted(changes.items()):
+        change_row = found_changes.get((at, town, status))
+        if change_row is None:
+            session.add(
+                StatusChange(
+                    campaign_id=campaign_id, minute=at, town_name=town, status=status, delta=delta
+                )
+            )
+        else:
+            change_row.delta += delta
+    for (at, status), delta in sorted(minutes.items()):
+        minute_row = found_minutes.get((at, status))
+        if minute_row is None:
+            session.add(
+                MinuteChange(campaign_id=campaign_id, minute=at, status=status, delta=delta)
+            )
+        else:
+            minute_row.delta += delta
 
 
 def purge(session: Session, campaign_id: str) -> int:

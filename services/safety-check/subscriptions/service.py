@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from safety_check.campaigns.models import Campaign, CampaignKind
@@ -154,22 +154,29 @@ def counts(session: Session, campaign_id: str) -> dict[str, int]:
     return {"pending": found.get(False, 0), "confirmed": found.get(True, 0)}
 
 
+#: someone confirmed they want to know of the resident's change, in a live and open
+#: campaign (built once: every report that changes a status asks)
+_WANTED = (
+    select(Subscription.id)
+    .join(Campaign, Campaign.id == Subscription.campaign_id)
+    .where(
+        Subscription.campaign_id == bindparam("campaign_id"),
+        Subscription.resident_id == bindparam("resident_id"),
+        Subscription.confirmed_at.is_not(None),
+        Campaign.kind == CampaignKind.LIVE.value,
+        Campaign.closed_at.is_(None),
+    )
+    .limit(1)
+)
+
+
 def status_changed(
     session: Session, tenant: str, campaign_id: str, resident_id: str, report_id: str
 ) -> None:
     """A report became the resident's current one: when someone confirmed they want to
     know, enqueue the job that tells them (in the report's unit of work)."""
     wanted = session.execute(
-        select(Subscription.id)
-        .join(Campaign, Campaign.id == Subscription.campaign_id)
-        .where(
-            Subscription.campaign_id == campaign_id,
-            Subscription.resident_id == resident_id,
-            Subscription.confirmed_at.is_not(None),
-            Campaign.kind == CampaignKind.LIVE.value,
-            Campaign.closed_at.is_(None),
-        )
-        .limit(1)
+        _WANTED, {"campaign_id": campaign_id, "resident_id": resident_id}
     ).first()
     if wanted is not None:
         _enqueue(
