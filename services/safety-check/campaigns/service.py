@@ -42,8 +42,12 @@ def get(session: Session, campaign_id: str) -> Campaign:
     """The campaign of this tenant; another tenant's id is as unknown as a made-up one."""
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise NotFound(f"安否確認 {campaign_id} はありません / no campaign {campaign_id}")
+        raise missing(campaign_id)
     return campaign
+
+
+def missing(campaign_id: str) -> NotFound:
+    return NotFound(f"安否確認 {campaign_id} はありません / no campaign {campaign_id}")
 
 
 def listed(session: Session) -> list[Campaign]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
+from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,6 +52,33 @@ class Recorded:
     created: bool
 
 
+class _Unread(Enum):
+    UNREAD = "unread"
+
+
+#: `store` reads the report already stored under the id itself (no caller read it)
+UNREAD: Final = _Unread.UNREAD
+
+#: the campaign, and the report already stored under the id if any (a resend, whatever
+#: its campaign), in one read; built once
+_CAMPAIGN_AND_RESEND = (
+    select(Campaign, Report)
+    .outerjoin(Report, Report.id == bindparam("report_id"))
+    .where(Campaign.id == bindparam("campaign_id"))
+)
+
+
+def _campaign_and_resend(
+    session: Session, campaign_id: str, report_id: str
+) -> tuple[Campaign, Report | None]:
+    row = session.execute(
+        _CAMPAIGN_AND_RESEND, {"campaign_id": campaign_id, "report_id": report_id}
+    ).one_or_none()
+    if row is None:
+        raise campaigns.missing(campaign_id)
+    return row[0], row[1]
+
+
 def _same_report(stored: Report, campaign_id: str, body: ReportIn) -> bool:
     sent = {"campaign_id": campaign_id, **body.model_dump(exclude={"id"})}
     # times compare as instants (+09:00 and its UTC form are the same report time)
@@ -77,8 +106,8 @@ def record(
             "「死亡と思われる」は職員だけが記録できます / only staff may record believed_dead"
         )
     session = uow.session
-    campaign = campaigns.get(session, campaign_id)
     if resident is not None and resident.resident_id == body.resident_id:
+        campaign = campaigns.get(session, campaign_id)
         return store(
             session, campaign, body, town_name=resident.town_name, actor=actor, source=source
         )
@@ -87,6 +116,7 @@ def record(
         # in this unit of work: the registry's audit entry commits with the report
         return directory.lookup_within(session, body.resident_id, audience=audience, actor=actor)
 
+    campaign, stored = _campaign_and_resend(session, campaign_id, body.id)
     facts = look_up()
     if facts is None:
         uow.commit()  # the lookup's audit entry: a report about no one we may see is a probe
@@ -100,6 +130,7 @@ def record(
             actor=actor,
             source=source,
             after_rollback=look_up,
+            stored=stored,
         )
     except (Conflict, InvalidInput):
         # refused, nothing of the report kept: the lookup is recorded all the same
@@ -135,15 +166,18 @@ def store(
     actor: str,
     source: ReportSource,
     after_rollback: Callable[[], object] | None = None,
+    stored: Report | _Unread | None = UNREAD,
 ) -> Recorded:
     """The checks and the write every report shares, whoever made it (the resident already
     found by the caller): a resend answers the first result; the report time must fall in
     the campaign; the report, its audit entry and the current status are written together.
 
     `after_rollback` writes again what the caller had written in this transaction before
-    (the registry's lookup and its audit entry) when a racing resend rolls it back."""
-    with session.no_autoflush:  # a read by key: what is pending (the lookup's audit) waits
-        stored = session.get(Report, body.id)
+    (the registry's lookup and its audit entry) when a racing resend rolls it back.
+    `stored` is the report already stored under the id (or None) when the caller read it."""
+    if stored is UNREAD:
+        with session.no_autoflush:  # a read by key: what is pending (the lookup's audit) waits
+            stored = session.get(Report, body.id)
     if stored is not None:
         if not _same_report(stored, campaign.id, body):
             raise Conflict(
