@@ -33,7 +33,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from safety_check.campaigns.models import Campaign
@@ -127,36 +127,42 @@ def _neighbours(
     return _neighbour(session, report, later=False), _neighbour(session, report, later=True)
 
 
-def _resolved_since(session: Session, report: Report) -> datetime | None:
-    """When the resident's disagreement was last resolved by staff, if ever."""
-    return session.execute(
-        select(DisagreementResolution.resolved_at)
-        .where(
-            DisagreementResolution.campaign_id == report.campaign_id,
-            DisagreementResolution.resident_id == report.resident_id,
-        )
-        .order_by(DisagreementResolution.resolved_at.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+#: the resident's latest resolution by staff, if any
+_RESOLVED_AT = (
+    select(func.max(DisagreementResolution.resolved_at))
+    .where(
+        DisagreementResolution.campaign_id == bindparam("campaign_id"),
+        DisagreementResolution.resident_id == bindparam("resident_id"),
+    )
+    .scalar_subquery()
+)
+#: the resident's other reports close in report time, of those that can still disagree:
+#: once staff settled the reports before it, what they kept (their report, received at the
+#: resolution's time) and what came since (built once: a resident's every later report asks)
+_CLOSE_REPORTS = select(Report.status, Report.reporter_kind, Report.recorded_by).where(
+    Report.campaign_id == bindparam("campaign_id"),
+    Report.resident_id == bindparam("resident_id"),
+    Report.id != bindparam("report_id"),
+    Report.reported_at >= bindparam("earliest", type_=Report.reported_at.type),
+    Report.reported_at <= bindparam("latest", type_=Report.reported_at.type),
+    or_(_RESOLVED_AT.is_(None), Report.received_at >= _RESOLVED_AT),
+)
 
 
 def _disagrees(session: Session, report: Report) -> bool:
     claim = _claim(report.status)
     if claim is None:
         return False
-    statement = select(Report.status, Report.reporter_kind, Report.recorded_by).where(
-        Report.campaign_id == report.campaign_id,
-        Report.resident_id == report.resident_id,
-        Report.id != report.id,
-        Report.reported_at >= report.reported_at - DISAGREEMENT_WINDOW,
-        Report.reported_at <= report.reported_at + DISAGREEMENT_WINDOW,
+    rows = session.execute(
+        _CLOSE_REPORTS,
+        {
+            "campaign_id": report.campaign_id,
+            "resident_id": report.resident_id,
+            "report_id": report.id,
+            "earliest": report.reported_at - DISAGREEMENT_WINDOW,
+            "latest": report.reported_at + DISAGREEMENT_WINDOW,
+        },
     )
-    resolved_at = _resolved_since(session, report)
-    if resolved_at is not None:
-        # staff settled the reports before it: what they kept (their report, received at
-        # the resolution's time) and what came since are what a new report may contradict
-        statement = statement.where(Report.received_at >= resolved_at)
-    rows = session.execute(statement)
     reporter = (report.reporter_kind, report.recorded_by)
     return any(
         _claim(status) not in (None, claim) and (kind, by) != reporter for status, kind, by in rows
