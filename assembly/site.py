@@ -77,7 +77,10 @@ def all_metadata() -> MetaData:
 
 
 def service_routers() -> list[APIRouter]:
-    """The routers mounted under /api/v1/{tenant}: the kernel's, then each service's."""
+    """The routers mounted under /api/v1/{tenant}, the busiest first: routes are matched
+    in order (~10 us a candidate), and no path of one router matches another's. Citizens'
+    safety reports lead (a disaster's hot path), then the drills' probe writes, sign-in,
+    the registry and supplies (staff), and the kernel's administration last."""
     from failover.drill.probe_api import router as drill_probe_router
     from residents.api import router as residents_router
     from safety_check.api import router as safety_check_router
@@ -85,14 +88,14 @@ def service_routers() -> list[APIRouter]:
     from yui.jobs.api import router as jobs_router
 
     return [
-        tenancy_router,
-        auth_router,
-        audit_router,
-        jobs_router,
-        residents_router,
         safety_check_router,
-        supplies_router,
         drill_probe_router,
+        auth_router,
+        residents_router,
+        supplies_router,
+        jobs_router,
+        audit_router,
+        tenancy_router,
     ]
 
 

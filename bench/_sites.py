@@ -158,6 +158,27 @@ class Sites:
                 process.wait()
 
 
+def include_among_services(app: Any, router: Any) -> None:
+    """Include a bench's router where the services' routers are: at the head of the API,
+    after the probes and replication. Routes are matched in order, each candidate costing
+    ~10 us: a router included after the console's ~100 routes pays ~2 ms a request more
+    than a service's route does (the route table, not the write path)."""
+    from assembly.site import API_PREFIX
+
+    app.include_router(router)
+    routes = app.router.routes
+    included = routes.pop()
+    first_api = next(
+        (
+            index
+            for index, route in enumerate(routes)
+            if getattr(getattr(route, "include_context", None), "prefix", None) == API_PREFIX
+        ),
+        len(routes),
+    )
+    routes.insert(first_api, included)
+
+
 def serve_node(
     config_path: str,
     name: str,

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from _sites import Sites, serve_node, tls_files, write_config
+from _sites import Sites, include_among_services, serve_node, tls_files, write_config
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Float, String
@@ -158,7 +158,11 @@ def run_node(config_path: str, name: str) -> None:
         replicate=config["replicate"],
         replication={"ack_timeout": 2.0},
         prepare=prepare,
-        customize=lambda app: app.include_router(router),
+        customize=(
+            (lambda app: app.include_router(router))
+            if config.get("route_last")
+            else (lambda app: include_among_services(app, router))
+        ),
     )
 
 
@@ -268,7 +272,12 @@ def _run(
 ) -> dict[str, float]:
     root.mkdir(parents=True)
     config = write_config(
-        root, names, lambda name: args.database(root, name), replicate=replicate, tls=args.tls
+        root,
+        names,
+        lambda name: args.database(root, name),
+        replicate=replicate,
+        tls=args.tls,
+        route_last=args.route_last,
     )
     with Sites(__file__, config) as sites:
         port = sites.ports[0]
@@ -296,6 +305,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--postgres", help="a PostgreSQL server URL (a database per site is made)")
     parser.add_argument("--tls", action="store_true", help="HTTPS everywhere (its cost)")
+    parser.add_argument(
+        "--route-last",
+        action="store_true",
+        help="the bench's route after every other (the console's too), as before 2026-12-07",
+    )
     args = parser.parse_args()
     if args.node:
         run_node(*args.node)
@@ -328,6 +342,7 @@ def main() -> None:
                 "failures": plain["failures"] + replicated["failures"],
                 "backend": "postgresql" if args.postgres else "sqlite",
                 "tls": args.tls,
+                "route": "last" if args.route_last else "among the services",
                 "cpus": os.cpu_count(),
                 "load_average": [round(value, 2) for value in os.getloadavg()],
             }
