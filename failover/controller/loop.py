@@ -127,7 +127,7 @@ class Controller:
         Only refusals count: a slow or cut-off site (a timeout) keeps its term until its
         lease says otherwise. Safety does not hang on this: the controller's writes are
         fenced by its term, and a holder still alive steps down at its next renewal."""
-        watched, answered, refused = 0, False, 0
+        watched, answered, watch = 0, False, Probes()
         async with httpx.AsyncClient(
             timeout=self.timing.probe_timeout_seconds, verify=peer_verify()
         ) as client:
@@ -141,12 +141,12 @@ class Controller:
                 if url is None:
                     continue
                 if term != watched:  # a new term: it must answer before it can be judged
-                    watched, answered, refused = term, False, 0
+                    watched, answered, watch = term, False, Probes()
                 outcome = await probe(client, url)
-                answered = answered or outcome == "ok"
-                refused = refused + 1 if outcome == "refused" else 0
-                if answered and refused >= self.timing.probe_failures:
-                    refused = 0
+                watch.record(node, outcome)
+                answered = answered or node in watch.answered
+                if answered and watch.failures[node] >= self.timing.probe_failures:
+                    watch.failures[node] = 0
                     # every candidate that saw it keeps it: whichever wins the election
                     self._ended_controller_site = (node, time.monotonic())
                     try:
