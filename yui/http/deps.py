@@ -20,7 +20,7 @@ from yui.db.unit_of_work import UnitOfWork
 from yui.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from yui.settings import Settings
 from yui.tenancy.codes import validate_code
-from yui.tenancy.service import require_tenant
+from yui.tenancy.service import KnownTenants
 
 
 @dataclass
@@ -31,10 +31,12 @@ class SiteContext:
     signing_key: bytes
     token_keys: SigningKeys = field(init=False)
     accounts: AccountStates = field(init=False)
+    tenants: KnownTenants = field(init=False)
 
     def __post_init__(self) -> None:
         self.token_keys = SigningKeys(self.signing_key, self.settings.previous_signing_key())
         self.accounts = AccountStates(self.db, self.settings.token_account_check_seconds)
+        self.tenants = KnownTenants(self.db)
 
 
 async def site_context(request: Request) -> SiteContext:
@@ -47,7 +49,7 @@ async def site_context(request: Request) -> SiteContext:
 Context = Annotated[SiteContext, Depends(site_context)]
 
 
-def tenant_code(
+async def tenant_code(
     tenant: Annotated[
         str,
         Path(
@@ -58,12 +60,14 @@ def tenant_code(
     ],
     context: Context,
 ) -> str:
-    """The tenant of the path: a valid code of a municipality this platform serves."""
+    """The tenant of the path: a valid code of a municipality this platform serves.
+    async: a tenant already known costs no worker-thread hop (one per request)."""
     try:
         validate_code(tenant)
     except ValueError as error:
         raise InvalidInput(str(error)) from None
-    require_tenant(context.db, tenant)  # 404 when unknown
+    if not context.tenants.remembered(tenant):
+        await anyio.to_thread.run_sync(context.tenants.require, tenant)  # 404 when unknown
     return tenant
 
 

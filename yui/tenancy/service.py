@@ -55,6 +55,28 @@ def require_tenant(db: Database, code: str) -> None:
         raise NotFound(f"テナント {code} はありません / no tenant {code}")
 
 
+class KnownTenants:
+    """The tenant check of every tenant path, remembering the codes it found.
+
+    A tenant is created, never removed (no API, tool or replication step deletes its row;
+    a snapshot replaces a replica's rows in one transaction), so a code found once stays
+    found, and the check of a known tenant needs neither a read nor a worker thread. An
+    unknown code is read again every time: a tenant created since, here or by replication,
+    is found at once."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._found: set[str] = set()
+
+    def remembered(self, code: str) -> bool:
+        return code in self._found
+
+    def require(self, code: str) -> None:
+        """NotFound (404) unless this site holds the tenant (any thread)."""
+        require_tenant(self.db, code)
+        self._found.add(code)
+
+
 def get_tenant(db: Database, code: str) -> Tenant:
     with db.unit_of_work(code, read_only=True) as uow:
         tenant = uow.session.get(Tenant, code)
