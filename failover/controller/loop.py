@@ -84,9 +84,10 @@ class Controller:
         #: the controller
         self._work: asyncio.TaskGroup | None = None
         self._known_urls: dict[str, str] = {}
-        #: the site of a controller this candidate saw refuse connections (its term
-        #: ended for it), and when: its refusals count in the next term's probes
-        self._ended_controller_site: tuple[str, float] | None = None
+        #: the controller's site as this candidate last saw it refuse connections: the
+        #: refusals in a row, and when the last one came. They count in the next term's
+        #: probes of it, whoever ended the old term
+        self._controller_refusals: tuple[str, int, float] | None = None
         self.started = time.monotonic()
         self.restorer = Restorer(coordination, view, self.timing, self.probes, self.started)
 
@@ -127,7 +128,7 @@ class Controller:
         Only refusals count: a slow or cut-off site (a timeout) keeps its term until its
         lease says otherwise. Safety does not hang on this: the controller's writes are
         fenced by its term, and a holder still alive steps down at its next renewal."""
-        watched, answered, watch = 0, False, Probes()
+        watched, answered, watch, ended_term = 0, False, Probes(), 0
         async with httpx.AsyncClient(
             timeout=self.timing.probe_timeout_seconds, verify=peer_verify()
         ) as client:
@@ -145,14 +146,19 @@ class Controller:
                 outcome = await probe(client, url)
                 watch.record(node, outcome)
                 answered = answered or node in watch.answered
-                if answered and watch.failures[node] >= self.timing.probe_failures:
-                    watch.failures[node] = 0
-                    # every candidate that saw it keeps it: whichever wins the election
-                    self._ended_controller_site = (node, time.monotonic())
+                refusals = watch.failures[node]
+                if answered:
+                    # every candidate keeps what it saw: whichever wins the election
+                    self._controller_refusals = (
+                        (node, refusals, time.monotonic()) if refusals else None
+                    )
+                if answered and refusals >= self.timing.probe_failures and term != ended_term:
+                    ended_term = term  # once per term (the view may still show it a while)
                     try:
                         ended = await self.coordination.end_controller_term(term)
                     except CoordinationUnavailable as error:
                         log.info("could not end controller term %d: %s", term, error)
+                        ended_term = 0  # again at the next refusal
                         continue
                     if ended:
                         log.warning(
@@ -163,17 +169,18 @@ class Controller:
                         )
 
     def _remember_the_old_controllers_site(self) -> None:
-        """Elected after a controller's term ended because its site refused connections
-        (this candidate saw the refusals too, whoever ended the term): that site's
-        refusals are this term's first probes of it. When the site also held primaries
-        (the controller runs in a site node), the new term then fails them over at once
-        instead of probing a dead site three times more."""
-        ended, self._ended_controller_site = self._ended_controller_site, None
-        if ended is None:
+        """Elected after a controller's term ended because its site refused connections:
+        the refusals this candidate saw of it (in a row, the last one just now) are this
+        term's first probes of it, also when another candidate ended the term before this
+        one had counted all of them. When the site also held primaries (the controller
+        runs in a site node), the new term fails them over at once, or after the probes it
+        still lacks, instead of probing a dead site three times more."""
+        seen, self._controller_refusals = self._controller_refusals, None
+        if seen is None:
             return
-        site, at = ended
+        site, refusals, at = seen
         if time.monotonic() - at <= REFUSALS_KEPT_SECONDS:
-            self.probes.failures[site] = self.timing.probe_failures
+            self.probes.failures[site] = refusals
             self.probes.answered.discard(site)
 
     def _observe_sites(self, now: float) -> set[str]:

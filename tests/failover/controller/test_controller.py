@@ -229,13 +229,21 @@ async def test_the_new_term_starts_with_the_refusals_that_ended_the_old_one(worl
     primaries too, is lost at once instead of after three more probes."""
     controller = Controller("gcp-osaka", world.coordination, world.view, world.copies, TIMING)
     controller.probes.seen.add("aws-tokyo")
-    controller._ended_controller_site = ("aws-tokyo", time.monotonic())
+    controller._controller_refusals = ("aws-tokyo", TIMING.probe_failures, time.monotonic())
     controller._remember_the_old_controllers_site()
     assert "aws-tokyo" in controller.observe().failing
-    controller._ended_controller_site = ("aws-tokyo", time.monotonic() - 60)
+    controller._controller_refusals = ("aws-tokyo", TIMING.probe_failures, time.monotonic() - 60)
     controller.probes.clear()
     controller._remember_the_old_controllers_site()  # too old: a restarted node answers
     assert "aws-tokyo" not in controller.observe().failing
+    # Another candidate ended the term when this one had seen two refusals: the new term
+    # starts with those two, and one more refused probe makes the site lost.
+    controller.probes.clear()
+    controller._controller_refusals = ("aws-tokyo", TIMING.probe_failures - 1, time.monotonic())
+    controller._remember_the_old_controllers_site()
+    assert "aws-tokyo" not in controller.observe().failing
+    controller.probes.record("aws-tokyo", "refused")
+    assert "aws-tokyo" in controller.observe().failing
 
 
 async def test_a_controller_elected_as_a_live_sites_lease_lapses_probes_it_first(
