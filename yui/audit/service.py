@@ -65,6 +65,16 @@ def _locked_head(session: Session, tenant: str) -> AuditHead:
     return head
 
 
+def hold(session: Session) -> None:
+    """Lock the tenant's audit head for this transaction now, before the work an entry
+    recorded later will describe: writers that order themselves by it (safety
+    confirmation's counts) then see that work whole, never half of it."""
+    tenant = tenant_in_scope(session)
+    if tenant is None:
+        raise TenantScopeError("audit needs a tenant in scope")
+    _locked_head(session, tenant)
+
+
 def record(
     session: Session,
     *,

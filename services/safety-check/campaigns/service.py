@@ -191,8 +191,21 @@ def purge_drill(session: Session, campaign_id: str, *, actor: str) -> int:
         raise Conflict(
             "本番の安否確認は削除できません（訓練のみ） / only a drill campaign can be purged"
         )
+    # The tenant's audit head first: every report takes it before its rows and counts
+    # (reports/current.py). Without it, on PostgreSQL, a report of the drill deadlocked
+    # with the purge, or committed after the purge listed the reports (the campaign's
+    # delete then failed on the new report's foreign key).
+    audit.hold(session)
     reports = list(
         session.execute(select(Report).where(Report.campaign_id == campaign.id)).scalars()
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action="safety.campaign_purge",
+        subject_type="safety_campaign",
+        subject_id=campaign_id,
+        detail={"reports": len(reports)},
     )
     current.purge(session, campaign.id)
     purge_plan(session, campaign.id)  # the fan-out's plan: who was sent what, and where
@@ -202,12 +215,4 @@ def purge_drill(session: Session, campaign_id: str, *, actor: str) -> int:
         session.delete(notice)
     session.flush()
     session.delete(campaign)
-    audit.record(
-        session,
-        actor=actor,
-        action="safety.campaign_purge",
-        subject_type="safety_campaign",
-        subject_id=campaign_id,
-        detail={"reports": len(reports)},
-    )
     return len(reports)

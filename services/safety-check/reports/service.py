@@ -209,17 +209,21 @@ def store(
         **body.model_dump(),
     )
     session.add(report)
+    campaign_id = campaign.id  # the object expires at a rollback (and may be gone then)
     try:
         session.flush()
     except IntegrityError:
-        # a resend committed since we looked (the same report: answer as for a resend), or
-        # the id of a report this tenant cannot see: never ours to overwrite
+        # a resend committed since we looked (the same report: answer as for a resend), a
+        # drill purged since we read it, or the id of a report this tenant cannot see:
+        # never ours to overwrite
         session.rollback()
         if after_rollback is not None:
             after_rollback()
         stored = session.get(Report, body.id)
-        if stored is not None and _same_report(stored, campaign.id, body):
+        if stored is not None and _same_report(stored, campaign_id, body):
             return Recorded(stored, created=False)
+        if session.get(Campaign, campaign_id) is None:
+            raise campaigns.missing(campaign_id) from None
         raise Conflict(
             "この報告IDは別の報告に使われています / this report id was used for another report"
         ) from None

@@ -9,6 +9,7 @@ import random
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from safety_check.reports.current import minute_of
 from safety_check.reports.models import (
@@ -74,3 +75,32 @@ def test_concurrent_reports_keep_the_counts_equal_to_the_history(office: Office)
         assert +by_town == then and -by_town == Counter(), minute
         assert +by_status == Counter(status for _, status in then.elements()), minute
         assert -by_status == Counter(), minute
+
+
+def test_a_drill_purged_while_its_reports_arrive_answers_every_request(office: Office) -> None:
+    """Staff purge a drill while its reports still arrive: each report is stored (and then
+    purged with the drill) or refused because the drill is gone; nothing fails and nothing
+    of the drill is left. The purge deleted the counts before taking the tenant's audit
+    head, every report takes them the other way round: on PostgreSQL the two deadlocked."""
+    residents = [office.register(address=TOWNS[n % 2]) for n in range(6)]
+    drill = open_campaign(office, kind="drill")
+    purge_at = 16
+    bodies = [
+        report_payload(residents[n % len(residents)]["id"], status=STATUSES[n % len(STATUSES)])
+        for n in range(48)
+    ]
+
+    def send(n: int) -> Any:
+        if n == purge_at:
+            return office.client.delete(
+                f"{office.api}/safety/campaigns/{drill['id']}", headers=office.staff
+            )
+        return report(office, drill["id"], bodies[n])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(send, range(len(bodies))))
+    assert answers[purge_at].status_code == 204, answers[purge_at].text
+    refused = [a for n, a in enumerate(answers) if n != purge_at and a.status_code != 201]
+    assert {a.status_code for a in refused} <= {404}, [a.text for a in refused]
+    for table in (Report, CurrentStatus, StatusCount, StatusChange, MinuteChange):
+        assert [row for row in _rows(office, table) if row.campaign_id == drill["id"]] == []
