@@ -85,7 +85,12 @@ async def _fail_over(cluster: Cluster) -> None:
         await controller.seal(replica, SENDAI, epoch)
     cluster.place("site-b", ("site-c", "site-a"), in_sync=("site-c",))
     b = cluster["site-b"]
-    await cluster.wait_for(lambda: b.state().role == "primary", what="b to take over")
+    # its copy's role, then its running primary: between the two, writes there get a
+    # retryable "taking over" (a job's step too), as they would from a client
+    await cluster.wait_for(
+        lambda: b.state().role == "primary" and SENDAI in b.node.primaries,
+        what="b to take over",
+    )
 
 
 async def _start(cluster: Cluster) -> uuid.UUID:
