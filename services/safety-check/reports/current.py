@@ -30,8 +30,9 @@ join; the audit head already orders their writers), and flushed with the report'
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
@@ -48,6 +49,9 @@ from safety_check.reports.models import (
     Submission,
 )
 from safety_check.subscriptions import service as subscriptions
+
+#: a count, change or minute-change row's key (its columns but the campaign)
+Key = TypeVar("Key", bound=tuple[Any, ...])
 
 #: reports this close in report time that say different things are a disagreement
 DISAGREEMENT_WINDOW = timedelta(hours=2)
@@ -357,32 +361,50 @@ def _add_deltas(
                 found_changes[(change.minute, change.town_name, change.status)] = change
             if minute is not None:
                 found_minutes[(minute.minute, minute.status)] = minute
-    for (town, status), delta in sorted(counts.items()):
-        row = found_counts.get((town, status))
+    _add_to_rows(
+        session,
+        found_counts,
+        counts,
+        lambda key, delta: StatusCount(
+            campaign_id=campaign_id, town_name=key[0], status=key[1], residents=delta
+        ),
+        "residents",
+    )
+    _add_to_rows(
+        session,
+        found_changes,
+        changes,
+        lambda key, delta: StatusChange(
+            campaign_id=campaign_id, minute=key[0], town_name=key[1], status=key[2], delta=delta
+        ),
+        "delta",
+    )
+    _add_to_rows(
+        session,
+        found_minutes,
+        minutes,
+        lambda key, delta: MinuteChange(
+            campaign_id=campaign_id, minute=key[0], status=key[1], delta=delta
+        ),
+        "delta",
+    )
+
+
+def _add_to_rows(
+    session: Session,
+    found: Mapping[Key, Any],
+    deltas: Mapping[Key, int],
+    new_row: Callable[[Key, int], Any],
+    column: str,
+) -> None:
+    """Add each delta to its row's `column`, in key order; a key with no row yet gets
+    one (`new_row`)."""
+    for key, delta in sorted(deltas.items()):
+        row = found.get(key)
         if row is None:
-            session.add(
-                StatusCount(campaign_id=campaign_id, town_name=town, status=status, residents=delta)
-            )
+            session.add(new_row(key, delta))
         else:
-            row.residents += delta
-    for (at, town, status), delta in sorted(changes.items()):
-        change_row = found_changes.get((at, town, status))
-        if change_row is None:
-            session.add(
-                StatusChange(
-                    campaign_id=campaign_id, minute=at, town_name=town, status=status, delta=delta
-                )
-            )
-        else:
-            change_row.delta += delta
-    for (at, status), delta in sorted(minutes.items()):
-        minute_row = found_minutes.get((at, status))
-        if minute_row is None:
-            session.add(
-                MinuteChange(campaign_id=campaign_id, minute=at, status=status, delta=delta)
-            )
-        else:
-            minute_row.delta += delta
+            setattr(row, column, getattr(row, column) + delta)
 
 
 def purge(session: Session, campaign_id: str) -> int:
