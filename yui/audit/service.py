@@ -65,14 +65,19 @@ def _locked_head(session: Session, tenant: str) -> AuditHead:
     return head
 
 
+def _head_in_scope(session: Session) -> AuditHead:
+    """The audit head of the tenant in scope, locked for this transaction."""
+    tenant = tenant_in_scope(session)
+    if tenant is None:
+        raise TenantScopeError("audit needs a tenant in scope")
+    return _locked_head(session, tenant)
+
+
 def hold(session: Session) -> None:
     """Lock the tenant's audit head for this transaction now, before the work an entry
     recorded later will describe: writers that order themselves by it (safety
     confirmation's counts) then see that work whole, never half of it."""
-    tenant = tenant_in_scope(session)
-    if tenant is None:
-        raise TenantScopeError("audit needs a tenant in scope")
-    _locked_head(session, tenant)
+    _head_in_scope(session)
 
 
 def record(
@@ -85,12 +90,9 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
     """Append one entry in the caller's transaction (it commits with the change it audits)."""
-    tenant = tenant_in_scope(session)
-    if tenant is None:
-        raise TenantScopeError("audit needs a tenant in scope")
-    head = _locked_head(session, tenant)
+    head = _head_in_scope(session)
     entry = AuditEntry(
-        tenant_id=tenant,
+        tenant_id=head.tenant_id,
         n=head.n + 1,
         at=datetime.now(UTC).replace(microsecond=0),
         actor=actor,
