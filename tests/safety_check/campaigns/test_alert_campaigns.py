@@ -152,3 +152,42 @@ def test_an_alert_opens_one_held_campaign_a_series_joins_it_and_who_sets_rules(
         assert answer.headers["content-type"] == "application/problem+json"
     assert office.client.get(url, headers=office.admin).json() == before
     assert audit_actions(office).count("safety.alert_rules") == 1
+
+    _the_series_window_ends_and_a_closed_campaign_takes_no_series(office)
+
+
+def _the_series_window_ends_and_a_closed_campaign_takes_no_series(office: Office) -> None:
+    """The series rule's bounds (the rules now: 宮城県南部 221, no hold): 6 hours from the
+    campaign's alert, and a pending or open campaign only."""
+    start = datetime.now(UTC) - timedelta(hours=8)
+
+    def quake(identifier: str, after: timedelta) -> dict[str, list[str]]:
+        """The alert told as received a minute after it was sent; then each campaign of
+        these quakes by its first alert: the identifiers of its notices."""
+        sent = start + after
+        alert = parse_alert(cap_alert(identifier, sent=sent, codes=((QUAKE_AREA, "221"),)))
+        told = announce(alert, office.db, [SENDAI], site="test", now=sent + timedelta(minutes=1))
+        assert told.told == (SENDAI,)
+        return {
+            c["notices"][0]["alert_identifier"]: [n["alert_identifier"] for n in c["notices"]]
+            for c in _campaigns(office)
+            if c["notices"] and c["notices"][0]["alert_identifier"].startswith("south-")
+        }
+
+    assert quake("south-0", timedelta(0)) == {"south-0": ["south-0"]}
+    # within 6 hours of the campaign's alert: joins it
+    assert quake("south-1", timedelta(hours=5, minutes=59)) == {"south-0": ["south-0", "south-1"]}
+    # 6 hours after it: a campaign of its own
+    apart = quake("south-2", timedelta(hours=6, minutes=1))
+    assert apart == {"south-0": ["south-0", "south-1"], "south-2": ["south-2"]}
+    [newest] = [
+        c
+        for c in _campaigns(office)
+        if c["notices"] and c["notices"][0]["alert_identifier"] == "south-2"
+    ]
+    closed = office.client.post(
+        f"{office.api}/safety/campaigns/{newest['id']}/close", headers=office.staff
+    )
+    assert closed.status_code == 200, closed.text
+    # within the window of a campaign staff closed: a new one (a new quake, a new check)
+    assert quake("south-3", timedelta(hours=6, minutes=30))["south-3"] == ["south-3"]
