@@ -64,11 +64,25 @@ class Outbox:
     def __init__(self, capacity: int = CAPACITY) -> None:
         self._lock = threading.Lock()
         self._entries: deque[Shipped] = deque(maxlen=capacity)
+        #: the log head when this site became the primary: older entries are never staged
+        self._floor = 0
 
     @property
     def high(self) -> int:
         entries = self._entries
-        return entries[-1].seq if entries else 0
+        return entries[-1].seq if entries else self._floor
+
+    def begin_after(self, head: int) -> None:
+        """Stage only entries logged after ``head`` (the log head at takeover).
+
+        Without a floor, each commit of a new primary found the outbox empty and read the
+        tenant's whole log (up to FILL_LIMIT entries) back — every concurrent committer
+        at once, each encoding the same entries while holding the GIL — and the site's
+        first acknowledgements waited seconds (bench/failover.py, 2026-12-07). A
+        replica behind the head reads the older entries from the log, as it always did."""
+        with self._lock:
+            if not self._entries:
+                self._floor = max(self._floor, head)
 
     def fill(self, engine: Engine, tenant: str, last_seq: int) -> None:
         """After a commit that logged up to ``last_seq`` (the committing thread).

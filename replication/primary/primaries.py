@@ -346,6 +346,7 @@ class Primaries(Mapping[str, TenantPrimary]):
                 view.history,
             )
             primary.head = max(primary.head, view.head)
+            primary.outbox.begin_after(primary.head)
             self._running[placement.tenant] = primary
             self.started(placement.tenant)
             primary.follow(placement)

@@ -165,6 +165,7 @@ class TenantPrimary:
         view = await anyio.to_thread.run_sync(load)
         self.head = max(self.head, view.head)
         self.log_start, self.history = view.log_start, view.history
+        self.outbox.begin_after(self.head)
 
     async def refresh_head(self) -> bool:
         """Re-read the log head (another process may have written); True if it moved."""

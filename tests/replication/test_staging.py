@@ -12,7 +12,8 @@ import time
 import anyio
 import pytest
 
-from tests.replication.harness import Cluster, commit, write_audit
+from replication.primary.tenant import NotEnoughInSync
+from tests.replication.harness import SENDAI, Cluster, commit, write_audit
 
 pytestmark = pytest.mark.anyio
 
@@ -41,3 +42,35 @@ async def test_more_concurrent_writers_than_connections_do_not_stall(cluster: Cl
     assert a.state().head == head + per_write * WRITERS
     await cluster.caught_up("site-b")
     assert a.digest() == cluster["site-b"].digest()
+
+
+async def test_a_new_primary_stages_only_the_entries_it_logs(cluster: Cluster) -> None:
+    """A promoted copy's first commits stage their own entries, not the log before the
+    takeover. Each of them used to read the tenant's whole log back (up to 2,000
+    entries) into the empty outbox, every concurrent committer at once: the new
+    primary's first acknowledgements waited seconds after a site kill."""
+    cluster.place("site-a", ("site-b",))
+    await cluster.create_tenant("site-a")
+    a, b = cluster["site-a"], cluster["site-b"]
+    await commit(a, write_audit(count=200))
+    await cluster.caught_up("site-b")
+    head_at_takeover = b.state().head
+
+    cluster.place("site-b", ("site-a",))
+    await cluster.wait_for(lambda: SENDAI in b.node.primaries, what="b to take over")
+    for _ in range(40):  # as a client retries 503 not-enough-in-sync while a turns replica
+        try:
+            await commit(b, write_audit(count=3))
+            break
+        except NotEnoughInSync:
+            await asyncio.sleep(0.25)
+    head = b.state().head
+    assert head > head_at_takeover
+
+    outbox = b.node.primaries[SENDAI].outbox
+    assert outbox.take(head_at_takeover, 1) is None, "the log before the takeover was staged"
+    staged = outbox.take(head_at_takeover + 1, 10_000)
+    assert staged is not None
+    assert [entry.seq for entry in staged[0]] == list(range(head_at_takeover + 1, head + 1))
+    await cluster.caught_up("site-a")
+    assert a.digest() == b.digest()
