@@ -3,6 +3,7 @@ which accounts work which place."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from supplies.access import Reach
 from supplies.places.models import DEPOT_KINDS, SHELTER_KINDS, Place, PlaceAssignment, PlaceKind
 from supplies.places.schemas import PlaceFields, PlaceIn
 from yui.audit import service as audit
+from yui.auth.service import find_user
 from yui.errors import Conflict, InvalidInput, NotFound
 
 
@@ -132,8 +134,21 @@ def close_shelter(
     return place
 
 
+def _account_name(session: Session, username: str) -> str:
+    """The account's own username: a shelter or depot account's reach is found by its
+    exact name, so an assignment typed in another letter case or width must be stored
+    as the name the account signs in with."""
+    try:
+        return find_user(session, username).username
+    except NotFound:
+        raise InvalidInput(
+            f"アカウント {username} はこの自治体にありません / no account {username} here"
+        ) from None
+
+
 def assign(session: Session, place_id: str, username: str, *, actor: str) -> PlaceAssignment:
     place = get(session, place_id)
+    username = _account_name(session, username)
     exists = session.execute(
         select(func.count())
         .select_from(PlaceAssignment)
@@ -159,6 +174,9 @@ def assign(session: Session, place_id: str, username: str, *, actor: str) -> Pla
 
 def unassign(session: Session, place_id: str, username: str, *, actor: str) -> None:
     place = get(session, place_id)
+    # an account removed since: its assignment is still taken away by the name given
+    with suppress(NotFound):
+        username = find_user(session, username).username
     assignment = session.execute(
         select(PlaceAssignment).where(
             PlaceAssignment.place_id == place.id, PlaceAssignment.username == username

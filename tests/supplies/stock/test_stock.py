@@ -1,9 +1,11 @@
 """Stock over HTTP: receipts, transfers and issues first expired first out, adjustments,
-refusals that write nothing, roles, the levels and the check against the ledger."""
+refusals that write nothing, roles, the levels and the check against the ledger; then, in
+the same office, the places themselves (tests/supplies/places/places.py)."""
 
 from __future__ import annotations
 
 from tests.residents.conftest import audit_actions
+from tests.supplies.places.places import places_assignments_and_roles
 from tests.supplies.supply_office import SupplyOffice, new_id
 
 
@@ -242,3 +244,4 @@ def test_the_ledger_fefo_refusals_and_roles(
     assert (
         s.post("/places", {"code": "X-1", "kind": "hub", "name": "x"}, shelter).status_code == 403
     )
+    places_assignments_and_roles(s)
