@@ -17,8 +17,9 @@ from starlette.requests import Request
 #: the API's root for one municipality (assembly.site.API_PREFIX)
 API_ROOT = "/api/v1/{tenant}"
 
-#: "cluster": the page shows the placements as this site sees them (etcd's view)
-Copy = Literal["primary", "replica", "single", "cluster"]
+#: "cluster": the page shows the placements as this site sees them (etcd's view);
+#: "none": the page shows no municipality's data (a form, the sign-in page)
+Copy = Literal["primary", "replica", "single", "cluster", "none"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,16 @@ class Served:
             lag_entries=_number(headers.get("x-yui-replica-lag-entries"), int),
             lag_seconds=_number(headers.get("x-yui-replica-lag-seconds"), float),
         )
+
+
+def least_fresh(first: Served, *others: Served) -> Served:
+    """Where a page built from several answers says its data came from: the replica
+    that is furthest behind, if any answer came from one (an audited read is answered
+    by the primary, the counts beside it may be a replica's), else the first."""
+    replicas = [s for s in (first, *others) if s.copy == "replica"]
+    if not replicas:
+        return first
+    return max(replicas, key=lambda s: (s.lag_seconds or 0.0, s.lag_entries or 0))
 
 
 def _number(text: str | None, kind: type[int] | type[float]) -> Any:

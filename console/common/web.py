@@ -135,7 +135,7 @@ class Page:
             csrf_field=CSRF_FIELD,
             csrf_token=self.kit.csrf.token(self.session.sid),
             session=self.session,
-            served=served or Served(self.kit.site, self.kit.site, "single"),
+            served=served or Served(self.kit.site, self.kit.site, "none"),
             page_site=self.kit.site,
             path=self.request.url.path,
             **{"section": "", **context},

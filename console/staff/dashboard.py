@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi.responses import Response
 
+from console.common.api import least_fresh
 from console.common.times import local_time
 from console.staff.signin import StaffContext
 
@@ -122,7 +123,7 @@ async def dashboard_page(staff: StaffContext, campaign_id: str = "", cursor: str
     error = next((page.localized(a.problem) for a in (counts, unconfirmed) if not a.ok), "")
     return page.render(
         "staff/dashboard.html",
-        served=unconfirmed.served,
+        served=least_fresh(unconfirmed.served, counts.served, rates.served, listed.served),
         section="dashboard",
         error=error,
         campaigns=campaigns,

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path, Query
 from fastapi.responses import Response
 
+from console.common.api import least_fresh
 from console.common.web import CONSOLE_PREFIX, CsrfChecked
 from console.staff.signin import Staff
 
@@ -213,7 +214,7 @@ async def _resident_page(
         "staff/resident.html",
         status=record.status if not record.ok else status,
         section="residents",
-        served=record.served,
+        served=least_fresh(record.served, *([moves.served] if moves else [])),
         error=staff.page.localized(record.problem) if not record.ok else "",
         resident=record.body if record.ok else None,
         moves=moves.body if moves is not None and moves.ok else [],

@@ -41,6 +41,8 @@ WIDTHS = (1280, 360)
 #: the demo residents of each municipality of the node
 RESIDENTS = 120
 STAFF, AUDITOR, ADMIN = "sato", "kansa", "kanri"
+#: the console node's token secret (its sites' token key)
+TOKEN_SECRET = "console-test-key-" + "k" * 32
 PASSWORD = factories.PASSWORD
 
 
@@ -76,7 +78,7 @@ def console_node(**settings: Any) -> Iterator[ConsoleNode]:
             site="console-test",
             data_dir=data,
             database_url=f"sqlite:///{data / 'yui.db'}",
-            token_secret="console-test-key-" + "k" * 32,
+            token_secret=TOKEN_SECRET,
             log_json=False,
             # a revoked token stops at once (not after the sites' short account cache)
             **{"token_account_check_seconds": 0.0, **settings},
