@@ -1,6 +1,6 @@
 """`yui safety …`: safety confirmation for staff scripts.
 
-    yui safety campaigns list | open | close | send-now | cancel
+    yui safety campaigns list | open | close | send-now | cancel | purge
     yui safety reports add
     yui safety counts
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import getpass
+import json
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -221,6 +222,29 @@ def cancel(
 ) -> None:
     """保留中の安否確認を取り消す（誤報） / cancel a held campaign (a false alarm)."""
     _change(ctx, tenant, campaign_id, campaigns.cancel, actor, as_json)
+
+
+@campaigns_app.command("purge")
+def purge(
+    ctx: typer.Context,
+    campaign_id: CampaignArgument,
+    tenant: TenantOption,
+    actor: ActorOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """訓練の安否確認を報告ごと削除する（本番は削除できない） / purge a drill campaign with its
+    reports (never a live one)."""
+    wanted = _campaign_id(campaign_id)
+    with _database(ctx, tenant) as db, db.unit_of_work(tenant) as uow:
+        removed = campaigns.purge_drill(uow.session, wanted, actor=_actor(actor))
+        uow.commit()
+    if as_json:
+        print(json.dumps({"id": wanted, "reports": removed}))
+        return
+    console.print(
+        f"削除しました（報告 {removed} 件） / purged, with {removed} reports: {wanted}",
+        highlight=False,
+    )
 
 
 @reports_app.command("add")

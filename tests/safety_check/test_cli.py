@@ -111,6 +111,22 @@ def test_staff_script_campaigns_reports_counts_and_alerts(cli: Office, tmp_path:
     code, output = _yui("safety", "counts", "--tenant", tenant, "--campaign", held["id"])
     assert code == 0 and "一番町一丁目" in output
 
+    # after the exercise staff purge the drill with its reports; a live campaign never
+    drill_add = ["safety", "reports", "add", "--tenant", tenant, "--campaign", drill["id"]]
+    assert _yui(*drill_add, "--resident", resident["id"], "--status", "safe")[0] == 0
+    before = _count(office, Campaign), _count(office, Report)
+    purge = ("safety", "campaigns", "purge")
+    code, output = _yui(*purge, held["id"], "--tenant", tenant)
+    assert code == 2 and "本番" in output and "only a drill" in _said(output)
+    assert (_count(office, Campaign), _count(office, Report)) == before
+    code, output = _yui(*purge, drill["id"], "--tenant", tenant, "--json")
+    assert code == 0, output
+    assert json.loads(output) == {"id": drill["id"], "reports": 1}
+    assert (_count(office, Campaign), _count(office, Report)) == (before[0] - 1, before[1] - 1)
+    assert "safety.campaign_purge" in audit_actions(office)
+    code, output = _yui(*purge, drill["id"], "--tenant", tenant)
+    assert code == 2 and "no campaign" in _said(output)
+
     # bad input: a message, a non-zero exit, nothing written
     audit_actions(office)  # the admin who reads the log signs in first
     campaigns, reports, audited = (
@@ -130,6 +146,7 @@ def test_staff_script_campaigns_reports_counts_and_alerts(cli: Office, tmp_path:
         ["safety", "campaigns", "open", "--tenant", tenant, "--title", ""],
         ["safety", "campaigns", "open", "--tenant", tenant, "--title", "a\x00b"],
         ["safety", "campaigns", "close", "not-an-id", "--tenant", tenant],
+        ["safety", "campaigns", "purge", "not-an-id", "--tenant", tenant],
         ["safety", "campaigns", "close", "00000000-0000-4000-8000-000000000000",
          "--tenant", tenant],
         ["safety", "campaigns", "list", "--tenant", "999999"],
