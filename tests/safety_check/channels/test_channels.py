@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from safety_check.channels.base import ChannelUnavailable, Fenced, Message, RateLimit, Refused
+from safety_check.channels.settings import OutreachSettings, senders
 from safety_check.channels.sink import SmtpSink, duplicate_keys, free_port, stored_messages
 from safety_check.channels.smtp import SmtpSender
 from safety_check.channels.webhook import SIGNATURE_HEADER, WebhookSender, signature
@@ -86,6 +87,34 @@ def test_rate_limit_spaces_sends() -> None:
     for _ in range(21):
         limit.acquire()
     assert time.monotonic() - started >= 0.19
+
+
+def test_each_channel_sends_at_its_own_configured_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The site's channels each get the rate their settings give (a bucket of their own),
+    and a sender waits on it: a webhook held to 5/s (bursts of 5) takes at least 0.8 s for
+    9 messages to the local receiver, and e-mail keeps its own rate."""
+    with webhook_receiver() as (url, received), SmtpSink(tmp_path / "sink") as sink:
+        monkeypatch.setenv("YUI_SAFETY_SMTP_HOST", sink.host)
+        monkeypatch.setenv("YUI_SAFETY_SMTP_PORT", str(sink.port))
+        monkeypatch.setenv("YUI_SAFETY_SMTP_RATE_PER_SECOND", "1000")
+        monkeypatch.setenv("YUI_SAFETY_WEBHOOK_URL", url)
+        monkeypatch.setenv("YUI_SAFETY_WEBHOOK_RATE_PER_SECOND", "5")
+        channels = senders(OutreachSettings())
+        webhook, mail = channels["webhook"], channels["email"]
+        assert isinstance(webhook, WebhookSender) and isinstance(mail, SmtpSender)
+        assert (webhook.rate.per_second, mail.rate.per_second) == (5, 1000)
+        assert webhook.rate is not mail.rate
+        started = time.monotonic()
+        for n in range(9):
+            webhook.send(message(n))
+        assert time.monotonic() - started >= 0.79
+        assert len(received.by_key) == 9
+        mail.send(message(9))
+        webhook.close()
+        mail.close()
+    assert len(stored_messages(tmp_path / "sink")) == 1
 
 
 def test_webhook_retries_dedupes_signs_and_fences() -> None:
