@@ -1,6 +1,6 @@
 """`yui supplies …`: what staff script against the site's database — stock levels,
-receipts, issues, transfers and adjustments, the shelters' occupancy, the seed
-catalogue and the ledger check.
+receipts, issues, transfers and adjustments, the shelters' occupancy, the needs and
+shortfalls, the seed catalogue and the ledger check.
 
 The CLI acts as staff of the site it runs on (an operator with the site's database):
 every movement is recorded and audited under `--actor` (default: cli:<user>), through
@@ -15,7 +15,7 @@ import getpass
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -27,6 +27,7 @@ from rich.table import Table
 from supplies.access import Reach
 from supplies.catalogue import service as catalogue
 from supplies.evacuees import service as evacuees
+from supplies.needs import service as needs
 from supplies.places import service as places
 from supplies.requests import cli as requests_cli
 from supplies.stock import service as stock
@@ -320,6 +321,66 @@ def shelters(ctx: typer.Context, tenant: TenantOption, as_json: JsonOption = Fal
             o.shelter.code, o.shelter.name, state, str(o.people), str(o.shelter.capacity_night)
         )
     console.print(table)
+
+
+@app.command("needs")
+def needs_report(
+    ctx: typer.Context,
+    tenant: TenantOption,
+    on: Annotated[
+        str | None, typer.Option("--on", help="計画する日（既定: 今日） / the day, YYYY-MM-DD")
+    ] = None,
+    days: Annotated[int, typer.Option("--days", min=1, max=30, help="何日分 / days")] = 1,
+    shelter: Annotated[
+        str | None,
+        typer.Option("--shelter", help="避難所コード（既定: 開設中すべて） / one shelter"),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """必要量と不足（開設中の避難所ごと・合計、基準表による） / needs and shortfalls per open
+    shelter and in total: what the depots cannot cover is what to ask the prefecture for."""
+    try:
+        day = date.fromisoformat(on) if on else None
+    except ValueError:
+        raise _fail(f"日付が正しくありません / not a date (YYYY-MM-DD): {on!r}", 2) from None
+    with _unit_of_work(ctx, tenant) as uow:
+        if shelter is not None:
+            listed = [places.shelter(uow.session, shelter, EVERYWHERE)]
+        else:
+            listed = [
+                s for s in places.listed(uow.session, EVERYWHERE, kind="shelter") if s.is_open
+            ]
+        report = needs.needs(
+            uow.session, listed, on=day or stock.local_date(datetime.now(UTC)), days=days
+        )
+    if as_json:
+        print(json.dumps(report.model_dump(mode="json"), ensure_ascii=False))
+        return
+    console.print(f"{report.on.isoformat()} から {report.days} 日分 / {report.days} day(s) from")
+    for line in report.shelters:
+        console.print(f"  {line.shelter_code} {line.name}: {line.people} 人 / people")
+    table = Table(
+        "必要 / need",
+        "単位 / unit",
+        "必要量 / required",
+        "不足 / short",
+        "拠点在庫 / at depots",
+        "要請する量 / uncovered",
+    )
+    for total in report.totals:
+        table.add_row(
+            f"{total.label_ja} / {total.label_en}",
+            total.unit,
+            f"{total.required:f}",
+            f"{total.shortfall:f}",
+            f"{total.at_depots:f}",
+            f"{total.uncovered:f}",
+        )
+    console.print(table)
+    console.print(
+        f"トイレの不足 / toilets short: {report.toilets_shortfall}; "
+        f"居住面積の不足 / floor short: {report.floor_m2_shortfall:f} m²"
+    )
 
 
 @app.command("check")

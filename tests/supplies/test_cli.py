@@ -1,10 +1,11 @@
 """`yui supplies seed-catalogue | receive | issue | transfer | adjust | stock | shelters |
-check`: the service's rules through the command line, refusals exit 2 and write nothing."""
+check | needs`: the service's rules through the command line, refusals exit 2 and write nothing."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +14,12 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from assembly.cli.main import app
+from residents.directory.service import Directory
 from supplies.catalogue import service as catalogue
+from supplies.cli import EVERYWHERE
+from supplies.evacuees import service as evacuees
+from supplies.evacuees.models import EvacueeKind, NeedCategory
+from supplies.evacuees.schemas import CheckInIn
 from supplies.exchange import service as exchange
 from supplies.places import service as places
 from supplies.places.schemas import PlaceIn
@@ -21,6 +27,7 @@ from supplies.stock.models import Movement
 from tests.support.factories import SENDAI, tenant
 from yui.db.database import Database
 from yui.jobs import service as jobs
+from yui.service_ports import Audience
 
 
 @pytest.fixture
@@ -98,6 +105,51 @@ def test_staff_script_stock_and_bad_input_writes_nothing(cli: CliRunner, db: Dat
     assert code == 0 and json.loads(out)[0]["code"] == "S-01"
     code, out = run("check")
     assert code == 0 and "ok" in out
+    _needs(run, db)
+
+
+def _needs(run: Callable[..., tuple[int, str]], db: Database) -> None:
+    """`yui supplies needs`: the needs and shortfalls staff send on (what the depots
+    cannot cover is what to ask the prefecture for); bad input exits 2."""
+    with db.unit_of_work(SENDAI) as uow:
+        places.open_shelter(uow.session, "S-01", EVERYWHERE, actor="test")
+        party = CheckInIn(kind=EvacueeKind.COMMUTER, people=10, makeup={NeedCategory.INFANT: 1})
+        evacuees.check_in(
+            uow,
+            Directory(db),
+            "S-01",
+            party,
+            actor="test",
+            audience=Audience.STAFF,
+            may_write_care_notes=True,
+            reach_of=lambda session: EVERYWHERE,
+        )
+        uow.commit()
+    # 10 people, 3 L each a day, for 2 days: 60 L; S-01 holds 25 bottles (50 L), D-01 70
+    code, out = run("needs", "--days", "2", "--json")
+    assert code == 0, out
+    report = json.loads(out)
+    assert [(x["shelter_code"], x["people"]) for x in report["shelters"]] == [("S-01", 10)]
+    water = next(t for t in report["totals"] if t["need_code"] == "drinking_water_l")
+    assert (water["required"], water["shortfall"], water["at_depots"], water["uncovered"]) == (
+        60,
+        10,
+        140,
+        0,
+    )
+    infant = next(t for t in report["totals"] if t["need_code"] == "infant_diapers")
+    assert (infant["required"], infant["uncovered"]) == (16, 16)
+    code, out = run("needs", "--shelter", "S-01")
+    assert code == 0 and "S-01" in out and "uncovered" in out
+    for args in (
+        ("needs", "--days", "0"),
+        ("needs", "--days", "31"),
+        ("needs", "--on", "2026-13-01"),
+        ("needs", "--shelter", "D-01"),  # a depot is no shelter
+        ("needs", "--shelter", "X-99"),
+    ):
+        code, out = run(*args)
+        assert code == 2, (args, out)
 
 
 def test_resend_a_failed_delivery(cli: CliRunner, db: Database) -> None:

@@ -25,7 +25,8 @@ from yui.events import BUS, ShelterCheckedIn
 @pytest.fixture
 def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[Any, bool]]]:
     """The check-in events, each with whether the check-in's stay was visible in the
-    session the event came with (the publisher's unit of work)."""
+    session the event came with (the publisher's unit of work). The site's own handlers
+    (safety confirmation's sign of life, wired by the composition root) still run."""
     seen: list[tuple[Any, bool]] = []
 
     def record(event: ShelterCheckedIn, session: Session | None) -> None:
@@ -35,7 +36,8 @@ def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[Any, bool]
         ).scalar_one_or_none()
         seen.append((event, stay is not None and stay.shelter_id == event.shelter_id))
 
-    monkeypatch.setitem(BUS._handlers, ShelterCheckedIn, [record])
+    wired = list(BUS._handlers.get(ShelterCheckedIn, []))
+    monkeypatch.setitem(BUS._handlers, ShelterCheckedIn, [*wired, record])
     yield seen
 
 
@@ -58,9 +60,31 @@ def test_check_ins_occupancy_the_sign_of_life_and_needs(
     hanako = s.office.register()["id"]
     taro = s.office.register(given_name="太郎", given_kana="タロウ", sex="male")["id"]
 
+    campaign = s.ok(
+        s.office.client.post(
+            f"{s.office.api}/safety/campaigns",
+            json={"title": "宮城県沖地震", "kind": "live"},
+            headers=staff,
+        ),
+        201,
+    )
+
     stay_id = new_id()
     body = {"id": stay_id, "kind": "resident", "resident_id": hanako, "makeup": {"elderly": 1}}
     first = s.ok(_check_in(s, "S-01", body, shelter), 201)
+    # safety confirmation counts the check-in as a sign of life: the services meet only
+    # through the kernel's event, wired by the site
+    seen = s.ok(
+        s.office.client.get(
+            f"{s.office.api}/safety/campaigns/{campaign['id']}/residents/{hanako}",
+            headers=staff,
+        )
+    )["current"]
+    assert (seen["status"], seen["shelter"], seen["reporter_kind"]) == (
+        "at_shelter",
+        "S-01 の名前",
+        "shelter_check_in",
+    )
     assert first["resident_id"] == hanako and first["care_note"] is None
     assert s.ok(_check_in(s, "S-01", body, shelter)) == first  # a resend: 200, once
     event, visible = published[0]

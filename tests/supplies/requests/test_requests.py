@@ -100,6 +100,18 @@ def _a_request_from_draft_to_received(supplies: SupplyOffice) -> None:
     seen = s.ok(s.get("/requests", office.shelter))
     assert [r["id"] for r in seen] == [mine["id"]]
     assert s.get(f"/requests/{welfare['id']}", office.shelter).status_code == 404
+    # ... and changes none but its own: another shelter's request is the same 404
+    url = f"/requests/{welfare['id']}"
+    for response in (
+        s.post(f"{url}/lines", {"lines": [{"item": "water-2l", "quantity": 1}]}, office.shelter),
+        s.post(f"{url}/submit", {}, office.shelter),
+        s.post(f"{url}/cancel", {"reason": "不要"}, office.shelter),
+        s.get(f"{url}/shipments", office.shelter),
+    ):
+        assert response.status_code == 404, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+    unchanged = s.ok(s.get(url))
+    assert (unchanged["status"], unchanged["lines"][0]["requested"]) == ("submitted", 80)
 
     # only staff approve
     for headers in (s.depot, office.shelter, office.auditor):
@@ -220,6 +232,13 @@ def _a_request_from_draft_to_received(supplies: SupplyOffice) -> None:
     # a cancelled shipment is not received; its goods went back to the depot
     shipped = s.ok(s.post(f"/requests/{welfare['id']}/shipments", {"from_place": "D-01"}), 201)
     assert s.stock("S-02", "water-2l") > 0
+    # the shelter account neither sees nor receives a shipment to another shelter
+    for response in (
+        s.get(f"/shipments/{shipped['id']}", office.shelter),
+        s.post(f"/shipments/{shipped['id']}/receipt", {}, office.shelter),
+    ):
+        assert response.status_code == 404, response.text
+    assert s.ok(s.get(f"/shipments/{shipped['id']}"))["status"] == "dispatched"
     s.ok(s.post(f"/shipments/{shipped['id']}/cancel", {}))
     assert s.stock("S-02", "water-2l") == 0
     refused = s.post(f"/shipments/{shipped['id']}/receipt", {})
