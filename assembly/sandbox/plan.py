@@ -32,6 +32,13 @@ EXTRA_SITES: tuple[SiteRow, ...] = (
 )
 #: how long a site may be gone before its copies are restored elsewhere (production: 30 s)
 RESTORE_GRACE_SECONDS = 5.0
+#: etcd's raft timing on one machine (loopback: round trips well under 1 ms). etcd's
+#: defaults (100 / 1,000 ms) left it silent 1.3-2.8 s after its leader was killed, past the
+#: 1.7 s a lease holder survives (CoordinationTiming.lapse_silence_seconds), so such a kill
+#: cost the sites their leases; these give 0.6-1.2 s (bench/etcd_election.py). A deployment
+#: chooses its own from its round trips (docs/deploy.md).
+ETCD_HEARTBEAT_MS = 50
+ETCD_ELECTION_TIMEOUT_MS = 500
 #: two demo municipalities whose primaries the placement policy puts at different sites
 DEMO_TENANTS = (("041009", "仙台市"), ("271004", "大阪市"))
 
@@ -144,8 +151,8 @@ class SandboxPlan:
                         f"--initial-cluster={cluster}",
                         "--initial-cluster-state=new",
                         "--initial-cluster-token=yui-sandbox",
-                        "--heartbeat-interval=100",
-                        "--election-timeout=1000",
+                        f"--heartbeat-interval={ETCD_HEARTBEAT_MS}",
+                        f"--election-timeout={ETCD_ELECTION_TIMEOUT_MS}",
                         *self._etcd_tls_args(site.name),
                     ],
                 ),
