@@ -29,11 +29,31 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context (no cookies) at 1280 × 800, Japanese."""
+    """A fresh browser context (no cookies) at 1280 × 800, Japanese. Every console page
+    it opens must come with the strict Content-Security-Policy, and the browser must
+    have refused nothing under it (an inline script or style, a CDN's file)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ja-JP")
     page = context.new_page()
     page.set_default_timeout(10_000)
+    refused: list[str] = []
+    page.on("console", lambda message: refused.append(message.text) if _refused(message) else None)
+    page.on("response", lambda response: refused.extend(_without_policy(response)))
     try:
         yield page
     finally:
         context.close()
+    assert refused == []
+
+
+def _refused(message: Any) -> bool:
+    return bool(message.type == "error" and "Content Security Policy" in message.text)
+
+
+def _without_policy(response: Any) -> list[str]:
+    """The page's URL when a console page came without the strict policy."""
+    if response.request.resource_type != "document" or "/console/" not in response.url:
+        return []
+    policy = response.headers.get("content-security-policy", "")
+    if "script-src 'self';" in policy and "unsafe-" not in policy:
+        return []
+    return [f"{response.url}: {policy!r}"]
