@@ -1,10 +1,12 @@
 """Stock over HTTP: receipts, transfers and issues first expired first out, adjustments,
 refusals that write nothing, roles, the levels and the check against the ledger; then, in
-the same office, the places themselves (tests/supplies/places/places.py)."""
+the same office, the places themselves (tests/supplies/places/places.py) and the
+catalogue (tests/supplies/catalogue/catalogue.py)."""
 
 from __future__ import annotations
 
 from tests.residents.conftest import audit_actions
+from tests.supplies.catalogue.catalogue import catalogue_items_and_lots
 from tests.supplies.places.places import places_assignments_and_roles
 from tests.supplies.supply_office import SupplyOffice, new_id
 
@@ -245,3 +247,4 @@ def test_the_ledger_fefo_refusals_and_roles(
         s.post("/places", {"code": "X-1", "kind": "hub", "name": "x"}, shelter).status_code == 403
     )
     places_assignments_and_roles(s)
+    catalogue_items_and_lots(s)
