@@ -22,6 +22,7 @@ from tests.residents.conftest import audit_actions
 from tests.supplies.supply_office import SupplyOffice
 from tests.support.factories import CHIYODA, SENDAI, sign_in, tenant, user
 from tests.support.shared_fixtures import shared_fixtures_dir
+from yui.audit.models import AuditEntry
 from yui.jobs.kinds import JobKinds
 from yui.jobs.runner import run_job
 
@@ -94,6 +95,10 @@ def between_municipalities(supplies: SupplyOffice) -> None:
     assert [(line["item_code"], line["requested"]) for line in request_body["lines"]] == [
         ("water-2l", 40)
     ]
+
+    # each side audits its own part: the sending, the delivery, the receiving
+    assert {"supplies.exchange_send", "supplies.exchange_delivered"} <= set(audit_actions(office))
+    assert "supplies.exchange_receive" in _actions(s, CHIYODA)
 
     # a repeated delivery (the job's step run again after a failover) is kept once
     xml = client.get(f"{s.api}/exchange/messages/{sent['id']}/xml", headers=office.staff).content
@@ -223,6 +228,11 @@ def between_municipalities(supplies: SupplyOffice) -> None:
     assert delivered["delivery"] == "delivered"
     assert _count(s, sapporo, ExchangeMessage) == 1
     assert s.post(resend, {}).status_code == 409
+
+
+def _actions(s: SupplyOffice, code: str) -> list[str]:
+    with s.office.db.unit_of_work(code, read_only=True) as uow:
+        return list(uow.session.execute(select(AuditEntry.action)).scalars())
 
 
 def add_place_for(office: Any, code: str, headers: dict[str, str], place: str) -> str:
