@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from tests.console.staff.test_residents import audited
 from tests.console.support.browser import (
     PASSWORD,
     STAFF,
@@ -35,6 +36,8 @@ def test_sign_in_and_see_the_dashboard(node: ConsoleNode, page: Any) -> None:
         json={"title": "12月 宮城県沖地震", "kind": "live"},
     )
     assert opened.status_code == 201, opened.text
+    lists_before = audited(node, "safety.unconfirmed_list")
+    visits_before = audited(node, "safety.visit_list")
     page.goto(f"{node.url}/console/")
     assert page.url.endswith("/console/sign-in")
     assert_accessible(page)
@@ -48,6 +51,17 @@ def test_sign_in_and_see_the_dashboard(node: ConsoleNode, page: Any) -> None:
     assert page.get_by_test_id("total-residents").inner_text() == "120"
     assert page.get_by_test_id("total-unconfirmed").inner_text() == "120"
     assert page.get_by_test_id("unconfirmed-table").locator("tbody tr").count() > 0
+    # the needs-assistance register first, then everyone else (the 4th column: its badge)
+    assistance = [
+        bool(text.strip())
+        for text in page.get_by_test_id("unconfirmed-table")
+        .locator("tbody tr td:nth-child(4)")
+        .all_inner_texts()
+    ]
+    assert assistance[0] and not all(assistance), assistance
+    assert assistance == sorted(assistance, reverse=True), assistance
+    # the list names residents: each time it is shown, the safety confirmation's audit says so
+    assert audited(node, "safety.unconfirmed_list") > lists_before
     assert "回答 0.0%" in page.get_by_test_id("response-rates").inner_text()
     screenshot(page, "dashboard")
     assert_accessible(page)
@@ -58,6 +72,7 @@ def test_sign_in_and_see_the_dashboard(node: ConsoleNode, page: Any) -> None:
     page.wait_for_url(re.compile(r"/safety/[0-9a-f-]{36}/visits\?town="))
     assert page.get_by_role("heading", level=1).inner_text() == f"戸別訪問リスト: {town}"
     assert page.get_by_test_id("visits").locator("tbody tr").count() > 0
+    assert audited(node, "safety.visit_list") > visits_before
     screenshot(page, "visits")
     assert_accessible(page)
     # the review queue: no report yet, so nothing disagrees
