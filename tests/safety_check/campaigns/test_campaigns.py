@@ -14,6 +14,7 @@ from tests.safety_check.conftest import (
     report,
     report_payload,
 )
+from tests.safety_check.roles import admits_exactly_its_roles
 from tests.support.factories import CHIYODA, sign_in, tenant, user
 
 
@@ -105,6 +106,9 @@ def test_campaigns_open_close_purge_and_who_may(office: Office) -> None:
     assert _count(office, Report) == 1
     assert _count(office, Campaign) == campaigns_before - 1
     assert "safety.campaign_purge" in audit_actions(office)
+
+    # every route of the service, for every role (the roles are signed in already here)
+    admits_exactly_its_roles(office, depot)
 
 
 def _count(office: Office, table: type[Campaign] | type[Report]) -> int:
