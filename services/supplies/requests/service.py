@@ -28,6 +28,7 @@ from supplies.places.models import DEPOT_KINDS, Place, PlaceKind
 from supplies.quantities import check_whole
 from supplies.requests.models import Allocation, Kit, KitItem, Origin, Request, RequestLine, Status
 from supplies.requests.schemas import CommitIn, KitIn, LineIn, RequestIn
+from supplies.shipments.models import Shipment, ShipmentStatus
 from supplies.stock.models import StockBalance
 from supplies.stock.service import local_date
 from yui.audit import service as audit
@@ -265,12 +266,33 @@ def transition(
     elif to == Status.APPROVED:
         request.approved_at, request.approved_by = at, actor
     elif to == Status.CANCELLED:
+        _refuse_with_goods_on_the_road(session, request)
         _release(session, request)
         request.cancelled_at, request.cancelled_by, request.cancel_reason = at, actor, reason
     request.status = to.value
     request.updated_at = at
     _audit(session, request, actor, f"supplies.request_{to.value}", {"from": current.value})
     return request
+
+
+def _refuse_with_goods_on_the_road(session: Session, request: Request) -> None:
+    """A request partly shipped is still committed, but while one of its shipments is
+    on the road it cannot be cancelled: the goods would arrive for a cancelled request.
+    The shipment is turned back (cancelled) first, or received."""
+    on_the_road = session.execute(
+        select(func.count())
+        .select_from(Shipment)
+        .where(
+            Shipment.request_id == request.id,
+            Shipment.status == ShipmentStatus.DISPATCHED.value,
+        )
+    ).scalar_one()
+    if on_the_road:
+        raise Conflict(
+            f"この要請の荷が {on_the_road} 件出荷中です。先に出荷を取り消すか受領してください / "
+            f"{on_the_road} shipment(s) of this request are on the road: turn them back "
+            "(cancel) or receive them first"
+        )
 
 
 def _release(session: Session, request: Request) -> None:

@@ -239,6 +239,13 @@ def _a_request_from_draft_to_received(supplies: SupplyOffice) -> None:
     ):
         assert response.status_code == 404, response.text
     assert s.ok(s.get(f"/shipments/{shipped['id']}"))["status"] == "dispatched"
+    # the rest of it waits at D-02: the request is still committed, but with goods on the
+    # road it cannot be cancelled (they would arrive for a cancelled request)
+    assert s.ok(s.get(f"/requests/{welfare['id']}"))["status"] == "committed"
+    on_the_road = s.post(f"/requests/{welfare['id']}/cancel", {"reason": "統合"})
+    assert on_the_road.status_code == 409, on_the_road.text
+    assert "出荷中" in on_the_road.json()["detail"]
+    assert s.ok(s.get(f"/requests/{welfare['id']}"))["status"] == "committed"
     s.ok(s.post(f"/shipments/{shipped['id']}/cancel", {}))
     assert s.stock("S-02", "water-2l") == 0
     refused = s.post(f"/shipments/{shipped['id']}/receipt", {})
