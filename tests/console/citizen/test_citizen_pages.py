@@ -147,6 +147,76 @@ def test_a_report_made_offline_is_sent_once_when_the_network_returns(
     assert len(reports_of(node, campaign, person)) == 1
 
 
+def test_an_english_phone_switches_to_plain_japanese_and_reports(
+    node: ConsoleNode, campaign: str, browser: Any
+) -> None:
+    """The browser's language first (English here), then the visible switch: one tap on
+    "やさしい日本語" and the page, and the next one opened, are in plain Japanese."""
+    person = residents(node, 5)[4]
+    context = browser.new_context(viewport={"width": 360, "height": 800}, locale="en-US")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(link_of(node, campaign, person))
+        assert page.locator("html").get_attribute("lang") == "en"
+        assert page.get_by_role("button", name="I am safe").is_visible()
+        switch = page.locator("form.language-switch button")
+        assert switch.all_inner_texts() == ["日本語", "English", "やさしい日本語"]
+        page.get_by_role("button", name="やさしい日本語").click()
+        page.wait_for_function("document.documentElement.lang === 'ja-x-easy'")
+        assert page.get_by_role("button", name="やさしい日本語").get_attribute("aria-pressed") == (
+            "true"
+        )
+        assert page.evaluate(_NARROWEST_TARGET) >= 44
+        assert_accessible(page)
+        page.get_by_role("button", name="だいじょうぶです").click()
+        outbox_says(page, "sent")
+        assert "とどきました" in page.get_by_role("status").inner_text()
+        assert [r.status for r in reports_of(node, campaign, person)] == ["safe"]
+        page.get_by_role("link", name=re.compile("さがす")).first.click()
+        page.wait_for_url(re.compile(r"/console/citizen/search$"))
+        assert page.locator("html").get_attribute("lang") == "ja-x-easy"
+    finally:
+        context.close()
+
+
+def test_a_report_whose_answer_was_lost_is_sent_again_and_stored_once(
+    node: ConsoleNode, campaign: str, browser: Any
+) -> None:
+    """The site stores the report but the phone never hears back (the network drops on
+    the way back): the report stays in the outbox, is sent again with the same id when
+    the page is next opened, and the site answers it as recorded already: one report."""
+    person = residents(node, 6)[5]
+    # the outbox, not the service worker's copies, is what this is about; with a worker
+    # the page's requests may bypass Playwright's routing
+    context = browser.new_context(locale="ja-JP", service_workers="block")
+    try:
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(link_of(node, campaign, person))
+        answered: list[int] = []
+
+        def lose_the_answer(route: Any) -> None:
+            answered.append(route.fetch().status)  # the site stores it...
+            route.abort()  # ...and its answer never reaches the phone
+
+        page.route("**/reports", lose_the_answer)
+        page.get_by_role("button", name="無事です").click()
+        outbox_says(page, "queued")
+        assert answered == [201]
+        assert [r.status for r in reports_of(node, campaign, person)] == ["safe"]
+        page.unroute("**/reports")
+        sent_again: list[int] = []
+        page.on("response", lambda r: sent_again.append(r.status) if "/reports" in r.url else None)
+        page.reload()
+        outbox_says(page, "sent")
+        assert sent_again == [200]  # recorded already: the same report, by its id
+        assert page.evaluate(_OUTBOX_SIZE) == 0
+        assert [r.status for r in reports_of(node, campaign, person)] == ["safe"]
+    finally:
+        context.close()
+
+
 def test_the_open_campaigns_lead_to_the_open_form_and_the_family_search(
     node: ConsoleNode, campaign: str, page: Any
 ) -> None:
@@ -185,12 +255,15 @@ def test_the_open_campaigns_lead_to_the_open_form_and_the_family_search(
     assert "まだ情報がありません" in results.inner_text()
     # only what the search API tells: no address, district or shelter
     assert person.town_name not in results.inner_text()
+    assert page.evaluate(_NARROWEST_TARGET) >= 44
+    assert_reflows(page)
     assert_accessible(page)
     screenshot(page, "citizen-search")
 
     page.goto(f"{node.url}/console/citizen/{node.tenant}")
     page.get_by_role("link", name="安否を報告する").last.click()
     page.wait_for_url(re.compile(rf"/campaigns/{campaign}/form$"))
+    assert page.evaluate(_NARROWEST_TARGET) >= 44
     assert_reflows(page)
     page.get_by_label("氏（漢字）").fill(person.family_name)
     page.get_by_label("名（漢字）").fill(person.given_name)
@@ -213,10 +286,12 @@ def test_the_open_campaigns_lead_to_the_open_form_and_the_family_search(
     screenshot(page, "citizen-form")
 
 
-#: the smallest height of what a person taps on the page (buttons, fields, links)
+#: the smallest height of what a person taps on the page (buttons, fields, links; a radio
+#: button or a check box is tapped by its label, which holds it)
 _NARROWEST_TARGET = """() => Math.min(...Array.from(
-  document.querySelectorAll("main button, main input, main textarea, header button, nav a"),
-  (element) => element.getBoundingClientRect().height))"""
+  document.querySelectorAll(
+    "main button, main input:not([type=hidden]), main textarea, header button, nav a"),
+  (element) => (element.closest("label") || element).getBoundingClientRect().height))"""
 
 _OUTBOX_SIZE = """() => new Promise((resolve) => {
   const open = indexedDB.open("yui-citizen", 1);
