@@ -25,6 +25,10 @@ class ControllerTiming:
     #: consecutive refused probes (nothing listens: the process is gone) that make a site
     #: lost without waiting for its lease
     probe_failures: int = 3
+    #: the wait before probing again a site that has just refused, until its refusals are
+    #: enough (or it answers): a refusal is confirmed at once, not a whole interval later.
+    #: 3 refusals took 0.5-0.75 s at the probe interval; now 0-0.25 s plus 0.1 s
+    confirm_interval_seconds: float = 0.05
     #: consecutive unanswered probes that do the same. A site that is only slow (a busy
     #: event loop) still renews its lease: unanswered probes alone would fail it over
     #: needlessly, so this is longer than the lease (a frozen or cut-off site loses its
@@ -65,6 +69,16 @@ class Probes:
     #: sites whose last probe answered
     answered: set[str] = field(default_factory=set)
     seen: set[str] = field(default_factory=set)
+
+    def confirming(self, timing: ControllerTiming) -> bool:
+        """Whether some site has refused, but not yet often enough to be lost."""
+        return any(0 < n < timing.probe_failures for n in self.failures.values())
+
+    def next_probe_in(self, timing: ControllerTiming) -> float:
+        """The wait before the next round of probes."""
+        if self.confirming(timing):
+            return timing.confirm_interval_seconds
+        return timing.probe_interval_seconds
 
     def failing(self, timing: ControllerTiming) -> set[str]:
         """Sites the probes alone say are lost."""

@@ -17,6 +17,7 @@ its key went missing (docs/failover.md, "etcd outage").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -88,6 +89,8 @@ class Controller:
         #: refusals in a row, and when the last one came. They count in the next term's
         #: probes of it, whoever ended the old term
         self._controller_refusals: tuple[str, int, float] | None = None
+        #: set by the probes when a site has just become lost: the loop ticks at once
+        self._tick_now = asyncio.Event()
         self.started = time.monotonic()
         self.restorer = Restorer(coordination, view, self.timing, self.probes, self.started)
 
@@ -133,7 +136,7 @@ class Controller:
             timeout=self.timing.probe_timeout_seconds, verify=peer_verify()
         ) as client:
             while True:
-                await asyncio.sleep(self.timing.probe_interval_seconds)
+                await asyncio.sleep(watch.next_probe_in(self.timing))
                 holder = self.view.controller
                 if holder is None or holder[0] == self.node_id or not self.view.connected:
                     continue
@@ -238,7 +241,7 @@ class Controller:
                     sweeper = term.create_task(self._lift_stray_seals(leadership))
                     while leadership.is_leader:
                         self.tick(leadership)
-                        await asyncio.sleep(self.timing.tick_seconds)
+                        await self._until_next_tick()
                     prober.cancel()
                     sweeper.cancel()
 
@@ -258,6 +261,13 @@ class Controller:
                 await seals.scan(leadership, skip=busy)
             except Exception as error:  # etcd or a site unreachable: the next scan
                 log.info("controller %s: stray-seal scan failed: %r", self.node_id, error)
+
+    async def _until_next_tick(self) -> None:
+        """A tick's wait, cut short when the probes have just found a lost site."""
+        self._tick_now.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.timing.tick_seconds):
+                await self._tick_now.wait()
 
     def tick(self, leadership: Leadership) -> None:
         """One turn of the loop: a fresh snapshot, the decision, and its execution."""
@@ -343,6 +353,9 @@ class Controller:
                     if name not in urls and name in self._known_urls:
                         urls[name] = self._known_urls[name]
                 results = await asyncio.gather(*(probe(client, url) for url in urls.values()))
+                failing = self.probes.failing(self.timing)
                 for name, outcome in zip(urls, results, strict=True):
                     self.probes.record(name, outcome)
-                await asyncio.sleep(self.timing.probe_interval_seconds)
+                if self.probes.failing(self.timing) - failing:
+                    self._tick_now.set()  # a site just became lost: decide now, not next tick
+                await asyncio.sleep(self.probes.next_probe_in(self.timing))

@@ -278,3 +278,37 @@ async def test_a_controller_elected_as_a_live_sites_lease_lapses_probes_it_first
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await healthz.close()
+
+
+async def test_a_refusal_is_confirmed_at_once_not_a_probe_interval_later(world: World) -> None:
+    """A site that refuses a probe is probed again right away until its refusals make it
+    lost: the three refusals used to be an interval apart (0.5-0.75 s of each site kill's
+    RTO at the 0.25 s interval). Here the interval is 3 s: the site, gone just after a
+    round, must be lost soon after the next round, not two intervals after it."""
+    healthz = HealthzServer()
+    url = await healthz.start()
+    await world.coordination.register_site(replace(RECORDS["aws-tokyo"], urls=(url,)))
+    for tenant in TENANTS:
+        await world.place(tenant, "aws-tokyo", REPLICAS)
+    timing = replace(TIMING, probe_interval_seconds=3.0, probe_timeout_seconds=0.5)
+    promoted = Promoted()
+    controller = Controller(
+        "gcp-osaka", world.coordination, world.view, world.copies, timing, promoted.report
+    )
+    task = asyncio.create_task(controller.run())
+    try:
+        async with asyncio.timeout(5):  # elected, and its first round of probes answered
+            await world.view.wait_until(lambda v: v.controller is not None)
+            while "aws-tokyo" not in controller.probes.answered:
+                await asyncio.sleep(0.02)
+        gone = time.monotonic()
+        await healthz.close()  # the node is gone: its key stays until the lease runs out
+        world.copies.down.add("aws-tokyo")
+        async with asyncio.timeout(10):
+            await promoted.all_done.wait()
+        # the next round comes <= 3 s after the close; before, lost 6 s after that round
+        assert time.monotonic() - gone < timing.probe_interval_seconds + 1.5
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert all(p.ok and p.old_primary == "aws-tokyo" for p in promoted)

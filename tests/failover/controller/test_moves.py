@@ -108,6 +108,7 @@ def _token(sandbox: Sandbox, site: str, tenant: str = SENDAI) -> str:
             trust_env=False,
             verify=operator_verify(sandbox.root),
         )
+        assert response.status_code == 200, response.text
         _tokens[tenant] = response.json()["access_token"]
     return _tokens[tenant]
 
