@@ -308,12 +308,16 @@ def _transferred(request: Any) -> int:
 
 
 def test_a_forged_link_a_foreign_site_and_a_search_without_its_token_are_refused(
-    node: ConsoleNode, campaign: str
+    node: ConsoleNode, campaign: str, page: Any
 ) -> None:
     link = link_of(node, campaign, residents(node, 1)[0])
     forged = link[:-2] + ("AA" if not link.endswith("AA") else "BB")
-    page = httpx.get(forged)
-    assert page.status_code == 403 and 'role="alert"' in page.text
+    refused = httpx.get(forged)
+    assert refused.status_code == 403 and 'role="alert"' in refused.text
+    # the error page a phone shows for it (common/error.html): readable, in its language
+    page.goto(forged)
+    assert page.get_by_role("alert").is_visible()
+    assert_accessible(page)
     # the public report endpoint lets only the topology's sites post from a page
     endpoint = link.replace("/console/citizen/", "/api/v1/").replace("/r/", "/safety/links/")
     preflight = httpx.options(

@@ -241,6 +241,7 @@ def test_an_operator_resolves_a_quarantined_entry_after_confirming_it(
     page.get_by_role("button", name="解決済みにする").click()
     assert "解決済みにしました（運用 太郎）" in page.get_by_test_id("resolved").inner_text()
     screenshot(page, "platform-resolved")
+    assert_accessible(page)
     assert _unresolved(node) == QUARANTINED - 1
     with node.db.engine.connect() as connection:
         done = connection.execute(
@@ -325,6 +326,7 @@ def test_an_evacuation_is_confirmed_by_the_sites_name(
     page.get_by_label(re.compile("確認のため拠点名")).fill(HERE)
     page.get_by_role("button", name="退避する").click()
     assert "複製を動かしていない" in page.get_by_test_id("refused").inner_text()
+    assert_accessible(page)
     with ThreadPoolExecutor(1) as worker:
         placement, _ = worker.submit(
             asyncio.run, coordination.get_placement(factories.SENDAI)
