@@ -93,6 +93,7 @@ def test_an_operator_switches_a_tenants_primary_from_the_platform_page(
     assert f"{before} から {target} へ" in done.inner_text()
     assert "監査ログに記録しました" in page.get_by_test_id("move-audited").inner_text()
     screenshot(page, "platform-moved")
+    assert_accessible(page)
     # every site now routes the tenant's writes to the new primary
     answer = httpx.get(f"{url}/api/v1/{tenant}/auth/me", headers={"x-yui-consistency": "primary"})
     assert answer.headers.get("x-yui-served-by") == target or answer.status_code == 401
