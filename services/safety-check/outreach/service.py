@@ -214,6 +214,11 @@ def start(
         _sendable(campaigns.get(uow.session, campaign_id))
     people = people_in_scope(directory, tenant, actor=actor)
     with db.unit_of_work(tenant) as uow:
+        # The tenant's audit head first: a second start of the campaign (a double click,
+        # another staff member, the alert's starter) waits here for the first to commit
+        # and then finds its round (409). Before, on PostgreSQL, both found none and the
+        # second failed on the rounds' unique index (500).
+        audit.hold(uow.session)
         campaign = _sendable(campaigns.get(uow.session, campaign_id))
         if _rounds(uow.session, campaign.id):
             raise Conflict(

@@ -7,13 +7,16 @@ from __future__ import annotations
 import dataclasses
 import email
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from email.policy import default
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from residents.directory.service import Directory
 from safety_check.campaigns import service as campaigns
@@ -23,7 +26,7 @@ from safety_check.channels.sink import SmtpSink, duplicate_keys, stored_messages
 from safety_check.channels.smtp import SmtpSender
 from safety_check.links.service import LinkMaker
 from safety_check.outreach import service as outreach
-from safety_check.outreach.models import OutreachMessage
+from safety_check.outreach.models import OutreachMessage, OutreachRound
 from tests.safety_check.conftest import Office, after_opening, open_campaign
 from yui.jobs import service as jobs
 from yui.jobs.kinds import JobKinds
@@ -198,6 +201,34 @@ def test_fanout_interrupted_and_resumed_sends_each_resident_once(
     ).json()
     assert [(r["round"], r["messages"]) for r in alerted_rounds] == [(0, RESIDENTS)]
     assert not outreach.starts_due(office.db, office.code)
+
+    _two_starts_at_once(office, monkeypatch)
+
+
+def _two_starts_at_once(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two staff start a campaign's messages at the same moment: one round is planned, the
+    other is told 409. The first to read the campaign's rounds waits (up to a second) for
+    the other to read them too, so both would find none if nothing ordered them; on
+    PostgreSQL the second then failed on the rounds' unique index (500)."""
+    campaign = open_campaign(office)
+    path = f"{office.api}/safety/campaigns/{campaign['id']}/outreach"
+    both_read = threading.Barrier(2, timeout=1)
+    read_rounds = outreach._rounds
+
+    def rounds_then_wait(session: Session, campaign_id: str) -> list[OutreachRound]:
+        found = read_rounds(session, campaign_id)
+        try:
+            both_read.wait()
+        except threading.BrokenBarrierError:  # the other is held until this one commits
+            pass
+        return found
+
+    monkeypatch.setattr(outreach, "_rounds", rounds_then_wait)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda _: office.client.post(path, headers=office.staff), "ab"))
+    assert sorted(a.status_code for a in answers) == [202, 409], [a.text for a in answers]
+    monkeypatch.undo()
+    assert len(office.client.get(path, headers=office.staff).json()) == 1
 
 
 def _runs(plan: outreach.Outreach, senders: dict[str, Sender]) -> JobKinds:
