@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
@@ -15,7 +15,7 @@ from supplies.places import service as places
 from supplies.stock.service import local_date
 from yui.errors import InvalidInput
 from yui.http.deps import UoW
-from yui.text import LineText
+from yui.text import CalendarDate, LineText
 
 router = APIRouter(tags=["relief supplies"])
 
@@ -29,7 +29,9 @@ router = APIRouter(tags=["relief supplies"])
 def needs(
     uow: UoW,
     principal: ShelterReader,
-    on: Annotated[date | None, Query(description="計画する日（既定: 今日） / the day")] = None,
+    on: Annotated[
+        CalendarDate | None, Query(description="計画する日（既定: 今日） / the day")
+    ] = None,
     days: Annotated[int, Query(ge=1, le=30, description="何日分 / days of supply")] = 1,
     shelter: Annotated[LineText, Query(max_length=36)] | None = None,
     at: Annotated[

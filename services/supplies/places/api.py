@@ -26,6 +26,7 @@ from supplies.places.schemas import (
 )
 from yui.auth.models import Role
 from yui.http.deps import UoW
+from yui.text import LineText
 
 router = APIRouter(tags=["relief supplies"])
 
@@ -136,7 +137,7 @@ def assign(place: PlaceRef, body: AssignmentIn, uow: UoW, principal: StaffWriter
 )
 def unassign(
     place: PlaceRef,
-    username: Annotated[str, Path(max_length=64)],
+    username: Annotated[LineText, Path(max_length=64)],
     uow: UoW,
     principal: StaffWriter,
 ) -> Response:

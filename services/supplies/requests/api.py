@@ -41,6 +41,7 @@ from yui.auth.models import Role
 from yui.auth.service import Principal
 from yui.errors import Conflict
 from yui.http.deps import UoW, require
+from yui.text import LineText
 
 router = APIRouter(tags=["relief supplies"])
 
@@ -275,7 +276,7 @@ def suggestion(uow: UoW, principal: AllocationReader) -> list[SuggestionOut]:
 def free_lots(
     uow: UoW,
     principal: AllocationReader,
-    item: Annotated[list[str], Query(max_length=200, description="品目コード / item codes")],
+    item: Annotated[list[LineText], Query(max_length=200, description="品目コード / item codes")],
 ) -> list[FreeLotOut]:
     session = uow.session
     wanted = {i.id: i for i in session.execute(select(Item).where(Item.code.in_(item))).scalars()}
