@@ -109,9 +109,19 @@ def sign_out(uow: UoW, principal: Me) -> Response:
     summary="自分のパスワードを変更（全トークンを無効化） / change your password (ends every "
     "token of the account)",
 )
-def change_password(body: PasswordChangeIn, uow: UoW, principal: Me) -> Response:
+def change_password(
+    body: PasswordChangeIn, uow: UoW, principal: Me, context: Context, request: Request
+) -> Response:
     user = service.get_user(uow.session, principal.user_id)
-    service.change_password(uow.session, user, body.current_password, body.new_password)
+    service.change_password(
+        uow.session,
+        user,
+        body.current_password,
+        body.new_password,
+        tenant=principal.tenant,
+        client=client_address(dict(request.scope)),
+        limiter=context.limiter,
+    )
     uow.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

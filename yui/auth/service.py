@@ -92,6 +92,21 @@ def list_users(session: Session) -> list[StaffUser]:
     return list(session.execute(select(StaffUser).order_by(StaffUser.username)).scalars())
 
 
+def _limit_keys(tenant: str, username: str, client: str) -> tuple[str, str]:
+    """The limiter's keys: the account (its name as compared) and the client's address."""
+    return f"user:{tenant}:{username_key(username)}", f"client:{client}"
+
+
+def _refuse_while_blocked(limiter: FailureLimiter, *keys: str) -> None:
+    wait = limiter.retry_after(*keys)
+    if wait:
+        raise TooManyRequests(
+            f"ログインの試行が多すぎます。{wait}秒後に再試行してください / "
+            f"too many failed logins; try again in {wait} s",
+            retry_after=wait,
+        )
+
+
 def login(
     session: Session,
     *,
@@ -105,14 +120,8 @@ def login(
 ) -> tuple[str, StaffUser]:
     """Check the password and issue a token; failures are counted and audited."""
     folded = username_key(username)
-    account_key, client_key = f"user:{tenant}:{folded}", f"client:{client}"
-    wait = limiter.retry_after(account_key, client_key)
-    if wait:
-        raise TooManyRequests(
-            f"ログインの試行が多すぎます。{wait}秒後に再試行してください / "
-            f"too many failed logins; try again in {wait} s",
-            retry_after=wait,
-        )
+    account_key, client_key = _limit_keys(tenant, username, client)
+    _refuse_while_blocked(limiter, account_key, client_key)
     user = session.execute(
         select(StaffUser).where(StaffUser.username_key == folded)
     ).scalar_one_or_none()
@@ -234,11 +243,33 @@ def reset_password(session: Session, user: StaffUser, new_password: str, *, acto
 
 
 def change_password(
-    session: Session, user: StaffUser, current_password: str, new_password: str
+    session: Session,
+    user: StaffUser,
+    current_password: str,
+    new_password: str,
+    *,
+    tenant: str,
+    client: str,
+    limiter: FailureLimiter,
 ) -> None:
-    """The account's holder changes their own password, proving the current one."""
+    """The account's holder changes their own password, proving the current one. A wrong
+    current password is a guess like a failed sign-in (a stolen token must not be a way to
+    guess the password freely): counted on the same keys, refused alike, and audited."""
+    account_key, client_key = _limit_keys(tenant, user.username, client)
+    _refuse_while_blocked(limiter, account_key, client_key)
     if not passwords.verify_password(current_password, user.password_hash):
+        limiter.fail(account_key, client_key)
+        audit.record(
+            session,
+            actor=user.username,
+            action="auth.password_change_failed",
+            subject_type="staff_user",
+            subject_id=user.id,
+            detail={"client": client},
+        )
+        session.commit()
         raise NotAuthenticated("現在のパスワードが違います / the current password is wrong")
+    limiter.succeed(account_key)
     try:
         user.password_hash = passwords.hash_password(new_password)
     except ValueError as error:

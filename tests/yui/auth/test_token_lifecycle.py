@@ -237,3 +237,24 @@ def test_cli_disables_resets_changes_roles_and_signs_out(
     actions = _actions(client, admin)
     for action in ("auth.sign_out", "user.roles", "user.password_reset", "user.disable"):
         assert action in actions, action
+
+
+def test_guessing_the_current_password_counts_as_failed_sign_ins(
+    client: TestClient, settings: Settings, staffed: tuple[dict[str, str], dict[str, str]]
+) -> None:
+    """Changing one's password proves the current one: with a stolen token it was a way
+    to guess the password with no limit and no trace. The guesses now count against the
+    account as failed sign-ins do (and the other way round), and each is audited."""
+    admin, sato = staffed
+    url = f"/api/v1/{SENDAI}/auth/password"
+    wrong = {"current_password": "a wrong guess, long enough", "new_password": NEW_PASSWORD}
+    for _ in range(settings.login_max_failures):
+        assert client.post(url, json=wrong, headers=sato).status_code == 401
+    right = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    blocked = client.post(url, json=right, headers=sato)
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) > 0
+    login = {"username": "sato", "password": PASSWORD}
+    assert client.post(f"/api/v1/{SENDAI}/auth/token", json=login).status_code == 429
+    assert _me(client, sato) == 200  # the password is unchanged, the token still works
+    failures = _actions(client, admin).count("auth.password_change_failed")
+    assert failures == settings.login_max_failures
