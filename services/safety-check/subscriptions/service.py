@@ -62,16 +62,15 @@ def subscribe(
     if not campaigns or not residents:
         return  # nothing written, nothing told: the answer is the same as for a match
     session = uow.session
+    # The tenant's audit head first: the same request twice at once (a double tap) waits
+    # here for the first to commit and then finds its subscription. Before, on
+    # PostgreSQL, both found none and the second failed on the unique constraint (500,
+    # and only when someone matched).
+    audit.hold(session)
     campaign_id = campaigns[0]  # the newest open live campaign
     created: list[str] = []
     for facts in residents:
-        stored = session.execute(
-            select(Subscription).where(
-                Subscription.campaign_id == campaign_id,
-                Subscription.resident_id == facts.resident_id,
-                Subscription.email == email,
-            )
-        ).scalar_one_or_none()
+        stored = stored_subscription(session, campaign_id, facts.resident_id, email)
         if stored is not None and stored.confirmed_at is not None:
             continue
         if stored is None:
@@ -95,6 +94,20 @@ def subscribe(
         # never the address: subscriptions are shown to no one
         detail={"client": client, "subscriptions": created, "campaign": campaign_id},
     )
+
+
+def stored_subscription(
+    session: Session, campaign_id: str, resident_id: str, email: str
+) -> Subscription | None:
+    """The address's subscription to the resident in the campaign, if it has one."""
+    found: Subscription | None = session.execute(
+        select(Subscription).where(
+            Subscription.campaign_id == campaign_id,
+            Subscription.resident_id == resident_id,
+            Subscription.email == email,
+        )
+    ).scalar_one_or_none()
+    return found
 
 
 def _subscription(session: Session, keys: SigningKeys, tenant: str, token: str) -> Subscription:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import email
 import json
 import re
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.policy import default
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +20,7 @@ from residents.directory.service import Directory
 from safety_check.channels.base import Message, Sender, Transient
 from safety_check.channels.settings import OutreachSettings, senders
 from safety_check.channels.sink import SmtpSink, duplicate_keys, stored_messages
-from safety_check.subscriptions import jobs
+from safety_check.subscriptions import jobs, service
 from safety_check.subscriptions.service import CONFIRM, NOTIFY
 from safety_check.subscriptions.settings import SubscriptionSettings
 from tests.residents.conftest import audit_entries
@@ -177,15 +180,15 @@ def test_a_subscription_from_search_to_the_end_of_the_campaign(
     assert len(mails(sink)) == 2
     assert office.client.get(counts, headers=office.staff).json() == {"pending": 0, "confirmed": 0}
 
-    # subscriptions end with the campaign
+    # subscriptions end with the campaign (this one asked twice at once: a double tap)
     jiro = office.register(given_name="次郎", given_kana="ジロウ", sex="male")
-    assert (
-        office.client.post(
-            url, json={"name": "佐藤次郎", "birth_date": "1980-05-06", "email": ADDRESS}
-        ).status_code
-        == 202
+    asked_twice = _twice_at_once(
+        office, url, {"name": "佐藤次郎", "birth_date": "1980-05-06", "email": ADDRESS}
     )
-    assert run_queued() == 1
+    assert [answer.status_code for answer in asked_twice] == [202, 202], [
+        answer.text for answer in asked_twice
+    ]
+    assert run_queued() == 2  # one subscription, its confirmation asked twice
     latest = LINK.search(_latest(sink))
     assert latest is not None
     token = latest.group(2)
@@ -197,6 +200,28 @@ def test_a_subscription_from_search_to_the_end_of_the_campaign(
     assert office.client.get(counts, headers=office.staff).json() == {"pending": 0, "confirmed": 0}
     assert office.client.post(f"{url}/{token}/confirm").status_code == 404
     assert jiro["id"]
+
+
+def _twice_at_once(office: Office, url: str, body: dict[str, str]) -> list[Any]:
+    """The same request twice at the same moment. The first to look for the address's
+    subscription waits (up to a second) for the other to look too, so both would find
+    none if nothing ordered them; on PostgreSQL the second then failed on the unique
+    constraint (500, and only when someone matched)."""
+    both_looked = threading.Barrier(2, timeout=1)
+    look = service.stored_subscription
+
+    def look_then_wait(*args: Any) -> Any:
+        found = look(*args)
+        try:
+            both_looked.wait()
+        except threading.BrokenBarrierError:  # the other waits for this one's commit
+            pass
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service, "stored_subscription", look_then_wait)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return list(pool.map(lambda _: office.client.post(url, json=body), "ab"))
 
 
 def _latest(folder: Path) -> str:
