@@ -288,6 +288,11 @@ def queue(
 
 
 def _pending(uow: UnitOfWork, campaign_id: str, submission_id: str) -> Submission:
+    # The tenant's audit head first: two staff reviewing one submission at once are taken
+    # in turn, and the second finds it reviewed (409). Before, both found it pending, and
+    # a confirm and a reject both succeeded: a report recorded for a submission the queue
+    # called rejected.
+    audit.hold(uow.session)
     campaign = campaigns.get(uow.session, campaign_id)
     submission = uow.session.get(Submission, submission_id)
     if submission is None or submission.campaign_id != campaign.id:

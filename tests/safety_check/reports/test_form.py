@@ -4,11 +4,15 @@ until staff confirm a resident (a candidate or another), or reject it."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
+from safety_check.reports import form
 from safety_check.reports.models import Submission
 from tests.safety_check.conftest import Office, at, audit_actions, history, open_campaign
 
@@ -40,7 +44,9 @@ def _submissions(office: Office) -> int:
         return count
 
 
-def test_the_open_form_is_matched_and_reviewed_by_staff(office: Office) -> None:
+def test_the_open_form_is_matched_and_reviewed_by_staff(
+    office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hanako = office.register(address={"town_name": "一番町一丁目", "block": "1"})
     namesake = office.register(birth_date="1950-01-01")
     blocked = office.register(given_name="ユキ", given_kana="ユキ")
@@ -153,6 +159,8 @@ def test_the_open_form_is_matched_and_reviewed_by_staff(office: Office) -> None:
     for action in ("safety.form_submission", "safety.review_queue", "safety.submission_confirm"):
         assert action in actions
 
+    _reviewed_by_two_at_once(office, campaign, hanako["id"], monkeypatch)
+
     # a drill's purge takes its submissions with it
     drill = open_campaign(office, kind="drill")
     drill_form = f"{office.api}/safety/campaigns/{drill['id']}/form"
@@ -161,4 +169,47 @@ def test_the_open_form_is_matched_and_reviewed_by_staff(office: Office) -> None:
         f"{office.api}/safety/campaigns/{drill['id']}", headers=office.staff
     )
     assert purge.status_code == 204
-    assert _submissions(office) == 3
+    assert _submissions(office) == 4
+
+
+def _reviewed_by_two_at_once(
+    office: Office, campaign: dict[str, Any], resident_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One staff member confirms a submission while another rejects it: one of them is
+    told it was reviewed already (409), and the queue says what happened. The first to
+    find it pending waits (up to a second) for the other to find it too, so both would
+    succeed if nothing ordered them (a report for a submission marked rejected)."""
+    url = f"{office.api}/safety/campaigns/{campaign['id']}/form"
+    sent = office.client.post(url, json=form_payload(note="二人が同時に確認"))
+    assert sent.status_code == 202, sent.text
+    submission = f"{office.api}/safety/campaigns/{campaign['id']}/submissions/{sent.json()['id']}"
+    both_found = threading.Barrier(2, timeout=1)
+    find = form._pending
+
+    def find_then_wait(*args: Any) -> Any:
+        found = find(*args)
+        try:
+            both_found.wait()
+        except threading.BrokenBarrierError:  # the other waits for this one's commit
+            pass
+        return found
+
+    monkeypatch.setattr(form, "_pending", find_then_wait)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        confirmed, rejected = pool.map(
+            lambda action: office.client.post(
+                f"{submission}/{action}", json={"resident_id": resident_id}, headers=office.staff
+            ),
+            ("confirm", "reject"),
+        )
+    monkeypatch.setattr(form, "_pending", find)
+    answers = sorted((confirmed.status_code, rejected.status_code))
+    assert answers == [200, 409], (confirmed.text, rejected.text)
+    reviewed = office.client.get(
+        f"{office.api}/safety/campaigns/{campaign['id']}/submissions",
+        params={"review": "confirmed" if confirmed.status_code == 200 else "rejected"},
+        headers=office.staff,
+    ).json()["submissions"]
+    assert sent.json()["id"] in [item["id"] for item in reviewed]
+    notes = [r["note"] for r in history(office, campaign["id"], resident_id)["history"]]
+    assert ("二人が同時に確認" in notes) == (confirmed.status_code == 200)
