@@ -54,7 +54,8 @@ if TYPE_CHECKING:
 
 API_PREFIX = "/api/v1/{tenant}"
 #: error statuses every operation may answer, all as problem+json
-DOCUMENTED_ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503)
+#: 504: a write forwarded to the primary whose answer did not come in time (yui.http.gateway)
+DOCUMENTED_ERRORS = (400, 401, 403, 404, 409, 413, 422, 429, 503, 504)
 #: the site-to-site paths (replication's endpoints): no body limit; mutual TLS when served over TLS
 SITE_TO_SITE_PATHS = ("/replication/",)
 

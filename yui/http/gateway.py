@@ -18,6 +18,8 @@ What a client can rely on (docs/replication.md, "Reads"):
   a path cannot be routed by one tenant and served as another.
 - A body is forwarded whole or not at all (a client that left, or a body over the
   limit, forwards nothing).
+- "Retry" (503) only when the primary surely saw nothing (no connection) or the request
+  is a read; a write whose answer did not come is a 504: it may have been carried out.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ HOP_BY_HOP = {
 #: response headers this site's own server writes: the primary's would be duplicates
 OWN_RESPONSE_HEADERS = HOP_BY_HOP | {b"date", b"server", b"x-request-id", b"x-yui-site"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+#: forwarding errors that leave the primary untouched: no connection was made
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 #: path segments that would make the routed path differ from the served one
 _UNSAFE_RAW = re.compile(rb"%2f|%5c", re.IGNORECASE)
 
@@ -285,12 +289,25 @@ class Gateway:
             response = await self.client.request(
                 scope["method"], url, headers=headers, content=body
             )
-        except httpx.HTTPError:
-            await problem_response(
-                503,
-                f"主系 {primary} に届きません / the primary {primary} is unreachable; retry shortly",
-                headers={"Retry-After": "1"},
-            )(scope, _replay(body), send)
+        except httpx.HTTPError as error:
+            if isinstance(error, NOT_SENT) or scope["method"] in SAFE_METHODS:
+                await problem_response(
+                    503,
+                    f"主系 {primary} に届きません / the primary {primary} is unreachable; "
+                    "retry shortly",
+                    headers={"Retry-After": "1"},
+                )(scope, _replay(body), send)
+            else:
+                # The request may have reached the primary and be carried out there (a big
+                # import, a slow replica): "retry" would do it twice.
+                await problem_response(
+                    504,
+                    f"主系 {primary} から時間内に応答がありません。処理された可能性があります。"
+                    "再送する前に結果を確認してください / the primary "
+                    f"{primary} did not answer in time: the request may have been carried out; "
+                    "check before sending it again",
+                    slug="outcome-unknown",
+                )(scope, _replay(body), send)
             return
         # x-yui-served-by and x-yui-copy come back from the primary; this site's server
         # adds its own date, server, request id and x-yui-site.

@@ -36,6 +36,7 @@ _TITLES = {
     429: "リクエストが多すぎます / Too many requests",
     500: "内部エラー / Internal error",
     503: "一時的に利用できません / Temporarily unavailable",
+    504: "時間内に応答がありません / No answer in time",
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -565,3 +565,37 @@ def test_a_chunked_csv_over_the_limit_at_a_replica_imports_nothing(tmp_path: Pat
     assert residents(primary_db) == 0 and residents(replica_db) == 0
     primary_db.dispose()
     replica_db.dispose()
+
+
+def test_a_forwarded_write_the_primary_may_have_done_is_not_answered_retry(
+    tmp_path: Path,
+) -> None:
+    """A forward whose answer did not come in time (the primary still working: a big CSV
+    import, a slow replica) was answered 503 "the primary is unreachable; retry shortly"
+    while the primary carried the write out: a client told to retry did it twice. Only a
+    request that surely never reached the primary (no connection) is a 503 to retry; a
+    write whose outcome is unknown is a 504 that says so. A read may be retried: 503."""
+    from yui.http.gateway import Gateway
+
+    done: list[str] = []
+    primary = FastAPI()
+
+    @primary.api_route("/api/v1/{tenant}/slow", methods=["GET", "POST"])
+    def slow(tenant: str, request: Request) -> dict[str, str]:
+        time.sleep(1.5)
+        done.append(request.method)
+        return {"done": "yes"}
+
+    with serving(primary) as primary_url:
+        # no local copy here: the gateway forwards both, the app behind it sees neither
+        replica = Gateway(FastAPI(), site="site-b", lookup=_forwarding_to(primary_url), timeout=0.5)
+        with serving(replica) as replica_url:  # type: ignore[arg-type]
+            write = httpx.post(f"{replica_url}/api/v1/{SENDAI}/slow", json={}, timeout=30)
+            read = httpx.get(f"{replica_url}/api/v1/{SENDAI}/slow", timeout=30)
+            time.sleep(2.0)  # both have finished at the primary by now
+    assert done == ["POST", "GET"]  # the primary did the write
+    assert write.status_code == 504, write.text
+    assert write.headers["content-type"] == "application/problem+json"
+    assert "retry-after" not in write.headers
+    assert write.json()["type"].endswith("/outcome-unknown")
+    assert read.status_code == 503 and read.headers["retry-after"] == "1"
