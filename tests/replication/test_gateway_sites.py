@@ -136,6 +136,7 @@ def test_reads_at_a_replica_site_and_at_a_primary_cut_off(
         _until(lambda: SENDAI in nodes["aws-a"].primaries, "aws-a to take the tenant")
         tenant(dbs["aws-a"])
         user(dbs["aws-a"], SENDAI, "boss", "admin")
+        user(dbs["aws-a"], SENDAI, "leaver", "staff")
         a_api, b_api = (f"{urls[n]}/api/v1/{SENDAI}" for n in ("aws-a", "gcp-b"))
 
         # A sign-in at the replica site is an audited write: forwarded, signed, honoured.
@@ -189,6 +190,35 @@ def test_reads_at_a_replica_site_and_at_a_primary_cut_off(
         assert "newcomer" not in {
             u["username"] for u in httpx.get(f"{a_api}/users", headers=staff).json()
         }
+
+        # Signing out at the replica site (a write: forwarded) ends the token at every site,
+        # the replica's own reads included, within the account check's cache plus the
+        # replica's lag (issue 12 item 6: the generation replicates with the tenant's rows).
+        leaving = httpx.post(
+            f"{b_api}/auth/token", json={"username": "leaver", "password": PASSWORD}, timeout=30.0
+        )
+        assert leaving.status_code == 200, leaving.text
+        leaver = {"Authorization": f"Bearer {leaving.json()['access_token']}"}
+        _until(
+            lambda: (
+                (answer := httpx.get(f"{b_api}/auth/me", headers=leaver)).status_code == 200
+                and answer.headers.get("x-yui-copy") == "replica"
+            ),
+            "gcp-b's copy to know the account",
+        )
+        signed_out = httpx.post(f"{b_api}/auth/sign-out", headers=leaver, timeout=30.0)
+        assert signed_out.status_code == 204 and signed_out.headers["x-yui-forwarded-to"] == "aws-a"
+        for api in (a_api, b_api):
+            ended = _until(
+                lambda api=api: (
+                    (answer := httpx.get(f"{api}/auth/me", headers=leaver)).status_code == 401
+                    and answer
+                ),
+                f"{api} to refuse the signed-out token",
+                within=settings["gcp-b"].token_account_check_seconds + 10.0,
+            )
+            assert "revoked" in ended.json()["detail"], ended.text
+        assert ended.headers["x-yui-copy"] == "replica"  # gcp-b's own read refused it
 
         # A client's own forwarding mark does not skip forwarding (no username probe).
         probes = [
