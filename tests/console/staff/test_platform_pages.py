@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from sqlalchemy import select
 
 from assembly.cluster import ClusterLink
 from assembly.console_platform import NodePlatform
+from console.common.session import SESSION_COOKIE, Session, SessionCodec
 from failover.alerts import EvacuationSettings
 from failover.alerts.api import AlertIntake, build_router
 from failover.coordination.interface import SiteRecord
@@ -37,6 +39,7 @@ from replication.entries import LogEntry
 from replication.models import QuarantinedEntry
 from replication.replica import quarantine
 from tests.console.support.browser import ConsoleNode, assert_accessible, screenshot
+from tests.console.support.crawl import page_routes, reached
 from tests.failover.alerts.conftest import cap_tsunami
 from tests.support import factories
 from yui.http import problems
@@ -452,3 +455,20 @@ def test_the_alerts_received_are_listed_newest_first_with_the_decision(
     page.get_by_role("link", name="次のページ").click()
     page.wait_for_url(re.compile(r"page=2"))
     assert page.get_by_test_id("alerts").locator("tbody tr").count() == 1
+
+
+def test_every_operator_page_is_reached_from_the_overview(platform_node: ConsoleNode) -> None:
+    """Following the operator's links and forms (as offered, nothing typed) from the
+    overview reaches every platform page; its sign-in is linked from the staff sign-in
+    page (tests/console/common/test_navigation.py)."""
+    node = platform_node
+    app = node.extra["app"]
+    cookie = SessionCodec(node.signing_key).dumps(Session(operator_until=int(time.time()) + 600))
+    with httpx.Client(base_url=node.url, cookies={SESSION_COOKIE: cookie}) as client:
+        found = reached(client, app, ["/console/platform"])
+    expected = {
+        path
+        for path in page_routes(app)
+        if path.startswith("/console/platform") and path != "/console/platform/sign-in"
+    }
+    assert len(expected) >= 8 and sorted(expected - found) == []
