@@ -14,11 +14,13 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Protocol
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query
 from fastapi.responses import Response
@@ -37,6 +39,21 @@ TENANT_CODE = re.compile(r"^[0-9]{6}$")
 SITE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 #: rows a platform list shows on one page
 PAGE_SIZE = 20
+
+
+def page_number(text: str) -> int:
+    """The page asked for (1 when it is not a page number)."""
+    return int(text) if text.isdigit() and 0 < len(text) <= 6 else 1
+
+
+def pager(page_no: int, total: int, **query: str) -> dict[str, Any]:
+    """What a paged list's template needs: its page, how many, its filters' query."""
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    return {
+        "page_no": page_no,
+        "pages": pages,
+        "query_string": urlencode({k: v for k, v in query.items() if v}),
+    }
 
 
 @dataclass(frozen=True)
@@ -300,7 +317,14 @@ def operator_name(text: str) -> str:
 
 
 @router.get("")
-async def overview(page: StaffPage) -> Response:
+async def overview(
+    page: StaffPage,
+    tenant: Annotated[str, Query(max_length=6)] = "",
+    primary: Annotated[str, Query(max_length=63)] = "",
+    page_no: Annotated[str, Query(alias="page", max_length=6)] = "1",
+) -> Response:
+    """The sites, then the tenants' placements PAGE_SIZE at a time, filtered by the start
+    of a tenant's code and by the site of its primary (a platform serves hundreds)."""
     platform = platform_of(page)
     if platform is None:
         return page.render(
@@ -308,6 +332,15 @@ async def overview(page: StaffPage) -> Response:
         )
     if (away := operator_needed(page)) is not None:
         return away
+    code = tenant if tenant.isdigit() else ""
+    sites = platform.sites()
+    at = primary if any(site.name == primary for site in sites) else ""
+    rows = [
+        row
+        for row in await platform.tenants()
+        if row.tenant.startswith(code) and (not at or row.primary == at)
+    ]
+    number = page_number(page_no)
     return page.render(
         "staff/platform.html",
         section="platform",
@@ -315,8 +348,12 @@ async def overview(page: StaffPage) -> Response:
         served=served_here(page),
         platform=platform,
         connected=platform.coordination_connected,
-        sites=platform.sites(),
-        tenants=await platform.tenants(),
+        sites=sites,
+        tenants=rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE],
+        total=len(rows),
+        tenant_filter=code,
+        primary_filter=at,
+        **pager(number, len(rows), tenant=code, primary=at),
     )
 
 

@@ -10,7 +10,6 @@ or drill) writes nothing and answers a page that says why.
 from __future__ import annotations
 
 import logging
-import math
 import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -31,6 +30,8 @@ from console.staff.platform import (
     operator_form,
     operator_name,
     operator_platform,
+    page_number,
+    pager,
     refused,
     served_here,
 )
@@ -41,20 +42,6 @@ router = APIRouter(prefix=PLATFORM, include_in_schema=False)
 DRILL_NAME = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[a-z0-9-]{1,80}$")
 #: the planned moves an evacuation's confirmation page lists (the count says the rest)
 PLAN_SHOWN = 50
-
-
-def _page_number(text: str) -> int:
-    """The page asked for (1 when it is not a page number)."""
-    return int(text) if text.isdigit() and 0 < len(text) <= 6 else 1
-
-
-def _pager(page_no: int, total: int, **query: str) -> dict[str, Any]:
-    pages = max(1, math.ceil(total / PAGE_SIZE))
-    return {
-        "page_no": page_no,
-        "pages": pages,
-        "query_string": urlencode({k: v for k, v in query.items() if v}),
-    }
 
 
 # --------------------------------------------------------------------------- quarantine
@@ -100,7 +87,7 @@ async def quarantine_page(
         return refused(page, 404, page.t("move.unknown_tenant", tenant=tenant[:20]))
     if not SITE_NAME.match(chosen_site) or not _known_site(platform, chosen_site):
         return refused(page, 404, page.t("platform.unknown_site", site=chosen_site[:63]))
-    number = _page_number(page_no)
+    number = page_number(page_no)
     try:
         rows = await platform.quarantine(
             chosen_site,
@@ -311,7 +298,7 @@ def drill_history(page: StaffPage, page_no: Annotated[str, Query(alias="page")] 
     platform = operator_platform(page)
     if isinstance(platform, Response):
         return platform
-    number = _page_number(page_no)
+    number = page_number(page_no)
     rows, total = platform.drills(offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     return page.render(
         "staff/platform_drills.html",
@@ -320,7 +307,7 @@ def drill_history(page: StaffPage, page_no: Annotated[str, Query(alias="page")] 
         served=served_here(page),
         rows=rows,
         total=total,
-        **_pager(number, total),
+        **pager(number, total),
     )
 
 
@@ -353,7 +340,7 @@ def alerts_received(
     platform = operator_platform(page)
     if isinstance(platform, Response):
         return platform
-    number = _page_number(page_no)
+    number = page_number(page_no)
     rows, total = platform.alerts(offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     return page.render(
         "staff/platform_alerts.html",
@@ -362,5 +349,5 @@ def alerts_received(
         served=served_here(page),
         rows=rows,
         total=total,
-        **_pager(number, total),
+        **pager(number, total),
     )

@@ -472,3 +472,39 @@ def test_every_operator_page_is_reached_from_the_overview(platform_node: Console
         if path.startswith("/console/platform") and path != "/console/platform/sign-in"
     }
     assert len(expected) >= 8 and sorted(expected - found) == []
+
+
+def test_the_tenants_are_paged_and_filtered_on_the_server(
+    platform_node: ConsoleNode, page: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A platform serves hundreds of municipalities: the overview shows a page of them,
+    filtered by the start of a code and by the primary's site. (Before, every tenant on
+    one page.) One a page here, with this cluster's two."""
+    monkeypatch.setattr("console.staff.platform.PAGE_SIZE", 1)
+    _sign_in(page, platform_node)
+
+    def shown() -> list[str | None]:
+        rows = page.get_by_test_id("tenants").locator("tbody tr")
+        return [row.get_attribute("data-tenant") for row in rows.all()]
+
+    assert page.get_by_test_id("tenants-count").inner_text() == "2 自治体"
+    assert shown() == [factories.SENDAI]
+    page.get_by_role("link", name="次のページ").click()
+    page.wait_for_url(re.compile(r"page=2"))
+    assert shown() == [factories.CHIYODA]
+    assert_accessible(page)
+    page.get_by_label("主系の拠点").select_option(SITE_B)
+    page.get_by_role("button", name="絞り込む").click()
+    page.wait_for_url(re.compile(rf"primary={SITE_B}"))
+    assert (
+        shown() == [factories.CHIYODA] and page.get_by_role("link", name="次のページ").count() == 0
+    )
+    page.get_by_label("主系の拠点").select_option("")
+    page.get_by_label(re.compile("自治体コード（先頭")).fill("04")
+    page.get_by_role("button", name="絞り込む").click()
+    page.wait_for_url(re.compile(r"tenant=04"))
+    assert shown() == [factories.SENDAI]
+    page.get_by_label(re.compile("自治体コード（先頭")).fill("99")
+    page.get_by_role("button", name="絞り込む").click()
+    page.wait_for_url(re.compile(r"tenant=99"))
+    assert page.get_by_test_id("tenants-empty").is_visible()
