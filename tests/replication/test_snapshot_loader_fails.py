@@ -26,6 +26,7 @@ from tests.support.drill_sites import site_db
 from tests.support.factories import SENDAI
 from yui.db import engine as engine_module
 from yui.db.database import Database
+from yui.errors import InvalidInput
 
 
 async def _stream(lines: int) -> AsyncIterator[bytes]:
@@ -58,3 +59,36 @@ def test_a_loader_that_fails_ends_the_snapshot_request(
         writer.close()
         db.dispose()
     assert not receiver.gate(SENDAI).lock.locked()  # later batches are not queued behind it
+
+
+class _SenderWentAway(Exception):
+    """What the framework raises when the client disconnects mid-body."""
+
+
+async def _cut_off(lines: int) -> AsyncIterator[bytes]:
+    async for chunk in _stream(lines):
+        yield chunk
+    raise _SenderWentAway
+
+
+def test_a_snapshot_cut_off_by_its_sender_is_bad_input_and_loads_nothing(
+    tmp_path: Path,
+) -> None:
+    """The soak saw a deposed primary's snapshot cut off mid-stream: the receiving site
+    logged an unhandled error (a 500) for the client's disconnect. It is a snapshot without
+    its trailer: refused as bad input, the copy left as it was."""
+    site_db(tmp_path, "seed").dispose()
+    db = Database(f"sqlite:///{tmp_path / 'seed'}.db")
+    receiver = Receiver("replica", db, TrustStore(), cast(Primaries, None))
+    before = asyncio.run(receiver.state(SENDAI))
+
+    async def snapshot() -> None:
+        await asyncio.wait_for(receiver.take_snapshot(SENDAI, "primary", "", _cut_off(5)), 20)
+
+    try:
+        with pytest.raises(InvalidInput, match="broke off"):
+            asyncio.run(snapshot())
+        assert asyncio.run(receiver.state(SENDAI)) == before
+    finally:
+        db.dispose()
+    assert not receiver.gate(SENDAI).lock.locked()
