@@ -47,6 +47,7 @@ from yui.http.proxies import TrustedProxies, parse_networks
 from yui.http.route_tables import build_route_tables
 from yui.jobs.kinds import DEMO, JobKinds
 from yui.settings import Settings
+from yui.stall_watch import LoopStallWatch
 from yui.tenancy.api import router as tenancy_router
 
 if TYPE_CHECKING:
@@ -204,6 +205,10 @@ def create_app(
             await cluster.start()
         if replication is not None:
             await replication.start()
+        # after the start-up work, which may hold the loop a while on purpose
+        stall_watch = LoopStallWatch() if serving else None
+        if stall_watch is not None:
+            await stall_watch.start()
         try:
             yield
         finally:
@@ -216,6 +221,8 @@ def create_app(
                     await done
             if database is None:
                 db.dispose()
+            if stall_watch is not None:
+                await stall_watch.stop()
 
     app = FastAPI(
         title=f"Yui site node ({settings.site})",
