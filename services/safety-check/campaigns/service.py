@@ -186,16 +186,18 @@ def release_due(session: Session, at: datetime | None = None) -> list[Campaign]:
 def purge_drill(session: Session, campaign_id: str, *, actor: str) -> int:
     """Delete a drill campaign and every report in it; a live campaign is never purged.
     Rows are deleted one by one through the ORM so the change log carries each delete."""
+    # The tenant's audit head first: every report takes it before its rows and counts
+    # (reports/current.py). Without it, on PostgreSQL, a report of the drill deadlocked
+    # with the purge, or committed after the purge listed the reports (the campaign's
+    # delete then failed on the new report's foreign key). Before the campaign is read: a
+    # second purge at the same moment (a double click) then finds it gone (404); it read
+    # the campaign first, deleted nothing and recorded a second purge (204 twice).
+    audit.hold(session)
     campaign = get(session, campaign_id)
     if campaign.kind != CampaignKind.DRILL:
         raise Conflict(
             "本番の安否確認は削除できません（訓練のみ） / only a drill campaign can be purged"
         )
-    # The tenant's audit head first: every report takes it before its rows and counts
-    # (reports/current.py). Without it, on PostgreSQL, a report of the drill deadlocked
-    # with the purge, or committed after the purge listed the reports (the campaign's
-    # delete then failed on the new report's foreign key).
-    audit.hold(session)
     reports = list(
         session.execute(select(Report).where(Report.campaign_id == campaign.id)).scalars()
     )

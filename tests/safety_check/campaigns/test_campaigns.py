@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
 from sqlalchemy import func, select
 
+from safety_check.campaigns import service
 from safety_check.campaigns.models import Campaign
 from safety_check.reports.models import Report
+from tests.residents.conftest import audit_entries
 from tests.safety_check.conftest import (
     Office,
     audit_actions,
@@ -18,7 +25,9 @@ from tests.safety_check.roles import admits_exactly_its_roles
 from tests.support.factories import CHIYODA, sign_in, tenant, user
 
 
-def test_campaigns_open_close_purge_and_who_may(office: Office) -> None:
+def test_campaigns_open_close_purge_and_who_may(
+    office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Staff open and close campaigns; bad input and the wrong roles change nothing;
     another tenant finds none; a drill is purged with its reports, a live campaign never."""
     live = open_campaign(office)
@@ -106,9 +115,37 @@ def test_campaigns_open_close_purge_and_who_may(office: Office) -> None:
     assert _count(office, Report) == 1
     assert _count(office, Campaign) == campaigns_before - 1
     assert "safety.campaign_purge" in audit_actions(office)
+    _purged_twice_at_once(office, monkeypatch)
 
     # every route of the service, for every role (the roles are signed in already here)
     admits_exactly_its_roles(office, depot)
+
+
+def _purged_twice_at_once(office: Office, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A drill purged twice at the same moment (a double click): 204, then 404, one purge
+    audited. The first to read the campaign waits (up to a second) for the other to read it
+    too, so both would find it if nothing ordered them; on PostgreSQL both then answered
+    204 and two purges were audited."""
+    drill = open_campaign(office, kind="drill")
+    both_read = threading.Barrier(2, timeout=1)
+    read = service.get
+
+    def read_then_wait(*args: Any) -> Any:
+        found = read(*args)
+        try:
+            both_read.wait()
+        except threading.BrokenBarrierError:  # the other waits for this one's commit
+            pass
+        return found
+
+    monkeypatch.setattr(service, "get", read_then_wait)
+    path = f"{office.api}/safety/campaigns/{drill['id']}"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        answers = list(pool.map(lambda _: office.client.delete(path, headers=office.staff), "ab"))
+    monkeypatch.setattr(service, "get", read)
+    assert sorted(a.status_code for a in answers) == [204, 404], [a.text for a in answers]
+    purges = [e for e in audit_entries(office) if e["action"] == "safety.campaign_purge"]
+    assert [e["subject_id"] for e in purges].count(drill["id"]) == 1
 
 
 def _count(office: Office, table: type[Campaign] | type[Report]) -> int:
