@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import threading
 import time
@@ -94,7 +95,21 @@ def list_users(session: Session) -> list[StaffUser]:
 
 def _limit_keys(tenant: str, username: str, client: str) -> tuple[str, str]:
     """The limiter's keys: the account (its name as compared) and the client's address."""
-    return f"user:{tenant}:{username_key(username)}", f"client:{client}"
+    return f"user:{tenant}:{username_key(username)}", f"client:{_client_network(client)}"
+
+
+def _client_network(client: str) -> str:
+    """What counts as one client: its IPv4 address, or its IPv6 /64 network (one
+    subscriber's: a client holding 2^64 addresses must not get a new count per guess)."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _refuse_while_blocked(limiter: FailureLimiter, *keys: str) -> None:

@@ -101,6 +101,23 @@ def test_a_trusted_proxy_is_believed_about_its_clients(settings: Settings, db: D
         assert _guess(base, "x", forwarded_for=spoofed).status_code == 429
 
 
+def test_rotating_ipv6_addresses_of_one_network_is_one_client(
+    settings: Settings, db: Database
+) -> None:
+    """An IPv6 client holds a whole /64 (2^64 addresses): counted per address, each guess
+    could come from a new one. The client's count is kept per /64 network."""
+    tenant(db)
+    behind_proxy = settings.model_copy(update={"trusted_proxies": "127.0.0.1"})
+    with _served(create_app(behind_proxy, db, migrate=False), behind_proxy) as base:
+        statuses = [
+            _guess(base, f"user{n}", forwarded_for=f"2001:db8:7:7::{n + 1:x}").status_code
+            for n in range(settings.login_max_failures + 1)
+        ]
+        assert statuses[-1] == 429, statuses
+        # another network is another client
+        assert _guess(base, "x", forwarded_for="2001:db8:7:8::1").status_code == 401
+
+
 @pytest.mark.parametrize(
     ("peer", "header", "expected"),
     [
