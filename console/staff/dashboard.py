@@ -68,7 +68,10 @@ class Curve:
 def curve(points: list[dict[str, Any]]) -> Curve | None:
     if not points:
         return None
-    steps = max(len(points) - 1, 1)
+    if len(points) == 1:
+        # a campaign's first minute: one point is no line, so its rate is drawn across
+        points = points * 2
+    steps = len(points) - 1
 
     def line(key: str) -> str:
         return " ".join(

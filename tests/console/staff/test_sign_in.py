@@ -4,10 +4,15 @@ a revoked sign-in, sign-out."""
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
+from residents.registry.models import Resident
+from safety_check.links.service import LinkMaker
 from tests.console.staff.test_residents import audited
 from tests.console.support.browser import (
     PASSWORD,
@@ -17,6 +22,7 @@ from tests.console.support.browser import (
     screenshot,
     sign_in,
 )
+from yui.auth.tokens import SigningKeys
 
 
 def api_token(node: ConsoleNode, tenant: str, username: str = STAFF) -> str:
@@ -26,6 +32,30 @@ def api_token(node: ConsoleNode, tenant: str, username: str = STAFF) -> str:
     )
     assert answer.status_code == 200, answer.text
     return str(answer.json()["access_token"])
+
+
+REPORTED = 12
+
+
+def report_through_links(node: ConsoleNode, campaign_id: str, count: int) -> None:
+    """``count`` residents (the first by number) report through their one-tap links."""
+    maker = LinkMaker(SigningKeys(node.signing_key), url="/api/v1/{tenant}/safety/links/{token}")
+    with node.db.unit_of_work(node.tenant, read_only=True) as uow:
+        people = uow.session.execute(
+            select(Resident.id).order_by(Resident.resident_no).limit(count)
+        ).scalars()
+        links = [maker.link(node.tenant, campaign_id, person) for person in people]
+    statuses = ("safe", "safe", "injured", "at_shelter", "needs_help")
+    for index, link in enumerate(links):
+        answer = httpx.post(
+            f"{node.url}{link}/reports",
+            json={
+                "id": str(uuid.uuid4()),
+                "status": statuses[index % len(statuses)],
+                "reported_at": datetime.now(UTC).isoformat(),
+            },
+        )
+        assert answer.status_code == 201, answer.text
 
 
 def test_sign_in_and_see_the_dashboard(node: ConsoleNode, page: Any) -> None:
@@ -63,6 +93,11 @@ def test_sign_in_and_see_the_dashboard(node: ConsoleNode, page: Any) -> None:
     # the list names residents: each time it is shown, the safety confirmation's audit says so
     assert audited(node, "safety.unconfirmed_list") > lists_before
     assert "回答 0.0%" in page.get_by_test_id("response-rates").inner_text()
+    # a tenth of the residents report through their links: the counts and the curve move
+    report_through_links(node, opened.json()["id"], REPORTED)
+    page.goto(f"{node.url}/console/t/{node.tenant}/?campaign={opened.json()['id']}")
+    assert page.get_by_test_id("total-unconfirmed").inner_text() == str(120 - REPORTED)
+    assert "回答 10.0%" in page.get_by_test_id("response-rates").inner_text()
     screenshot(page, "dashboard")
     assert_accessible(page)
     # the door-to-door visit list of the first district with unconfirmed residents, to print
