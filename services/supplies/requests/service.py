@@ -29,6 +29,7 @@ from supplies.quantities import check_whole
 from supplies.requests.models import Allocation, Kit, KitItem, Origin, Request, RequestLine, Status
 from supplies.requests.schemas import CommitIn, KitIn, LineIn, RequestIn
 from supplies.shipments.models import Shipment, ShipmentStatus
+from supplies.stock import service as stock
 from supplies.stock.models import StockBalance
 from supplies.stock.service import local_date
 from yui.audit import service as audit
@@ -66,6 +67,25 @@ def get(session: Session, request_id: str, reach: Reach) -> Request:
 
 def _covers(reach: Reach, request: Request) -> bool:
     return reach.everywhere or (request.shelter_id is not None and reach.covers(request.shelter_id))
+
+
+def lock(session: Session, request_ids: Iterable[str]) -> None:
+    """Lock these requests' rows until the transaction ends, and read them again as
+    locked: each step of a request (a transition, a commitment, a dispatch, a receipt)
+    takes it first, so the same step sent twice at once runs once and the second sees
+    the first's outcome. Sorted, so two desks never wait for each other crosswise."""
+    session.execute(
+        select(Request.id)
+        .where(Request.id.in_(sorted(set(request_ids))))
+        .order_by(Request.id)
+        .with_for_update()
+    ).all()
+    # the rows as the lock found them, not copies loaded before it
+    session.execute(
+        select(Request)
+        .where(Request.id.in_(sorted(set(request_ids))))
+        .execution_options(populate_existing=True)
+    ).all()
 
 
 def listed(
@@ -252,6 +272,7 @@ def transition(
     session: Session, request: Request, to: Status, *, actor: str, reason: str = ""
 ) -> Request:
     """Move the request to `to` when its lifecycle allows; 409 otherwise."""
+    lock(session, [request.id])
     current = Status(request.status)
     if to not in NEXT[current]:
         raise Conflict(
@@ -419,6 +440,7 @@ def suggest(session: Session, request_ids: Sequence[str] | None = None) -> list[
 def commit(session: Session, body: CommitIn, reach: Reach, *, actor: str) -> list[Request]:
     """Hold stock for approved requests: the suggestion as it stands, or the picks staff
     chose instead (checked against the same free stock: never more than a lot holds)."""
+    lock(session, body.requests)
     suggested = suggest(session, body.requests)
     by_line = {s.line.id: s for s in suggested}
     lots = available_lots(session)
@@ -482,6 +504,9 @@ def commit(session: Session, body: CommitIn, reach: Reach, *, actor: str) -> lis
                 for s in suggested
             },
         )
+    _still_free(
+        session, [(place_id, lot_id, quantity) for _, place_id, lot_id, quantity, *_ in picks]
+    )
     at = now()
     committed_lines: dict[str, Decimal] = defaultdict(Decimal)
     for s, place_id, lot_id, quantity, rule, explanation in picks:
@@ -508,6 +533,38 @@ def commit(session: Session, body: CommitIn, reach: Reach, *, actor: str) -> lis
         request.committed_at, request.committed_by = at, actor
     session.flush()
     return [requests.get(rid) or get(session, rid, reach) for rid in body.requests]
+
+
+def _still_free(session: Session, picks: list[tuple[str, str, Decimal]]) -> None:
+    """Check the picks against the lots as they are now, their balances locked: the free
+    stock was read before, and another commitment of the same lots may have landed since
+    (it held the locks until it committed). Never more held than a lot has: 409."""
+    wanted: defaultdict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for place_id, lot_id, quantity in picks:
+        wanted[(place_id, lot_id)] += quantity
+    if not wanted:
+        return
+    balances = stock.locked_balances(session, set(wanted))
+    held = {
+        (place_id, lot_id): quantity
+        for place_id, lot_id, quantity in session.execute(
+            select(Allocation.place_id, Allocation.lot_id, func.sum(Allocation.quantity))
+            .where(
+                Allocation.shipment_id.is_(None),
+                Allocation.lot_id.in_(sorted({lot_id for _, lot_id in wanted})),
+            )
+            .group_by(Allocation.place_id, Allocation.lot_id)
+        ).all()
+    }
+    for key, quantity in wanted.items():
+        balance = balances.get(key)
+        on_hand = balance.quantity if balance is not None else Decimal(0)
+        if Decimal(held.get(key, 0)) + quantity > on_hand:
+            raise Conflict(
+                "引当の間に在庫が変わりました（他の引当・払出）。配分案を読み直してください / "
+                "the stock changed meanwhile (another commitment or movement): read the "
+                "suggestion again"
+            )
 
 
 def _changed(s: Suggested) -> str:

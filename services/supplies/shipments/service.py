@@ -62,6 +62,15 @@ def get(session: Session, shipment_id: str, reach: Reach) -> Shipment:
     return shipment
 
 
+def _locked(session: Session, shipment_id: str, reach: Reach) -> Shipment:
+    """The shipment, its request's row locked first (every step of a request takes it:
+    the same receipt sent twice at once is recorded once) and read again as locked."""
+    shipment = get(session, shipment_id, reach)
+    requests.lock(session, [shipment.request_id])
+    session.refresh(shipment)
+    return shipment
+
+
 def of_request(session: Session, request_id: str) -> list[Shipment]:
     return list(
         session.execute(
@@ -96,6 +105,8 @@ def dispatch(
     """Send what the request holds at one depot: one ledger movement moves it out (a
     transfer to the shelter; an issue when it leaves for another municipality)."""
     request = requests.get(session, request_id, Reach(everywhere=True, places=frozenset()))
+    # the dispatch pressed twice at once: the second waits here and finds nothing held
+    requests.lock(session, [request.id])
     if Status(request.status) != Status.COMMITTED:
         raise Conflict(
             f"引当済みの要請だけ出荷できます（現在 {request.status}） / only a committed request "
@@ -195,7 +206,7 @@ def receive(
     discrepancy (short or damaged below, over above), and each discrepancy is a ledger
     adjustment at the shelter, so its stock is what arrived. Refused whole, nothing
     written, for a cancelled or already received shipment or a missing report."""
-    shipment = get(session, shipment_id, reach)
+    shipment = _locked(session, shipment_id, reach)
     if shipment.to_place_id is None or not reach.covers(shipment.to_place_id):
         raise NotFound(f"出荷 {shipment_id} はありません / no shipment {shipment_id}")
     status = ShipmentStatus(shipment.status)
@@ -343,7 +354,7 @@ def _settle(
 def cancel(session: Session, shipment_id: str, reach: Reach, *, actor: str) -> Shipment:
     """A shipment turned back before it arrived: the goods return to the depot (the
     reverse transfer) and are held for the request again."""
-    shipment = get(session, shipment_id, reach)
+    shipment = _locked(session, shipment_id, reach)
     if ShipmentStatus(shipment.status) != ShipmentStatus.DISPATCHED:
         raise Conflict(
             f"{shipment.status} の出荷は取り消せません / a {shipment.status} shipment cannot be "

@@ -112,21 +112,24 @@ def check_shape(kind: MovementKind, reason: AdjustmentReason | None, deltas: lis
             raise InvalidInput("移送は 2 か所の間です / a transfer is between two places")
 
 
-def _locked_balances(
+def locked_balances(
     session: Session, keys: set[tuple[str, str]]
 ) -> dict[tuple[str, str], StockBalance]:
     """The balances of these (place, lot) pairs, locked until the transaction ends (two
-    movements of the same lot queue instead of both reading the old quantity)."""
+    movements of the same lot queue instead of both reading the old quantity), in one
+    order (place, then lot) so that two writers never wait for each other crosswise."""
     found: dict[tuple[str, str], StockBalance] = {}
     by_place: defaultdict[str, set[str]] = defaultdict(set)
     for place_id, lot_id in keys:
         by_place[place_id].add(lot_id)
-    for place_id, lots in by_place.items():
+    for place_id, lots in sorted(by_place.items()):
         rows = session.execute(
             select(StockBalance)
             .where(StockBalance.place_id == place_id, StockBalance.lot_id.in_(sorted(lots)))
             .order_by(StockBalance.lot_id)
             .with_for_update()
+            # the rows as locked, not copies loaded before (a pick, the free stock)
+            .execution_options(populate_existing=True)
         ).scalars()
         for balance in rows:
             found[(balance.place_id, balance.lot_id)] = balance
@@ -153,7 +156,7 @@ def record(
     for delta in deltas:
         totals[(delta.place_id, delta.lot_id)] += delta.quantity
         expiry[delta.lot_id], items[delta.lot_id] = delta.expires_on, delta.item_id
-    balances = _locked_balances(session, set(totals))
+    balances = locked_balances(session, set(totals))
     for key, change in totals.items():
         held = balances[key].quantity if key in balances else Decimal(0)
         if held + change < 0:

@@ -25,6 +25,7 @@ from supplies.shipments.service import check_receipt
 from supplies.stock.models import Movement, StockBalance
 from tests.supplies.exchange.between import between_municipalities
 from tests.supplies.requests.client_ids import client_ids
+from tests.supplies.requests.concurrency import at_the_same_time
 from tests.supplies.supply_office import SupplyOffice
 from yui.errors import InvalidInput
 
@@ -49,6 +50,7 @@ def test_requests_shipments_and_between_municipalities(
     _a_request_from_draft_to_received(supplies)
     _bad_input_cancelling_donations_and_the_cli(supplies, database_url, tmp_path, monkeypatch)
     client_ids(supplies)
+    at_the_same_time(supplies)
     between_municipalities(supplies)
 
 
