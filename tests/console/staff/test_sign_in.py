@@ -161,3 +161,18 @@ def test_a_revoked_sign_in_ends_the_session_with_a_notice(node: ConsoleNode, pag
     page.reload()
     page.wait_for_url(re.compile(r"/console/sign-in\?"))
     assert "有効期限が切れました" in page.get_by_test_id("expired").inner_text()
+
+
+def test_an_open_page_goes_to_the_sign_in_page_when_its_sign_in_ends(
+    node: ConsoleNode, page: Any
+) -> None:
+    """Nobody clicks: the page itself leaves when the token's 15 minutes are over (the
+    browser's clock is moved on), and the sign-in page says why."""
+    page.clock.install()
+    sign_in(page, node)
+    page.wait_for_url(re.compile(r"/console/t/041009/$"))
+    page.clock.run_for("14:00")
+    assert page.url.endswith("/console/t/041009/")
+    page.clock.run_for("01:05")
+    page.wait_for_url(re.compile(r"/console/sign-in\?tenant=041009&expired=1$"))
+    assert "有効期限が切れました" in page.get_by_test_id("expired").inner_text()
