@@ -4,14 +4,18 @@ pays the office's migration and sign-ins."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from assembly.site import job_kinds, job_schedules
 from failover.alerts.announce import announce
 from safety_check.campaigns import jobs as hold_jobs
+from safety_check.campaigns import service
 from safety_check.campaigns.models import Campaign
 from tests.residents.conftest import log_entries
 from tests.safety_check.campaigns.cap import QUAKE_AREA, cap_alert, minutes_ago
@@ -157,3 +161,37 @@ def test_the_hold_ends_by_its_stored_deadline_and_staff_send_or_cancel(
     assert (
         office.client.post(f"{url}/{opened['id']}/cancel", headers=office.staff).status_code == 409
     )
+    # (the cancelled campaign takes no series: this alert in its area opens a new one)
+    _sent_and_cancelled_at_once(office, _held(office, "quake-race", AREAS[2], received=now))
+
+
+def _sent_and_cancelled_at_once(office: Office, held: dict[str, Any]) -> None:
+    """One staff member sends a held campaign at once while another cancels it: one is
+    told 409 and the campaign is what the other did. The first to read the campaign waits
+    (up to a second) for the other to read it too, so both would find it held if nothing
+    ordered them; on PostgreSQL both then answered 200 and the later commit decided."""
+    both_read = threading.Barrier(2, timeout=1)
+    read = service.get
+
+    def read_then_wait(*args: Any) -> Any:
+        found = read(*args)
+        try:
+            both_read.wait()
+        except threading.BrokenBarrierError:  # the other waits for this one's commit
+            pass
+        return found
+
+    path = f"{office.api}/safety/campaigns/{held['id']}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service, "get", read_then_wait)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            sent, cancelled = pool.map(
+                lambda action: office.client.post(f"{path}/{action}", headers=office.staff),
+                ("send-now", "cancel"),
+            )
+    assert sorted((sent.status_code, cancelled.status_code)) == [200, 409], (
+        sent.text,
+        cancelled.text,
+    )
+    state = office.client.get(path, headers=office.staff).json()["state"]
+    assert state == ("open" if sent.status_code == 200 else "cancelled")
