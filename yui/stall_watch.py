@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -33,6 +34,7 @@ class LoopStallWatch:
         self.stalls = 0
         self.longest = 0.0
         self._beat = time.monotonic()
+        self._beat_cpu = time.process_time()
         self._loop_thread = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -57,25 +59,37 @@ class LoopStallWatch:
 
     async def _beating(self) -> None:
         while True:
-            self._beat = time.monotonic()
+            self._beat, self._beat_cpu = time.monotonic(), time.process_time()
             await asyncio.sleep(self.interval)
 
     def _watch(self) -> None:
         reported_at: float | None = None  # the beat a report was made for
+        cpu_at = 0.0  # the process's CPU time at that beat
         while not self._stop.wait(self.interval):
-            beat = self._beat
+            beat, beat_cpu = self._beat, self._beat_cpu
             silent = time.monotonic() - beat
             if reported_at is not None and beat != reported_at:
                 stalled = beat - reported_at
                 self.longest = max(self.longest, stalled)
-                log.warning("event loop turned again after a stall of %.1f s", stalled)
+                # CPU near the stall's length: this process was busy (its loop or its
+                # threads); near zero: the machine gave it no CPU (or it waited on I/O)
+                log.warning(
+                    "event loop turned again after a stall of %.1f s; the process used "
+                    "%.1f s of CPU meanwhile (load average %.1f)",
+                    stalled,
+                    beat_cpu - cpu_at,
+                    os.getloadavg()[0],
+                )
                 reported_at = None
             if reported_at is None and silent >= self.threshold:
-                reported_at = beat
+                reported_at, cpu_at = beat, beat_cpu
                 self.stalls += 1
                 log.warning(
-                    "event loop has not turned for %.1f s; its thread is at:\n%s%s",
+                    "event loop has not turned for %.1f s (the process used %.1f s of CPU; "
+                    "load average %.1f); its thread is at:\n%s%s",
                     silent,
+                    time.process_time() - beat_cpu,
+                    os.getloadavg()[0],
                     self._stack_of(self._loop_thread),
                     self._others(),
                 )
