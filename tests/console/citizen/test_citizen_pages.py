@@ -151,7 +151,8 @@ def test_an_english_phone_switches_to_plain_japanese_and_reports(
     node: ConsoleNode, campaign: str, browser: Any
 ) -> None:
     """The browser's language first (English here), then the visible switch: one tap on
-    "やさしい日本語" and the page, and the next one opened, are in plain Japanese."""
+    "やさしい日本語" and the page, and the next one opened, are in plain Japanese; the
+    report is made with the keyboard alone."""
     person = residents(node, 5)[4]
     context = browser.new_context(viewport={"width": 360, "height": 800}, locale="en-US")
     try:
@@ -169,7 +170,12 @@ def test_an_english_phone_switches_to_plain_japanese_and_reports(
         )
         assert page.evaluate(_NARROWEST_TARGET) >= 44
         assert_accessible(page)
-        page.get_by_role("button", name="だいじょうぶです").click()
+        # by the keyboard: the skip link, then the first choice, then Enter
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent.trim()") == "だいじょうぶです"
+        page.keyboard.press("Enter")
         outbox_says(page, "sent")
         assert "とどきました" in page.get_by_role("status").inner_text()
         assert [r.status for r in reports_of(node, campaign, person)] == ["safe"]

@@ -176,3 +176,26 @@ def test_an_open_page_goes_to_the_sign_in_page_when_its_sign_in_ends(
     page.clock.run_for("01:05")
     page.wait_for_url(re.compile(r"/console/sign-in\?tenant=041009&expired=1$"))
     assert "有効期限が切れました" in page.get_by_test_id("expired").inner_text()
+
+
+def focused(page: Any) -> str:
+    """What has the keyboard's focus: its id, else its text."""
+    return str(
+        page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()")
+    )
+
+
+def test_sign_in_with_the_keyboard_only(node: ConsoleNode, page: Any) -> None:
+    """The skip link first, then the form's fields in the order they are read."""
+    page.goto(f"{node.url}/console/sign-in")
+    page.keyboard.press("Tab")
+    assert focused(page) == "本文へ移動"
+    page.keyboard.press("Enter")  # past the header to the page's own content
+    order = []
+    for text in (node.tenant, STAFF, PASSWORD):
+        page.keyboard.press("Tab")
+        order.append(focused(page))
+        page.keyboard.type(text)
+    assert order == ["tenant", "username", "password"]
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/console/t/041009/$"))
