@@ -20,7 +20,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from assembly.cli.main import uvicorn_options
 from assembly.site import create_app
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, MigratedSchemas
 from tests.support.factories import PASSWORD, SENDAI, tenant, user
 from tests.support.servers import redis_server
 from yui.auth.ratelimit import FailureLimiter
@@ -102,13 +102,23 @@ def test_a_trusted_proxy_is_believed_about_its_clients(settings: Settings, db: D
 
 
 def test_rotating_ipv6_addresses_of_one_network_is_one_client(
-    settings: Settings, db: Database
+    tmp_path: Path, migrated_schemas: MigratedSchemas
 ) -> None:
     """An IPv6 client holds a whole /64 (2^64 addresses): counted per address, each guess
-    could come from a new one. The client's count is kept per /64 network."""
+    could come from a new one. The client's count is kept per /64 network. (One database
+    is enough: nothing here is stored.)"""
+    url = migrated_schemas.sqlite_copy(tmp_path / "site.db")
+    db = Database(url)
     tenant(db)
-    behind_proxy = settings.model_copy(update={"trusted_proxies": "127.0.0.1"})
-    with _served(create_app(behind_proxy, db, migrate=False), behind_proxy) as base:
+    settings = load_settings(
+        site="test-site",
+        data_dir=tmp_path,
+        database_url=url,
+        token_secret=TEST_SECRET,
+        trusted_proxies="127.0.0.1",
+        log_json=False,
+    )
+    with _served(create_app(settings, db, migrate=False), settings) as base:
         statuses = [
             _guess(base, f"user{n}", forwarded_for=f"2001:db8:7:7::{n + 1:x}").status_code
             for n in range(settings.login_max_failures + 1)
@@ -116,6 +126,7 @@ def test_rotating_ipv6_addresses_of_one_network_is_one_client(
         assert statuses[-1] == 429, statuses
         # another network is another client
         assert _guess(base, "x", forwarded_for="2001:db8:7:8::1").status_code == 401
+    db.dispose()
 
 
 @pytest.mark.parametrize(

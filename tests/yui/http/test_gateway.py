@@ -582,17 +582,17 @@ def test_a_forwarded_write_the_primary_may_have_done_is_not_answered_retry(
 
     @primary.api_route("/api/v1/{tenant}/slow", methods=["GET", "POST"])
     def slow(tenant: str, request: Request) -> dict[str, str]:
-        time.sleep(1.5)
+        time.sleep(1.0)
         done.append(request.method)
         return {"done": "yes"}
 
     with serving(primary) as primary_url:
         # no local copy here: the gateway forwards both, the app behind it sees neither
-        replica = Gateway(FastAPI(), site="site-b", lookup=_forwarding_to(primary_url), timeout=0.5)
+        replica = Gateway(FastAPI(), site="site-b", lookup=_forwarding_to(primary_url), timeout=0.3)
         with serving(replica) as replica_url:  # type: ignore[arg-type]
             write = httpx.post(f"{replica_url}/api/v1/{SENDAI}/slow", json={}, timeout=30)
             read = httpx.get(f"{replica_url}/api/v1/{SENDAI}/slow", timeout=30)
-            time.sleep(2.0)  # both have finished at the primary by now
+            time.sleep(1.2)  # both have finished at the primary by now
     assert done == ["POST", "GET"]  # the primary did the write
     assert write.status_code == 504, write.text
     assert write.headers["content-type"] == "application/problem+json"

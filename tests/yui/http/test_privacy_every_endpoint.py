@@ -22,9 +22,8 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from assembly.schema import SCHEMA_HISTORY
 from assembly.site import create_app
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, MigratedSchemas
 from tests.support.factories import SENDAI, sign_in, tenant, user
 from yui.db.database import Database
 from yui.logging import configure
@@ -96,10 +95,9 @@ def _strings(schema: dict[str, Any], components: dict[str, Any], depth: int = 0)
 
 
 def test_no_personal_data_reaches_the_logs_from_any_endpoint(
-    tmp_path: Path, site_logs: io.StringIO
+    tmp_path: Path, migrated_schemas: MigratedSchemas, site_logs: io.StringIO
 ) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'site.db'}")
-    db.migrate(SCHEMA_HISTORY)
+    db = Database(migrated_schemas.sqlite_copy(tmp_path / "site.db"))  # one database is enough
     tenant(db)
     user(db, SENDAI, "boss", "admin", "staff", "shelter", "depot")
     settings = load_settings(site="test-site", data_dir=tmp_path, token_secret=TEST_SECRET)
