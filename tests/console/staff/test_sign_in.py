@@ -16,6 +16,7 @@ from safety_check.links.service import LinkMaker
 from tests.console.staff.test_residents import audited
 from tests.console.support.browser import (
     PASSWORD,
+    RESIDENTS,
     STAFF,
     ConsoleNode,
     assert_accessible,
@@ -78,8 +79,8 @@ def test_sign_in_and_see_the_dashboard(node: ConsoleNode, page: Any) -> None:
     served = page.get_by_test_id("served")
     assert "console-test" in served.inner_text()
     # every registered resident is unconfirmed before the first report
-    assert page.get_by_test_id("total-residents").inner_text() == "120"
-    assert page.get_by_test_id("total-unconfirmed").inner_text() == "120"
+    assert page.get_by_test_id("total-residents").inner_text() == str(RESIDENTS)
+    assert page.get_by_test_id("total-unconfirmed").inner_text() == str(RESIDENTS)
     assert page.get_by_test_id("unconfirmed-table").locator("tbody tr").count() > 0
     # the needs-assistance register first, then everyone else (the 4th column: its badge)
     assistance = [
@@ -96,8 +97,9 @@ def test_sign_in_and_see_the_dashboard(node: ConsoleNode, page: Any) -> None:
     # a tenth of the residents report through their links: the counts and the curve move
     report_through_links(node, opened.json()["id"], REPORTED)
     page.goto(f"{node.url}/console/t/{node.tenant}/?campaign={opened.json()['id']}")
-    assert page.get_by_test_id("total-unconfirmed").inner_text() == str(120 - REPORTED)
-    assert "回答 10.0%" in page.get_by_test_id("response-rates").inner_text()
+    assert page.get_by_test_id("total-unconfirmed").inner_text() == str(RESIDENTS - REPORTED)
+    rate = f"回答 {100 * REPORTED / RESIDENTS:.1f}%"  # 10.0 %
+    assert rate in page.get_by_test_id("response-rates").inner_text()
     screenshot(page, "dashboard")
     assert_accessible(page)
     # the door-to-door visit list of the first district with unconfirmed residents, to print
