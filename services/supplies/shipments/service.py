@@ -147,6 +147,11 @@ def dispatch(
         ).scalars()
     }
     leaves = request.origin == Origin.MUNICIPALITY.value or request.shelter_id is None
+    for allocation in held:
+        # no longer held: the goods leave with this shipment (the ledger's check of
+        # what commitments hold counts only the unshipped)
+        allocation.shipment_id = shipment.id
+    session.flush()
     deltas = []
     for allocation in held:
         lot = lots[allocation.lot_id]
@@ -175,7 +180,6 @@ def dispatch(
     shipment.movement_id = movement.id
     lines = {line.id: line for line in requests.lines_of(session, [request.id])[request.id]}
     for allocation in held:
-        allocation.shipment_id = shipment.id
         lines[allocation.line_id].shipped += allocation.quantity
         session.add(
             ShipmentLine(

@@ -27,6 +27,7 @@ from supplies.catalogue.models import Item
 from supplies.places import service as places
 from supplies.places.models import Place
 from supplies.quantities import check_whole
+from supplies.requests.models import Allocation
 from supplies.stock.models import (
     AdjustmentReason,
     Lot,
@@ -136,6 +137,25 @@ def locked_balances(
     return found
 
 
+def held_by_commitments(
+    session: Session, keys: set[tuple[str, str]]
+) -> dict[tuple[str, str], Decimal]:
+    """What unshipped commitments (requests' allocations) hold of these (place, lot) pairs:
+    stock set aside for a request, not to be handed out or moved otherwise."""
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(Allocation.place_id, Allocation.lot_id, func.sum(Allocation.quantity))
+        .where(
+            Allocation.shipment_id.is_(None),
+            Allocation.place_id.in_(sorted({place for place, _ in keys})),
+            Allocation.lot_id.in_(sorted({lot for _, lot in keys})),
+        )
+        .group_by(Allocation.place_id, Allocation.lot_id)
+    ).all()
+    return {(place, lot): Decimal(q) for place, lot, q in rows if (place, lot) in keys}
+
+
 def record(
     session: Session,
     kind: MovementKind,
@@ -166,6 +186,19 @@ def record(
                 place=key[0],
                 lot=key[1],
             )
+    if kind in (MovementKind.ISSUE, MovementKind.TRANSFER):
+        # handing out or moving away what a commitment holds would leave the request's
+        # dispatch short; losses (adjustments) still leave, as they happen
+        taking = {key for key, change in totals.items() if change < 0}
+        for key, committed in held_by_commitments(session, taking).items():
+            on_hand = balances[key].quantity
+            if on_hand + totals[key] < committed:
+                raise Conflict(
+                    f"引当済みの在庫です（ロット {key[1]}: 在庫 {on_hand}、うち引当 {committed}） / "
+                    f"held by commitments (lot {key[1]}: {on_hand} on hand, {committed} held)",
+                    place=key[0],
+                    lot=key[1],
+                )
     recorded_at = now()
     movement = Movement(
         kind=kind.value,
@@ -279,28 +312,36 @@ def pick(
     """First expired, first out: take `quantity` of `item` at the place from the lots with
     the earliest expiry that has not passed by `on` (lots that never expire last).
     An expired lot is never picked: it leaves by an `expired` adjustment."""
-    balances = session.execute(
-        select(StockBalance)
-        .where(
-            StockBalance.place_id == place_id,
-            StockBalance.item_id == item.id,
-            StockBalance.quantity > 0,
-            (StockBalance.expires_on.is_(None)) | (StockBalance.expires_on >= on),
-        )
-        .order_by(StockBalance.expires_on.asc().nulls_last(), StockBalance.lot_id)
-    ).scalars()
+    balances = list(
+        session.execute(
+            select(StockBalance)
+            .where(
+                StockBalance.place_id == place_id,
+                StockBalance.item_id == item.id,
+                StockBalance.quantity > 0,
+                (StockBalance.expires_on.is_(None)) | (StockBalance.expires_on >= on),
+            )
+            .order_by(StockBalance.expires_on.asc().nulls_last(), StockBalance.lot_id)
+        ).scalars()
+    )
+    # what commitments hold is not picked: it waits for its request's dispatch
+    committed = held_by_commitments(session, {(place_id, b.lot_id) for b in balances})
     picked: list[tuple[StockBalance, Decimal]] = []
     remaining = quantity
     for balance in balances:
-        take = min(balance.quantity, remaining)
+        free = balance.quantity - committed.get((place_id, balance.lot_id), Decimal(0))
+        if free <= 0:
+            continue
+        take = min(free, remaining)
         picked.append((balance, take))
         remaining -= take
         if remaining == 0:
             return picked
     available = quantity - remaining
     raise Conflict(
-        f"{item.code} の在庫が足りません（期限内 {available}{item.unit_ja}、必要 {quantity}） / "
-        f"not enough {item.code} in date ({available} {item.unit_en} held, {quantity} needed)",
+        f"{item.code} の在庫が足りません（期限内で引当のない分 {available}{item.unit_ja}、必要 "
+        f"{quantity}） / not enough {item.code} in date and not held by commitments "
+        f"({available} {item.unit_en}, {quantity} needed)",
         item=item.code,
         available=str(available),
     )

@@ -106,8 +106,13 @@ def _stock_and_a_committed_request(db: Database) -> None:
         uow.commit()
 
 
-def _dispatch(shipped: dict[str, str]) -> Callable[[Database], None]:
+def _stock_committed_and_dispatched(shipped: dict[str, str]) -> Callable[[Database], None]:
+    """The staff's steps, then the depot's dispatch (its own unit of work): one wait for
+    the replicas after both (each wait is a chance for a loaded machine's replica to
+    fall out of the in-sync set)."""
+
     def work(db: Database) -> None:
+        _stock_and_a_committed_request(db)
         with db.unit_of_work(SENDAI) as uow:
             (request,) = uow.session.execute(select(Request)).scalars()
             body = DispatchIn(from_place="D-01", vehicle="宮城 100 さ 12-34", driver="山田")
@@ -193,8 +198,7 @@ async def test_a_message_and_a_shipment_survive_the_senders_failover(three_sites
     await commit(a, ask)
     # a shipment leaves Sendai's depot: acknowledged, then its primary is lost on the way
     shipped: dict[str, str] = {}
-    await commit(a, _stock_and_a_committed_request)
-    await commit(a, _dispatch(shipped))
+    await commit(a, _stock_committed_and_dispatched(shipped))
     await cluster.caught_up("site-b", "site-c")
 
     # Sendai's primary is lost before its worker ran the job; site-b takes over
