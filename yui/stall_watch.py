@@ -19,8 +19,13 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
+from types import FrameType
 
 log = logging.getLogger("yui.stall")
+
+#: the folders of this project's own code (the frames a report names beside the innermost)
+_OURS = ("/yui/", "/replication/", "/failover/", "/assembly/", "/services/", "/console/")
 
 #: frames of a thread that is waiting, not running (left out of the report)
 _WAITING = ("wait", "get", "acquire", "select", "poll", "sleep", "accept", "recv", "_worker")
@@ -65,6 +70,8 @@ class LoopStallWatch:
     def _watch(self) -> None:
         reported_at: float | None = None  # the beat a report was made for
         cpu_at = 0.0  # the process's CPU time at that beat
+        sampled_beat: float | None = None
+        samples: Counter[str] = Counter()  # where the loop's thread was, while overdue
         while not self._stop.wait(self.interval):
             beat, beat_cpu = self._beat, self._beat_cpu
             silent = time.monotonic() - beat
@@ -75,12 +82,18 @@ class LoopStallWatch:
                 # threads); near zero: the machine gave it no CPU (or it waited on I/O)
                 log.warning(
                     "event loop turned again after a stall of %.1f s; the process used "
-                    "%.1f s of CPU meanwhile (load average %.1f)",
+                    "%.1f s of CPU meanwhile (load average %.1f); the loop's thread was "
+                    "seen at: %s",
                     stalled,
                     beat_cpu - cpu_at,
                     os.getloadavg()[0],
+                    _most_seen(samples),
                 )
                 reported_at = None
+            if silent >= 2 * self.interval:  # overdue: note where the loop's thread is
+                if sampled_beat != beat:
+                    sampled_beat, samples = beat, Counter()
+                samples[self._where(self._loop_thread)] += 1
             if reported_at is None and silent >= self.threshold:
                 reported_at, cpu_at = beat, beat_cpu
                 self.stalls += 1
@@ -93,6 +106,22 @@ class LoopStallWatch:
                     self._stack_of(self._loop_thread),
                     self._others(),
                 )
+
+    @staticmethod
+    def _where(thread_id: int) -> str:
+        """The innermost frame of the thread, and the innermost of this project's own."""
+        frame = sys._current_frames().get(thread_id)
+        if frame is None:
+            return "(gone)"
+        inner = f"{frame.f_code.co_name} ({_short(frame.f_code.co_filename)}:{frame.f_lineno})"
+        ours: FrameType | None = frame
+        while ours is not None and not _is_ours(ours.f_code.co_filename):
+            ours = ours.f_back
+        if ours is None or ours is frame:
+            return inner
+        return (
+            f"{inner} in {ours.f_code.co_name} ({_short(ours.f_code.co_filename)}:{ours.f_lineno})"
+        )
 
     @staticmethod
     def _stack_of(thread_id: int, depth: int = 14) -> str:
@@ -110,3 +139,19 @@ class LoopStallWatch:
             if not frame.f_code.co_name.lstrip("_").startswith(_WAITING):
                 lines.append(f"  thread {thread_id}: {where}")
         return ("other threads running:\n" + "\n".join(lines)) if lines else ""
+
+
+def _is_ours(filename: str) -> bool:
+    return "site-packages" not in filename and any(part in filename for part in _OURS)
+
+
+def _short(filename: str) -> str:
+    parts = filename.replace("\\", "/").split("/")
+    return "/".join(parts[-2:])
+
+
+def _most_seen(samples: Counter[str], top: int = 3) -> str:
+    if not samples:
+        return "(no sample)"
+    total = sum(samples.values())
+    return "; ".join(f"{where} {count}/{total}" for where, count in samples.most_common(top))
