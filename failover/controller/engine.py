@@ -280,31 +280,17 @@ async def promote_lost(
     *,
     leader: Leadership | None = None,
     primaries: Mapping[str, int] | None = None,
-    known: Mapping[str, Placement] | None = None,
 ) -> list[Promotion]:
     """Promote every tenant of ``lost`` (tenant -> the site of its lost primary), in
     batches of :data:`BATCH_TENANTS`. With ``leader``, a controller that lost its role
-    seals nothing, and its placement writes are fenced by its term.
-
-    ``known``: the placements as the caller's current view has them (the controller's
-    watch). The first attempt starts from them instead of a fresh etcd read, which went
-    through the controller's etcd connection — often to the member that died with the
-    lost site (0.3-0.8 s to move to the next). Nothing rests on them being current: a
-    stale one only seals below the epoch (a no-op) and loses the compare-and-swap, and
-    that tenant starts again from a fresh read."""
+    seals nothing, and its placement writes are fenced by its term."""
     tenants = list(lost)
     chunks = [tenants[i : i + BATCH_TENANTS] for i in range(0, len(tenants), BATCH_TENANTS)]
     results: dict[str, Promotion] = {}
     for done in await asyncio.gather(
         *(
             _promote_batch(
-                coordination,
-                copies,
-                {t: lost[t] for t in chunk},
-                sites,
-                leader,
-                primaries,
-                {t: known[t] for t in chunk if t in known} if known else None,
+                coordination, copies, {t: lost[t] for t in chunk}, sites, leader, primaries
             )
             for chunk in chunks
         )
@@ -320,7 +306,6 @@ async def _promote_batch(
     sites: list[SiteInfo],
     leader: Leadership | None,
     primaries: Mapping[str, int] | None,
-    known: Mapping[str, Placement] | None = None,
 ) -> dict[str, Promotion]:
     started = time.monotonic()
     results: dict[str, Promotion] = {}
@@ -334,13 +319,10 @@ async def _promote_batch(
         )
 
     # As in reinstate: a lost compare starts that tenant again from a fresh read.
-    for attempt in range(PROMOTION_ATTEMPTS):
+    for _attempt in range(PROMOTION_ATTEMPTS):
         if not pending:
             break
-        if attempt == 0 and known is not None and pending.keys() <= known.keys():
-            placements = dict(known)
-        else:
-            placements = await read(coordination, pending)
+        placements = await read(coordination, pending)
         ready: dict[str, Placement] = {}
         for tenant, site in pending.items():
             placement = placements.get(tenant)

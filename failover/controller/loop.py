@@ -44,7 +44,7 @@ from failover.coordination.interface import (
     CoordinationUnavailable,
     Leadership,
 )
-from failover.placement.policy import Placement, SiteInfo
+from failover.placement.policy import SiteInfo
 from yui.tls import peer_verify
 
 log = logging.getLogger("yui.failover")
@@ -293,8 +293,7 @@ class Controller:
         sites = [record.to_site_info() for record in self.view.sites().values()]
         primaries = Counter(p.primary for p in snapshot.placements.values())
         self._promoting |= set(orphans)
-        known = {t: snapshot.placements[t] for t in orphans if t in snapshot.placements}
-        self._spawn(self._promote_batch(dict(orphans), sites, primaries, leadership, known))
+        self._spawn(self._promote_batch(dict(orphans), sites, primaries, leadership))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run ``work`` in the controller's task group (it handles its own errors)."""
@@ -309,7 +308,6 @@ class Controller:
         sites: list[SiteInfo],
         primaries: Mapping[str, int],
         leadership: Leadership,
-        known: Mapping[str, Placement] | None = None,
     ) -> None:
         try:
             results = await promote_lost(
@@ -319,7 +317,6 @@ class Controller:
                 sites,
                 leader=leadership,
                 primaries=primaries,
-                known=known,
             )
         except Exception as error:  # etcd unreachable before a placement was read: next tick
             log.error("promotion of %s failed: %s", ", ".join(orphans), error)

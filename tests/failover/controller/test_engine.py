@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from failover.controller.engine import promote_lost, switch
-from failover.coordination.interface import CoordinationUnavailable, Leadership
+from failover.coordination.interface import Leadership
 from tests.failover.controller.conftest import SITES, World
 from tests.failover.coordination.test_placements_batch import FencedLeadership
 
@@ -142,46 +142,3 @@ async def test_a_controller_whose_term_ended_writes_nothing(world: World) -> Non
     )
     assert not promotion.ok and "LeadershipLost" in promotion.reason
     assert (await world.placement(SENDAI)).epoch == first
-
-
-async def test_a_promotion_starts_from_the_views_placements_without_reading_etcd(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The first attempt uses the placements the controller's view holds: the fresh read
-    went through the controller's etcd connection, often to the member that died with the
-    lost site (0.3-0.8 s of each such kill's RTO)."""
-    first = await world.place(SENDAI, "aws-tokyo", REPLICAS)
-    known = {SENDAI: await world.placement(SENDAI)}
-    world.copies.down.add("aws-tokyo")
-
-    async def unreachable(*_args: object) -> None:
-        raise CoordinationUnavailable("the member died with the lost site")
-
-    monkeypatch.setattr(world.coordination, "get_placement", unreachable)
-    monkeypatch.setattr(world.coordination, "list_placements", unreachable)
-    [promotion] = await promote_lost(
-        world.coordination, world.copies, {SENDAI: "aws-tokyo"}, SITES, known=known
-    )
-    assert promotion.ok and promotion.epoch is not None and promotion.epoch > first
-    monkeypatch.undo()
-    assert (await world.placement(SENDAI)).primary == promotion.new_primary
-
-
-async def test_a_stale_view_of_the_placement_costs_a_read_not_a_wrong_move(world: World) -> None:
-    """The view lags a move it has not seen: the first attempt's seal (below the current
-    epoch) fences nobody, its compare-and-swap fails, and the tenant starts again from
-    etcd, where its primary has already moved: nothing more is done."""
-    await world.place(SENDAI, "aws-tokyo", REPLICAS)
-    stale = {SENDAI: await world.placement(SENDAI)}
-    [moved] = await switch(world.coordination, world.copies, [(SENDAI, "gcp-osaka", "aws-tokyo")])
-    assert moved.ok
-    world.copies.calls.clear()
-    [promotion] = await promote_lost(
-        world.coordination, world.copies, {SENDAI: "aws-tokyo"}, SITES, known=stale
-    )
-    assert promotion.new_primary == "gcp-osaka" and promotion.reason == "already moved"
-    after = await world.placement(SENDAI)
-    assert (after.primary, after.epoch) == ("gcp-osaka", moved.epoch)
-    assert world.copies.steps("promote") == []
-    # the stale seal was below gcp-osaka's epoch: its writes are not refused anywhere
-    assert all(copy.sealed <= after.epoch for (site, tenant), copy in world.copies.copies.items())
