@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -22,6 +20,7 @@ from tests.safety_check.conftest import (
     report_payload,
 )
 from tests.safety_check.roles import admits_exactly_its_roles
+from tests.safety_check.together import meeting_after
 from tests.support.factories import CHIYODA, sign_in, tenant, user
 
 
@@ -127,16 +126,8 @@ def _purged_twice_at_once(office: Office, monkeypatch: pytest.MonkeyPatch) -> No
     too, so both would find it if nothing ordered them; on PostgreSQL both then answered
     204 and two purges were audited."""
     drill = open_campaign(office, kind="drill")
-    both_read = threading.Barrier(2, timeout=1)
     read = service.get
-
-    def read_then_wait(*args: Any) -> Any:
-        found = read(*args)
-        try:
-            both_read.wait()
-        except threading.BrokenBarrierError:  # the other waits for this one's commit
-            pass
-        return found
+    read_then_wait = meeting_after(read)
 
     monkeypatch.setattr(service, "get", read_then_wait)
     path = f"{office.api}/safety/campaigns/{drill['id']}"

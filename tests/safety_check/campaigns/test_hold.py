@@ -4,7 +4,6 @@ pays the office's migration and sign-ins."""
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from safety_check.campaigns.models import Campaign
 from tests.residents.conftest import log_entries
 from tests.safety_check.campaigns.cap import QUAKE_AREA, cap_alert, minutes_ago
 from tests.safety_check.conftest import Office, audit_actions, report, report_payload
+from tests.safety_check.together import meeting_after
 from yui.db.database import Database
 from yui.hazard_alerts import parse_alert
 from yui.jobs import service as jobs
@@ -170,16 +170,7 @@ def _sent_and_cancelled_at_once(office: Office, held: dict[str, Any]) -> None:
     told 409 and the campaign is what the other did. The first to read the campaign waits
     (up to a second) for the other to read it too, so both would find it held if nothing
     ordered them; on PostgreSQL both then answered 200 and the later commit decided."""
-    both_read = threading.Barrier(2, timeout=1)
-    read = service.get
-
-    def read_then_wait(*args: Any) -> Any:
-        found = read(*args)
-        try:
-            both_read.wait()
-        except threading.BrokenBarrierError:  # the other waits for this one's commit
-            pass
-        return found
+    read_then_wait = meeting_after(service.get)
 
     path = f"{office.api}/safety/campaigns/{held['id']}"
     with pytest.MonkeyPatch.context() as patch:

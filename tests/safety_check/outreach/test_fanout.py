@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import email
 import re
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -16,7 +15,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session
 
 from residents.directory.service import Directory
 from safety_check.campaigns import service as campaigns
@@ -26,8 +24,9 @@ from safety_check.channels.sink import SmtpSink, duplicate_keys, stored_messages
 from safety_check.channels.smtp import SmtpSender
 from safety_check.links.service import LinkMaker
 from safety_check.outreach import service as outreach
-from safety_check.outreach.models import OutreachMessage, OutreachRound
+from safety_check.outreach.models import OutreachMessage
 from tests.safety_check.conftest import Office, after_opening, open_campaign
+from tests.safety_check.together import meeting_after
 from yui.jobs import service as jobs
 from yui.jobs.kinds import JobKinds
 from yui.jobs.runner import run_job
@@ -212,18 +211,7 @@ def _two_starts_at_once(office: Office, monkeypatch: pytest.MonkeyPatch) -> None
     PostgreSQL the second then failed on the rounds' unique index (500)."""
     campaign = open_campaign(office)
     path = f"{office.api}/safety/campaigns/{campaign['id']}/outreach"
-    both_read = threading.Barrier(2, timeout=1)
-    read_rounds = outreach._rounds
-
-    def rounds_then_wait(session: Session, campaign_id: str) -> list[OutreachRound]:
-        found = read_rounds(session, campaign_id)
-        try:
-            both_read.wait()
-        except threading.BrokenBarrierError:  # the other is held until this one commits
-            pass
-        return found
-
-    monkeypatch.setattr(outreach, "_rounds", rounds_then_wait)
+    monkeypatch.setattr(outreach, "_rounds", meeting_after(outreach._rounds))
     with ThreadPoolExecutor(max_workers=2) as pool:
         answers = list(pool.map(lambda _: office.client.post(path, headers=office.staff), "ab"))
     assert sorted(a.status_code for a in answers) == [202, 409], [a.text for a in answers]

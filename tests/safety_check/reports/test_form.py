@@ -4,7 +4,6 @@ until staff confirm a resident (a candidate or another), or reject it."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy import func, select
 from safety_check.reports import form
 from safety_check.reports.models import Submission
 from tests.safety_check.conftest import Office, at, audit_actions, history, open_campaign
+from tests.safety_check.together import meeting_after
 
 
 def form_payload(**overrides: Any) -> dict[str, Any]:
@@ -183,16 +183,8 @@ def _reviewed_by_two_at_once(
     sent = office.client.post(url, json=form_payload(note="二人が同時に確認"))
     assert sent.status_code == 202, sent.text
     submission = f"{office.api}/safety/campaigns/{campaign['id']}/submissions/{sent.json()['id']}"
-    both_found = threading.Barrier(2, timeout=1)
     find = form._pending
-
-    def find_then_wait(*args: Any) -> Any:
-        found = find(*args)
-        try:
-            both_found.wait()
-        except threading.BrokenBarrierError:  # the other waits for this one's commit
-            pass
-        return found
+    find_then_wait = meeting_after(find)
 
     monkeypatch.setattr(form, "_pending", find_then_wait)
     with ThreadPoolExecutor(max_workers=2) as pool:

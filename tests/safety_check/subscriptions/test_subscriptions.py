@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import json
 import re
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email.policy import default
@@ -25,6 +24,7 @@ from safety_check.subscriptions.service import CONFIRM, NOTIFY
 from safety_check.subscriptions.settings import SubscriptionSettings
 from tests.residents.conftest import audit_entries
 from tests.safety_check.conftest import Office, at, open_campaign, report, report_payload
+from tests.safety_check.together import meeting_after
 from yui.auth.tokens import SigningKeys
 from yui.jobs.kinds import JobKinds
 from yui.jobs.runner import run_job
@@ -207,16 +207,7 @@ def _twice_at_once(office: Office, url: str, body: dict[str, str]) -> list[Any]:
     subscription waits (up to a second) for the other to look too, so both would find
     none if nothing ordered them; on PostgreSQL the second then failed on the unique
     constraint (500, and only when someone matched)."""
-    both_looked = threading.Barrier(2, timeout=1)
-    look = service.stored_subscription
-
-    def look_then_wait(*args: Any) -> Any:
-        found = look(*args)
-        try:
-            both_looked.wait()
-        except threading.BrokenBarrierError:  # the other waits for this one's commit
-            pass
-        return found
+    look_then_wait = meeting_after(service.stored_subscription)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(service, "stored_subscription", look_then_wait)
