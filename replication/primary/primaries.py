@@ -148,15 +148,23 @@ class Primaries(Mapping[str, TenantPrimary]):
         if primary is not None and epoch > primary.write_epoch:
             primary.fence(
                 f"テナント {tenant} はエポック {epoch} に封印されました / tenant {tenant} was sealed "
-                f"at epoch {epoch}: another site is being promoted"
+                f"at epoch {epoch}: another site is being promoted",
+                epoch,
             )
 
     def named_again(self) -> dict[str, int]:
-        """Fenced primaries whose placement was rewritten since, still naming this site:
-        tenant -> the placement's epoch, to take the tenant again at (once per epoch).
-        Nothing else restarts a fenced primary but a mover's promote call, and a placement
-        rewritten above a seal by the controller's repair (a promotion that had sealed the
-        replicas and then promoted nobody) left the soak's tenants fenced for minutes."""
+        """Fenced primaries whose placement names this site at an epoch that no sealing
+        promotion can overtake: tenant -> the placement's epoch, to take the tenant again at
+        (once per epoch). Nothing else restarts a fenced primary but a mover's promote call.
+
+        - A placement rewritten since the fence (the controller's repair of a promotion that
+          had sealed the replicas and then promoted nobody left the soak's tenants fenced
+          for minutes).
+        - A placement at or above the seal that fenced it, though not rewritten since: every
+          promotion seals at the revision it read plus one and compares that revision, so a
+          placement at the seal's epoch or above was written after that read and the
+          promotion cannot complete (the soak: the primary's own in-sync change landed at
+          the seal's very revision, and the tenant stayed fenced)."""
         again: dict[str, int] = {}
         for tenant, primary in self._running.items():
             placement = self.placements.placement(tenant)
@@ -164,8 +172,12 @@ class Primaries(Mapping[str, TenantPrimary]):
                 primary.fenced is not None
                 and placement is not None
                 and placement.primary == self.site
-                and placement.epoch > primary.fenced_under
+                and (
+                    placement.epoch > primary.fenced_under
+                    or primary.write_epoch < primary.fenced_by <= placement.epoch
+                )
             ):
+                primary.fenced_by = 0  # once: a later seal fences it anew
                 primary.fenced_under = placement.epoch
                 again[tenant] = placement.epoch
         return again

@@ -72,11 +72,16 @@ class Source(Protocol):
 
     def acknowledged(self, replica: str, seq: int, *, proven: bool = True) -> None: ...
 
-    def fence(self, reason: str) -> None: ...
+    def fence(self, reason: str, seal: int | None = None) -> None: ...
 
 
 class Fenced(Exception):
-    """A replica refused this primary's epoch: this site is no longer the primary."""
+    """A replica refused this primary's epoch: this site is no longer the primary.
+    ``sealed_epoch``: the seal it refused under, when the replica said."""
+
+    def __init__(self, message: str, sealed_epoch: int | None = None) -> None:
+        super().__init__(message)
+        self.sealed_epoch = sealed_epoch
 
 
 class SessionOver(Exception):
@@ -144,7 +149,7 @@ class ReplicaStream:
                 raise
             except Fenced as error:
                 self.state, self.detail = "fenced", str(error)
-                self.primary.fence(str(error))
+                self.primary.fence(str(error), error.sealed_epoch)
                 delay = self.primary.config.backoff_max
             except SessionOver as error:
                 self.state, self.detail = "resuming", str(error)
@@ -284,7 +289,8 @@ class ReplicaStream:
         if ack.status == "fenced":
             raise Fenced(
                 f"{self.replica} は封印 {ack.sealed_epoch} でこの主系を拒否しました / "
-                f"{self.replica} is sealed at epoch {ack.sealed_epoch}: {ack.detail}"
+                f"{self.replica} is sealed at epoch {ack.sealed_epoch}: {ack.detail}",
+                ack.sealed_epoch,
             )
         if ack.status == "apply-failed":
             self.state, self.detail = "stalled", ack.detail
@@ -340,7 +346,7 @@ class ReplicaStream:
             with contextlib.suppress(Exception):
                 await producer
         if ack.status == "fenced":
-            raise Fenced(f"{self.replica} refused the snapshot: {ack.detail}")
+            raise Fenced(f"{self.replica} refused the snapshot: {ack.detail}", ack.sealed_epoch)
         if ack.status != "ok":
             raise SessionOver(f"snapshot: {ack.status}: {ack.detail}")
         self._acknowledged(ack.durable_seq, resume=True)

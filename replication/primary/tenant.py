@@ -142,6 +142,10 @@ class TenantPrimary:
         #: the placement's epoch when this primary was fenced (or when it last tried to
         #: take the tenant again): a placement rewritten above it names this site anew
         self.fenced_under = 0
+        #: the highest seal this primary was fenced by (0: none said): a placement naming
+        #: this site at or above it was written after that seal's promotion read its
+        #: revision, so that promotion's compare-and-swap can no longer succeed
+        self.fenced_by = 0
         #: new writes are refused (retryable 503) until then (time.monotonic; a planned move)
         self.paused_until = 0.0
         self._joining = _Joining()
@@ -256,12 +260,13 @@ class TenantPrimary:
             self._joining.replicas.add(replica)
             self._spawn(lambda: self._join(replica))
 
-    def fence(self, reason: str) -> None:
+    def fence(self, reason: str, seal: int | None = None) -> None:
         if self.fenced is None:
             log.error("tenant %s: fenced: %s", self.tenant, reason)
             placement = self.placement()
             self.fenced_under = placement.epoch if placement is not None else 0
         self.fenced = reason
+        self.fenced_by = max(self.fenced_by, seal or 0)
         self._notify()
 
     # ------------------------------------------------------------------ writes

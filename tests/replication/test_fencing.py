@@ -112,3 +112,42 @@ async def test_a_fenced_primary_named_again_above_the_seal_writes_again(cluster:
     await commit(a, add_user("after-the-seal"))
     await cluster.caught_up("site-b", "site-c")
     assert a.digest() == b.digest() == c.digest()
+
+
+async def test_a_primary_fenced_by_a_seal_at_its_own_placements_epoch_writes_again(
+    cluster: Cluster,
+) -> None:
+    """The soak's stalled tenant: a promotion read the placement at R, sealed a replica at
+    R + 1 and then could not write (its controller cut off from etcd). Meanwhile the
+    primary's own in-sync change landed at revision R + 1, the seal's very epoch. The
+    seal is not above that placement, so nothing lifted it; the replica refused the
+    primary's old epoch, the primary fenced itself under the placement at R + 1 and was
+    never named at a newer one. No promotion can now use that seal (its compare-and-swap
+    expects revision R), so the primary takes the tenant again at the placement's epoch."""
+    cluster.place("site-a", ("site-b", "site-c"))
+    await cluster.create_tenant("site-a")
+    a, b, c = cluster["site-a"], cluster["site-b"], cluster["site-c"]
+    await commit(a, write_audit(count=3))
+    await cluster.caught_up("site-b", "site-c")
+    old_epoch = a.node.primaries[SENDAI].write_epoch
+
+    seal = cluster.placements.revision + 1
+    await cluster.client("site-b").seal("site-c", SENDAI, seal)
+    # The primary's in-sync change (c dropped) lands at the seal's revision.
+    placement = cluster.place("site-a", ("site-b", "site-c"), in_sync=("site-b",))
+    assert placement.epoch == seal > old_epoch
+    await cluster.wait_for(
+        lambda: (p := a.node.placements.placement(SENDAI)) is not None and p.epoch == seal,
+        what="a to see the placement at the seal's epoch",
+    )
+    # c refuses a's old epoch: a fences itself, under the placement at the seal's epoch.
+    primary = a.node.primaries[SENDAI]
+    primary.logged(primary.head)  # its stream to c wakes and is refused
+    await cluster.wait_for(lambda: primary.fenced is not None, what="a to be fenced")
+
+    await cluster.wait_for(
+        lambda: a.state().write_epoch == seal, what="a to take the tenant again at the seal's epoch"
+    )
+    await commit(a, add_user("after-the-seal"))
+    await cluster.caught_up("site-b", "site-c")
+    assert a.digest() == b.digest() == c.digest()
