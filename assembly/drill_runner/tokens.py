@@ -18,6 +18,10 @@ __all__ = ["TokenCache"]
 RENEW_BEFORE = 120.0
 #: after a sign-in that failed at every site, the next one waits this long (seconds)
 SIGN_IN_RETRY = 1.0
+#: how long a drill's first sign-in keeps trying before it counts the tenant unwritable
+#: (seconds): a drill started right after another one's fault meets a primary that refuses
+#: writes (a sign-in is one: its audit entry) until its in-sync set has a copy again
+PREFETCH_PATIENCE = 20.0
 
 
 @dataclass
@@ -63,16 +67,23 @@ class TokenCache:
                     )
         return None
 
-    async def prefetch(self, tenants: Sequence[str]) -> list[str]:
-        """Sign in for each tenant now; returns the tenants that could not sign in."""
-        failed = []
-        for tenant in tenants:
-            token = await self.sign_in(tenant) if tenant in self.credentials else None
-            if token is None:
-                failed.append(tenant)
-            else:
-                self._tokens[tenant] = token
-        return failed
+    async def prefetch(
+        self, tenants: Sequence[str], patience: float = PREFETCH_PATIENCE
+    ) -> list[str]:
+        """Sign in for each tenant now, trying again every ``SIGN_IN_RETRY`` seconds for up
+        to ``patience``; returns the tenants that could not sign in."""
+        pending = [t for t in tenants if t in self.credentials]
+        deadline = time.monotonic() + patience
+        while True:
+            for tenant in list(pending):
+                token = await self.sign_in(tenant)
+                if token is not None:
+                    self._tokens[tenant] = token
+                    pending.remove(tenant)
+            if not pending or time.monotonic() + SIGN_IN_RETRY > deadline:
+                break
+            await asyncio.sleep(SIGN_IN_RETRY)
+        return [t for t in tenants if t not in self._tokens]
 
     async def headers(self, tenant: str) -> Mapping[str, str]:
         """The tenant's token, signing in when there is none or it is due for renewal.

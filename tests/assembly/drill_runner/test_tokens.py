@@ -119,3 +119,35 @@ async def test_a_failed_sign_in_is_not_repeated_by_every_attempt(
     stand_in.status = 200
     assert await tokens.headers(TENANT) == {"Authorization": "Bearer t2"}
     assert stand_in.calls == 2
+
+
+async def test_the_first_sign_in_waits_out_a_primary_that_refuses_writes_for_a_moment(
+    site: tuple[SignInSite, list[SiteEndpoint]],
+) -> None:
+    """A drill started right after another one's fault (bench/failover.py: a switchover
+    after three site-kills) found every sign-in refused for a few seconds (503: the new
+    primary's in-sync set had no copy yet), counted both tenants unwritable and could not
+    run. The first sign-in now tries again for a while."""
+    stand_in, sites = site
+    stand_in.status, stand_in.seconds = 503, 0.0
+    tokens = TokenCache(sites, {TENANT: ("drill", "secret")})
+
+    async def heal() -> None:
+        await asyncio.sleep(1.5)
+        stand_in.status = 200
+
+    healing = asyncio.create_task(heal())
+    assert await tokens.prefetch([TENANT, "271004"], patience=10.0) == ["271004"]
+    await healing
+    assert stand_in.calls >= 2
+    assert (await tokens.headers(TENANT))["Authorization"].startswith("Bearer t")
+
+
+async def test_the_first_sign_in_gives_up_after_its_patience(
+    site: tuple[SignInSite, list[SiteEndpoint]],
+) -> None:
+    stand_in, sites = site
+    stand_in.status, stand_in.seconds = 503, 0.0
+    tokens = TokenCache(sites, {TENANT: ("drill", "secret")})
+    assert await tokens.prefetch([TENANT], patience=2.5) == [TENANT]
+    assert 2 <= stand_in.calls <= 4
