@@ -145,15 +145,7 @@ def login(
         # A guessed name that is no account gets no key of its own: memory stays bounded.
         limiter.fail(*((account_key, client_key) if user is not None else (client_key,)))
         if user is not None:
-            audit.record(
-                session,
-                actor=user.username,
-                action="auth.login_failed",
-                subject_type="staff_user",
-                subject_id=user.id,
-                detail={"client": client},
-            )
-            session.commit()
+            _record_failed_guess(session, user, "auth.login_failed", client)
         raise NotAuthenticated("ユーザー名またはパスワードが違います / wrong username or password")
     limiter.succeed(account_key)
     now = int(time.time())
@@ -274,15 +266,7 @@ def change_password(
     _refuse_while_blocked(limiter, account_key, client_key)
     if not passwords.verify_password(current_password, user.password_hash):
         limiter.fail(account_key, client_key)
-        audit.record(
-            session,
-            actor=user.username,
-            action="auth.password_change_failed",
-            subject_type="staff_user",
-            subject_id=user.id,
-            detail={"client": client},
-        )
-        session.commit()
+        _record_failed_guess(session, user, "auth.password_change_failed", client)
         raise NotAuthenticated("現在のパスワードが違います / the current password is wrong")
     limiter.succeed(account_key)
     try:
@@ -290,6 +274,20 @@ def change_password(
     except ValueError as error:
         raise InvalidInput(str(error)) from None
     _end_tokens(session, user, actor=user.username, action="user.password_change")
+
+
+def _record_failed_guess(session: Session, user: StaffUser, action: str, client: str) -> None:
+    """A wrong password for a known account is audited and committed before the refusal
+    (the refusal rolls the rest back)."""
+    audit.record(
+        session,
+        actor=user.username,
+        action=action,
+        subject_type="staff_user",
+        subject_id=user.id,
+        detail={"client": client},
+    )
+    session.commit()
 
 
 def sign_out(session: Session, user: StaffUser) -> None:
