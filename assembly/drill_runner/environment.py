@@ -23,6 +23,7 @@ from assembly.drill_runner.workloads.checks import ServiceCopy
 from failover.drill.checker import CopyDigest, CopyRow, CounterCopy, PlacementSeen
 from failover.drill.copies import TenantReads
 from failover.drill.loadgen import Attempt, Write
+from failover.drill.report import Expectation
 
 __all__ = [
     "CannotRun",
@@ -157,4 +158,9 @@ class ServiceWorkload(Protocol):
 
     def read(self, db: TenantReads, tenants: Sequence[str]) -> Mapping[str, ServiceCopy]:
         """What a copy holds of this run's writes (a :data:`ServiceReader`)."""
+        ...
+
+    async def resend(self, attempts: Sequence[Attempt]) -> list[Expectation]:
+        """After the load: resend some acknowledged writes as their clients would (same id,
+        same body) and say whether each answered its first result (none: not checked)."""
         ...

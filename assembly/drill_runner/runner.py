@@ -202,6 +202,9 @@ class DrillEnvironment:
     #: httpx's ``verify`` towards the sites (a sandbox with TLS: its CA and the operator's
     #: certificate)
     verify: ssl.SSLContext | bool = True
+    #: the folders where the sites' outgoing e-mail lands (the sandbox's SMTP sinks): the
+    #: safety drill reads the residents' one-tap links there, as the residents would
+    mailboxes: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -557,6 +560,9 @@ async def run_drill(
             notes.append(str(error))
         progress("waiting for the load to finish")
         summary = await load
+        if workload is not None:  # a client's resend of an acknowledged id: the first answer
+            progress("resending acknowledged writes")
+            expectations += await workload.resend(read_attempts(log_path))
     finally:
         if slowed and slow_site is not None:
             with contextlib.suppress(CannotRun):

@@ -52,7 +52,7 @@ from assembly.drill_runner.runner import (
 from assembly.drill_runner.snapshot import CopySnapshot, copy_snapshot
 from assembly.drill_runner.tokens import TokenCache
 from assembly.sandbox import netns, processes
-from assembly.sandbox.plan import operator_context, operator_tls, operator_verify
+from assembly.sandbox.plan import mail_dir, operator_context, operator_tls, operator_verify
 from assembly.sandbox.processes import ProcessRecord
 from assembly.sandbox.runner import Sandbox, SandboxError
 from failover.controller.engine import MoveResult
@@ -583,5 +583,6 @@ async def open_environment(root: Path) -> tuple[DrillEnvironment, FailoverWatch]
         cannot_partition=parts.cannot_partition,
         zones=parts.zones,
         verify=verify,
+        mailboxes=tuple(mail_dir(parts.sandbox.root, site.name) for site in parts.sites),
     )
     return env, watch

@@ -39,8 +39,19 @@ RESTORE_GRACE_SECONDS = 5.0
 #: chooses its own from its round trips (docs/deploy.md).
 ETCD_HEARTBEAT_MS = 50
 ETCD_ELECTION_TIMEOUT_MS = 500
+#: the sandbox's budget of the safety check's public paths (one-tap links, the open form)
+#: per client address a minute: the setting's ceiling, not the production default (30).
+#: Every request of a drill or a test comes from this machine's one address, so at 30 a
+#: drill's citizens would be refused after their first 30 reports a minute; the limit
+#: itself is tested apart (tests/safety_check/links). A drill-sandbox setting only.
+SAFETY_LINK_REQUESTS_PER_MINUTE = 10_000
 #: two demo municipalities whose primaries the placement policy puts at different sites
 DEMO_TENANTS = (("041009", "仙台市"), ("271004", "大阪市"))
+
+
+def mail_dir(root: Path, site: str) -> Path:
+    """Where the SMTP sink of ``site`` of the sandbox at ``root`` stores its messages."""
+    return root / "mail" / site
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -97,7 +108,7 @@ class SandboxPlan:
 
     def mail_dir(self, site: str) -> Path:
         """Where the site's SMTP sink stores the messages it took, one file per key."""
-        return self.root / "mail" / site
+        return mail_dir(self.root, site)
 
     def log_dir(self, site: str) -> Path:
         return self.root / "logs" / site
@@ -233,6 +244,8 @@ class SandboxPlan:
                         "YUI_SAFETY_SMTP_PORT": str(ports.smtp),
                         "YUI_SAFETY_SMTP_RATE_PER_SECOND": "2000",
                         "YUI_SAFETY_LINK_URL": f"{site.url}/console/citizen/{{tenant}}/r/{{token}}",
+                        # the drills' citizens all come from this machine's address
+                        "YUI_SAFETY_LINK_REQUESTS_PER_MINUTE": str(SAFETY_LINK_REQUESTS_PER_MINUTE),
                         **self._tls_env(site.name),
                     },
                 ),

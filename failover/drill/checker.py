@@ -14,7 +14,7 @@ said about what was lost).
 - **resurrected delete** — a probe whose delete was acknowledged, held by the authority.
 - **duplicate write** — one id applied more than once: two rows with one id in one copy;
   copies that disagree on the row's origin (site, epoch, time: written twice, at two
-  primaries); or two "created" answers (201) for one id.
+  primaries); or two "created" answers (201, or 202 for a submission kept for review) for one id.
 - **split-brain violation** — (a) a write applied and acknowledged (201/204) in epoch E by
   site S, sent after the runner had seen a placement of a newer epoch naming another
   primary (see :func:`_deposed_acks` for why this is sound); (b) two sites acknowledged
@@ -62,6 +62,8 @@ FindingKind = Literal[
 
 #: the status a write answers when it created the row (not a replay)
 CREATED = 201
+#: a write taken for later processing, created now (the open form's submission for review)
+ACCEPTED = 202
 #: a delete that removed the row now
 DELETED = 204
 #: the answers of a write applied by this very request (not a replay)
@@ -570,12 +572,12 @@ def _duplicates(
                 {site for sites in by_origin.values() for site in sites},
             )
     for (tenant, write_id), acks in sorted({**inserts, **increments}.items()):
-        created = [a for a in acks if a.status == CREATED]
+        created = [a for a in acks if a.status in (CREATED, ACCEPTED)]
         if len(created) > 1:
             report(
                 tenant,
                 write_id,
-                f"created {len(created)} times (HTTP 201)",
+                f"created {len(created)} times (HTTP {'/'.join(sorted({str(a.status) for a in created}))})",
                 {a.served_by or a.site for a in created},
             )
 

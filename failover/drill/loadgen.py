@@ -55,8 +55,9 @@ __all__ = [
     "run_load",
 ]
 
-#: what counts as an acknowledgement of a write
-ACK_STATUSES = frozenset({200, 201, 204})
+#: what counts as an acknowledgement of a write (202: taken for later processing, as the
+#: safety check's open form keeps a submission for staff review)
+ACK_STATUSES = frozenset({200, 201, 202, 204})
 #: answers after which the same write is tried at another site
 RETRY_STATUSES = frozenset({408, 421, 425, 429, 500, 502, 503, 504})
 DEFAULT_PATH = "/api/v1/{tenant}/drill-probes"
@@ -80,6 +81,9 @@ class Write:
     path: str
     body: dict[str, Any]
     kind: str = "insert"
+    #: sent with the load's auth headers; False: a citizen's request (a one-tap link, a
+    #: public form), which carries no staff credentials
+    signed: bool = True
 
 
 #: (tenant, id, n) → write number n, the same over all its attempts
@@ -188,6 +192,8 @@ class _Operation:
     counter: str | None = None
     #: log the body with every attempt (a service workload's content, for the checker)
     logged: bool = False
+    #: sent with the load's auth headers
+    signed: bool = True
 
 
 def _answer_value(op: str, response: httpx.Response) -> int | None:
@@ -202,6 +208,13 @@ def _answer_value(op: str, response: httpx.Response) -> int | None:
     if op == "increment" and response.status_code in (200, 201):
         with contextlib.suppress(ValueError, KeyError, TypeError):
             return int(response.json()["value"])
+    return None
+
+
+def _answer_object(response: httpx.Response) -> dict[str, Any] | None:
+    with contextlib.suppress(ValueError):
+        answer = response.json()
+        return answer if isinstance(answer, dict) else None
     return None
 
 
@@ -230,6 +243,9 @@ class Attempt:
     value: int | None = None
     #: a service workload's request body (the same at every attempt); None for probes
     body: dict[str, Any] | None = None
+    #: a service workload's acknowledged answer (its JSON object): what a resend of the
+    #: same id must answer again
+    answer: dict[str, Any] | None = None
 
     @property
     def acknowledged(self) -> bool:
@@ -319,12 +335,13 @@ async def _one_write(
         now = time.time()
         if number > 1 and now >= deadline:
             return "unacknowledged"
-        headers = dict(await config.auth(tenant)) if config.auth else {}
+        headers = dict(await config.auth(tenant)) if config.auth and operation.signed else {}
         started = time.time()
         status: int | None = None
         served_by = error = None
         epoch: int | None = None
         value: int | None = None
+        answer: dict[str, Any] | None = None
         try:
             response = await client.request(
                 operation.method,
@@ -343,6 +360,8 @@ async def _one_write(
             value = _answer_value(operation.op, response)
             if status not in ACK_STATUSES:
                 error = response.text[:200]
+            elif operation.logged:
+                answer = _answer_object(response)
         outcome = (
             "acknowledged"
             if status in ACK_STATUSES
@@ -368,6 +387,7 @@ async def _one_write(
                 counter=operation.counter,
                 value=value,
                 body=operation.body if operation.logged else None,
+                answer=answer,
             )
         )
         if outcome is not None:
@@ -391,7 +411,14 @@ class _Workload:
         if config.writes is not None:
             write = config.writes(tenant, write_id, n)
             return _Operation(
-                write.kind, tenant, str(write_id), "POST", write.path, write.body, logged=True
+                write.kind,
+                tenant,
+                str(write_id),
+                "POST",
+                write.path,
+                write.body,
+                logged=True,
+                signed=write.signed,
             )
         op = "insert"
         if config.mix is not None:

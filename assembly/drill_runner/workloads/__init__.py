@@ -2,8 +2,9 @@
 
 - ``probes`` (default): the drill probe's inserts, counter increments and deletes
   (failover.drill.probe_api);
-- ``safety-reports``: safety reports recorded by staff in a drill campaign opened for the
-  run (:mod:`.safety_reports`);
+- ``safety-reports``: safety reports in a drill campaign opened for the run, through the
+  citizens' one-tap links (read from the campaign's fan-out mail) and open form, and by
+  staff (:mod:`.safety_reports`);
 - ``supplies-movements``: stock receipts, transfers and issues of a depot and a shelter
   made for the run (:mod:`.supplies_movements`).
 

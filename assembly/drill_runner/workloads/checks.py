@@ -11,7 +11,9 @@ split brain, digests, unconverged copies: the same rules as for the drill probe)
 
 - an acknowledged id the authority holds with other content than the client sent →
   ``duplicate`` (the id was applied for another write: an id applied twice with different
-  content);
+  content); for a safety report the content includes how it reached the service (staff,
+  one-tap link: for the link's resident) and, for an open-form submission, where the
+  design puts it (pending in the review queue, matched to the one resident it describes);
 - a stock balance below zero, or unequal to the ledger's sum for its place and lot →
   ``invariant`` (stock never negative; every movement balances).
 """
@@ -36,7 +38,10 @@ from failover.drill.checker import (
 from failover.drill.loadgen import Attempt
 
 __all__ = [
+    "FORM_FIELDS",
+    "PERSON_FIELDS",
     "REPORT_FIELDS",
+    "REPORT_KINDS",
     "Balance",
     "Expected",
     "Record",
@@ -46,9 +51,12 @@ __all__ = [
     "copy_rows",
     "expected_movement",
     "expected_report",
+    "expected_submission",
     "instant",
     "movement_lines",
     "quantity_text",
+    "resend_difference",
+    "resend_sample",
 ]
 
 #: what a safety report is (safety_check.reports.service.CONTENT, less its campaign: the
@@ -61,7 +69,31 @@ REPORT_FIELDS = (
     "location",
     "shelter",
     "note",
+    "source",
 )
+#: how a safety report reaches the service (the attempt's op) → the source it is stored
+#: with (safety_check.reports.models.ReportSource); "open_form" is a submission, not yet a
+#: report
+REPORT_KINDS = {"report": "staff", "one_tap": "one_tap", "open_form": "open_form"}
+#: what an open-form submission is (safety_check.reports.form.CONTENT)
+FORM_FIELDS = (
+    "family_name",
+    "given_name",
+    "family_kana",
+    "given_kana",
+    "birth_date",
+    "town_name",
+    "status",
+    "reported_at",
+    "reporter_kind",
+    "reporter_name",
+    "reporter_contact",
+    "location",
+    "shelter",
+    "note",
+)
+#: what of the person a submission describes its best candidate must be (the match)
+PERSON_FIELDS = FORM_FIELDS[:6]
 
 
 @dataclass(frozen=True)
@@ -111,15 +143,73 @@ def quantity_text(value: Any) -> str:
     return format(number.normalize(), "f")
 
 
-def expected_report(attempt: Attempt) -> dict[str, Any] | None:
-    """A safety report's content as the client sent it (the report's own fields)."""
+def expected_report(
+    attempt: Attempt, link_residents: Mapping[str, str] | None = None
+) -> dict[str, Any] | None:
+    """A safety report's content as the client sent it, by how it was sent (the
+    attempt's op): staff's (``report``) as the body says; through a one-tap link
+    (``one_tap``) for the link's resident (``link_residents``: write id → the resident the
+    link was sent to), reported by the resident themselves; through the open form
+    (``open_form``) a submission (:func:`expected_submission`)."""
     body = attempt.body
     if body is None:
         return None
-    return {
+    if attempt.op == "open_form":
+        return expected_submission(body)
+    content = {
         name: instant(str(body[name])) if name == "reported_at" else body.get(name, "")
         for name in REPORT_FIELDS
     }
+    if attempt.op == "one_tap":
+        content["resident_id"] = (link_residents or {}).get(attempt.id, "")
+        content["reporter_kind"] = "resident"
+    content["source"] = REPORT_KINDS.get(attempt.op, "staff")
+    return content
+
+
+def expected_submission(body: Mapping[str, Any]) -> dict[str, Any]:
+    """An open-form submission as the sender sent it, where the design puts it: pending
+    in the review queue (no report until staff confirm), matched ``exact`` to one
+    resident, its best candidate the person the form describes."""
+    content = {
+        name: instant(str(body[name])) if name == "reported_at" else body.get(name) or ""
+        for name in FORM_FIELDS
+    }
+    content.update(
+        review="pending",
+        match="exact",
+        candidate={name: body.get(name) or "" for name in PERSON_FIELDS},
+    )
+    return content
+
+
+def resend_sample(attempts: Iterable[Attempt], first: int = 2) -> list[Attempt]:
+    """The writes the drill sends again: of each tenant and op, the ``first`` acknowledged
+    writes whose answer was logged (made before a fault: the resend reaches the copy the
+    failover promoted) and the last one, in the order they were made."""
+    chosen: dict[tuple[str, str], dict[str, Attempt]] = defaultdict(dict)
+    for attempt in sorted(attempts, key=lambda a: (a.n, a.attempt)):
+        if attempt.acknowledged and attempt.answer is not None:
+            chosen[(attempt.tenant, attempt.op)].setdefault(attempt.id, attempt)
+    sample = []
+    for _, picked in sorted(chosen.items()):
+        made = list(picked.values())
+        sample += made[:first] + made[first:][-1:]
+    return sample
+
+
+def resend_difference(
+    first: Attempt, status: int | None, answer: Mapping[str, Any] | None
+) -> str | None:
+    """Why a resend of an acknowledged write did not answer its first result (None: it
+    did): 200 (already recorded) with the same answer as the acknowledgement."""
+    if status != 200:
+        return f"HTTP {status}, not 200 (already recorded)"
+    if first.answer is None or answer is None:
+        return "no answer to compare"
+    if dict(answer) != dict(first.answer):
+        return _difference(first.answer, answer, ("first", "again"))
+    return None
 
 
 def movement_lines(lines: Iterable[tuple[str, str, Any]]) -> list[tuple[str, str, str]]:
@@ -259,10 +349,12 @@ def _stock(result: CheckResult, tenant: str, primary: str, balances: Sequence[Ba
             )
 
 
-def _difference(want: Mapping[str, Any], held: Mapping[str, Any]) -> str:
+def _difference(
+    want: Mapping[str, Any], held: Mapping[str, Any], labels: tuple[str, str] = ("sent", "held")
+) -> str:
     names = sorted(set(want) | set(held))
     return "; ".join(
-        f"{name} sent {want.get(name)!r}, held {held.get(name)!r}"
+        f"{name} {labels[0]} {want.get(name)!r}, {labels[1]} {held.get(name)!r}"
         for name in names
         if want.get(name) != held.get(name)
     )[:400]

@@ -3,9 +3,11 @@ workload's own preparation (a campaign, places) through the API."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import ssl
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
@@ -31,6 +33,9 @@ class Reachable(Protocol):
 
     @property
     def verify(self) -> ssl.SSLContext | bool: ...
+
+    @property
+    def mailboxes(self) -> tuple[Path, ...]: ...
 
 
 class StaffClient:
@@ -61,13 +66,36 @@ class StaffClient:
         of ``expect``."""
         auth = self.env.auth if as_admin else self.tokens.headers
         assert auth is not None
-        headers: Mapping[str, str] = await auth(tenant)
         url_path = f"/api/v1/{tenant}{path}"
+        response, last = await self.answer(method, url_path, headers=await auth(tenant), **kwargs)
+        if response is not None and response.status_code in expect:
+            return response.json() if response.content else None
+        raise CannotRun(
+            f"訓練の準備に失敗しました（{method} {url_path}） / the drill's preparation failed "
+            f"({method} {url_path}): {last}"
+        )
+
+    async def answer(
+        self,
+        method: str,
+        url_path: str,
+        *,
+        headers: Mapping[str, str],
+        first: int = 0,
+        rounds: int = 1,
+        **kwargs: Any,
+    ) -> tuple[httpx.Response | None, str]:
+        """The first answer not worth trying elsewhere, asking each site in turn from
+        ``sites[first]`` (``rounds`` times, a second apart); else None and the last failure."""
+        sites = self.env.sites
         last = "no site answered"
         async with httpx.AsyncClient(
             timeout=10.0, trust_env=False, verify=self.env.verify
         ) as client:
-            for site in self.env.sites:
+            for number in range(rounds * len(sites)):
+                if number and number % len(sites) == 0:
+                    await asyncio.sleep(1.0)
+                site = sites[(first + number) % len(sites)]
                 try:
                     response = await client.request(
                         method, site.url.rstrip("/") + url_path, headers=headers, **kwargs
@@ -75,15 +103,10 @@ class StaffClient:
                 except httpx.HTTPError as error:
                     last = f"{site.name}: {type(error).__name__}: {error}"
                     continue
-                if response.status_code in expect:
-                    return response.json() if response.content else None
                 last = f"{site.name}: HTTP {response.status_code} {response.text[:300]}"
                 if response.status_code not in _RETRY:
-                    break
-        raise CannotRun(
-            f"訓練の準備に失敗しました（{method} {url_path}） / the drill's preparation failed "
-            f"({method} {url_path}): {last}"
-        )
+                    return response, last
+        return None, last
 
     async def sign_in_staff(self, tenants: Sequence[str]) -> None:
         """A staff account per tenant, made by its admin (a new one for each run: its

@@ -39,6 +39,7 @@ from assembly.drill_runner.workloads.checks import (
 from assembly.drill_runner.workloads.setup import StaffClient
 from failover.drill.copies import TenantReads
 from failover.drill.loadgen import Attempt, Write
+from failover.drill.report import Expectation
 from supplies.catalogue.models import Item
 from supplies.places.models import Place
 from supplies.stock.models import Movement, MovementLine, StockBalance
@@ -117,6 +118,9 @@ class SuppliesMovements:
 
     def expected(self, attempt: Attempt) -> Mapping[str, Any] | None:
         return expected_movement(attempt)
+
+    async def resend(self, attempts: Sequence[Attempt]) -> list[Expectation]:
+        return []  # the movements' resend rule is the stock service's own tests'
 
     def read(self, db: TenantReads, tenants: Sequence[str]) -> Mapping[str, ServiceCopy]:
         found: dict[str, ServiceCopy] = {}
