@@ -303,9 +303,9 @@ class SafetyReports:
                     Expectation(
                         name,
                         True,
-                        f"{sum(len(acked[(t, kind)]) for t in self.campaigns)} {kind} reports "
-                        f"acknowledged; {checked[kind]} of them sent again (same id and body): "
-                        "each answered 200 with its first answer",
+                        f"{sum(len(acked[(t, kind)]) for t in self.campaigns)} acknowledged; "
+                        f"{checked[kind]} of them sent again (same id and body): each answered "
+                        "200 with its first answer",
                     )
                 )
         return expectations

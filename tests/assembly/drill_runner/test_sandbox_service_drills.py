@@ -1,6 +1,8 @@
 """End to end against the real sandbox: the services' own writes through every site while the
-primary site is killed (issue 15: no acknowledged safety report lost; issue 16: no
-acknowledged stock movement lost, balances equal to the ledger, none below zero)."""
+primary site is killed (issue 15: no acknowledged safety report lost — one-tap links read
+from the fan-out's mail, the open form, staff calls — and a resent id answers its first
+result; issue 16: no acknowledged stock movement lost, balances equal to the ledger, none
+below zero)."""
 
 from __future__ import annotations
 
@@ -75,3 +77,11 @@ def test_killing_the_primary_site_loses_no_acknowledged_service_write(
     assert report["tenants_affected"], why  # the killed site was a primary, and they moved
     assert not report["rto_seconds"]["not_recovered"], why
     assert {s.state for s in sandbox.status()} == {"running"}  # the site was brought back
+    if workload == "safety-reports":  # each kind acknowledged, and a resend answers the first
+        resends = [e for e in report["expectations"] if "a resent id" in e["name"]]
+        assert [e["name"].rsplit(" ", 1)[1] for e in resends] == [
+            "(report)",
+            "(one_tap)",
+            "(open_form)",
+        ]
+        assert all(e["ok"] for e in resends), why
