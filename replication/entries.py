@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,6 +51,20 @@ class LogEntry:
             row.pk,
             row.row,
             row.committed_at,
+        )
+
+    @classmethod
+    def from_log_row(cls, row: Mapping[str, Any]) -> LogEntry:
+        """From a row as change capture inserted it (the inverse of :meth:`log_row`)."""
+        return cls(
+            row["seq"],
+            row["epoch"],
+            row["tx_seq"],
+            row["table_name"],
+            row["op"],
+            row["pk"],
+            row["row"],
+            row["committed_at"],
         )
 
     @classmethod

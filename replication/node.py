@@ -34,6 +34,7 @@ from replication.protocol.client import PeerClient
 from replication.protocol.signing import SiteKey, TrustStore
 from replication.protocol.transport import BatchConnections
 from replication.replica.receiver import Receiver
+from yui.db.context import LogRow
 from yui.db.database import Database
 from yui.errors import Conflict
 from yui.tasks import cancel_and_wait
@@ -139,10 +140,10 @@ class ReplicationNode:
         which shortens the 503 window of TakingOver writes."""
         self._placements_changed.set()
 
-    def _on_logged(self, tenant: str, last_seq: int) -> None:
+    def _on_logged(self, tenant: str, last_seq: int, rows: Sequence[LogRow]) -> None:
         """After a commit that logged entries, in the committing thread."""
         acks.record(tenant, last_seq)
-        self.primaries.stage(tenant, last_seq)
+        self.primaries.stage(tenant, last_seq, rows)
         loop = self._loop
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(self.primaries.logged, tenant, last_seq)

@@ -157,7 +157,7 @@ def _confirm_replay(uow: UnitOfWork, context: Context, tenant: str, response: Re
     epoch = _epoch(session, tenant)
     uow.rollback()  # nothing to write: the connection goes back before the answer waits
     for logged in context.db.on_logged:  # the answer waits for replication up to the head
-        logged(tenant, int(head or 0))
+        logged(tenant, int(head or 0), ())
     response.status_code = status.HTTP_200_OK
     response.headers[EPOCH_HEADER] = str(epoch)
 

@@ -16,6 +16,7 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from yui.db.context import LogRow
 from yui.errors import YuiError
 from yui.http.problems import problem_response
 
@@ -25,7 +26,7 @@ COMMITTED: ContextVar[list[tuple[str, int]] | None] = ContextVar("yui_committed"
 Waiter = Callable[[Sequence[tuple[str, int]]], Awaitable[None]]
 
 
-def record(tenant: str, last_seq: int) -> None:
+def record(tenant: str, last_seq: int, _rows: Sequence[LogRow] = ()) -> None:
     """The on_logged side (any thread)."""
     committed = COMMITTED.get()
     if committed is not None:

@@ -1,16 +1,20 @@
 """The newest entries of one tenant's log at its primary, encoded once for every stream.
 
-The committing thread fills it right after its commit (the kernel's on_logged hook):
-it reads the entries it just logged — a small indexed read on a thread that is busy
-anyway — so a stream wakes up with its next batch in memory, already in its wire form,
-and each entry is read and encoded once however many replicas there are. A stream
-that needs older entries (a replica catching up) reads the log itself.
+The committing thread fills it right after its commit (the kernel's on_logged hook),
+from the log rows change capture inserted — the very objects the INSERT was bound to,
+encoded as the log gives them back (`read_shipped`), so what a replica receives is what
+the log holds without reading it back (tests/replication/test_outbox_bytes.py holds the
+two forms equal). Only entries the hook was not given (another committer's not staged
+yet, a bulk insert's) are read from the log. A stream wakes up with its next batch in
+memory, already in its wire form, each entry encoded once however many replicas there
+are. A stream that needs older entries (a replica catching up) reads the log itself.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +23,7 @@ from sqlalchemy import Connection, Engine
 
 from replication.entries import LogEntry, read_range
 from replication.sql import reading
+from yui.db.context import LogRow
 from yui.db.engine import make_engine
 
 #: entries kept; older ones are read from the log when a stream needs them
@@ -84,22 +89,34 @@ class Outbox:
             if not self._entries:
                 self._floor = max(self._floor, head)
 
-    def fill(self, engine: Engine, tenant: str, last_seq: int) -> None:
+    def fill(self, engine: Engine, tenant: str, last_seq: int, rows: Sequence[LogRow] = ()) -> None:
         """After a commit that logged up to ``last_seq`` (the committing thread).
+
+        ``rows``: the log rows change capture inserted in that commit, in seq order. The
+        entries they end with are staged from them; the log is read only for entries
+        before those that are not staged yet (a concurrent committer's hook may come
+        later than this one), or for all when ``rows`` do not end at ``last_seq``.
 
         ``engine`` must not be the pool the committing threads hold their connections
         from (the node's staging engine): each committer still holds one here, and
         asking the same pool for a second deadlocked a busy site once all its
-        connections were held by committers waiting for a second. The read happens
-        outside the lock, which the event loop's :meth:`take` also takes."""
+        connections were held by committers waiting for a second. The read and the
+        encoding happen outside the lock, which the event loop's :meth:`take` also takes."""
         high = self.high
         if last_seq <= high:
             return
         first = max(high + 1, last_seq - FILL_LIMIT + 1)
-        with reading(engine) as connection:
-            entries, _complete = read_shipped(connection, tenant, first, last_seq - first + 1)
-        if not entries or entries[0].seq != first:
-            return
+        held = _held(rows, tenant, first, last_seq)
+        read_to = held[0]["seq"] - 1 if held else last_seq
+        entries: list[Shipped] = []
+        if read_to >= first:
+            with reading(engine) as connection:
+                entries, _complete = read_shipped(connection, tenant, first, read_to - first + 1)
+            if not entries or entries[0].seq != first:
+                return
+            if entries[-1].seq != read_to:
+                held = []  # the log ends early (it cannot after a commit): stage what it gave
+        entries += [Shipped.of(LogEntry.from_log_row(row)) for row in held]
         with self._lock:
             high = self.high  # another committer may have staged some meanwhile
             entries = [entry for entry in entries if entry.seq > high]
@@ -121,6 +138,22 @@ class Outbox:
             after = start + len(taken)
             complete = after >= len(entries) or entries[after].tx_seq == entries[after].seq
             return taken, complete
+
+
+def _held(rows: Sequence[LogRow], tenant: str, first: int, last: int) -> Sequence[LogRow]:
+    """The rows for seqs ≥ ``first`` of the contiguous run of ``tenant``'s rows that ends
+    ``rows`` at ``last`` (empty if ``rows`` do not end there)."""
+    if not rows or rows[-1]["seq"] != last or rows[-1]["tenant_id"] != tenant:
+        return ()
+    start = len(rows) - 1
+    while (
+        start > 0
+        and rows[start - 1]["seq"] >= first
+        and rows[start - 1]["seq"] == rows[start]["seq"] - 1
+        and rows[start - 1]["tenant_id"] == tenant
+    ):
+        start -= 1
+    return rows[start:] if rows[start]["seq"] >= first else ()
 
 
 def staging_engine(main: Engine) -> Engine:

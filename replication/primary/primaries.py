@@ -32,6 +32,7 @@ from replication.protocol.wire import PauseOut, StreamStatus, TenantStatus
 from replication.replica.roles import become_primaries, become_primary
 from replication.sql import reading
 from replication.state import CopyState, holds_copy, log_heads, read
+from yui.db.context import LogRow
 from yui.db.database import Database
 from yui.errors import Conflict
 from yui.tasks import cancel_and_wait
@@ -127,13 +128,14 @@ class Primaries(Mapping[str, TenantPrimary]):
             self._copies.add(tenant)
         return found
 
-    def stage(self, tenant: str, last_seq: int) -> None:
+    def stage(self, tenant: str, last_seq: int, rows: Sequence[LogRow] = ()) -> None:
         """After a commit that logged entries, in the committing thread: the entries go
-        into the tenant's outbox while they are fresh."""
+        into the tenant's outbox while they are fresh (from ``rows``, the log rows the
+        commit inserted, as far as they go)."""
         primary = self._running.get(tenant)
         if primary is not None:
             try:
-                primary.outbox.fill(self.staging, tenant, last_seq)
+                primary.outbox.fill(self.staging, tenant, last_seq, rows)
             except Exception:  # the streams read the log instead; the commit stands
                 log.exception("tenant %s: could not stage entries up to %d", tenant, last_seq)
 

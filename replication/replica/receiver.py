@@ -99,7 +99,7 @@ class Receiver:
         #: how far each copy here lags its primary (the gateway states it on reads)
         self.lag = CopyLag()
         # A copy written here (this site was its primary) holds what no primary sent.
-        db.on_logged.append(lambda tenant, _seq: self.lag.forget(tenant))
+        db.on_logged.append(lambda tenant, _seq, _rows: self.lag.forget(tenant))
 
     def gate(self, tenant: str) -> _Gate:
         return self.gates.setdefault(tenant, _Gate())

@@ -66,6 +66,8 @@ class Router(httpx.AsyncBaseTransport):
             self.delay: dict[str, float] = {}
             #: requests delivered, by (host, path)
             self.delivered: Counter[tuple[str, str]] = Counter()
+            #: (host, path, body) of every request delivered, once a test sets it to a list
+            self.bodies: list[tuple[str, str, bytes]] | None = None
 
     def view(self, source: str) -> Router:
         """The same network, as seen from ``source``."""
@@ -83,6 +85,8 @@ class Router(httpx.AsyncBaseTransport):
         if host in net.down:
             raise httpx.ConnectError(f"{host} went down (test)", request=request)
         net.delivered[(host, request.url.path)] += 1
+        if net.bodies is not None:
+            net.bodies.append((host, request.url.path, await request.aread()))
         return await net.apps[host].handle_async_request(request)
 
 

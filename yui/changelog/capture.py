@@ -193,28 +193,27 @@ def append_to_log(session: Session, context: TransactionContext) -> None:
     (tenant,) = tenants
     seqs = reserve_seqs(session, tenant, len(changes))
     now = datetime.now(UTC)
-    session.connection().execute(
-        _APPEND,
-        [
-            {
-                "tenant_id": tenant,
-                "seq": seqs.first + index,
-                "epoch": seqs.epoch,
-                "tx_seq": seqs.tx_seq,
-                "table_name": change.table_name,
-                "op": change.op,
-                "pk": change.pk,
-                "row": change.row,
-                "committed_at": now,
-            }
-            for index, change in enumerate(changes)
-        ],
-    )
+    rows = [
+        {
+            "tenant_id": tenant,
+            "seq": seqs.first + index,
+            "epoch": seqs.epoch,
+            "tx_seq": seqs.tx_seq,
+            "table_name": change.table_name,
+            "op": change.op,
+            "pk": change.pk,
+            "row": change.row,
+            "committed_at": now,
+        }
+        for index, change in enumerate(changes)
+    ]
+    session.connection().execute(_APPEND, rows)
+    transaction.appended.extend(rows)  # the same objects: the log row is made from them
 
 
 def notify_logged(context: TransactionContext, committed: TransactionState) -> None:
-    """After the commit: tell each on-logged callback what the transaction logged (a
-    commit hook; the committing thread)."""
+    """After the commit: tell each on-logged callback what the transaction logged, with
+    the rows `append_to_log` inserted (a commit hook; the committing thread)."""
     for callback in context.on_logged:
         for tenant, last_seq in committed.logged:
-            callback(tenant, last_seq)
+            callback(tenant, last_seq, committed.appended)

@@ -10,7 +10,7 @@ however it ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +19,11 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 #: called with the tenant before a commit that changes its rows; raises to refuse
 WriteGate = Callable[[str], None]
-#: called after each commit that logged entries, with (tenant, last seq logged)
-OnLogged = Callable[[str, int], None]
+#: a change-log row as change capture inserted it: column name -> the very value bound
+LogRow = Mapping[str, Any]
+#: called after each commit that logged entries, with (tenant, last seq logged, the rows
+#: change capture inserted in seq order — possibly not all the transaction logged, or none)
+OnLogged = Callable[[str, int, Sequence[LogRow]], None]
 
 _SLOT = "yui_transaction_context"
 
@@ -46,6 +49,10 @@ class TransactionState:
     tx_seq: tuple[str, int] | None = None
     #: (tenant, last seq) appended to the log, for the after-commit hooks
     logged: list[tuple[str, int]] = field(default_factory=list)
+    #: the log rows `append_to_log` inserted, in seq order: the objects bound to the INSERT,
+    #: so what the after-commit hooks are given is what the log holds (a bulk insert's
+    #: rows are not here: they may be millions)
+    appended: list[LogRow] = field(default_factory=list)
 
 
 #: a step of the commit that runs inside the transaction, before it commits; raises to refuse

@@ -25,7 +25,9 @@ def fenced(db: Database) -> Iterator[tuple[Database, list[tuple[str, int]]]]:
     on-logged callback that records what it is told."""
     tenant(db)
     told: list[tuple[str, int]] = []
-    fenced_db = Database(db.url, write_gate=refuse, on_logged=[lambda t, s: told.append((t, s))])
+    fenced_db = Database(
+        db.url, write_gate=refuse, on_logged=[lambda t, s, _rows: told.append((t, s))]
+    )
     yield fenced_db, told
     fenced_db.dispose()
 
@@ -76,7 +78,7 @@ def test_a_commit_of_the_session_itself_runs_the_same_hooks(
         uow.session.add(StaffUser(username="sato", password_hash="x", roles=["staff"]))
         uow.session.commit()  # as a service function given only the session does
     told: list[tuple[str, int]] = []
-    db.on_logged.append(lambda t, s: told.append((t, s)))
+    db.on_logged.append(lambda t, s, _rows: told.append((t, s)))
     with db.unit_of_work(SENDAI) as uow:
         uow.session.add(StaffUser(username="suzuki", password_hash="x", roles=["staff"]))
         uow.session.commit()
@@ -86,7 +88,7 @@ def test_a_commit_of_the_session_itself_runs_the_same_hooks(
 def test_a_commit_tells_the_on_logged_callbacks_its_last_seq(db: Database) -> None:
     tenant(db)
     told: list[tuple[str, int]] = []
-    hooked = Database(db.url, on_logged=[lambda t, s: told.append((t, s))])
+    hooked = Database(db.url, on_logged=[lambda t, s, _rows: told.append((t, s))])
     try:
         add_user(hooked, "sato")
         add_user(hooked, "suzuki")
