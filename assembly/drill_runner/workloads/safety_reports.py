@@ -44,6 +44,7 @@ read for the run's campaign: its reports (``safety_check_reports``) and its subm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email
 import email.policy
 import re
@@ -81,7 +82,7 @@ from safety_check.links.signing import TOKEN_CHARS
 from safety_check.reports.models import Report, Submission
 from yui.tenancy.models import Tenant
 
-__all__ = ["KINDS", "STATUSES", "SafetyReports"]
+__all__ = ["KINDS", "STATUSES", "SafetyReports", "scan_mail"]
 
 #: what the reports say, in turn
 STATUSES = ("safe", "injured", "needs_help", "at_shelter")
@@ -185,7 +186,7 @@ class SafetyReports:
         seen: set[Path] = set()
         deadline = time.monotonic() + FANOUT_SECONDS
         while True:
-            await asyncio.to_thread(_scan, self.staff.env.mailboxes, tenant_of, found, seen)
+            await asyncio.to_thread(scan_mail, self.staff.env.mailboxes, tenant_of, found, seen)
             if all(len(found[t]) >= min(count, LINKS) for t, (_, count) in jobs.items()):
                 break
             if time.monotonic() > deadline:
@@ -271,10 +272,13 @@ class SafetyReports:
                 rounds=5,
             )
             answer = None
-            if response is not None and response.content:
-                answer = response.json()
+            if response is not None:
+                with contextlib.suppress(ValueError):
+                    answer = response.json()
             why = resend_difference(
-                first, response.status_code if response is not None else None, answer
+                first,
+                response.status_code if response is not None else None,
+                answer if isinstance(answer, dict) else None,
             )
             checked[first.op] += 1
             if why:
@@ -338,7 +342,7 @@ class SafetyReports:
         return found
 
 
-def _scan(
+def scan_mail(
     folders: Sequence[Path],
     tenant_of: Mapping[str, str],
     found: dict[str, dict[str, str]],

@@ -28,10 +28,18 @@ from assembly.drill_runner.workloads.checks import (
     resend_difference,
     resend_sample,
 )
+from assembly.drill_runner.workloads.safety_reports import scan_mail
 from assembly.sandbox.plan import make_plan
 from failover.drill.loadgen import Attempt, LoadConfig, SiteEndpoint, Write, read_attempts, run_load
+from safety_check.channels.base import Message, RateLimit
 from safety_check.channels.settings import OutreachSettings
+from safety_check.channels.sink import SmtpSink
+from safety_check.channels.smtp import SmtpSender
+from safety_check.links.service import LinkMaker
+from safety_check.links.signing import read as read_link
+from safety_check.outreach.texts import compose
 from tests.support.servers import serving
+from yui.auth.tokens import SigningKeys
 
 T1 = "041009"
 
@@ -423,6 +431,45 @@ def test_the_drill_sandbox_gives_each_address_a_larger_budget_on_the_public_safe
     assert OutreachSettings().link_requests_per_minute == 30
     monkeypatch.setenv("YUI_SAFETY_LINK_REQUESTS_PER_MINUTE", "10000")  # a valid setting
     assert OutreachSettings().link_requests_per_minute == 10_000
+
+
+def test_the_drill_reads_each_residents_link_from_the_fan_outs_mail(tmp_path: Path) -> None:
+    """The messages as the fan-out sends them (its text, its link, its keys) through a real
+    SMTP sink: the drill finds each resident's link of its own fan-out job, nothing of
+    another job or tenant, and reads again a message it could not read yet."""
+    keys = SigningKeys(b"k" * 32)
+    links = LinkMaker(keys, url="https://127.0.0.1:8401/console/citizen/{tenant}/r/{token}")
+    campaign = "7d2f0b9e-8d52-4a53-9c3c-0c8f8b3c1a10"
+
+    def sent(tenant: str, job: str, resident: str) -> Message:
+        link = links.link(tenant, campaign, resident)
+        subject, text = compose("訓練 / drill", link, reminder=False)
+        return Message(
+            tenant, f"{resident[-4:]}@example.jp", subject, text, f"{job}:0:{resident}", 2, link
+        )
+
+    with SmtpSink(tmp_path / "mail" / "a") as sink:
+        sender = SmtpSender(
+            sink.host, sink.port, sender_address="anpi@localhost", rate=RateLimit(1000)
+        )
+        for message in (
+            sent(T1, "job-1", RESIDENT),
+            sent(T1, "job-1", NEIGHBOUR),
+            sent(T1, "job-0", "5f0c0c0c-0000-4000-8000-000000000003"),  # an earlier drill's
+            sent("271004", "job-1", "5f0c0c0c-0000-4000-8000-000000000004"),  # not T1's job
+        ):
+            sender.send(message)
+        sender.close()
+    torn = tmp_path / "mail" / "b" / "torn.eml"  # a message still being written
+    torn.parent.mkdir()
+    torn.write_bytes(b"From: anpi@localhost\r\n")
+    found: dict[str, dict[str, str]] = {T1: {}}
+    seen: set[Path] = set()
+    scan_mail([tmp_path / "mail" / "a", torn.parent, tmp_path / "none"], {"job-1": T1}, found, seen)
+    assert set(found[T1]) == {RESIDENT, NEIGHBOUR}
+    claims = read_link(found[T1][RESIDENT], keys, T1)  # the site's own link, for the resident
+    assert (claims.resident_id, claims.campaign_id) == (RESIDENT, campaign)
+    assert torn not in seen and len(seen) == 4
 
 
 def test_an_unknown_workload_is_refused_before_anything_runs() -> None:
