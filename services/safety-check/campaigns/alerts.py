@@ -70,14 +70,23 @@ def derived_id(tenant: str, what: str, sender: str, identifier: str) -> str:
     return str(uuid.uuid5(ALERT_IDS, "\n".join((tenant, what, sender, identifier))))
 
 
+def stored_rules(session: Session, tenant: str) -> AlertRules | None:
+    """The municipality's saved rules; None until its admin first saves them."""
+    return session.get(AlertRules, tenant)
+
+
 def rules_of(session: Session, tenant: str) -> Rules:
-    row = session.get(AlertRules, tenant)
+    row = stored_rules(session, tenant)
     return rules_from_row(row) if row is not None else default_rules(tenant)
 
 
 def save_rules(session: Session, tenant: str, body: AlertRulesIn, *, actor: str) -> Rules:
     """Store the municipality's rules (the admin's): later alerts are judged by them."""
-    row = session.get(AlertRules, tenant)
+    # The tenant's audit head first: two saves at the same moment are taken in turn, like
+    # two saves one after the other (the later one decides; both audited). Before, on
+    # PostgreSQL, two first saves both found no row and the second failed on its key (500).
+    audit.hold(session)
+    row = stored_rules(session, tenant)
     if row is None:
         row = AlertRules(tenant_id=tenant)
         session.add(row)

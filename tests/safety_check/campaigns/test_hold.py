@@ -13,13 +13,14 @@ from sqlalchemy import select
 
 from assembly.site import job_kinds, job_schedules
 from failover.alerts.announce import announce
+from safety_check.campaigns import alerts, service
 from safety_check.campaigns import jobs as hold_jobs
-from safety_check.campaigns import service
 from safety_check.campaigns.models import Campaign
 from tests.residents.conftest import log_entries
 from tests.safety_check.campaigns.cap import QUAKE_AREA, cap_alert, minutes_ago
 from tests.safety_check.conftest import Office, audit_actions, report, report_payload
 from tests.safety_check.together import meeting_after
+from yui.audit.models import AuditEntry
 from yui.db.database import Database
 from yui.hazard_alerts import parse_alert
 from yui.jobs import service as jobs
@@ -31,10 +32,39 @@ from yui.settings import Settings
 AREAS = ("221", "222", "223")
 
 
-def _rules(office: Office) -> None:
-    rules = {"quake_area_codes": list(AREAS)}
-    answer = office.client.put(f"{office.api}/safety/alert-rules", json=rules, headers=office.admin)
-    assert answer.status_code == 200, answer.text
+def _audited(office: Office, *actions: str, subject: str | None = None) -> list[AuditEntry]:
+    """The tenant's audit entries of these actions (about ``subject``), in order."""
+    query = select(AuditEntry).where(AuditEntry.action.in_(actions)).order_by(AuditEntry.n)
+    if subject is not None:
+        query = query.where(AuditEntry.subject_id == subject)
+    with office.db.unit_of_work(office.code, read_only=True) as uow:
+        return list(uow.session.execute(query).scalars())
+
+
+def _rules_saved_twice_at_once(office: Office) -> None:
+    """The municipality's first rules saved twice at the same moment (two admins, or one
+    admin's double click): both are saved, in turn (200 twice), and the one saved last
+    decides, as two saves one after the other would; both are audited. Each save waits
+    (up to a second) after reading the stored rules for the other to read them too; on
+    PostgreSQL both found none and the second failed on the rules' key (500)."""
+    url = f"{office.api}/safety/alert-rules"
+    saves = (
+        {"quake_area_codes": list(AREAS)},
+        {"quake_area_codes": list(AREAS), "eruption_area_codes": ["506"]},
+    )
+    admin = office.admin  # signed in once, before the two saves
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(alerts, "stored_rules", meeting_after(alerts.stored_rules))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(
+                pool.map(lambda rules: office.client.put(url, json=rules, headers=admin), saves)
+            )
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    audited = [entry.detail for entry in _audited(office, "safety.alert_rules")]
+    assert len(audited) == 2 and audited[0] != audited[1]
+    stored = office.client.get(url, headers=office.admin).json()
+    assert stored["customised"] is True and stored["quake_area_codes"] == list(AREAS)
+    assert stored["eruption_area_codes"] == audited[-1]["eruption_area_codes"]
 
 
 def _held(office: Office, identifier: str, area: str, *, received: datetime) -> dict[str, Any]:
@@ -65,7 +95,7 @@ def test_the_hold_ends_by_its_stored_deadline_and_staff_send_or_cancel(
     office: Office, settings: Settings, database_url: str
 ) -> None:
     # the alert came in 11 minutes ago: its 10-minute hold ended a minute ago
-    _rules(office)
+    _rules_saved_twice_at_once(office)
     received = minutes_ago(11)
     campaign = _held(office, "quake-restart", AREAS[0], received=received)
     hold_until = received + timedelta(minutes=10)
