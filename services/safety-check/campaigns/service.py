@@ -109,17 +109,18 @@ def open_campaign(session: Session, body: CampaignIn, *, actor: str) -> Campaign
     return campaign
 
 
-def _in_turn(session: Session, campaign_id: str) -> Campaign:
+def in_turn(session: Session, campaign_id: str) -> Campaign:
     """The campaign, read after the tenant's audit head is taken: two staff changing its
-    state at the same moment (close, send at once, cancel) are taken in turn, and the
-    second sees what the first did (409). Before, on PostgreSQL, a send-now and a cancel
-    at once both answered 200, and the one committed last decided the state."""
+    state at the same moment (close, send at once, cancel; resolving a disagreement in
+    it) are taken in turn, and the second sees what the first did (409). Before, on
+    PostgreSQL, a send-now and a cancel at once both answered 200, and the one committed
+    last decided the state."""
     audit.hold(session)
     return get(session, campaign_id)
 
 
 def close(session: Session, campaign_id: str, *, actor: str) -> Campaign:
-    campaign = _in_turn(session, campaign_id)
+    campaign = in_turn(session, campaign_id)
     if campaign.closed_at is not None:
         raise Conflict("この安否確認は終了しています / the campaign is already closed")
     campaign.closed_at, campaign.closed_by = now(), actor
@@ -146,7 +147,7 @@ def _pending(campaign: Campaign, at: datetime) -> None:
 
 def send_now(session: Session, campaign_id: str, *, actor: str) -> Campaign:
     """End the hold at once: staff judged the alert real."""
-    campaign = _in_turn(session, campaign_id)
+    campaign = in_turn(session, campaign_id)
     at = now()
     _pending(campaign, at)
     release(session, campaign, at=at, by=actor)
@@ -155,7 +156,7 @@ def send_now(session: Session, campaign_id: str, *, actor: str) -> Campaign:
 
 def cancel(session: Session, campaign_id: str, *, actor: str) -> Campaign:
     """A false alarm: the held campaign ends before anyone was reached."""
-    campaign = _in_turn(session, campaign_id)
+    campaign = in_turn(session, campaign_id)
     at = now()
     _pending(campaign, at)
     campaign.state = CampaignState.CANCELLED

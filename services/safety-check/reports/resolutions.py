@@ -50,7 +50,12 @@ def resolve(
     # the registry's call first: it runs in its own transaction (SQLite's write lock)
     facts = directory.lookup(uow.tenant or "", resident_id, audience=Audience.STAFF, actor=actor)
     session = uow.session
-    campaign = campaigns.get(session, campaign_id)
+    # The tenant's audit head before the resend check: it orders this with every report's
+    # writer (before the resident's current row is locked, reports/current.py), and a
+    # resend at the same moment waits for the first and answers its result. Before, on
+    # PostgreSQL, neither found the resolution and the second found nothing left to
+    # resolve (409).
+    campaign = campaigns.in_turn(session, campaign_id)
     stored = session.get(DisagreementResolution, body.id)
     if stored is not None:
         sent = {"campaign_id": campaign.id, "resident_id": resident_id, **body.model_dump()}
@@ -62,8 +67,6 @@ def resolve(
         return Resolved(stored, created=False)
     if facts is None:
         raise NotFound(f"住民 {resident_id} はいません / no resident {resident_id}")
-    # the audit entry first: its lock on the tenant's audit head orders this with every
-    # report's writer, before the resident's current row is locked (reports/current.py)
     audit.record(
         session,
         actor=actor,

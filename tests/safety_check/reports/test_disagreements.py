@@ -6,11 +6,14 @@ roles, and the DV-block rule (non-staff never see a blocked resident)."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
+from safety_check.campaigns import service as campaigns
 from safety_check.reports.models import DisagreementResolution, Report
 from tests.residents.conftest import log_entries
 from tests.safety_check.conftest import (
@@ -21,6 +24,7 @@ from tests.safety_check.conftest import (
     report_payload,
 )
 from tests.safety_check.reports.test_current import backdate
+from tests.safety_check.together import meeting_after
 from yui.audit.models import AuditEntry
 
 
@@ -89,6 +93,7 @@ def test_resolving_disagreements(office: Office) -> None:
     _a_resolved_resident_leaves_the_open_list_until_a_report_disagrees_again(office)
     _bad_resolutions_roles_and_a_blocked_resident(office)
     _a_purged_drill_takes_its_resolutions(office)
+    _resent_while_the_first_is_in_flight(office)
 
 
 def _a_resolved_resident_leaves_the_open_list_until_a_report_disagrees_again(
@@ -247,3 +252,26 @@ def _a_purged_drill_takes_its_resolutions(office: Office) -> None:
     )
     assert purged.status_code == 204, purged.text
     assert _rows(office, DisagreementResolution) == before - 1
+
+
+def _resent_while_the_first_is_in_flight(office: Office) -> None:
+    """The same resolution sent again while the first is still being recorded (a double
+    tap, a retry after a timeout): the resend answers the first's result (201, then 200
+    with the same resolution), and one resolution is stored. Each waits (up to a second)
+    after reading the campaign for the other to read it too; on PostgreSQL neither found
+    the resolution, the second then waited for the first's audit entry and found nothing
+    left to resolve (409)."""
+    person = office.register(given_name="再送", given_kana="サイソウ")
+    campaign = open_campaign(office)
+    _disagree(office, campaign, person["id"], backdate(office, campaign, hours=1))
+    body = _resolution()
+    before = _rows(office, DisagreementResolution)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(campaigns, "get", meeting_after(campaigns.get))
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(
+                pool.map(lambda _: _resolve(office, campaign["id"], person["id"], body), "ab")
+            )
+    assert sorted(a.status_code for a in answers) == [200, 201], [a.text for a in answers]
+    assert answers[0].json() == answers[1].json()
+    assert _rows(office, DisagreementResolution) == before + 1
