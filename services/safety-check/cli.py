@@ -29,9 +29,9 @@ from rich.console import Console
 from rich.table import Table
 
 from safety_check.campaigns import service as campaigns
-from safety_check.campaigns.alerts import JST
 from safety_check.campaigns.models import CampaignKind
 from safety_check.campaigns.schemas import CampaignIn, CampaignOut, campaign_out
+from safety_check.campaigns.service import JST
 from safety_check.reports import service as reports
 from safety_check.reports.models import ReporterKind, SafetyStatus
 from safety_check.reports.schemas import ReportIn, report_out

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -43,6 +42,7 @@ from safety_check.campaigns.rules import (
     rules_from_row,
 )
 from safety_check.campaigns.schemas import AlertRulesIn
+from safety_check.campaigns.service import JST
 from yui.audit import service as audit
 from yui.events import HazardAlertReceived
 from yui.hazard_alerts import Alert, AlertKind, MsgType
@@ -52,7 +52,6 @@ log = logging.getLogger("yui.safety_check")
 #: the namespace of the ids derived from an alert (uuid5): the same alert, the same row
 ALERT_IDS = uuid.UUID("6a1c3e52-2b7e-4f0e-9d43-5f0b8f1c2a77")
 ACTOR = "system:alerts"
-JST = ZoneInfo("Asia/Tokyo")
 
 HAZARD_NAMES = {
     Hazard.EARTHQUAKE: ("地震", "earthquake"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,6 +33,10 @@ from yui.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
     from safety_check.campaigns.schemas import CampaignIn
+
+
+#: the times staff are told (notices, messages) are Japan time
+JST = ZoneInfo("Asia/Tokyo")
 
 
 def now() -> datetime:
@@ -112,9 +117,9 @@ def open_campaign(session: Session, body: CampaignIn, *, actor: str) -> Campaign
 def in_turn(session: Session, campaign_id: str) -> Campaign:
     """The campaign, read after the tenant's audit head is taken: two staff changing its
     state at the same moment (close, send at once, cancel; resolving a disagreement in
-    it) are taken in turn, and the second sees what the first did (409). Before, on
-    PostgreSQL, a send-now and a cancel at once both answered 200, and the one committed
-    last decided the state."""
+    it; the hold's release job takes the head too) are taken in turn, and the second sees
+    what the first did (409). Before, on PostgreSQL, a send-now and a cancel at once both
+    answered 200, and the one committed last decided the state."""
     audit.hold(session)
     return get(session, campaign_id)
 
@@ -138,6 +143,14 @@ def close(session: Session, campaign_id: str, *, actor: str) -> Campaign:
 
 def _pending(campaign: Campaign, at: datetime) -> None:
     state = state_of(campaign, at)
+    if state is CampaignState.OPEN:
+        # its hold has ended (or it had none): its messages go out, nothing is held back
+        since = campaign.released_at or campaign.hold_until or campaign.opened_at
+        opened = since.astimezone(JST).isoformat(timespec="minutes")
+        raise Conflict(
+            f"この安否確認は保留中ではありません。すでに送信されています（{opened} に開始） / "
+            f"the campaign is not held: it was already sent (open since {opened})"
+        )
     if state is not CampaignState.PENDING:
         raise Conflict(
             f"この安否確認は保留中ではありません（{state.value}） / the campaign is not held "
@@ -186,6 +199,11 @@ def release_due(session: Session, at: datetime | None = None) -> list[Campaign]:
     """Open every campaign whose hold has ended (the periodic job at the primary). The end
     is the stored ``hold_until``, so a restart or a failover in the hold changes nothing:
     whichever site is the primary when it has passed opens the campaign, once."""
+    # The tenant's audit head first, as staff's send-now and cancel take it: a cancel at
+    # the very moment the hold ends either comes first (the job then finds the campaign
+    # cancelled) or finds it sent (409). Before, on PostgreSQL, both went on from the same
+    # read: the job opened the cancelled campaign, or the two deadlocked (a 500).
+    audit.hold(session)
     released = held_until_due(session, at or now())
     for campaign in released:
         if campaign.hold_until is not None:

@@ -19,7 +19,7 @@ from safety_check.campaigns.models import Campaign
 from tests.residents.conftest import log_entries
 from tests.safety_check.campaigns.cap import QUAKE_AREA, cap_alert, minutes_ago
 from tests.safety_check.conftest import Office, audit_actions, report, report_payload
-from tests.safety_check.together import meeting_after
+from tests.safety_check.together import Meeting, meeting_after
 from yui.audit.models import AuditEntry
 from yui.db.database import Database
 from yui.hazard_alerts import parse_alert
@@ -29,7 +29,7 @@ from yui.jobs.worker import Runtime, create_scheduled
 from yui.settings import Settings
 
 #: areas apart, so that one alert's campaign is not the series of another's
-AREAS = ("221", "222", "223")
+AREAS = ("221", "222", "223", "224", "225")
 
 
 def _audited(office: Office, *actions: str, subject: str | None = None) -> list[AuditEntry]:
@@ -193,6 +193,7 @@ def test_the_hold_ends_by_its_stored_deadline_and_staff_send_or_cancel(
     )
     # (the cancelled campaign takes no series: this alert in its area opens a new one)
     _sent_and_cancelled_at_once(office, _held(office, "quake-race", AREAS[2], received=now))
+    _cancelled_as_the_hold_ends(office, now)
 
 
 def _sent_and_cancelled_at_once(office: Office, held: dict[str, Any]) -> None:
@@ -216,3 +217,60 @@ def _sent_and_cancelled_at_once(office: Office, held: dict[str, Any]) -> None:
     )
     state = office.client.get(path, headers=office.staff).json()["state"]
     assert state == ("open" if sent.status_code == 200 else "cancelled")
+
+
+def _cancelled_as_the_hold_ends(office: Office, now: datetime) -> None:
+    """Staff cancel a held campaign at the very moment the release job opens it (the
+    job's clock at the end of the hold, the cancel's just before it): the first to take
+    the tenant's audit head decides. The cancel first: it answers 200 and the job opens
+    nothing; the job first: the cancel is told 409, the campaign already sent. Never both.
+    The job's read of the ended holds and the cancel's read of the campaign wait (up to a
+    second) for each other, the second starting once the first has read; on PostgreSQL
+    both then went on: the job opened the cancelled campaign (state open, closed_at set,
+    both audited: its messages would have gone out), or the two deadlocked (500)."""
+    # (the other areas have open campaigns: a quake there would join them as a series)
+    for cancel_first, area in ((True, AREAS[3]), (False, AREAS[4])):
+        held = _held(office, f"quake-at-the-end-{area}", area, received=now)
+        cancelled, released = _cancel_and_release(office, held, cancel_first=cancel_first)
+        stored = _stored(office.db, office.code, held["id"])
+        actions = ("safety.campaign_cancel", "safety.campaign_release")
+        audited = [e.action for e in _audited(office, *actions, subject=held["id"])]
+        if cancel_first:
+            assert cancelled.status_code == 200, cancelled.text
+            assert (released, stored.state, audited) == ([], "cancelled", [actions[0]])
+        else:
+            assert cancelled.status_code == 409, cancelled.text
+            assert cancelled.headers["content-type"] == "application/problem+json"
+            assert "送信されています" in cancelled.text and "already sent" in cancelled.text
+            assert released == [held["id"]] and stored.closed_at is None
+            assert (stored.state, audited) == ("open", [actions[1]])
+
+
+def _cancel_and_release(
+    office: Office, held: dict[str, Any], *, cancel_first: bool
+) -> tuple[Any, list[str]]:
+    """The cancel's answer and what the release job opened, the two made to meet."""
+    hold_until = datetime.fromisoformat(held["hold_until"])
+    meeting = Meeting()
+
+    def cancel() -> Any:
+        if not cancel_first:
+            meeting.led.wait(timeout=5)
+        path = f"{office.api}/safety/campaigns/{held['id']}/cancel"
+        return office.client.post(path, headers=office.staff)
+
+    def release_job() -> list[str]:  # the job's step (jobs._release) at the hold's end
+        if cancel_first:
+            meeting.led.wait(timeout=5)
+        with office.db.unit_of_work(office.code) as uow:
+            released = [c.id for c in service.release_due(uow.session, at=hold_until)]
+            uow.commit()
+            return released
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service, "get", meeting.after(service.get, leads=cancel_first))
+        due = meeting.after(service.held_until_due, leads=not cancel_first)
+        patch.setattr(service, "held_until_due", due)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            cancelling, releasing = pool.submit(cancel), pool.submit(release_job)
+            return cancelling.result(), releasing.result()
