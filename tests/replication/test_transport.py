@@ -7,8 +7,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import httpx
 import pytest
 
+from replication.ports import StaticPeers
+from replication.protocol.client import PeerClient
+from replication.protocol.signing import SiteKey, generate_key
 from replication.protocol.transport import BatchConnections
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -107,3 +111,20 @@ def test_a_peer_that_never_answers_times_out() -> None:
             server.close()
 
     asyncio.run(run())
+
+
+def test_a_peers_url_follows_its_address() -> None:
+    """The URLs of batches are parsed once per address and path: a peer that moves is
+    reached at its new address, and a query is never taken from the parsed ones."""
+    addresses = {"site-b": "http://127.0.0.1:8001/"}
+    client = PeerClient(
+        SiteKey("site-a", generate_key()), StaticPeers(addresses), httpx.AsyncClient()
+    )
+    assert str(client.url("site-b", "/041009/entries")) == (
+        "http://127.0.0.1:8001/replication/v1/041009/entries"
+    )
+    addresses["site-b"] = "http://127.0.0.2:9001"
+    assert client.url("site-b", "/041009/entries").host == "127.0.0.2"
+    assert client.url("site-b", "/041009/entries").port == 9001
+    assert client.url("site-b", "/status", {"tenant": "041009"}).query == b"tenant=041009"
+    assert client.url("site-b", "/status").query == b""
