@@ -26,7 +26,8 @@ from assembly.site import create_app
 from tests.conftest import TEST_SECRET, MigratedSchemas
 from tests.support.factories import SENDAI, sign_in, tenant, user
 from yui.db.database import Database
-from yui.logging import configure
+from yui.logging import configure, flush
+from yui.logging import stop as stop_logging
 from yui.settings import load_settings
 
 NAME = "羽生蓮太郎"
@@ -46,14 +47,12 @@ def site_logs() -> Iterator[io.StringIO]:
     noisy = {
         name: logging.getLogger(name).level for name in ("uvicorn.access", "httpx", "httpcore")
     }
-    configure("test-site", "INFO", json_lines=True)
     buffer = io.StringIO()
-    (handler,) = root.handlers
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(buffer)
+    configure("test-site", "INFO", json_lines=True, stream=buffer)
     try:
         yield buffer
     finally:
+        stop_logging()
         root.handlers[:], level = saved
         root.setLevel(level)
         for name, noisy_level in noisy.items():
@@ -134,6 +133,7 @@ def test_no_personal_data_reaches_the_logs_from_any_endpoint(
                 )
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
     db.dispose()
+    flush()
     logged = site_logs.getvalue()
     assert sum(statuses.values()) > 120 and logged.count("\n") > 120, (statuses, logged[:500])
     # The handlers were reached, not only refused at the door.
