@@ -37,6 +37,7 @@ from yui.db.base import Base
 from yui.db.context import WriteGate
 from yui.db.database import Database
 from yui.events import BUS, HazardAlertReceived, ShelterCheckedIn
+from yui.heap import freeze_start_up_heap
 from yui.http import problems
 from yui.http.deps import SiteContext, metrics_scraper
 from yui.http.gateway import MARKERS as FORWARD_MARKS
@@ -209,6 +210,8 @@ def create_app(
         stall_watch = LoopStallWatch() if serving else None
         if stall_watch is not None:
             await stall_watch.start()
+        if serving:
+            freeze_start_up_heap()  # full collections no longer walk it (yui.heap)
         try:
             yield
         finally:
