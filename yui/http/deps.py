@@ -130,7 +130,12 @@ async def tenant_uow(tenant: Tenant, context: Context) -> AsyncIterator[UnitOfWo
             uow.close()
 
 
-UoW = Annotated[UnitOfWork, Depends(tenant_uow)]
+#: closed when the endpoint returns, before the answer starts (scope "function"), not after
+#: it is sent: a sync write's answer waits for its replicas (ReplicationAcks), and a read
+#: after the commit (the supplies movements build their answer so) held SQLite's write lock
+#: through that wait, so this site could not apply another tenant's entries whose primary
+#: waited for them in turn (issue 11, docs/drills.md: copies 100 entries behind)
+UoW = Annotated[UnitOfWork, Depends(tenant_uow, scope="function")]
 
 
 _scraper = HTTPBearer(
