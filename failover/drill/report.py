@@ -137,6 +137,10 @@ def build_report(
 ) -> dict[str, Any]:
     per_tenant = _rto(ctx, attempts)
     measured = [v for v in per_tenant.values() if v is not None]
+    not_recovered = sorted(t for t, v in per_tenant.items() if v is None)
+    expectations = [*ctx.expectations]
+    if ctx.expect_move and ctx.fault_at is not None and ctx.affected:
+        expectations.append(_recovered(not_recovered))
     acks = [a for a in attempts if a.acknowledged]
     final_writes = [a for a in attempts if a.final]
     detection = (
@@ -150,7 +154,7 @@ def build_report(
         "target": ctx.target,
         "mode": ctx.mode,
         "outcome": ctx.outcome,
-        "ok": ctx.outcome == "completed" and result.ok and all(e.ok for e in ctx.expectations),
+        "ok": ctx.outcome == "completed" and result.ok and all(e.ok for e in expectations),
         "started_at": _iso(ctx.started_at),
         "ended_at": _iso(ctx.ended_at),
         "fault_at": _iso(ctx.fault_at),
@@ -162,7 +166,7 @@ def build_report(
             "p99": percentile(measured, 99),
             "max": max(measured) if measured else None,
             "per_tenant": per_tenant,
-            "not_recovered": sorted(t for t, v in per_tenant.items() if v is None),
+            "not_recovered": not_recovered,
         },
         **result.counts(),
         "check": result.to_json(),
@@ -179,9 +183,22 @@ def build_report(
             {"t": _iso(c.t), "tenant": c.tenant, "primary": c.primary, "epoch": c.epoch}
             for c in sorted(ctx.timeline, key=lambda c: c.t)
         ],
-        "expectations": [e.to_json() for e in ctx.expectations],
+        "expectations": [e.to_json() for e in expectations],
         "notes": list(ctx.notes),
     }
+
+
+def _recovered(not_recovered: Sequence[str]) -> Expectation:
+    """A tenant the fault moved must take writes again at its new primary within the drill:
+    a run whose tenant never came back lost nothing, yet it was down (three supplies
+    drills of 2026-12-07 passed so, with 041009 never recovered)."""
+    return Expectation(
+        "書き込みが再開した / every affected tenant took writes again",
+        not not_recovered,
+        "every affected tenant had a write acknowledged at its primary after the fault"
+        if not not_recovered
+        else f"{', '.join(not_recovered)}: no write acknowledged at its primary after the fault",
+    )
 
 
 def _gave_up(attempts: Sequence[Attempt]) -> int:

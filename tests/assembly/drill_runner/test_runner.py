@@ -241,7 +241,7 @@ def test_a_site_kill_drill_measures_checks_and_reports(tmp_path: Path, world: _W
     assert report["resurrected_deletes"] == 0 and report["unconverged_copies"] == 0
     assert report["split_brain_violations"] == 0 and report["duplicate_writes"] == 0
     # moved; the view current; writes acknowledged
-    assert [e["ok"] for e in report["expectations"]] == [True, True, True]
+    assert [e["ok"] for e in report["expectations"]] == [True, True, True, True]
     assert [p["primary"] for p in report["placements"]] == ["site-a", "site-b"]
     assert env.faults.calls == [  # type: ignore[attr-defined]
         ("inject", "site-kill", "site-a"),

@@ -135,6 +135,10 @@ def test_a_tenant_that_never_came_back_has_no_rto() -> None:
     assert report["rto_seconds"]["per_tenant"] == {T1: None, T2: None}
     assert report["rto_seconds"]["p50"] is None
     assert report["rto_seconds"]["not_recovered"] == [T1, T2]
+    # lost nothing, yet the tenants were down for the rest of the drill: not ok
+    (recovered,) = [e for e in report["expectations"] if "took writes again" in e["name"]]
+    assert recovered["ok"] is False and T1 in recovered["detail"]
+    assert report["ok"] is False
 
 
 def test_report_files_html_chart_and_listing(tmp_path: Path) -> None:
