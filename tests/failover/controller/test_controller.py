@@ -126,6 +126,9 @@ class HealthzServer:
     def __init__(self) -> None:
         self.hang = False
         self.server: asyncio.Server | None = None
+        #: probes answered so far
+        self.answered = 0
+        self._an_answer = asyncio.Event()
 
     async def start(self) -> str:
         self.server = await asyncio.start_server(self._answer, "127.0.0.1", 0)
@@ -139,6 +142,16 @@ class HealthzServer:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
         await writer.drain()
         writer.close()
+        self.answered += 1
+        self._an_answer.set()
+
+    async def answering(self, probes: int = 3) -> None:
+        """Until it has answered this many more probes (seconds on a loaded machine)."""
+        goal = self.answered + probes
+        async with asyncio.timeout(10):
+            while self.answered < goal:
+                self._an_answer.clear()
+                await self._an_answer.wait()
 
     async def close(self) -> None:
         assert self.server is not None
@@ -148,7 +161,7 @@ class HealthzServer:
 
 @asynccontextmanager
 async def two_candidates(
-    healthz: HealthzServer,
+    healthz: HealthzServer, probe_timeout: float = 1.0
 ) -> AsyncIterator[tuple[MemoryCoordination, ClusterView]]:
     """aws-tokyo's controller (elected first, its site's /healthz is ``healthz``) and
     gcp-osaka's, a candidate; the view is the candidate's."""
@@ -157,7 +170,9 @@ async def two_candidates(
     for name, url in urls.items():
         record = RECORDS[name]
         await coordination.register_site(replace(record, urls=(url,)))
-    timing = replace(TIMING, probe_interval_seconds=0.05, probe_timeout_seconds=0.2)
+    # by default a generous timeout: under load a probe that times out clears "answered",
+    # and refusals count only after an answer
+    timing = replace(TIMING, probe_interval_seconds=0.05, probe_timeout_seconds=probe_timeout)
     tasks, views = [], []
     for name in urls:
         view = coordination.cluster_view()
@@ -198,7 +213,7 @@ async def test_a_controller_whose_site_refuses_connections_loses_its_term_at_onc
     async with two_candidates(healthz) as (_, view):
         first = view.controller
         assert first is not None and first[0] == "aws-tokyo"
-        await asyncio.sleep(1.0)  # it answers the candidate's probes
+        await healthz.answering()  # it answers the candidate's probes
         assert view.controller == first
         await healthz.close()
         # (in-memory coordination has no lease expiry: any new term is the candidates')
@@ -214,9 +229,9 @@ async def test_a_controller_whose_site_refuses_connections_loses_its_term_at_onc
 async def test_a_controller_whose_site_is_only_slow_keeps_its_term() -> None:
     """Probes that time out (a busy or cut-off site) end nothing: only its lease may."""
     healthz = HealthzServer()
-    async with two_candidates(healthz) as (_, view):
+    async with two_candidates(healthz, probe_timeout=0.2) as (_, view):
         first = view.controller
-        await asyncio.sleep(1.0)
+        await healthz.answering()
         healthz.hang = True
         await asyncio.sleep(1.5)  # ~7 probes unanswered
         assert view.controller == first
