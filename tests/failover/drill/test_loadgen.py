@@ -98,8 +98,10 @@ def test_writes_go_through_every_site_and_retry_elsewhere_when_one_is_down(
     down = [a for a in attempts if a.site == "site-c"]
     assert down and all(a.status is None and a.error and not a.final for a in down)
     for miss in down:  # the same write, with the same id, was retried at the next site
-        retry = next(a for a in acks if a.id == miss.id)
-        assert retry.attempt == miss.attempt + 1 and retry.site == "site-a"
+        after = sorted((a for a in attempts if a.id == miss.id and a.t > miss.t), key=lambda a: a.t)
+        assert after[0].attempt == miss.attempt + 1 and after[0].site == "site-a"
+        # …and acknowledged by a later attempt (the first may time out on a loaded machine)
+        assert any(a.acknowledged for a in after)
     result = check(attempts, {"site-a": read_copy(db_a, [SENDAI])}, primaries={SENDAI: "site-a"})
     assert result.ok and result.acknowledged_writes == 60
 
