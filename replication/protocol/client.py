@@ -85,9 +85,8 @@ class PeerClient:
         base = self.peers.url(site)
         if base is None:
             raise PeerError(site, "アドレス不明 / no known address for this site")
-        if params is None:
-            return _url(base, path)
-        return httpx.URL(base.rstrip("/") + PREFIX + path, params=params)
+        url = _url(base, path)
+        return url if params is None else url.copy_merge_params(params)
 
     async def request(
         self,
